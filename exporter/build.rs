@@ -1,0 +1,43 @@
+//! Compiles the eBPF programs in ../kernel-probes with clang and generates
+//! their typed libbpf-rs skeletons into OUT_DIR.
+
+use libbpf_cargo::SkeletonBuilder;
+use std::env;
+use std::path::PathBuf;
+
+/// One skeleton per hook family: (source base name, skeleton module file).
+const PROBES: &[&str] = &["process"];
+
+fn main() {
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let root = manifest.parent().expect("workspace root").to_path_buf();
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let probes = root.join("kernel-probes");
+    let schemas = root.join("schemas");
+    let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86_64") => "x86",
+        Ok("aarch64") => "arm64",
+        Ok(other) => panic!("unsupported target architecture {other}"),
+        Err(e) => panic!("CARGO_CFG_TARGET_ARCH: {e}"),
+    };
+    for name in PROBES {
+        let src = probes.join(format!("{name}.bpf.c"));
+        let obj = out.join(format!("{name}.bpf.o"));
+        let skel = out.join(format!("{name}.skel.rs"));
+        SkeletonBuilder::new()
+            .source(&src)
+            .obj(&obj)
+            .clang_args([
+                "-Wall".to_owned(),
+                "-Werror".to_owned(),
+                format!("-D__TARGET_ARCH_{arch}"),
+                format!("-I{}", schemas.display()),
+                format!("-I{}", probes.join("include").display()),
+            ])
+            .build_and_generate(&skel)
+            .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
+        println!("cargo:rerun-if-changed={}", src.display());
+    }
+    println!("cargo:rerun-if-changed={}", probes.join("include").display());
+    println!("cargo:rerun-if-changed={}", schemas.join("vigil_abi.h").display());
+}

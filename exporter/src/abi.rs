@@ -1,0 +1,398 @@
+//! Rust mirror of `schemas/vigil_abi.h`, the kernel/user record ABI.
+//!
+//! Every struct here is `#[repr(C)]` with exactly the fields of its C twin.
+//! `tests` below compares sizes and field offsets against the BTF of the
+//! compiled BPF object, so a layout change on either side fails the build's
+//! tests instead of corrupting data silently.
+//!
+//! Records are decoded by [`crate::decode`]; this module only defines layouts
+//! and constants.
+
+/// `VIGIL_ABI_VERSION`: bumped on any change to a record layout.
+pub const ABI_VERSION: u16 = 1;
+
+/// `VIGIL_PATH_MAX`.
+pub const PATH_MAX: usize = 4096;
+/// `VIGIL_ARGS_CAP`: the largest argv area the probes can capture.
+pub const ARGS_CAP: usize = 65536;
+/// `VIGIL_ARGS_DEFAULT`.
+pub const ARGS_DEFAULT: usize = 16384;
+/// `VIGIL_COMM_LEN`.
+pub const COMM_LEN: usize = 16;
+/// `VIGIL_EV_SLOTS`: event type ids are below this.
+pub const EV_SLOTS: usize = 16;
+/// `VIGIL_DROP_MAX`: drop causes per event type.
+pub const DROP_MAX: usize = 3;
+/// `VIGIL_FIELDP_MAX`: field problems per event type.
+pub const FIELDP_MAX: usize = 3;
+/// `VIGIL_LANE_MAX`.
+pub const LANE_MAX: usize = 1;
+
+/// The largest record the probes can emit (`VIGIL_RECORD_MAX`).
+pub const RECORD_MAX: usize = std::mem::size_of::<RawExec>() + 3 * PATH_MAX + ARGS_CAP;
+
+/// Map names shared with the BPF object.
+pub mod maps {
+    /// Ring buffer of the critical lane.
+    pub const EVENTS: &str = "events";
+    /// Per-CPU, per-lane sequence numbers.
+    pub const STREAM_SEQ: &str = "stream_seq";
+    /// Per-CPU drop counters, index `type * DROP_MAX + cause`.
+    pub const DROP_COUNTERS: &str = "drop_counters";
+    /// Per-CPU records-output counters, index `type`.
+    pub const EMIT_COUNTERS: &str = "emit_counters";
+    /// Per-CPU field problem counters, index `type * FIELDP_MAX + problem`.
+    pub const FIELD_COUNTERS: &str = "field_counters";
+    /// Scratch buffers, one per CPU.
+    pub const SCRATCH: &str = "scratch";
+}
+
+/// Event type ids (`enum vigil_event_type`). Never reuse an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u16)]
+pub enum EventType {
+    /// `VIGIL_EV_EXEC`
+    Exec = 1,
+    /// `VIGIL_EV_FORK`
+    Fork = 2,
+    /// `VIGIL_EV_EXIT`
+    Exit = 3,
+}
+
+impl EventType {
+    /// Every event type, in id order.
+    pub const ALL: [EventType; 3] = [EventType::Exec, EventType::Fork, EventType::Exit];
+
+    /// The type for a raw id, if known.
+    pub fn from_raw(raw: u16) -> Option<Self> {
+        match raw {
+            1 => Some(EventType::Exec),
+            2 => Some(EventType::Fork),
+            3 => Some(EventType::Exit),
+            _ => None,
+        }
+    }
+
+    /// The OTLP `event_name` of records of this type.
+    pub fn event_name(self) -> &'static str {
+        match self {
+            EventType::Exec => "vigil.process.exec",
+            EventType::Fork => "vigil.process.fork",
+            EventType::Exit => "vigil.process.exit",
+        }
+    }
+
+    /// The fixed size of a record of this type (without variable data).
+    pub fn fixed_size(self) -> usize {
+        match self {
+            EventType::Exec => std::mem::size_of::<RawExec>(),
+            EventType::Fork => std::mem::size_of::<RawFork>(),
+            EventType::Exit => std::mem::size_of::<RawExit>(),
+        }
+    }
+}
+
+/// Kernel drop causes (`enum vigil_drop_cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropCause {
+    /// The ring buffer had no room.
+    RingbufFull = 0,
+    /// The record was larger than [`RECORD_MAX`].
+    TooLarge = 1,
+    /// The scratch map lookup failed.
+    Scratch = 2,
+}
+
+impl DropCause {
+    /// Every cause, in index order.
+    pub const ALL: [DropCause; DROP_MAX] = [DropCause::RingbufFull, DropCause::TooLarge, DropCause::Scratch];
+
+    /// The `error.type` value of loss records for this cause.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            DropCause::RingbufFull => "ringbuf_full",
+            DropCause::TooLarge => "record_too_large",
+            DropCause::Scratch => "map_full",
+        }
+    }
+}
+
+/// Field problems counted in the kernel (`enum vigil_field_problem`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldProblem {
+    /// A user or kernel memory read failed.
+    ReadFault = 0,
+    /// A path walk hit the depth limit.
+    PathDepth = 1,
+    /// A field was cut.
+    Truncated = 2,
+}
+
+impl FieldProblem {
+    /// Every problem, in index order.
+    pub const ALL: [FieldProblem; FIELDP_MAX] = [FieldProblem::ReadFault, FieldProblem::PathDepth, FieldProblem::Truncated];
+
+    /// A stable name for counters and heartbeats.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldProblem::ReadFault => "read_fault",
+            FieldProblem::PathDepth => "path_depth",
+            FieldProblem::Truncated => "truncated",
+        }
+    }
+}
+
+/// `struct vigil_field.flags` bits.
+pub mod field_flags {
+    /// The field holds data (possibly empty).
+    pub const PRESENT: u16 = 0x1;
+    /// Only a prefix is stored.
+    pub const TRUNCATED: u16 = 0x2;
+    /// The probe tried and could not read it.
+    pub const UNAVAILABLE: u16 = 0x4;
+    /// `orig_len` is the exact original size.
+    pub const SIZE_KNOWN: u16 = 0x8;
+}
+
+/// `struct vigil_exec.path_flags` bits.
+pub mod exe_flags {
+    /// The executable's dentry is unlinked.
+    pub const DELETED: u32 = 0x1;
+    /// The executable lives on a memfd.
+    pub const MEMFD: u32 = 0x2;
+}
+
+/// `enum vigil_reason`: why a field is unavailable (or cut).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A memory read failed (page not present, bad pointer).
+    ReadFault,
+    /// There was nothing to walk (no mm, no dentry).
+    PathUnresolved,
+    /// The object changed while it was read.
+    Race,
+    /// The kernel does not offer this data.
+    NotSupported,
+    /// A lookup failed.
+    LookupFailed,
+    /// A path walk stopped at its depth limit.
+    DepthLimit,
+    /// A configured or buffer size limit cut the value.
+    SizeLimit,
+    /// The kernel sent a reason this build does not know (newer probes).
+    Unknown(u16),
+}
+
+impl Reason {
+    /// Decode a raw reason; `None` for `VIGIL_R_NONE`.
+    pub fn from_raw(raw: u16) -> Option<Self> {
+        Some(match raw {
+            0 => return None,
+            1 => Reason::ReadFault,
+            2 => Reason::PathUnresolved,
+            3 => Reason::Race,
+            4 => Reason::NotSupported,
+            5 => Reason::LookupFailed,
+            6 => Reason::DepthLimit,
+            7 => Reason::SizeLimit,
+            other => Reason::Unknown(other),
+        })
+    }
+
+    /// The reason's name: for unavailable fields this is the
+    /// `vigil.unavailable_reason.<key>` value of OTEL-MAPPING.md; `depth_limit`
+    /// and `size_limit` explain truncation (`vigil.truncated_reason.<key>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::ReadFault => "read_fault",
+            Reason::PathUnresolved => "path_unresolved",
+            Reason::Race => "race",
+            Reason::NotSupported => "not_supported",
+            Reason::LookupFailed => "lookup_failed",
+            Reason::DepthLimit => "depth_limit",
+            Reason::SizeLimit => "size_limit",
+            Reason::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// `struct vigil_hdr`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawHdr {
+    pub type_: u16,
+    pub abi_version: u16,
+    pub size: u32,
+    pub cpu: u32,
+    pub lane: u32,
+    pub seq: u64,
+    pub ktime_ns: u64,
+    pub tgid: u32,
+    pub pid: u32,
+}
+
+/// `struct vigil_field`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawField {
+    pub off: u32,
+    pub len: u32,
+    pub orig_len: u32,
+    pub flags: u16,
+    pub reason: u16,
+}
+
+/// `struct vigil_creds`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawCreds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub loginuid: u32,
+    pub sessionid: u32,
+}
+
+/// `struct vigil_exec`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawExec {
+    pub hdr: RawHdr,
+    pub ppid: u32,
+    pub old_pid: u32,
+    pub creds: RawCreds,
+    pub sid: u32,
+    pub pgid: u32,
+    pub tty: u32,
+    pub path_flags: u32,
+    pub cgroup_id: u64,
+    pub start_ns: u64,
+    pub parent_start_ns: u64,
+    pub exe_ino: u64,
+    pub argc: u32,
+    pub nsid: u32,
+    pub vpid: u32,
+    pub _pad0: u32,
+    pub comm: [u8; COMM_LEN],
+    pub exe: RawField,
+    pub filename: RawField,
+    pub args: RawField,
+    pub cwd: RawField,
+}
+
+/// `struct vigil_fork`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawFork {
+    pub hdr: RawHdr,
+    pub child_tgid: u32,
+    pub child_pid: u32,
+    pub child_start_ns: u64,
+    pub parent_start_ns: u64,
+    pub child_vpid: u32,
+    pub _pad0: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_exit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawExit {
+    pub hdr: RawHdr,
+    pub ppid: u32,
+    pub exit_code: u32,
+    pub start_ns: u64,
+    pub group_dead: u32,
+    pub _pad0: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Plain-old-data record structs: `#[repr(C)]`, only integers and integer
+/// arrays, no implicit padding, every bit pattern valid.
+///
+/// # Safety
+/// Implement only for types that satisfy the above.
+pub unsafe trait Pod: Copy + Default {
+    /// View the value's bytes (used to build test records).
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `Pod` types have no padding and are plain integers, so all
+        // `size_of::<Self>()` bytes are initialised.
+        unsafe { std::slice::from_raw_parts((self as *const Self).cast::<u8>(), std::mem::size_of::<Self>()) }
+    }
+}
+
+// SAFETY: all of these are repr(C) structs of integers with explicit padding
+// fields; the layout test below proves there is no implicit padding.
+unsafe impl Pod for RawHdr {}
+// SAFETY: as above.
+unsafe impl Pod for RawField {}
+// SAFETY: as above.
+unsafe impl Pod for RawCreds {}
+// SAFETY: as above.
+unsafe impl Pod for RawExec {}
+// SAFETY: as above.
+unsafe impl Pod for RawFork {}
+// SAFETY: as above.
+unsafe impl Pod for RawExit {}
+
+/// Copy a `Pod` value out of the front of `bytes`; `None` when too short.
+pub fn read_pod<T: Pod>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < std::mem::size_of::<T>() {
+        return None;
+    }
+    let mut value = T::default();
+    // SAFETY: the source has at least size_of::<T>() bytes (checked above),
+    // the destination is a valid T, the regions do not overlap, and every bit
+    // pattern is a valid T (`Pod`).
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (&mut value as *mut T).cast::<u8>(), std::mem::size_of::<T>());
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// Sum of field sizes == struct size proves there is no implicit padding.
+    #[test]
+    fn no_implicit_padding() {
+        assert_eq!(size_of::<RawHdr>(), 2 + 2 + 4 + 4 + 4 + 8 + 8 + 4 + 4);
+        assert_eq!(size_of::<RawField>(), 4 + 4 + 4 + 2 + 2);
+        assert_eq!(size_of::<RawCreds>(), 10 * 4);
+        assert_eq!(
+            size_of::<RawExec>(),
+            size_of::<RawHdr>() + 2 * 4 + size_of::<RawCreds>() + 4 * 4 + 4 * 8 + 4 * 4 + COMM_LEN + 4 * size_of::<RawField>()
+        );
+        assert_eq!(size_of::<RawFork>(), size_of::<RawHdr>() + 2 * 4 + 2 * 8 + 2 * 4 + COMM_LEN);
+        assert_eq!(size_of::<RawExit>(), size_of::<RawHdr>() + 2 * 4 + 8 + 2 * 4 + COMM_LEN);
+        // 8-byte fields sit on 8-byte boundaries, as in the C header.
+        assert_eq!(offset_of!(RawExec, cgroup_id) % 8, 0);
+        assert_eq!(offset_of!(RawFork, child_start_ns) % 8, 0);
+        assert_eq!(offset_of!(RawExit, start_ns) % 8, 0);
+    }
+
+    #[test]
+    fn read_pod_round_trip_and_short_input() {
+        let hdr = RawHdr { type_: 1, abi_version: ABI_VERSION, size: 40, cpu: 1, lane: 0, seq: 7, ktime_ns: 9, tgid: 10, pid: 11 };
+        let bytes = hdr.as_bytes().to_vec();
+        assert_eq!(read_pod::<RawHdr>(&bytes), Some(hdr));
+        assert_eq!(read_pod::<RawHdr>(&bytes[..39]), None);
+    }
+
+    #[test]
+    fn event_type_ids_round_trip() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_raw(t as u16), Some(t));
+            assert!((t as usize) < EV_SLOTS);
+        }
+        assert_eq!(EventType::from_raw(0), None);
+        assert_eq!(EventType::from_raw(999), None);
+    }
+}

@@ -1,0 +1,445 @@
+//! Configuration: one validated [`Config`] from defaults, a file, the
+//! environment and the command line.
+//!
+//! Precedence, lowest first:
+//! 1. built-in defaults (documented in `vigil.example.toml`);
+//! 2. the configuration file (`--config FILE` or `VIGIL_CONFIG`);
+//! 3. the standard `OTEL_EXPORTER_OTLP_*` variables (endpoint, protocol,
+//!    headers, timeout, compression; the `_LOGS_` forms win over the
+//!    generic ones);
+//! 4. `VIGIL_*` variables, nested keys joined with `__`
+//!    (`VIGIL_PROBES__RINGBUF_KIB=64` sets `probes.ringbuf_kib`);
+//! 5. command-line flags.
+//!
+//! Unknown keys and bad values are errors that name the key; the binary
+//! turns them into exit code 2 before anything is loaded into the kernel.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file or environment could not be parsed or had unknown keys.
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value is out of its allowed range.
+    #[error("configuration key `{key}`: {message}")]
+    Invalid {
+        /// dotted key, e.g. `probes.ringbuf_kib`
+        key: String,
+        /// what is wrong and what is allowed
+        message: String,
+    },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), message: message.into() }
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    /// OTLP/gRPC (default port 4317).
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (default port 4318).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// Parse the `OTEL_EXPORTER_OTLP_PROTOCOL` spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "grpc" => Some(Protocol::Grpc),
+            "http/protobuf" | "http" => Some(Protocol::HttpProtobuf),
+            _ => None,
+        }
+    }
+}
+
+/// Console output format when no endpoint is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StdoutFormat {
+    /// One readable line per record.
+    Text,
+    /// One OTLP/JSON `ExportLogsServiceRequest` per line (the Collector file
+    /// exporter's format).
+    OtlpJson,
+}
+
+/// Kernel probe settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbesConfig {
+    /// Largest argv area captured per exec, in bytes (cut beyond, with argc
+    /// still exact). 1..=65536, default 16384.
+    pub args_max_bytes: u32,
+    /// Ring buffer size in KiB; a power of two, at least 4 (one page).
+    /// Default 8192.
+    pub ringbuf_kib: u32,
+    /// Force a consumer wake-up every N records per CPU (records are
+    /// otherwise submitted without wake-up and drained on a timer).
+    pub wakeup_every: u32,
+    /// How often the ring buffer is drained, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ProbesConfig {
+    fn default() -> Self {
+        ProbesConfig { args_max_bytes: crate::abi::ARGS_DEFAULT as u32, ringbuf_kib: 8192, wakeup_every: 64, poll_interval_ms: 10 }
+    }
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Records the receiver can hand on before it must count drops.
+    pub queue_records: usize,
+    /// Processes tracked at most.
+    pub process_table_max: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { queue_records: 65536, process_table_max: 131_072 }
+    }
+}
+
+/// Export settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// OTLP endpoint. Empty: print to stdout. For gRPC `http://host:4317`;
+    /// for HTTP the base URL (`/v1/logs` is appended) unless
+    /// `logs_endpoint_is_full` is set (the `_LOGS_ENDPOINT` variable).
+    pub endpoint: String,
+    /// The endpoint already names the logs path (HTTP).
+    pub logs_endpoint_is_full: bool,
+    /// `grpc` or `http/protobuf`.
+    pub protocol: Protocol,
+    /// Extra request headers (gRPC metadata).
+    pub headers: BTreeMap<String, String>,
+    /// Compress requests with gzip.
+    pub gzip: bool,
+    /// Per-request timeout, milliseconds.
+    pub timeout_ms: u64,
+    /// Records per export request at most.
+    pub batch_max_records: usize,
+    /// A partial batch is sent after this many milliseconds.
+    pub batch_timeout_ms: u64,
+    /// On shutdown, how long the exporter may keep sending.
+    pub shutdown_deadline_ms: u64,
+    /// Console format when `endpoint` is empty.
+    pub stdout_format: StdoutFormat,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            endpoint: String::new(),
+            logs_endpoint_is_full: false,
+            protocol: Protocol::Grpc,
+            headers: BTreeMap::new(),
+            gzip: true,
+            timeout_ms: 10_000,
+            batch_max_records: 512,
+            batch_timeout_ms: 200,
+            shutdown_deadline_ms: 5_000,
+            stdout_format: StdoutFormat::Text,
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Per-request timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Kernel probes.
+    pub probes: ProbesConfig,
+    /// Pipeline.
+    pub pipeline: PipelineConfig,
+    /// Export.
+    pub export: ExportConfig,
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--endpoint`
+    pub endpoint: Option<String>,
+    /// `--protocol`
+    pub protocol: Option<Protocol>,
+    /// `--stdout-format`
+    pub stdout_format: Option<StdoutFormat>,
+    /// `--args-max-bytes`
+    pub args_max_bytes: Option<u32>,
+    /// `--ringbuf-kib`
+    pub ringbuf_kib: Option<u32>,
+}
+
+/// Parse `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values percent-encoded).
+pub fn parse_headers(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not key=value"))?;
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(format!("`{pair}` has an empty key"));
+        }
+        out.insert(k.to_owned(), percent_decode(v.trim()).ok_or_else(|| format!("`{v}` has a bad percent escape"))?);
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The `OTEL_EXPORTER_OTLP_*` settings found in `env`, as config key/values.
+fn otel_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, config::Value)>, ConfigError> {
+    let get = |logs: &str, generic: &str| env(logs).map(|v| (logs.to_owned(), v)).or_else(|| env(generic).map(|v| (generic.to_owned(), v)));
+    let mut out: Vec<(String, config::Value)> = Vec::new();
+    if let Some(v) = env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+        out.push(("export.endpoint".into(), v.trim().into()));
+        out.push(("export.logs_endpoint_is_full".into(), true.into()));
+    } else if let Some(v) = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()) {
+        out.push(("export.endpoint".into(), v.trim().into()));
+    }
+    if let Some((var, v)) = get("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") {
+        let p = Protocol::parse(&v).ok_or_else(|| invalid(&var, format!("`{v}` is not supported (use grpc or http/protobuf)")))?;
+        out.push(("export.protocol".into(), if p == Protocol::Grpc { "grpc" } else { "http/protobuf" }.into()));
+    }
+    if let Some((var, v)) = get("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS") {
+        let headers = parse_headers(&v).map_err(|e| invalid(&var, e))?;
+        for (k, v) in headers {
+            out.push((format!("export.headers.{k}"), v.into()));
+        }
+    }
+    if let Some((var, v)) = get("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") {
+        let ms: u64 = v.trim().parse().map_err(|_| invalid(&var, format!("`{v}` is not a number of milliseconds")))?;
+        out.push(("export.timeout_ms".into(), ms.into()));
+    }
+    if let Some((var, v)) = get("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION") {
+        let gzip = match v.trim() {
+            "gzip" => true,
+            "none" => false,
+            other => return Err(invalid(&var, format!("`{other}` is not supported (use gzip or none)"))),
+        };
+        out.push(("export.gzip".into(), gzip.into()));
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Load from an optional file, the given environment and overrides, and
+    /// validate. `env` is injectable so tests do not touch the process
+    /// environment.
+    pub fn load(file: Option<&Path>, env: &[(String, String)], overrides: &Overrides) -> Result<Self, ConfigError> {
+        let lookup = |k: &str| env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone());
+        let mut b = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(invalid("--config", format!("file {} does not exist", path.display())));
+            }
+            b = b.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        for (k, v) in otel_env(&lookup)? {
+            b = b.set_override(k, v)?;
+        }
+        let vigil_env: config::Map<String, String> =
+            env.iter().filter(|(k, _)| k.starts_with("VIGIL_") && k != "VIGIL_CONFIG" && k != "VIGIL_LOG").cloned().collect();
+        b = b.add_source(config::Environment::with_prefix("VIGIL").prefix_separator("_").separator("__").source(Some(vigil_env)));
+        let o = overrides;
+        b = b.set_override_option("export.endpoint", o.endpoint.clone())?;
+        b = b.set_override_option("export.protocol", o.protocol.map(|p| if p == Protocol::Grpc { "grpc" } else { "http/protobuf" }))?;
+        b = b.set_override_option(
+            "export.stdout_format",
+            o.stdout_format.map(|f| match f {
+                StdoutFormat::Text => "text",
+                StdoutFormat::OtlpJson => "otlp-json",
+            }),
+        )?;
+        b = b.set_override_option("probes.args_max_bytes", o.args_max_bytes.map(u64::from))?;
+        b = b.set_override_option("probes.ringbuf_kib", o.ringbuf_kib.map(u64::from))?;
+        let cfg: Config = b.build()?.try_deserialize()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Check ranges and combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.probes;
+        if p.args_max_bytes == 0 || p.args_max_bytes as usize > crate::abi::ARGS_CAP {
+            return Err(invalid("probes.args_max_bytes", format!("{} is outside 1..={}", p.args_max_bytes, crate::abi::ARGS_CAP)));
+        }
+        if p.ringbuf_kib < 4 || !p.ringbuf_kib.is_power_of_two() || p.ringbuf_kib > 1 << 20 {
+            return Err(invalid("probes.ringbuf_kib", format!("{} must be a power of two between 4 and 1048576", p.ringbuf_kib)));
+        }
+        if p.wakeup_every == 0 {
+            return Err(invalid("probes.wakeup_every", "must be at least 1"));
+        }
+        if !(1..=1000).contains(&p.poll_interval_ms) {
+            return Err(invalid("probes.poll_interval_ms", format!("{} is outside 1..=1000", p.poll_interval_ms)));
+        }
+        if self.pipeline.queue_records == 0 {
+            return Err(invalid("pipeline.queue_records", "must be at least 1"));
+        }
+        if self.pipeline.process_table_max == 0 {
+            return Err(invalid("pipeline.process_table_max", "must be at least 1"));
+        }
+        let e = &self.export;
+        if !e.endpoint.is_empty() {
+            let lower = e.endpoint.to_ascii_lowercase();
+            if lower.starts_with("https://") {
+                return Err(invalid("export.endpoint", "https endpoints (TLS) are not supported yet; use http:// to a local collector"));
+            }
+            if !lower.starts_with("http://") {
+                return Err(invalid("export.endpoint", format!("`{}` must start with http://", e.endpoint)));
+            }
+        }
+        if e.batch_max_records == 0 || e.batch_max_records > 100_000 {
+            return Err(invalid("export.batch_max_records", format!("{} is outside 1..=100000", e.batch_max_records)));
+        }
+        if e.timeout_ms == 0 {
+            return Err(invalid("export.timeout_ms", "must be at least 1"));
+        }
+        for k in e.headers.keys() {
+            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                return Err(invalid(&format!("export.headers.{k}"), "header names may hold only letters, digits, '-' and '_'"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where log records are sent: `None` for stdout, else (URL, protocol).
+    pub fn logs_url(&self) -> Option<String> {
+        let e = &self.export;
+        if e.endpoint.is_empty() {
+            return None;
+        }
+        Some(match e.protocol {
+            Protocol::Grpc => e.endpoint.clone(),
+            Protocol::HttpProtobuf if e.logs_endpoint_is_full => e.endpoint.clone(),
+            Protocol::HttpProtobuf => format!("{}/v1/logs", e.endpoint.trim_end_matches('/')),
+        })
+    }
+}
+
+/// The config file named by `--config` or `VIGIL_CONFIG`.
+pub fn config_path(flag: Option<PathBuf>, env: &[(String, String)]) -> Option<PathBuf> {
+    flag.or_else(|| env.iter().find(|(k, _)| k == "VIGIL_CONFIG").map(|(_, v)| PathBuf::from(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_print_to_stdout() {
+        let c = Config::load(None, &[], &Overrides::default()).expect("defaults");
+        assert_eq!(c, Config::default());
+        assert_eq!(c.logs_url(), None);
+    }
+
+    #[test]
+    fn precedence_file_otel_vigil_cli() {
+        let dir = std::env::temp_dir().join(format!("vigil-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("v.toml");
+        std::fs::write(&f, "[probes]\nringbuf_kib = 64\nargs_max_bytes = 100\n[export]\nendpoint = \"http://file:1\"\n").expect("write");
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("VIGIL_PROBES__RINGBUF_KIB", "128"),
+        ]);
+        let c = Config::load(Some(&f), &e, &Overrides { args_max_bytes: Some(200), ..Overrides::default() }).expect("loads");
+        assert_eq!(c.probes.ringbuf_kib, 128, "VIGIL_ beats the file");
+        assert_eq!(c.probes.args_max_bytes, 200, "CLI beats the file");
+        assert_eq!(c.export.endpoint, "http://otel:4318", "OTEL_ beats the file");
+        assert_eq!(c.logs_url().as_deref(), Some("http://otel:4318/v1/logs"));
+        let c = Config::load(
+            Some(&f),
+            &e,
+            &Overrides { endpoint: Some("http://cli:4317".into()), protocol: Some(Protocol::Grpc), ..Overrides::default() },
+        )
+        .expect("loads");
+        assert_eq!(c.logs_url().as_deref(), Some("http://cli:4317"));
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn otel_logs_variables_win_and_headers_parse() {
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://b:4318/custom/logs"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret, x-tenant = t1"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
+        ]);
+        let c = Config::load(None, &e, &Overrides::default()).expect("loads");
+        assert_eq!(c.logs_url().as_deref(), Some("http://b:4318/custom/logs"));
+        assert_eq!(c.export.headers.get("api-key").map(String::as_str), Some("s=cret"));
+        assert_eq!(c.export.headers.get("x-tenant").map(String::as_str), Some("t1"));
+        assert!(!c.export.gzip);
+    }
+
+    fn err_text(e: &[(&str, &str)]) -> String {
+        Config::load(None, &env(e), &Overrides::default()).expect_err("must fail").to_string()
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert!(err_text(&[("VIGIL_PROBES__RINGBUF_KIB", "100")]).contains("probes.ringbuf_kib"));
+        assert!(err_text(&[("VIGIL_PROBES__ARGS_MAX_BYTES", "0")]).contains("probes.args_max_bytes"));
+        assert!(err_text(&[("VIGIL_PROBES__ARGS_MAX_BYTES", "lots")]).contains("args_max_bytes"));
+        assert!(err_text(&[("VIGIL_PROBES__BOGUS", "1")]).contains("bogus"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).contains("OTEL_EXPORTER_OTLP_HEADERS"));
+        assert!(err_text(&[("VIGIL_EXPORT__ENDPOINT", "collector:4317")]).contains("export.endpoint"));
+        assert!(err_text(&[("VIGIL_EXPORT__STDOUT_FORMAT", "xml")]).contains("stdout_format"));
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let e = Config::load(Some(Path::new("/nonexistent/vigil.toml")), &[], &Overrides::default()).expect_err("fails");
+        assert!(e.to_string().contains("/nonexistent/vigil.toml"));
+    }
+
+    #[test]
+    fn example_file_matches_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vigil.example.toml");
+        let c = Config::load(Some(&example), &[], &Overrides::default()).expect("example loads");
+        assert_eq!(c, Config::default(), "vigil.example.toml must document the defaults exactly");
+    }
+}

@@ -1,0 +1,495 @@
+//! Decode stage: raw ring-buffer bytes -> typed [`Record`]s.
+//!
+//! Every byte from the kernel is untrusted input. The decoder checks the
+//! header, the declared size against the bytes actually received, the ABI
+//! version, and every variable-length field's offset and length against the
+//! record's bounds. It never panics: a malformed record becomes a
+//! [`DecodeError`] that the pipeline counts and reports.
+
+use crate::abi::{self, field_flags, read_pod, EventType, RawExec, RawExit, RawField, RawFork, RawHdr, Reason};
+use thiserror::Error;
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    /// Fewer bytes than the header.
+    #[error("record of {0} bytes is shorter than the header")]
+    ShortHeader(usize),
+    /// The header's size disagrees with the bytes received.
+    #[error("header says {declared} bytes, received {received}")]
+    SizeMismatch {
+        /// `hdr.size`
+        declared: u32,
+        /// bytes received
+        received: usize,
+    },
+    /// The probes speak another ABI version.
+    #[error("ABI version {0} (this build understands {v})", v = abi::ABI_VERSION)]
+    AbiVersion(u16),
+    /// An event type this build does not know.
+    #[error("unknown event type {0}")]
+    UnknownType(u16),
+    /// Fewer bytes than the fixed part of the event type.
+    #[error("{event:?} record of {size} bytes is shorter than its fixed part")]
+    ShortRecord {
+        /// event type
+        event: EventType,
+        /// bytes received
+        size: usize,
+    },
+    /// A variable-length field points outside the record.
+    #[error("field {field} (offset {off}, length {len}) lies outside the {size}-byte record")]
+    FieldOutOfBounds {
+        /// field name
+        field: &'static str,
+        /// declared offset
+        off: u32,
+        /// declared length
+        len: u32,
+        /// record size
+        size: usize,
+    },
+}
+
+impl DecodeError {
+    /// Event type of the malformed record, when the header names a known one.
+    pub fn event_type(&self) -> Option<EventType> {
+        match self {
+            DecodeError::ShortRecord { event, .. } => Some(*event),
+            _ => None,
+        }
+    }
+}
+
+/// The common header of every record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Event type.
+    pub event: EventType,
+    /// CPU whose stream numbered the record.
+    pub cpu: u32,
+    /// Lane (ring buffer) the record came through.
+    pub lane: u32,
+    /// Per-CPU, per-lane sequence number.
+    pub seq: u64,
+    /// Boot-clock time of the event, in nanoseconds.
+    pub ktime_ns: u64,
+    /// Acting process (tgid).
+    pub tgid: u32,
+    /// Acting thread.
+    pub pid: u32,
+}
+
+/// A variable-length value with its completeness.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Field {
+    /// Stored bytes (may be a prefix of the original), `None` when the probe
+    /// could not read the value.
+    pub bytes: Option<Vec<u8>>,
+    /// Only a prefix of the original is stored.
+    pub truncated: bool,
+    /// Original size in bytes, when the kernel knew it.
+    pub original_size: Option<u64>,
+    /// Why the value is unavailable (with `bytes == None`) or was cut.
+    pub reason: Option<Reason>,
+}
+
+impl Field {
+    /// A complete value (used by tests and by procfs-sourced context).
+    pub fn complete(bytes: impl Into<Vec<u8>>) -> Self {
+        Field { bytes: Some(bytes.into()), ..Field::default() }
+    }
+
+    /// Whether the probe failed to read the value.
+    pub fn is_unavailable(&self) -> bool {
+        self.bytes.is_none()
+    }
+}
+
+/// `vigil.process.exec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecEvent {
+    /// Parent tgid.
+    pub ppid: u32,
+    /// Thread id before exec.
+    pub old_pid: u32,
+    /// Credentials.
+    pub creds: abi::RawCreds,
+    /// Session id.
+    pub sid: u32,
+    /// Process group id.
+    pub pgid: u32,
+    /// Has a controlling terminal.
+    pub tty: bool,
+    /// The executable's file is unlinked.
+    pub exe_deleted: bool,
+    /// The executable lives on a memfd.
+    pub exe_memfd: bool,
+    /// cgroup v2 id.
+    pub cgroup_id: u64,
+    /// Process start (boot clock, ns).
+    pub start_ns: u64,
+    /// Parent start (boot clock, ns).
+    pub parent_start_ns: u64,
+    /// Executable inode number.
+    pub exe_ino: u64,
+    /// Exact argc.
+    pub argc: u32,
+    /// pid namespace inode.
+    pub pidns: u32,
+    /// tgid in its own pid namespace.
+    pub vpid: u32,
+    /// Task comm at exec (set by the kernel from the file name).
+    pub comm: Vec<u8>,
+    /// Kernel-resolved executable path.
+    pub exe: Field,
+    /// File name as passed to exec.
+    pub filename: Field,
+    /// Raw argument area: NUL-separated arguments.
+    pub args: Field,
+    /// Kernel-resolved working directory.
+    pub cwd: Field,
+}
+
+impl ExecEvent {
+    /// argv as a list of byte strings, split at NUL. A cut argument area
+    /// yields a last, partial argument; an empty area yields no arguments.
+    pub fn argv(&self) -> Vec<&[u8]> {
+        let Some(bytes) = self.args.bytes.as_deref() else { return Vec::new() };
+        let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+        if bytes.is_empty() {
+            return Vec::new();
+        }
+        bytes.split(|b| *b == 0).collect()
+    }
+}
+
+/// `vigil.process.fork` (new processes only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkEvent {
+    /// Child tgid.
+    pub child_tgid: u32,
+    /// Child thread id.
+    pub child_pid: u32,
+    /// Child start (boot clock, ns).
+    pub child_start_ns: u64,
+    /// Parent start (boot clock, ns).
+    pub parent_start_ns: u64,
+    /// Child tgid in its own pid namespace.
+    pub child_vpid: u32,
+    /// Child comm (inherited).
+    pub comm: Vec<u8>,
+}
+
+/// `vigil.process.exit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitEvent {
+    /// Parent tgid.
+    pub ppid: u32,
+    /// Wait status.
+    pub status: u32,
+    /// Process start (boot clock, ns).
+    pub start_ns: u64,
+    /// The whole thread group ended.
+    pub group_dead: bool,
+    /// comm at exit.
+    pub comm: Vec<u8>,
+}
+
+impl ExitEvent {
+    /// Exit code when the process exited normally.
+    pub fn exit_code(&self) -> Option<i64> {
+        (self.status & 0x7f == 0).then_some(i64::from((self.status >> 8) & 0xff))
+    }
+
+    /// Terminating signal, when killed by one.
+    pub fn signal(&self) -> Option<u32> {
+        let sig = self.status & 0x7f;
+        (sig != 0).then_some(sig)
+    }
+
+    /// Whether a core dump was written.
+    pub fn core_dumped(&self) -> bool {
+        self.status & 0x80 != 0
+    }
+}
+
+/// The typed payload of a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// exec
+    Exec(ExecEvent),
+    /// fork
+    Fork(ForkEvent),
+    /// exit
+    Exit(ExitEvent),
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Common header.
+    pub header: Header,
+    /// Payload.
+    pub event: Event,
+}
+
+/// Decode one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let raw: RawHdr = read_pod(bytes).ok_or(DecodeError::ShortHeader(bytes.len()))?;
+    // The ring buffer rounds sample sizes up to 8 bytes; the header size must
+    // fit in what we received and may not exceed it.
+    if raw.size as usize > bytes.len() || (raw.size as usize) < std::mem::size_of::<RawHdr>() {
+        return Err(DecodeError::SizeMismatch { declared: raw.size, received: bytes.len() });
+    }
+    let bytes = &bytes[..raw.size as usize];
+    if raw.abi_version != abi::ABI_VERSION {
+        return Err(DecodeError::AbiVersion(raw.abi_version));
+    }
+    let event = EventType::from_raw(raw.type_).ok_or(DecodeError::UnknownType(raw.type_))?;
+    if bytes.len() < event.fixed_size() {
+        return Err(DecodeError::ShortRecord { event, size: bytes.len() });
+    }
+    let header = Header { event, cpu: raw.cpu, lane: raw.lane, seq: raw.seq, ktime_ns: raw.ktime_ns, tgid: raw.tgid, pid: raw.pid };
+    let event = match event {
+        EventType::Exec => Event::Exec(decode_exec(bytes)?),
+        EventType::Fork => Event::Fork(decode_fork(bytes)?),
+        EventType::Exit => Event::Exit(decode_exit(bytes)?),
+    };
+    Ok(Record { header, event })
+}
+
+fn short(event: EventType, bytes: &[u8]) -> DecodeError {
+    DecodeError::ShortRecord { event, size: bytes.len() }
+}
+
+fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
+    let raw: RawExec = read_pod(bytes).ok_or_else(|| short(EventType::Exec, bytes))?;
+    let fixed = std::mem::size_of::<RawExec>();
+    Ok(ExecEvent {
+        ppid: raw.ppid,
+        old_pid: raw.old_pid,
+        creds: raw.creds,
+        sid: raw.sid,
+        pgid: raw.pgid,
+        tty: raw.tty != 0,
+        exe_deleted: raw.path_flags & abi::exe_flags::DELETED != 0,
+        exe_memfd: raw.path_flags & abi::exe_flags::MEMFD != 0,
+        cgroup_id: raw.cgroup_id,
+        start_ns: raw.start_ns,
+        parent_start_ns: raw.parent_start_ns,
+        exe_ino: raw.exe_ino,
+        argc: raw.argc,
+        pidns: raw.nsid,
+        vpid: raw.vpid,
+        comm: comm(&raw.comm),
+        exe: field(bytes, fixed, &raw.exe, "exe")?,
+        filename: field(bytes, fixed, &raw.filename, "filename")?,
+        args: field(bytes, fixed, &raw.args, "args")?,
+        cwd: field(bytes, fixed, &raw.cwd, "cwd")?,
+    })
+}
+
+fn decode_fork(bytes: &[u8]) -> Result<ForkEvent, DecodeError> {
+    let raw: RawFork = read_pod(bytes).ok_or_else(|| short(EventType::Fork, bytes))?;
+    Ok(ForkEvent {
+        child_tgid: raw.child_tgid,
+        child_pid: raw.child_pid,
+        child_start_ns: raw.child_start_ns,
+        parent_start_ns: raw.parent_start_ns,
+        child_vpid: raw.child_vpid,
+        comm: comm(&raw.comm),
+    })
+}
+
+fn decode_exit(bytes: &[u8]) -> Result<ExitEvent, DecodeError> {
+    let raw: RawExit = read_pod(bytes).ok_or_else(|| short(EventType::Exit, bytes))?;
+    Ok(ExitEvent { ppid: raw.ppid, status: raw.exit_code, start_ns: raw.start_ns, group_dead: raw.group_dead != 0, comm: comm(&raw.comm) })
+}
+
+/// A fixed-size, NUL-padded comm as bytes up to the first NUL.
+fn comm(raw: &[u8; abi::COMM_LEN]) -> Vec<u8> {
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    raw[..end].to_vec()
+}
+
+/// Resolve a field descriptor against the record, checking bounds: the data
+/// must lie after the fixed part and inside the record.
+fn field(bytes: &[u8], fixed: usize, raw: &RawField, name: &'static str) -> Result<Field, DecodeError> {
+    let truncated = raw.flags & field_flags::TRUNCATED != 0;
+    let original_size = (raw.flags & field_flags::SIZE_KNOWN != 0).then_some(u64::from(raw.orig_len));
+    let reason = Reason::from_raw(raw.reason);
+    if raw.flags & field_flags::UNAVAILABLE != 0 || raw.flags & field_flags::PRESENT == 0 {
+        // An unavailable field always carries a reason; a field neither
+        // present nor flagged is a probe bug and is reported the same way.
+        let reason = reason.or(Some(Reason::Unknown(0)));
+        return Ok(Field { bytes: None, truncated, original_size, reason });
+    }
+    let start = raw.off as usize;
+    let end = start.checked_add(raw.len as usize);
+    match end {
+        Some(end) if start >= fixed && end <= bytes.len() => {
+            Ok(Field { bytes: Some(bytes[start..end].to_vec()), truncated, original_size, reason })
+        }
+        _ => Err(DecodeError::FieldOutOfBounds { field: name, off: raw.off, len: raw.len, size: bytes.len() }),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::abi::{Pod, RawCreds};
+
+    /// Build a raw exec record the way the probes lay it out.
+    pub(crate) fn exec_record(exe: &[u8], filename: &[u8], args: &[u8], cwd: &[u8]) -> Vec<u8> {
+        let fixed = std::mem::size_of::<RawExec>();
+        let mut raw = RawExec {
+            hdr: RawHdr {
+                type_: EventType::Exec as u16,
+                abi_version: abi::ABI_VERSION,
+                size: 0,
+                cpu: 1,
+                lane: 0,
+                seq: 42,
+                ktime_ns: 5_000_000_000,
+                tgid: 1234,
+                pid: 1234,
+            },
+            ppid: 1000,
+            old_pid: 1234,
+            creds: RawCreds {
+                uid: 1000,
+                euid: 1000,
+                suid: 1000,
+                fsuid: 1000,
+                gid: 100,
+                egid: 100,
+                sgid: 100,
+                fsgid: 100,
+                loginuid: 1000,
+                sessionid: 3,
+            },
+            sid: 900,
+            pgid: 1234,
+            tty: 1,
+            cgroup_id: 77,
+            start_ns: 4_999_000_000,
+            parent_start_ns: 1_000_000_000,
+            exe_ino: 555,
+            argc: 3,
+            vpid: 1234,
+            nsid: 4026531836,
+            ..RawExec::default()
+        };
+        raw.comm[..2].copy_from_slice(b"ls");
+        let mut data = Vec::new();
+        let mut place = |f: &mut RawField, v: &[u8]| {
+            f.off = (fixed + data.len()) as u32;
+            f.len = v.len() as u32;
+            f.flags = field_flags::PRESENT;
+            data.extend_from_slice(v);
+        };
+        place(&mut raw.exe, exe);
+        place(&mut raw.filename, filename);
+        place(&mut raw.args, args);
+        place(&mut raw.cwd, cwd);
+        raw.hdr.size = (fixed + data.len()) as u32;
+        let mut out = raw.as_bytes().to_vec();
+        out.extend_from_slice(&data);
+        out
+    }
+
+    #[test]
+    fn decodes_exec_fields() {
+        let bytes = exec_record(b"/usr/bin/ls", b"ls", b"ls\0-la\0/tmp\0", b"/home/u");
+        let rec = decode(&bytes).expect("decodes");
+        assert_eq!(rec.header.seq, 42);
+        assert_eq!(rec.header.tgid, 1234);
+        let Event::Exec(e) = rec.event else { panic!("not exec") };
+        assert_eq!(e.exe.bytes.as_deref(), Some(&b"/usr/bin/ls"[..]));
+        assert_eq!(e.argv(), vec![&b"ls"[..], b"-la", b"/tmp"]);
+        assert_eq!(e.cwd.bytes.as_deref(), Some(&b"/home/u"[..]));
+        assert_eq!(e.comm, b"ls");
+        assert!(e.tty);
+    }
+
+    #[test]
+    fn ringbuf_padding_after_size_is_ignored() {
+        let mut bytes = exec_record(b"/a", b"a", b"a\0", b"/");
+        bytes.extend_from_slice(&[0xff; 5]);
+        assert!(decode(&bytes).is_ok());
+    }
+
+    #[test]
+    fn rejects_malformed_input_without_panicking() {
+        let good = exec_record(b"/usr/bin/ls", b"ls", b"ls\0", b"/");
+        // Every prefix of a good record is rejected, never a panic.
+        for n in 0..good.len() {
+            assert!(decode(&good[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
+        // A field pointing outside the record.
+        let mut bad = good.clone();
+        let off = std::mem::offset_of!(RawExec, cwd) + std::mem::offset_of!(RawField, len);
+        bad[off..off + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(decode(&bad), Err(DecodeError::FieldOutOfBounds { field: "cwd", .. })));
+        // A field pointing into the fixed part.
+        let mut bad = good.clone();
+        let off = std::mem::offset_of!(RawExec, exe);
+        bad[off..off + 4].copy_from_slice(&0u32.to_le_bytes());
+        assert!(matches!(decode(&bad), Err(DecodeError::FieldOutOfBounds { field: "exe", .. })));
+        // Wrong ABI version and unknown types.
+        let mut bad = good.clone();
+        bad[2] = 99;
+        assert_eq!(decode(&bad), Err(DecodeError::AbiVersion(99)));
+        let mut bad = good;
+        bad[0] = 200;
+        assert_eq!(decode(&bad), Err(DecodeError::UnknownType(200)));
+    }
+
+    #[test]
+    fn fuzz_like_random_bytes_never_panic() {
+        // Deterministic xorshift so failures reproduce.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let good = exec_record(b"/usr/bin/ls", b"ls", b"ls\0-l\0", b"/");
+        for _ in 0..20_000 {
+            let mut b = good.clone();
+            for _ in 0..4 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x as usize) % b.len();
+                b[i] = (x >> 32) as u8;
+            }
+            let _ = decode(&b);
+        }
+    }
+
+    #[test]
+    fn unavailable_and_truncated_flags() {
+        let mut bytes = exec_record(b"/usr/bin/ls", b"ls", b"ls\0-la\0", b"/");
+        let fixed = std::mem::size_of::<RawExec>();
+        let mut raw: RawExec = read_pod(&bytes).expect("raw");
+        raw.args.flags |= field_flags::TRUNCATED | field_flags::SIZE_KNOWN;
+        raw.args.orig_len = 99_999;
+        raw.args.reason = 7;
+        raw.cwd.flags = field_flags::UNAVAILABLE;
+        raw.cwd.reason = 1;
+        bytes[..fixed].copy_from_slice(raw.as_bytes());
+        let Event::Exec(e) = decode(&bytes).expect("decodes").event else { panic!() };
+        assert!(e.args.truncated);
+        assert_eq!(e.args.original_size, Some(99_999));
+        assert_eq!(e.args.reason, Some(Reason::SizeLimit));
+        assert!(e.cwd.is_unavailable());
+        assert_eq!(e.cwd.reason, Some(Reason::ReadFault));
+    }
+
+    #[test]
+    fn exit_status_decoding() {
+        let exit = |status| ExitEvent { ppid: 1, status, start_ns: 0, group_dead: true, comm: vec![] };
+        assert_eq!(exit(3 << 8).exit_code(), Some(3));
+        assert_eq!(exit(3 << 8).signal(), None);
+        assert_eq!(exit(9).exit_code(), None);
+        assert_eq!(exit(9).signal(), Some(9));
+        assert!(exit(11 | 0x80).core_dumped());
+    }
+}

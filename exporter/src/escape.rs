@@ -1,0 +1,140 @@
+//! Reversible escaping of kernel-supplied bytes at the output boundary.
+//!
+//! Everything a process controls (argv, paths, comm) is bytes, not text: it
+//! may be invalid UTF-8 and may carry newlines or terminal escape sequences
+//! meant to forge or split log lines. Every such value is converted to an
+//! OTLP string with this one function, documented in `docs/escaping.md`:
+//!
+//! - a backslash becomes `\\`;
+//! - a C0 control byte (0x00-0x1f), DEL (0x7f), a C1 control character
+//!   (U+0080-U+009F), the Unicode line and paragraph separators (U+2028,
+//!   U+2029) and every byte that is not part of valid UTF-8 become
+//!   `\xHH` (multi-byte characters as the `\xHH` of each of their UTF-8
+//!   bytes);
+//! - everything else (valid UTF-8, printable) is kept as it is.
+//!
+//! The mapping is injective, so [`unescape`] recovers the original bytes
+//! exactly, and the output never contains a control character, so no value
+//! can start a new line or drive a terminal.
+
+/// Escape `bytes` into a printable, single-line UTF-8 string.
+pub fn escape(bytes: &[u8]) -> String {
+    // Fast path: printable ASCII without backslashes is returned as is.
+    if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        // Every byte is ASCII, so this cannot fail; fall through if it did.
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            return s.to_owned();
+        }
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        push_hex(&mut out, b);
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for &b in chunk.invalid() {
+            push_hex(&mut out, b);
+        }
+    }
+    out
+}
+
+fn push_hex(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('\\');
+    out.push('x');
+    out.push(HEX[usize::from(b >> 4)] as char);
+    out.push(HEX[usize::from(b & 0xf)] as char);
+}
+
+/// Error from [`unescape`] on a string that [`escape`] cannot have produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid escape at byte {0}")]
+pub struct UnescapeError(pub usize);
+
+/// Recover the original bytes from an [`escape`]d string.
+pub fn unescape(s: &str) -> Result<Vec<u8>, UnescapeError> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'\\') => {
+                out.push(b'\\');
+                i += 2;
+            }
+            Some(b'x') => {
+                let hex = s.get(i + 2..i + 4).ok_or(UnescapeError(i))?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| UnescapeError(i))?);
+                i += 4;
+            }
+            _ => return Err(UnescapeError(i)),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_unchanged() {
+        assert_eq!(escape(b"/usr/bin/ls -la"), "/usr/bin/ls -la");
+        assert_eq!(escape("gr\u{fc}n".as_bytes()), "gr\u{fc}n");
+    }
+
+    #[test]
+    fn controls_and_invalid_utf8_are_escaped() {
+        assert_eq!(escape(b"a\nb"), "a\\x0ab");
+        assert_eq!(escape(b"\x1b[31mred"), "\\x1b[31mred");
+        assert_eq!(escape(b"back\\slash"), "back\\\\slash");
+        assert_eq!(escape(b"\xff\xfe"), "\\xff\\xfe");
+        assert_eq!(escape(b"nul\0"), "nul\\x00");
+        // C1 control U+0085 (NEL) is a line break for some viewers.
+        assert_eq!(escape("x\u{85}y".as_bytes()), "x\\xc2\\x85y");
+        assert_eq!(escape("x\u{2028}y".as_bytes()), "x\\xe2\\x80\\xa8y");
+    }
+
+    #[test]
+    fn output_never_contains_control_characters() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        let e = escape(&all);
+        assert!(!e.chars().any(char::is_control), "{e}");
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        let cases: [&[u8]; 6] = [b"", b"\\x41", b"\\\\", b"\xc3\x28", "\u{85}\u{2028}".as_bytes(), b"a\x00b\nc\x7f"];
+        for c in cases {
+            assert_eq!(unescape(&escape(c)).expect("unescape"), c, "{c:?}");
+        }
+        // Exhaustive over all two-byte inputs.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let v = [a, b];
+                assert_eq!(unescape(&escape(&v)).expect("unescape"), v);
+            }
+        }
+    }
+
+    #[test]
+    fn unescape_rejects_foreign_input() {
+        assert!(unescape("\\q").is_err());
+        assert!(unescape("\\x4").is_err());
+        assert!(unescape("\\").is_err());
+    }
+}

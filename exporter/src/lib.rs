@@ -1,0 +1,20 @@
+//! vigil: OpenTelemetry-native security telemetry exporter for Linux.
+//!
+//! Stages, in data order: [`probes`] (eBPF programs and the ring-buffer
+//! receiver) -> [`decode`] -> [`proctable`] (enrich) -> [`otel`] (map to
+//! OTLP) -> [`export`] (batch and send), wired together by [`pipeline`].
+//! The kernel/user ABI is [`abi`], mirrored from `schemas/vigil_abi.h`.
+
+pub mod abi;
+pub mod clock;
+pub mod config;
+pub mod decode;
+pub mod escape;
+pub mod export;
+pub mod host;
+pub mod otel;
+pub mod pipeline;
+pub mod probes;
+pub mod procfs;
+pub mod proctable;
+pub mod stats;

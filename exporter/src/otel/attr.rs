@@ -1,0 +1,140 @@
+//! Attribute keys and enum values, each defined once.
+//!
+//! Semantic-convention names (semconv 1.44) come first; vigil's own names
+//! carry the `vigil.` prefix. `schemas/otel-attributes.json` documents each
+//! key, and a test checks that every key here is listed there.
+
+/// Semantic-convention schema this mapping follows.
+pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.44.0";
+
+// Process (semconv)
+pub const PROCESS_PID: &str = "process.pid";
+pub const PROCESS_PARENT_PID: &str = "process.parent_pid";
+pub const PROCESS_VPID: &str = "process.vpid";
+pub const PROCESS_EXECUTABLE_PATH: &str = "process.executable.path";
+pub const PROCESS_EXECUTABLE_NAME: &str = "process.executable.name";
+pub const PROCESS_COMMAND_ARGS: &str = "process.command_args";
+pub const PROCESS_ARGS_COUNT: &str = "process.args_count";
+pub const PROCESS_WORKING_DIRECTORY: &str = "process.working_directory";
+pub const PROCESS_USER_ID: &str = "process.user.id";
+pub const PROCESS_REAL_USER_ID: &str = "process.real_user.id";
+pub const PROCESS_SAVED_USER_ID: &str = "process.saved_user.id";
+pub const PROCESS_SESSION_LEADER_PID: &str = "process.session_leader.pid";
+pub const PROCESS_GROUP_LEADER_PID: &str = "process.group_leader.pid";
+pub const PROCESS_INTERACTIVE: &str = "process.interactive";
+pub const PROCESS_CREATION_TIME: &str = "process.creation.time";
+pub const PROCESS_EXIT_CODE: &str = "process.exit.code";
+pub const PROCESS_EXIT_TIME: &str = "process.exit.time";
+pub const PROCESS_LINUX_CGROUP: &str = "process.linux.cgroup";
+pub const THREAD_ID: &str = "thread.id";
+pub const THREAD_NAME: &str = "thread.name";
+pub const LOG_RECORD_UID: &str = "log.record.uid";
+
+// Process (vigil)
+pub const VIGIL_FS_USER_ID: &str = "vigil.process.fs_user.id";
+pub const VIGIL_GROUP_ID: &str = "vigil.process.group.id";
+pub const VIGIL_REAL_GROUP_ID: &str = "vigil.process.real_group.id";
+pub const VIGIL_SAVED_GROUP_ID: &str = "vigil.process.saved_group.id";
+pub const VIGIL_FS_GROUP_ID: &str = "vigil.process.fs_group.id";
+pub const VIGIL_LOGIN_USER_ID: &str = "vigil.process.login_user.id";
+pub const VIGIL_AUDIT_SESSION_ID: &str = "vigil.process.audit_session.id";
+pub const VIGIL_CGROUP_ID: &str = "vigil.process.cgroup.id";
+pub const VIGIL_PID_NAMESPACE: &str = "vigil.process.pid_namespace.inode";
+pub const VIGIL_EXEC_FILENAME: &str = "vigil.process.exec.filename";
+pub const VIGIL_EXECUTABLE_INODE: &str = "vigil.process.executable.inode";
+pub const VIGIL_EXECUTABLE_DELETED: &str = "vigil.process.executable.deleted";
+pub const VIGIL_EXECUTABLE_MEMFD: &str = "vigil.process.executable.memfd";
+pub const VIGIL_PARENT_THREAD_ID: &str = "vigil.process.parent_thread.id";
+pub const VIGIL_EXIT_SIGNAL: &str = "vigil.process.exit.signal";
+pub const VIGIL_EXIT_SIGNAL_NAME: &str = "vigil.process.exit.signal_name";
+pub const VIGIL_EXIT_CORE_DUMPED: &str = "vigil.process.exit.core_dumped";
+pub const VIGIL_EXIT_GROUP_DEAD: &str = "vigil.process.exit.group_dead";
+
+// Missing versus absent
+pub const VIGIL_TRUNCATED_FIELDS: &str = "vigil.truncated_fields";
+pub const VIGIL_ORIGINAL_SIZE_PREFIX: &str = "vigil.original_size.";
+pub const VIGIL_TRUNCATED_REASON_PREFIX: &str = "vigil.truncated_reason.";
+pub const VIGIL_UNAVAILABLE_FIELDS: &str = "vigil.unavailable_fields";
+pub const VIGIL_UNAVAILABLE_REASON_PREFIX: &str = "vigil.unavailable_reason.";
+pub const VIGIL_STREAM_ID: &str = "vigil.stream.id";
+pub const VIGIL_STREAM_SEQ: &str = "vigil.stream.seq";
+pub const VIGIL_CONTEXT_SOURCE: &str = "vigil.context.source";
+
+/// `vigil.unavailable_reason.<key>` for context the agent never saw.
+pub const REASON_LOST_CONTEXT: &str = "lost_context";
+
+// Resource
+pub const SERVICE_NAME: &str = "service.name";
+pub const SERVICE_VERSION: &str = "service.version";
+pub const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+pub const HOST_ID: &str = "host.id";
+pub const HOST_NAME: &str = "host.name";
+pub const HOST_ARCH: &str = "host.arch";
+pub const OS_TYPE: &str = "os.type";
+pub const OS_NAME: &str = "os.name";
+pub const OS_VERSION: &str = "os.version";
+pub const OS_DESCRIPTION: &str = "os.description";
+pub const VIGIL_HOST_BOOT_ID: &str = "vigil.host.boot_id";
+pub const VIGIL_HOOKS_ACTIVE: &str = "vigil.hooks.active";
+pub const VIGIL_ABI_VERSION: &str = "vigil.abi.version";
+
+/// Every attribute key above (resource and record), for the schema test.
+pub const ALL_KEYS: &[&str] = &[
+    PROCESS_PID,
+    PROCESS_PARENT_PID,
+    PROCESS_VPID,
+    PROCESS_EXECUTABLE_PATH,
+    PROCESS_EXECUTABLE_NAME,
+    PROCESS_COMMAND_ARGS,
+    PROCESS_ARGS_COUNT,
+    PROCESS_WORKING_DIRECTORY,
+    PROCESS_USER_ID,
+    PROCESS_REAL_USER_ID,
+    PROCESS_SAVED_USER_ID,
+    PROCESS_SESSION_LEADER_PID,
+    PROCESS_GROUP_LEADER_PID,
+    PROCESS_INTERACTIVE,
+    PROCESS_CREATION_TIME,
+    PROCESS_EXIT_CODE,
+    PROCESS_EXIT_TIME,
+    PROCESS_LINUX_CGROUP,
+    THREAD_ID,
+    THREAD_NAME,
+    LOG_RECORD_UID,
+    VIGIL_FS_USER_ID,
+    VIGIL_GROUP_ID,
+    VIGIL_REAL_GROUP_ID,
+    VIGIL_SAVED_GROUP_ID,
+    VIGIL_FS_GROUP_ID,
+    VIGIL_LOGIN_USER_ID,
+    VIGIL_AUDIT_SESSION_ID,
+    VIGIL_CGROUP_ID,
+    VIGIL_PID_NAMESPACE,
+    VIGIL_EXEC_FILENAME,
+    VIGIL_EXECUTABLE_INODE,
+    VIGIL_EXECUTABLE_DELETED,
+    VIGIL_EXECUTABLE_MEMFD,
+    VIGIL_PARENT_THREAD_ID,
+    VIGIL_EXIT_SIGNAL,
+    VIGIL_EXIT_SIGNAL_NAME,
+    VIGIL_EXIT_CORE_DUMPED,
+    VIGIL_EXIT_GROUP_DEAD,
+    VIGIL_TRUNCATED_FIELDS,
+    VIGIL_UNAVAILABLE_FIELDS,
+    VIGIL_STREAM_ID,
+    VIGIL_STREAM_SEQ,
+    VIGIL_CONTEXT_SOURCE,
+    SERVICE_NAME,
+    SERVICE_VERSION,
+    SERVICE_INSTANCE_ID,
+    HOST_ID,
+    HOST_NAME,
+    HOST_ARCH,
+    OS_TYPE,
+    OS_NAME,
+    OS_VERSION,
+    OS_DESCRIPTION,
+    VIGIL_HOST_BOOT_ID,
+    VIGIL_HOOKS_ACTIVE,
+    VIGIL_ABI_VERSION,
+];

@@ -1,0 +1,298 @@
+//! One OTLP LogRecord per security event (OTEL-MAPPING.md, "Log records").
+
+use super::{attr, rfc3339_nanos, Attrs};
+use crate::clock::BootClock;
+use crate::decode::{Event, ExecEvent, ExitEvent, ForkEvent, Header, Record};
+use crate::escape::escape;
+use crate::proctable::{ContextSource, ProcessInfo};
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
+
+/// Per-run values every record needs.
+#[derive(Debug, Clone)]
+pub struct MapContext {
+    /// Boot clock -> wall clock.
+    pub clock: BootClock,
+    /// `/proc/sys/kernel/random/boot_id`.
+    pub boot_id: String,
+    /// Identifies this load of the probes: sequence numbers restart at each
+    /// load, so the stream id includes it (hex boot-clock ns at load).
+    pub session: String,
+}
+
+impl MapContext {
+    /// `vigil.stream.id` of a record: `<session>-<cpu>-<lane>`.
+    pub fn stream_id(&self, h: &Header) -> String {
+        format!("{}-{}-{}", self.session, h.cpu, h.lane)
+    }
+}
+
+/// Context the process table provides for records that do not carry it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcContext<'a> {
+    /// The table entry, if any.
+    pub info: Option<&'a ProcessInfo>,
+    /// Where it came from.
+    pub source: ContextSource,
+}
+
+/// Context for records that carry their own (exec).
+pub const OBSERVED: ProcContext<'static> = ProcContext { info: None, source: ContextSource::Observed };
+
+/// Map one decoded record to a LogRecord. `observed_ns` is when vigil read
+/// it (Unix ns); `cgroup_path` the resolved cgroup of an exec, if known.
+pub fn to_log_record(rec: &Record, ctx: &MapContext, proc: ProcContext<'_>, observed_ns: u64, cgroup_path: Option<&str>) -> LogRecord {
+    let h = &rec.header;
+    let mut a = Attrs::with_capacity(40);
+    let body = match &rec.event {
+        Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path),
+        Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
+        Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
+    };
+    let stream = ctx.stream_id(h);
+    a.str(attr::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
+        .str(attr::LOG_RECORD_UID, format!("{}:{}:{}", ctx.boot_id, stream, h.seq))
+        .str(attr::VIGIL_STREAM_ID, stream)
+        .int(attr::VIGIL_STREAM_SEQ, i64::try_from(h.seq).unwrap_or(i64::MAX));
+    LogRecord {
+        time_unix_nano: ctx.clock.to_unix_ns(h.ktime_ns),
+        observed_time_unix_nano: observed_ns,
+        severity_number: SeverityNumber::Info as i32,
+        severity_text: "INFO".to_owned(),
+        body: Some(AnyValue { value: Some(Value::StringValue(body)) }),
+        attributes: a.finish(),
+        event_name: h.event.event_name().to_owned(),
+        ..LogRecord::default()
+    }
+}
+
+fn basename(path: &[u8]) -> &[u8] {
+    path.rsplit(|b| *b == b'/').next().unwrap_or(path)
+}
+
+/// Kernel "unset" value for audit login uid and session id.
+const AUDIT_UNSET: u32 = u32::MAX;
+
+fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup_path: Option<&str>) -> String {
+    let c = &e.creds;
+    a.int(attr::PROCESS_PID, h.tgid)
+        .int(attr::PROCESS_PARENT_PID, e.ppid)
+        .int(attr::PROCESS_VPID, e.vpid)
+        .int(attr::THREAD_ID, h.pid)
+        .bytes(attr::THREAD_NAME, &e.comm);
+    a.field(attr::PROCESS_EXECUTABLE_PATH, &e.exe);
+    match &e.exe.bytes {
+        Some(p) => {
+            a.bytes(attr::PROCESS_EXECUTABLE_NAME, basename(p));
+        }
+        None => {
+            a.unavailable(attr::PROCESS_EXECUTABLE_NAME, e.exe.reason.map_or("unknown", |r| r.as_str()));
+        }
+    }
+    let argv = e.argv();
+    match &e.args.bytes {
+        Some(_) => {
+            a.str_array(attr::PROCESS_COMMAND_ARGS, argv.iter().map(|s| escape(s)));
+            if e.args.truncated {
+                // Arrays report their original size in elements: argc is exact.
+                a.truncated(attr::PROCESS_COMMAND_ARGS, Some(u64::from(e.argc)), e.args.reason.map(|r| r.as_str()));
+            }
+        }
+        None => {
+            a.unavailable(attr::PROCESS_COMMAND_ARGS, e.args.reason.map_or("unknown", |r| r.as_str()));
+        }
+    }
+    a.int(attr::PROCESS_ARGS_COUNT, e.argc);
+    a.field(attr::PROCESS_WORKING_DIRECTORY, &e.cwd);
+    a.int(attr::PROCESS_USER_ID, c.euid)
+        .int(attr::PROCESS_REAL_USER_ID, c.uid)
+        .int(attr::PROCESS_SAVED_USER_ID, c.suid)
+        .int(attr::VIGIL_FS_USER_ID, c.fsuid);
+    a.int(attr::VIGIL_GROUP_ID, c.egid)
+        .int(attr::VIGIL_REAL_GROUP_ID, c.gid)
+        .int(attr::VIGIL_SAVED_GROUP_ID, c.sgid)
+        .int(attr::VIGIL_FS_GROUP_ID, c.fsgid);
+    if c.loginuid != AUDIT_UNSET {
+        a.int(attr::VIGIL_LOGIN_USER_ID, c.loginuid);
+    }
+    if c.sessionid != AUDIT_UNSET {
+        a.int(attr::VIGIL_AUDIT_SESSION_ID, c.sessionid);
+    }
+    a.int(attr::PROCESS_SESSION_LEADER_PID, e.sid).int(attr::PROCESS_GROUP_LEADER_PID, e.pgid).bool(attr::PROCESS_INTERACTIVE, e.tty);
+    a.str(attr::PROCESS_CREATION_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(e.start_ns)));
+    a.int(attr::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
+    match cgroup_path {
+        Some(p) => {
+            a.bytes(attr::PROCESS_LINUX_CGROUP, p.as_bytes());
+        }
+        None => {
+            a.unavailable(attr::PROCESS_LINUX_CGROUP, "lookup_failed");
+        }
+    }
+    a.int(attr::VIGIL_PID_NAMESPACE, e.pidns);
+    a.field(attr::VIGIL_EXEC_FILENAME, &e.filename);
+    a.int(attr::VIGIL_EXECUTABLE_INODE, i64::try_from(e.exe_ino).unwrap_or(i64::MAX));
+    a.bool(attr::VIGIL_EXECUTABLE_DELETED, e.exe_deleted).bool(attr::VIGIL_EXECUTABLE_MEMFD, e.exe_memfd);
+
+    let exe = e.exe.bytes.as_deref().map_or_else(|| "(executable unavailable)".to_owned(), escape);
+    let args: Vec<String> = argv.iter().map(|s| escape(s)).collect();
+    let cut = if e.args.truncated { " [argv truncated]" } else { "" };
+    format!("exec {exe} [{}]{cut} pid={} ppid={} uid={}", args.join(" "), h.tgid, e.ppid, c.euid)
+}
+
+/// The executable path and name from the process table, or their
+/// unavailability when the agent never saw the process.
+fn table_exe(a: &mut Attrs, proc: ProcContext<'_>) -> Option<String> {
+    match proc.info.and_then(|p| p.exe.as_deref()) {
+        Some(exe) => {
+            a.bytes(attr::PROCESS_EXECUTABLE_PATH, exe).bytes(attr::PROCESS_EXECUTABLE_NAME, basename(exe));
+            Some(escape(exe))
+        }
+        None => {
+            a.unavailable(attr::PROCESS_EXECUTABLE_PATH, attr::REASON_LOST_CONTEXT)
+                .unavailable(attr::PROCESS_EXECUTABLE_NAME, attr::REASON_LOST_CONTEXT);
+            None
+        }
+    }
+}
+
+fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
+    a.int(attr::PROCESS_PID, f.child_tgid)
+        .int(attr::PROCESS_PARENT_PID, h.tgid)
+        .int(attr::PROCESS_VPID, f.child_vpid)
+        .int(attr::THREAD_ID, f.child_pid);
+    a.bytes(attr::THREAD_NAME, &f.comm).int(attr::VIGIL_PARENT_THREAD_ID, h.pid);
+    a.str(attr::PROCESS_CREATION_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(f.child_start_ns)));
+    let exe = table_exe(a, proc);
+    if let Some(uid) = proc.info.and_then(|p| p.euid) {
+        a.int(attr::PROCESS_USER_ID, uid);
+    }
+    format!("fork {} pid={} -> pid={}", exe.unwrap_or_else(|| escape(&f.comm)), h.tgid, f.child_tgid)
+}
+
+/// Signal names for the body and `vigil.process.exit.signal_name` (x86-64
+/// and arm64 numbering, which agree for 1-31).
+pub fn signal_name(sig: u32) -> Option<&'static str> {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    NAMES.get(usize::try_from(sig).ok()?.checked_sub(1)?).copied()
+}
+
+fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
+    a.int(attr::PROCESS_PID, h.tgid).int(attr::PROCESS_PARENT_PID, x.ppid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &x.comm);
+    a.str(attr::PROCESS_CREATION_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(x.start_ns)));
+    a.str(attr::PROCESS_EXIT_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(h.ktime_ns)));
+    let exe = table_exe(a, proc);
+    if let Some(uid) = proc.info.and_then(|p| p.euid) {
+        a.int(attr::PROCESS_USER_ID, uid);
+    }
+    let how = match (x.exit_code(), x.signal()) {
+        (Some(code), _) => {
+            a.int(attr::PROCESS_EXIT_CODE, code);
+            format!("code={code}")
+        }
+        (None, Some(sig)) => {
+            a.int(attr::VIGIL_EXIT_SIGNAL, sig);
+            let name = signal_name(sig);
+            if let Some(name) = name {
+                a.str(attr::VIGIL_EXIT_SIGNAL_NAME, name);
+            }
+            format!("signal={}", name.map_or_else(|| sig.to_string(), str::to_owned))
+        }
+        (None, None) => String::new(),
+    };
+    a.bool(attr::VIGIL_EXIT_CORE_DUMPED, x.core_dumped()).bool(attr::VIGIL_EXIT_GROUP_DEAD, x.group_dead);
+    let core = if x.core_dumped() { " core-dumped" } else { "" };
+    format!("exit {} pid={} {how}{core}", exe.unwrap_or_else(|| escape(&x.comm)), h.tgid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode, tests::exec_record};
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+    fn ctx() -> MapContext {
+        MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_000), boot_id: "b00t".into(), session: "5".into() }
+    }
+
+    fn get<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+        kvs.iter().find(|k| k.key == key).and_then(|k| k.value.as_ref()).and_then(|v| v.value.as_ref())
+    }
+
+    #[test]
+    fn exec_maps_semconv_attributes() {
+        let rec = decode(&exec_record(b"/usr/bin/ls", b"ls", b"ls\0-la\0a\nb\0", b"/home/u")).expect("decode");
+        let lr = to_log_record(&rec, &ctx(), OBSERVED, 1, Some("/user.slice"));
+        assert_eq!(lr.event_name, "vigil.process.exec");
+        assert_eq!(lr.time_unix_nano, 1_700_000_005_000_000_000);
+        assert_eq!(get(&lr.attributes, "process.executable.name"), Some(&Value::StringValue("ls".into())));
+        assert_eq!(get(&lr.attributes, "process.pid"), Some(&Value::IntValue(1234)));
+        assert_eq!(get(&lr.attributes, "log.record.uid"), Some(&Value::StringValue("b00t:5-1-0:42".into())));
+        let Some(Value::ArrayValue(args)) = get(&lr.attributes, "process.command_args") else { panic!("argv array") };
+        let args: Vec<_> = args.values.iter().map(|v| v.value.clone()).collect();
+        assert_eq!(
+            args,
+            vec![Some(Value::StringValue("ls".into())), Some(Value::StringValue("-la".into())), Some(Value::StringValue("a\\x0ab".into()))]
+        );
+        let Some(AnyValue { value: Some(Value::StringValue(body)) }) = &lr.body else { panic!("body") };
+        assert!(!body.contains('\n'), "{body}");
+        assert!(get(&lr.attributes, "vigil.truncated_fields").is_none());
+        assert!(get(&lr.attributes, "vigil.unavailable_fields").is_none());
+    }
+
+    #[test]
+    fn exit_without_context_marks_lost_context() {
+        let rec = Record {
+            header: Header { event: crate::abi::EventType::Exit, cpu: 0, lane: 0, seq: 1, ktime_ns: 10, tgid: 9, pid: 9 },
+            event: Event::Exit(ExitEvent { ppid: 1, status: 9, start_ns: 1, group_dead: true, comm: b"x".to_vec() }),
+        };
+        let lr = to_log_record(&rec, &ctx(), ProcContext { info: None, source: ContextSource::Unknown }, 1, None);
+        assert_eq!(get(&lr.attributes, "vigil.process.exit.signal_name"), Some(&Value::StringValue("SIGKILL".into())));
+        assert_eq!(get(&lr.attributes, "process.exit.code"), None);
+        assert_eq!(
+            get(&lr.attributes, "vigil.unavailable_reason.process.executable.path"),
+            Some(&Value::StringValue("lost_context".into()))
+        );
+        assert_eq!(get(&lr.attributes, "vigil.context.source"), Some(&Value::StringValue("unknown".into())));
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_name(9), Some("SIGKILL"));
+        assert_eq!(signal_name(15), Some("SIGTERM"));
+        assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(64), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! Reading process state from /proc.
+//!
+//! Used at start-up so that processes that started before vigil are known,
+//! and by the process table when it must fill in context it did not observe.
+//! Everything read here is a snapshot that can race with the process exiting;
+//! a value that cannot be read is `None`, never a placeholder.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// One process as seen in /proc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcEntry {
+    /// Thread group id.
+    pub tgid: u32,
+    /// Parent tgid.
+    pub ppid: u32,
+    /// Start time since boot in ns (tick resolution: /proc/<pid>/stat
+    /// field 22 counts CLOCK_BOOTTIME ticks since Linux 5.5).
+    pub start_ns: u64,
+    /// comm.
+    pub comm: Vec<u8>,
+    /// Executable path (`/proc/<pid>/exe`), without the " (deleted)" suffix.
+    pub exe: Option<Vec<u8>>,
+    /// The executable has been unlinked.
+    pub exe_deleted: bool,
+    /// Effective uid.
+    pub euid: Option<u32>,
+    /// argv (NUL-separated, as in the argument area).
+    pub cmdline: Option<Vec<u8>>,
+}
+
+/// Clock ticks per second for /proc times.
+pub fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(t).ok().filter(|t| *t > 0).unwrap_or(100)
+}
+
+/// Parse `/proc/<pid>/stat` into (comm, ppid, starttime ticks). The comm is
+/// enclosed in parentheses and may itself contain ") ", so the last ')' ends
+/// it.
+pub fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u32, u64)> {
+    let open = stat.iter().position(|b| *b == b'(')?;
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    let comm = stat.get(open + 1..close)?.to_vec();
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // rest starts at field 3 (state): ppid is field 4, starttime field 22.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let start = fields.get(19)?.parse().ok()?;
+    Some((comm, ppid, start))
+}
+
+/// The effective uid from `/proc/<pid>/status` content.
+pub fn parse_status_euid(status: &str) -> Option<u32> {
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_ascii_whitespace().nth(2)?.parse().ok()
+}
+
+/// Read one process from `root` (normally `/proc`).
+pub fn read_entry(root: &Path, tgid: u32, ticks: u64) -> Option<ProcEntry> {
+    let dir = root.join(tgid.to_string());
+    let stat = std::fs::read(dir.join("stat")).ok()?;
+    let (comm, ppid, start_ticks) = parse_stat(&stat)?;
+    let (exe, exe_deleted) = match std::fs::read_link(dir.join("exe")) {
+        Ok(p) => {
+            let b = p.as_os_str().as_bytes();
+            match b.strip_suffix(b" (deleted)") {
+                Some(stripped) => (Some(stripped.to_vec()), true),
+                None => (Some(b.to_vec()), false),
+            }
+        }
+        Err(_) => (None, false),
+    };
+    Some(ProcEntry {
+        tgid,
+        ppid,
+        start_ns: start_ticks.saturating_mul(1_000_000_000 / ticks.max(1)),
+        comm,
+        exe,
+        exe_deleted,
+        euid: std::fs::read_to_string(dir.join("status")).ok().as_deref().and_then(parse_status_euid),
+        cmdline: std::fs::read(dir.join("cmdline")).ok(),
+    })
+}
+
+/// Every process in `root` (normally `/proc`); processes that vanish while
+/// being read are skipped.
+pub fn snapshot(root: &Path) -> Vec<ProcEntry> {
+    let ticks = clock_ticks();
+    let Ok(dir) = std::fs::read_dir(root) else { return Vec::new() };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::str::from_utf8(e.file_name().as_bytes()).ok().and_then(|n| n.parse::<u32>().ok()))
+        .filter_map(|tgid| read_entry(root, tgid, ticks))
+        .collect()
+}
+
+/// The cgroup v2 path of a process (`0::/path` line of /proc/<pid>/cgroup).
+pub fn cgroup_path(root: &Path, tgid: u32) -> Option<String> {
+    let content = std::fs::read_to_string(root.join(tgid.to_string()).join("cgroup")).ok()?;
+    content.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_owned)
+}
+
+/// Where procfs is mounted on the host (callers pass the root explicitly so
+/// tests can point at a fixture tree).
+pub fn default_root() -> PathBuf {
+    PathBuf::from("/proc")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_hostile_comm() {
+        let stat = b"1234 (evil) 1 (x) S 99 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5555 1000 100";
+        let (comm, ppid, start) = parse_stat(stat).expect("parses");
+        assert_eq!(comm, b"evil) 1 (x");
+        assert_eq!(ppid, 99);
+        assert_eq!(start, 5555);
+    }
+
+    #[test]
+    fn parses_status_uid() {
+        assert_eq!(parse_status_euid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(0));
+        assert_eq!(parse_status_euid("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn snapshot_sees_this_process() {
+        let me = std::process::id();
+        let all = snapshot(&default_root());
+        let entry = all.iter().find(|e| e.tgid == me).expect("own process in /proc");
+        assert!(entry.start_ns > 0);
+        let exe = std::env::current_exe().expect("current exe");
+        assert_eq!(entry.exe.as_deref(), Some(exe.as_os_str().as_bytes()));
+    }
+}

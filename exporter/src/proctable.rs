@@ -1,0 +1,210 @@
+//! Process table: what the agent knows about each live process.
+//!
+//! Fed by exec, fork and exit records and by the /proc snapshot taken at
+//! start-up. Records that do not carry the full process context themselves
+//! (fork, exit) take it from here, together with where it came from
+//! (`vigil.context.source`). The table is bounded: when it is full a new
+//! process is not inserted and the refusal is counted (`rejected`), so a
+//! later record about that process says its context is `unknown` instead of
+//! showing stale data.
+
+use crate::procfs::ProcEntry;
+use std::collections::HashMap;
+
+/// Where a record's process context came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContextSource {
+    /// Captured by the probes for this process.
+    Observed,
+    /// Read from /proc at start-up (the process predates vigil).
+    Procfs,
+    /// Rebuilt from /proc after the agent missed events.
+    Rebuilt,
+    /// Not known: the process was never seen.
+    Unknown,
+}
+
+impl ContextSource {
+    /// The `vigil.context.source` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContextSource::Observed => "observed",
+            ContextSource::Procfs => "procfs",
+            ContextSource::Rebuilt => "rebuilt",
+            ContextSource::Unknown => "unknown",
+        }
+    }
+}
+
+/// What the table holds for one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// Parent tgid.
+    pub ppid: u32,
+    /// Start time, boot clock ns.
+    pub start_ns: u64,
+    /// Executable path of the current image, when known.
+    pub exe: Option<Vec<u8>>,
+    /// comm.
+    pub comm: Vec<u8>,
+    /// Effective uid, when known.
+    pub euid: Option<u32>,
+    /// Number of execs observed in this process.
+    pub exec_count: u32,
+    /// Where the context came from.
+    pub source: ContextSource,
+}
+
+/// Bounded map of live processes by tgid.
+#[derive(Debug)]
+pub struct ProcessTable {
+    procs: HashMap<u32, ProcessInfo>,
+    capacity: usize,
+    rejected: u64,
+}
+
+impl ProcessTable {
+    /// An empty table holding at most `capacity` processes.
+    pub fn new(capacity: usize) -> Self {
+        ProcessTable { procs: HashMap::with_capacity(capacity.min(1 << 16)), capacity: capacity.max(1), rejected: 0 }
+    }
+
+    /// Number of processes known.
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.procs.is_empty()
+    }
+
+    /// Processes that could not be inserted because the table was full.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    /// Look a process up.
+    pub fn get(&self, tgid: u32) -> Option<&ProcessInfo> {
+        self.procs.get(&tgid)
+    }
+
+    fn insert(&mut self, tgid: u32, info: ProcessInfo) {
+        if self.procs.len() >= self.capacity && !self.procs.contains_key(&tgid) {
+            self.rejected += 1;
+            return;
+        }
+        self.procs.insert(tgid, info);
+    }
+
+    /// Load the /proc snapshot; entries already observed are kept.
+    pub fn load_snapshot(&mut self, entries: impl IntoIterator<Item = ProcEntry>) {
+        for e in entries {
+            if self.procs.contains_key(&e.tgid) {
+                continue;
+            }
+            let info = ProcessInfo {
+                ppid: e.ppid,
+                start_ns: e.start_ns,
+                exe: e.exe,
+                comm: e.comm,
+                euid: e.euid,
+                exec_count: 0,
+                source: ContextSource::Procfs,
+            };
+            self.insert(e.tgid, info);
+        }
+    }
+
+    /// An exec replaced the image of `tgid`.
+    pub fn on_exec(&mut self, tgid: u32, ppid: u32, start_ns: u64, exe: Option<Vec<u8>>, comm: Vec<u8>, euid: u32) {
+        let exec_count = self.procs.get(&tgid).map_or(0, |p| p.exec_count).saturating_add(1);
+        self.insert(tgid, ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count, source: ContextSource::Observed });
+    }
+
+    /// `parent` forked `child`: the child inherits the parent's image.
+    /// Returns the child's entry.
+    pub fn on_fork(&mut self, parent: u32, child: u32, child_start_ns: u64, comm: Vec<u8>) -> ProcessInfo {
+        let (exe, euid, source) = match self.procs.get(&parent) {
+            Some(p) => (p.exe.clone(), p.euid, p.source),
+            None => (None, None, ContextSource::Unknown),
+        };
+        let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source };
+        self.insert(child, info.clone());
+        info
+    }
+
+    /// `tgid` exited; its entry is removed and returned. An entry whose
+    /// start time differs belongs to an earlier process with a reused pid
+    /// and is not returned as this one's context.
+    pub fn on_exit(&mut self, tgid: u32, start_ns: u64) -> Option<ProcessInfo> {
+        let info = self.procs.remove(&tgid)?;
+        same_start(info.start_ns, start_ns).then_some(info)
+    }
+}
+
+/// Start times from /proc have clock-tick resolution; kernel ones are exact.
+/// Two start times name the same process when they agree to within a tick
+/// (at most 10 ms with the usual CONFIG_HZ of 100 or more).
+pub fn same_start(a: u64, b: u64) -> bool {
+    a.abs_diff(b) < 10_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tgid: u32, exe: &str) -> ProcEntry {
+        ProcEntry {
+            tgid,
+            ppid: 1,
+            start_ns: 1_000_000_000,
+            comm: b"x".to_vec(),
+            exe: Some(exe.as_bytes().to_vec()),
+            exe_deleted: false,
+            euid: Some(0),
+            cmdline: None,
+        }
+    }
+
+    #[test]
+    fn fork_inherits_parent_context_and_source() {
+        let mut t = ProcessTable::new(16);
+        t.load_snapshot([entry(10, "/bin/bash")]);
+        let child = t.on_fork(10, 11, 2_000_000_000, b"bash".to_vec());
+        assert_eq!(child.exe.as_deref(), Some(&b"/bin/bash"[..]));
+        assert_eq!(child.source, ContextSource::Procfs);
+        let orphan = t.on_fork(99, 100, 3, b"?".to_vec());
+        assert_eq!(orphan.source, ContextSource::Unknown);
+        assert_eq!(orphan.exe, None);
+    }
+
+    #[test]
+    fn exec_is_observed_and_counts_images() {
+        let mut t = ProcessTable::new(16);
+        t.on_exec(5, 1, 7, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0);
+        t.on_exec(5, 1, 7, Some(b"/bin/b".to_vec()), b"b".to_vec(), 0);
+        let p = t.get(5).expect("known");
+        assert_eq!(p.exec_count, 2);
+        assert_eq!(p.source, ContextSource::Observed);
+        assert_eq!(p.exe.as_deref(), Some(&b"/bin/b"[..]));
+    }
+
+    #[test]
+    fn exit_removes_and_checks_start_time() {
+        let mut t = ProcessTable::new(16);
+        t.on_exec(5, 1, 7_000_000_000, None, b"a".to_vec(), 0);
+        assert!(t.on_exit(5, 9_000_000_000).is_none(), "pid reuse must not match");
+        assert!(t.is_empty());
+        t.on_exec(6, 1, 7_000_000_000, None, b"a".to_vec(), 0);
+        assert!(t.on_exit(6, 7_004_000_000).is_some());
+    }
+
+    #[test]
+    fn full_table_counts_rejections() {
+        let mut t = ProcessTable::new(2);
+        t.load_snapshot([entry(1, "/a"), entry(2, "/b"), entry(3, "/c")]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.rejected(), 1);
+    }
+}

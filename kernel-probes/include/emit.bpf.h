@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The single path by which records leave the kernel, plus the counters.
+ *
+ * Sequence numbers: every record *attempt* consumes one number of the
+ * (CPU, lane) stream before anything can fail, including attempts that die
+ * before reaching the ring buffer (scratch lookup failure, oversize). So a
+ * consumer sees exactly one gap per lost record and can cross-check gaps
+ * against drop_counters.
+ */
+#ifndef VIGIL_EMIT_BPF_H
+#define VIGIL_EMIT_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "vigil_abi.h"
+#include "maps.bpf.h"
+
+/* Fill level at which a wakeup is forced even between wakeup_every
+ * boundaries, so a slow-rate CPU can not leave a consumer asleep while the
+ * ring buffer fills up. */
+#define VIGIL_WAKEUP_FILL_SHIFT 1  /* 1/2 of the ring */
+
+static __always_inline void vigil_count(void *map, __u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
+
+	/* atomic: programs on one CPU can preempt each other (PREEMPT_RCU) */
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline void vigil_count_field(__u32 type, __u32 problem)
+{
+	vigil_count(&field_counters,
+		    (type & (VIGIL_EV_SLOTS - 1)) * VIGIL_FIELDP_MAX + problem);
+}
+
+/* Take the next sequence number of this CPU's stream for a lane (>= 1;
+ * 0 only if the map lookup failed, which can not happen for key < max). */
+static __always_inline __u64 vigil_next_seq(__u32 lane)
+{
+	__u64 *seq = bpf_map_lookup_elem(&stream_seq, &lane);
+
+	if (!seq)
+		return 0;
+	return __sync_fetch_and_add(seq, 1) + 1;
+}
+
+static __always_inline void vigil_count_drop(__u32 type, __u32 cause)
+{
+	vigil_count(&drop_counters,
+		    (type & (VIGIL_EV_SLOTS - 1)) * VIGIL_DROP_MAX + cause);
+}
+
+/* A record was lost before it could be built: burn its sequence number so
+ * the gap is visible, and count the cause. */
+static __always_inline void vigil_drop(__u32 type, __u32 cause)
+{
+	vigil_next_seq(VIGIL_LANE_CRITICAL);
+	vigil_count_drop(type, cause);
+}
+
+static __always_inline __u64 vigil_wakeup_flags(__u64 seq)
+{
+	__u32 every = wakeup_every;
+
+	if (every == 0)
+		return 0;
+	if (every == 1 || seq % every == 0)
+		return BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >=
+	    (bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) >> VIGIL_WAKEUP_FILL_SHIFT))
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/*
+ * Stamp the header of @rec (hdr.type/abi_version/size/cpu/lane/seq; the
+ * caller fills ktime_ns/tgid/pid) and copy the first @size bytes into the
+ * ring buffer. @rec may live on the stack or in the scratch map.
+ * Returns 0 when the record was written, -1 when it was dropped.
+ */
+static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
+{
+	struct vigil_hdr *hdr = rec;
+	__u32 lane = VIGIL_LANE_CRITICAL;
+	__u64 seq = vigil_next_seq(lane);
+
+	hdr->type = type;
+	hdr->abi_version = VIGIL_ABI_VERSION;
+	hdr->cpu = bpf_get_smp_processor_id();
+	hdr->lane = lane;
+	hdr->seq = seq;
+
+	if (size > VIGIL_RECORD_MAX) {
+		vigil_count_drop(type, VIGIL_DROP_TOO_LARGE);
+		return -1;
+	}
+	hdr->size = size;
+
+	if (bpf_ringbuf_output(&events, rec, size, vigil_wakeup_flags(seq))) {
+		vigil_count_drop(type, VIGIL_DROP_RINGBUF_FULL);
+		return -1;
+	}
+	vigil_count(&emit_counters, type & (VIGIL_EV_SLOTS - 1));
+	return 0;
+}
+
+#endif /* VIGIL_EMIT_BPF_H */

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Absolute path of a (dentry, vfsmount) pair, resolved with a bounded
+ * dentry/mount walk into the per-CPU scratch area, then copied into the
+ * record being built.
+ *
+ * Semantics (differences from d_path(), which BPF tracing can not call here):
+ *  - resolved up to the root of the mount tree the file belongs to (the mount
+ *    whose mnt_parent is itself), i.e. the mount namespace root; a chroot()
+ *    does not shorten the path;
+ *  - no " (deleted)" suffix: see VIGIL_EXE_DELETED instead;
+ *  - a dentry that is its own parent but not a mount root (pseudo files such
+ *    as memfds, disconnected dentries) contributes its name and ends the
+ *    walk, giving e.g. "/memfd:name";
+ *  - when cut (TRUNCATED) the stored bytes are the leaf-side tail of the
+ *    path, still starting with '/': by depth after VIGIL_PATH_DEPTH_MAX
+ *    components (reason DEPTH_LIMIT, orig_len unknown), by size when the
+ *    path exceeds VIGIL_PATH_MAX bytes (reason SIZE_LIMIT, the walk
+ *    continues so orig_len is known), or by a failed read (READ_FAULT).
+ */
+#ifndef VIGIL_PATH_BPF_H
+#define VIGIL_PATH_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "vigil_abi.h"
+#include "maps.bpf.h"
+
+/* Mount crossings allowed in one walk, on top of the component limit. */
+#define VIGIL_MNT_CROSS_MAX 32
+
+enum vigil_walk_state {
+	VIGIL_WALK_RUNNING = 0,
+	VIGIL_WALK_DONE,
+	VIGIL_WALK_FAULT,
+	VIGIL_WALK_DEPTH,
+};
+
+/* bpf_loop() context (on the stack): the walk state itself lives in the
+ * scratch map value, see struct vigil_walk in maps.bpf.h. */
+struct vigil_walk_ctx {
+	struct vigil_scratch *s;
+};
+
+/* Prepend "/<name of d>" to the path. Returns -1 on a read fault. */
+static __always_inline int vigil_walk_prepend(struct vigil_scratch *s,
+					      struct dentry *d)
+{
+	struct vigil_walk *w = &s->walk;
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	__u32 len = BPF_CORE_READ(d, d_name.len);
+	__u32 pos = w->pos;
+
+	if (len > VIGIL_NAME_MAX)
+		len = VIGIL_NAME_MAX;  /* can not happen: NAME_MAX */
+	w->total += len + 1;
+	if (w->overflow || len + 1 > pos) {
+		w->overflow = 1;
+		return 0;
+	}
+	/* pos - len - 1 < VIGIL_PATH_MAX, the mask only tells the verifier */
+	pos = (pos - len - 1) & (VIGIL_PATH_MAX - 1);
+	s->path[pos] = '/';
+	if (bpf_probe_read_kernel(s->path + pos + 1, len & VIGIL_NAME_MAX, name))
+		return -1;
+	w->pos = pos;
+	return 0;
+}
+
+/* One step of the walk: cross a mount point or take one component. */
+static long vigil_walk_step(__u64 idx, void *arg)
+{
+	struct vigil_scratch *s = ((struct vigil_walk_ctx *)arg)->s;
+	struct vigil_walk *w = &s->walk;
+	struct dentry *d = w->dentry;
+	struct mount *m = w->mnt;
+	struct dentry *parent;
+
+	(void)idx;
+	if (!d || !m) {
+		w->state = VIGIL_WALK_FAULT;
+		return 1;
+	}
+	if (d == BPF_CORE_READ(m, mnt.mnt_root)) {
+		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+
+		if (!mp || mp == m) {  /* root of the mount tree */
+			w->state = VIGIL_WALK_DONE;
+			return 1;
+		}
+		if (w->crosses >= VIGIL_MNT_CROSS_MAX) {
+			w->state = VIGIL_WALK_DEPTH;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(m, mnt_mountpoint);
+		w->mnt = mp;
+		w->crosses++;
+		return 0;
+	}
+	if (w->comps >= VIGIL_PATH_DEPTH_MAX) {
+		w->state = VIGIL_WALK_DEPTH;
+		return 1;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	if (vigil_walk_prepend(s, d)) {
+		w->state = VIGIL_WALK_FAULT;
+		return 1;
+	}
+	w->comps++;
+	if (!parent || parent == d) {  /* pseudo file / disconnected dentry */
+		w->state = VIGIL_WALK_DONE;
+		return 1;
+	}
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Resolve (dentry, vfsmnt) and store the path at @rec + @off, describing it
+ * in @f. Returns the number of bytes stored (0..VIGIL_PATH_MAX).
+ */
+static __noinline __u32 vigil_resolve_path(struct vigil_scratch *s,
+					   struct dentry *dentry,
+					   struct vfsmount *vfsmnt,
+					   struct vigil_field *f, __u32 off)
+{
+	struct vigil_walk_ctx ctx = { .s = s };
+	struct vigil_walk *w = &s->walk;
+	__u32 pos, len;
+
+	f->off = off;
+	f->len = 0;
+	f->orig_len = 0;
+	if (off > VIGIL_RECORD_MAX - VIGIL_PATH_MAX) {
+		f->flags = VIGIL_F_UNAVAILABLE;
+		f->reason = VIGIL_R_SIZE_LIMIT;
+		return 0;
+	}
+	if (!dentry || !vfsmnt) {
+		f->flags = VIGIL_F_UNAVAILABLE;
+		f->reason = VIGIL_R_PATH_UNRESOLVED;
+		return 0;
+	}
+
+	w->dentry = dentry;
+	w->mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+	w->pos = VIGIL_PATH_MAX;
+	w->total = 0;
+	w->comps = 0;
+	w->crosses = 0;
+	w->state = VIGIL_WALK_RUNNING;
+	w->overflow = 0;
+	bpf_loop(VIGIL_PATH_DEPTH_MAX + VIGIL_MNT_CROSS_MAX + 1,
+		 vigil_walk_step, &ctx, 0);
+	if (w->state == VIGIL_WALK_RUNNING)
+		w->state = VIGIL_WALK_DEPTH;
+
+	if (w->comps == 0) {
+		if (w->state != VIGIL_WALK_DONE) {
+			f->flags = VIGIL_F_UNAVAILABLE;
+			f->reason = w->state == VIGIL_WALK_FAULT ?
+				    VIGIL_R_READ_FAULT : VIGIL_R_DEPTH_LIMIT;
+			return 0;
+		}
+		/* the file is the root directory itself */
+		s->path[VIGIL_PATH_MAX - 1] = '/';
+		w->pos = VIGIL_PATH_MAX - 1;
+		w->total = 1;
+	}
+
+	pos = w->pos & (VIGIL_PATH_MAX - 1);  /* comps > 0: pos < PATH_MAX */
+	len = VIGIL_PATH_MAX - pos;
+	if (bpf_probe_read_kernel(s->rec + off, len, s->path + pos)) {
+		f->flags = VIGIL_F_UNAVAILABLE;
+		f->reason = VIGIL_R_READ_FAULT;
+		return 0;
+	}
+	f->len = len;
+	f->flags = VIGIL_F_PRESENT;
+	switch (w->state) {
+	case VIGIL_WALK_DONE:
+		f->orig_len = w->total;
+		f->flags |= VIGIL_F_SIZE_KNOWN;
+		if (w->overflow) {
+			f->flags |= VIGIL_F_TRUNCATED;
+			f->reason = VIGIL_R_SIZE_LIMIT;
+		}
+		break;
+	case VIGIL_WALK_FAULT:
+		f->flags |= VIGIL_F_TRUNCATED;
+		f->reason = VIGIL_R_READ_FAULT;
+		break;
+	default:
+		f->flags |= VIGIL_F_TRUNCATED;
+		f->reason = VIGIL_R_DEPTH_LIMIT;
+		break;
+	}
+	return len;
+}
+
+#endif /* VIGIL_PATH_BPF_H */

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * vigil kernel/user ABI: the single definition of every ring-buffer record.
+ *
+ * Included by the eBPF programs (kernel-probes/) and mirrored by the Rust
+ * decoder (exporter/src/abi.rs); a test checks every size and offset in the
+ * Rust mirror against the BTF of the compiled BPF object, so the two can not
+ * drift apart silently.
+ *
+ * Rules (bump VIGIL_ABI_VERSION on any change to a layout):
+ *  - fixed-width __u16/__u32/__u64 fields only, explicit padding, no bool;
+ *  - every record starts with struct vigil_hdr;
+ *  - event type ids are never reused; ranges leave gaps for later families;
+ *  - variable-length data (paths, argv) follows the fixed part of a record
+ *    and is described by a struct vigil_field (offset from the start of the
+ *    record, stored length, original length, flags, reason).
+ */
+#ifndef VIGIL_ABI_H
+#define VIGIL_ABI_H
+
+#define VIGIL_ABI_VERSION 1
+
+/* Event types. 1-15: process lifecycle; 16-31 file; 32-47 network;
+ * 48-63 privilege; 64-79 kernel/bpf/mount; 80-95 fileless. */
+enum vigil_event_type {
+	VIGIL_EV_EXEC = 1,
+	VIGIL_EV_FORK = 2,
+	VIGIL_EV_EXIT = 3,
+};
+
+/* Lanes (separate ring buffers with their own sequence numbers). */
+enum vigil_lane {
+	VIGIL_LANE_CRITICAL = 0,
+	VIGIL_LANE_MAX = 1,
+};
+
+/* Reasons a record was dropped in the kernel; indexes the drop counters
+ * (map "drop_counters": per-CPU array of VIGIL_EV_SLOTS * VIGIL_DROP_MAX). */
+enum vigil_drop_cause {
+	VIGIL_DROP_RINGBUF_FULL = 0,  /* bpf_ringbuf_output failed */
+	VIGIL_DROP_TOO_LARGE = 1,     /* record larger than VIGIL_RECORD_MAX */
+	VIGIL_DROP_SCRATCH = 2,       /* scratch map lookup failed */
+	VIGIL_DROP_MAX = 3,
+};
+
+/* Per-field problems counted (not dropped records; map "field_counters"). */
+enum vigil_field_problem {
+	VIGIL_FIELDP_READ_FAULT = 0,  /* a user/kernel read failed */
+	VIGIL_FIELDP_PATH_DEPTH = 1,  /* path walk depth exceeded */
+	VIGIL_FIELDP_TRUNCATED = 2,   /* a field was cut */
+	VIGIL_FIELDP_MAX = 3,
+};
+
+/* Number of event-type slots in the counter maps (type ids are < this). */
+#define VIGIL_EV_SLOTS 16
+
+/* struct vigil_field.flags */
+#define VIGIL_F_PRESENT     0x1  /* the field holds data (possibly empty) */
+#define VIGIL_F_TRUNCATED   0x2  /* only a prefix (or subset) is stored */
+#define VIGIL_F_UNAVAILABLE 0x4  /* the probe tried and could not read it */
+#define VIGIL_F_SIZE_KNOWN  0x8  /* orig_len is the exact original size */
+
+/* struct vigil_field.reason (meaningful with VIGIL_F_UNAVAILABLE; with
+ * VIGIL_F_TRUNCATED it says why the field was cut). */
+enum vigil_reason {
+	VIGIL_R_NONE = 0,
+	VIGIL_R_READ_FAULT = 1,      /* bpf_probe_read_* returned an error */
+	VIGIL_R_PATH_UNRESOLVED = 2, /* no dentry/mount to walk (e.g. no mm) */
+	VIGIL_R_RACE = 3,
+	VIGIL_R_NOT_SUPPORTED = 4,
+	VIGIL_R_LOOKUP_FAILED = 5,
+	VIGIL_R_DEPTH_LIMIT = 6,     /* path walk stopped at VIGIL_PATH_DEPTH_MAX */
+	VIGIL_R_SIZE_LIMIT = 7,      /* configured or buffer size limit */
+};
+
+/* struct vigil_exec.path_flags: properties of the executable file. */
+#define VIGIL_EXE_DELETED 0x1        /* the executable's dentry is unlinked */
+#define VIGIL_EXE_MEMFD   0x2        /* the executable lives on a memfd */
+
+/* Limits. Paths are resolved up to PATH_MAX; argv up to the configured
+ * limit, which can never exceed VIGIL_ARGS_CAP. */
+#define VIGIL_PATH_MAX 4096
+#define VIGIL_PATH_DEPTH_MAX 128
+#define VIGIL_ARGS_CAP 65536
+#define VIGIL_ARGS_DEFAULT 16384
+#define VIGIL_COMM_LEN 16
+
+/* Common header, first in every record. */
+struct vigil_hdr {
+	__u16 type;          /* enum vigil_event_type */
+	__u16 abi_version;   /* VIGIL_ABI_VERSION */
+	__u32 size;          /* total record size in bytes, header included */
+	__u32 cpu;           /* CPU whose stream numbered the record */
+	__u32 lane;          /* enum vigil_lane */
+	__u64 seq;           /* per-CPU, per-lane sequence, taken before output */
+	__u64 ktime_ns;      /* bpf_ktime_get_boot_ns() when the event happened */
+	__u32 tgid;          /* acting process (thread group id), init ns */
+	__u32 pid;           /* acting thread id, init ns */
+};
+
+/* Descriptor of one variable-length field stored after the fixed part. */
+struct vigil_field {
+	__u32 off;           /* offset from the start of the record */
+	__u32 len;           /* stored bytes (no NUL terminator counted) */
+	__u32 orig_len;      /* original length when VIGIL_F_SIZE_KNOWN */
+	__u16 flags;         /* VIGIL_F_* */
+	__u16 reason;        /* enum vigil_reason */
+};
+
+/* Process credentials and identity, shared by records that carry them. */
+struct vigil_creds {
+	__u32 uid, euid, suid, fsuid;
+	__u32 gid, egid, sgid, fsgid;
+	__u32 loginuid;      /* audit login uid; 4294967295 = unset */
+	__u32 sessionid;     /* audit session id */
+};
+
+/*
+ * VIGIL_EV_EXEC, from tp_btf/sched_process_exec: the new image is in place.
+ * Variable part, in this order: exe path, filename as passed to exec,
+ * argv (NUL-separated, as in the process's argument area), cwd.
+ */
+struct vigil_exec {
+	struct vigil_hdr hdr;
+	__u32 ppid;          /* parent tgid (real_parent) */
+	__u32 old_pid;       /* thread id before exec (de_thread may change it) */
+	struct vigil_creds creds;
+	__u32 sid;           /* session id (pid ns of init) */
+	__u32 pgid;          /* process group id */
+	__u32 tty;           /* 1 when the process has a controlling tty */
+	__u32 path_flags;    /* VIGIL_EXE_* */
+	__u64 cgroup_id;     /* cgroup v2 id of the task */
+	__u64 start_ns;      /* group leader start_boottime (boot clock) */
+	__u64 parent_start_ns; /* real_parent's start_boottime */
+	__u64 exe_ino;       /* inode number of the executable */
+	__u32 argc;          /* exact argc from the binprm, even when argv is cut */
+	__u32 nsid;          /* pid namespace inode number */
+	__u32 vpid;          /* tgid in the task's own pid namespace */
+	__u32 _pad0;
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field exe;      /* resolved from task->mm->exe_file */
+	struct vigil_field filename; /* bprm->filename (kernel copy) */
+	struct vigil_field args;     /* mm->arg_start .. arg_end */
+	struct vigil_field cwd;      /* resolved from task->fs->pwd */
+};
+
+/* VIGIL_EV_FORK, from tp_btf/sched_process_fork; only new processes
+ * (thread creation is not reported). hdr.tgid/pid = parent. */
+struct vigil_fork {
+	struct vigil_hdr hdr;
+	__u32 child_tgid;
+	__u32 child_pid;
+	__u64 child_start_ns;  /* child start_boottime */
+	__u64 parent_start_ns; /* parent group leader start_boottime */
+	__u32 child_vpid;
+	__u32 _pad0;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/* VIGIL_EV_EXIT, from tp_btf/sched_process_exit. Reported when the whole
+ * thread group ends or when the group leader exits. */
+struct vigil_exit {
+	struct vigil_hdr hdr;
+	__u32 ppid;
+	__u32 exit_code;     /* wait status: code << 8 | core << 7 | signal */
+	__u64 start_ns;      /* group leader start_boottime */
+	__u32 group_dead;    /* 1 when this was the last thread of the group */
+	__u32 _pad0;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/* The largest record the probes can emit (the scratch buffer size). */
+#define VIGIL_RECORD_MAX (sizeof(struct vigil_exec) + 3 * VIGIL_PATH_MAX + VIGIL_ARGS_CAP)
+
+/* Counters per (event type, cause): index = type * VIGIL_DROP_MAX + cause. */
+#define VIGIL_DROP_SLOTS (VIGIL_EV_SLOTS * VIGIL_DROP_MAX)
+#define VIGIL_FIELDP_SLOTS (VIGIL_EV_SLOTS * VIGIL_FIELDP_MAX)
+
+#endif /* VIGIL_ABI_H */
