@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 const EXPORT_QUEUE_BATCHES: usize = 8;
 /// How long one batch may be retried in normal operation.
 const EXPORT_RETRY_BUDGET: Duration = Duration::from_secs(30);
-/// cgroup id -> path entries kept at most.
-const CGROUP_CACHE_MAX: usize = 4096;
+/// cgroup directories mapped at most.
+const CGROUP_CACHE_MAX: usize = 65_536;
 
 /// The map stage's state: everything needed to turn raw records into OTLP.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ pub struct Mapper {
     ctx: MapContext,
     table: ProcessTable,
     cgroups: HashMap<u64, String>,
+    cgroup_scan_at: Option<std::time::Instant>,
+    cgroup_root: PathBuf,
     proc_root: PathBuf,
     stats: Arc<Stats>,
 }
@@ -49,7 +51,15 @@ pub struct Mapper {
 impl Mapper {
     /// A mapper with an empty process table.
     pub fn new(ctx: MapContext, table_max: usize, proc_root: PathBuf, stats: Arc<Stats>) -> Self {
-        Mapper { ctx, table: ProcessTable::new(table_max), cgroups: HashMap::new(), proc_root, stats }
+        Mapper {
+            ctx,
+            table: ProcessTable::new(table_max),
+            cgroups: HashMap::new(),
+            cgroup_scan_at: None,
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            proc_root,
+            stats,
+        }
     }
 
     /// The process table (to load the /proc snapshot, and for tests).
@@ -62,16 +72,21 @@ impl Mapper {
         self.ctx.clock.refresh();
     }
 
+    /// The cgroup path for a cgroup id: from the cache, else by rescanning
+    /// the cgroup2 tree (at most once a second; the process itself may be
+    /// gone already, so /proc/<pid>/cgroup is only the last resort).
     fn cgroup_path(&mut self, cgroup_id: u64, tgid: u32) -> Option<String> {
         if let Some(p) = self.cgroups.get(&cgroup_id) {
             return Some(p.clone());
         }
-        let path = crate::procfs::cgroup_path(&self.proc_root, tgid)?;
-        if self.cgroups.len() >= CGROUP_CACHE_MAX {
-            self.cgroups.clear();
+        if self.cgroup_scan_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            self.cgroup_scan_at = Some(std::time::Instant::now());
+            self.cgroups = crate::procfs::cgroup_ids(&self.cgroup_root, CGROUP_CACHE_MAX);
+            if let Some(p) = self.cgroups.get(&cgroup_id) {
+                return Some(p.clone());
+            }
         }
-        self.cgroups.insert(cgroup_id, path.clone());
-        Some(path)
+        crate::procfs::cgroup_path(&self.proc_root, tgid)
     }
 
     /// Decode, update the process table and map one raw record. A record

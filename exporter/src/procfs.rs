@@ -102,6 +102,32 @@ pub fn cgroup_path(root: &Path, tgid: u32) -> Option<String> {
     content.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_owned)
 }
 
+/// Map every cgroup v2 directory under `root` (normally `/sys/fs/cgroup`)
+/// from its id (the directory's inode number, which is what
+/// `bpf_get_current_cgroup_id()` returns) to its path relative to `root`.
+/// Bounded: at most `max` directories are visited.
+pub fn cgroup_ids(root: &Path, max: usize) -> std::collections::HashMap<u64, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::HashMap::new();
+    let mut stack = vec![(root.to_path_buf(), "/".to_owned())];
+    while let Some((dir, rel)) = stack.pop() {
+        if out.len() >= max {
+            break;
+        }
+        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        out.insert(meta.ino(), rel.clone());
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.filter_map(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let child = if rel == "/" { format!("/{name}") } else { format!("{rel}/{name}") };
+                stack.push((e.path(), child));
+            }
+        }
+    }
+    out
+}
+
 /// Where procfs is mounted on the host (callers pass the root explicitly so
 /// tests can point at a fixture tree).
 pub fn default_root() -> PathBuf {
@@ -125,6 +151,13 @@ mod tests {
     fn parses_status_uid() {
         assert_eq!(parse_status_euid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(0));
         assert_eq!(parse_status_euid("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cgroup_ids_resolve_this_process() {
+        let Some(mine) = cgroup_path(&default_root(), std::process::id()) else { return };
+        let ids = cgroup_ids(Path::new("/sys/fs/cgroup"), 100_000);
+        assert!(ids.values().any(|p| *p == mine), "{mine} not among {} cgroups", ids.len());
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! Load the real probes, collect what they report, decode and map it.
+
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use vigil::clock::BootClock;
+use vigil::config::ProbesConfig;
+use vigil::decode::{decode, Record};
+use vigil::otel::logs::MapContext;
+use vigil::pipeline::Mapper;
+use vigil::probes::{self, ProbeSettings, RawRecord, Receiver};
+use vigil::stats::Stats;
+
+/// One captured record: decoded, and as the OTLP log record vigil emits.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// The decoded kernel record.
+    pub record: Record,
+    /// The mapped OTLP record.
+    pub log: LogRecord,
+}
+
+/// Probes attached for the lifetime of the value.
+#[derive(Debug)]
+pub struct Capture {
+    rx: mpsc::Receiver<RawRecord>,
+    receiver: Option<Receiver>,
+    mapper: Mapper,
+    /// Every record seen so far.
+    pub seen: Vec<Captured>,
+    /// The pipeline counters.
+    pub stats: Arc<Stats>,
+}
+
+impl Capture {
+    /// Attach the probes with `probes` settings (events of every process,
+    /// this test process included).
+    pub fn start(probes: ProbesConfig) -> Capture {
+        crate::require_root();
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::channel(1 << 20);
+        let receiver = probes::start(ProbeSettings { probes, self_tgid: 0 }, tx, stats.clone()).expect("probes load and attach");
+        let ctx = MapContext {
+            clock: BootClock::sample(),
+            boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id").trim().to_owned(),
+            session: format!("{:x}", receiver.status.loaded_at_boot_ns),
+        };
+        let mut mapper = Mapper::new(ctx, 1 << 16, "/proc".into(), stats.clone());
+        mapper.table_mut().load_snapshot(vigil::procfs::snapshot(std::path::Path::new("/proc")));
+        Capture { rx, receiver: Some(receiver), mapper, seen: Vec::new(), stats }
+    }
+
+    /// Attach with default settings but a small ring buffer.
+    pub fn start_default() -> Capture {
+        Capture::start(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..ProbesConfig::default() })
+    }
+
+    fn pump(&mut self) {
+        while let Ok(raw) = self.rx.try_recv() {
+            let record = decode(&raw.bytes).expect("every record from the real probes decodes");
+            let log = self.mapper.map(&raw).expect("maps");
+            self.seen.push(Captured { record, log });
+        }
+    }
+
+    /// Wait until `pred` matches a captured record; panics after `timeout`.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&Captured) -> bool) -> Captured {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if let Some(c) = self.seen.iter().find(|c| pred(c)) {
+                return c.clone();
+            }
+            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}; {} records seen", self.seen.len());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Collect for `dur` more and return every record matching `pred`.
+    pub fn all_matching(&mut self, dur: Duration, pred: impl Fn(&Captured) -> bool) -> Vec<Captured> {
+        let deadline = Instant::now() + dur;
+        while Instant::now() < deadline {
+            self.pump();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.pump();
+        self.seen.iter().filter(|c| pred(c)).cloned().collect()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(r) = self.receiver.take() {
+            r.stop();
+        }
+    }
+}
+
+/// The value of attribute `key`.
+pub fn attr<'a>(log: &'a LogRecord, key: &str) -> Option<&'a Value> {
+    find(&log.attributes, key)
+}
+
+/// The value of `key` in a list.
+pub fn find<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    kvs.iter().find(|k| k.key == key).and_then(|k| k.value.as_ref()).and_then(|v| v.value.as_ref())
+}
+
+/// A string attribute.
+pub fn attr_str<'a>(log: &'a LogRecord, key: &str) -> Option<&'a str> {
+    match attr(log, key) {
+        Some(Value::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// An integer attribute.
+pub fn attr_int(log: &LogRecord, key: &str) -> Option<i64> {
+    match attr(log, key) {
+        Some(Value::IntValue(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+/// A string-array attribute.
+pub fn attr_strs(log: &LogRecord, key: &str) -> Option<Vec<String>> {
+    match attr(log, key) {
+        Some(Value::ArrayValue(a)) => a
+            .values
+            .iter()
+            .map(|v| match &v.value {
+                Some(Value::StringValue(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
