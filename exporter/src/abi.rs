@@ -355,6 +355,40 @@ pub fn read_pod<T: Pod>(bytes: &[u8]) -> Option<T> {
     Some(value)
 }
 
+/// Lay out an exec record as the probes do: the fixed part, then the
+/// variable fields (exe, filename, args, cwd) in that order. Each field's
+/// `off` and `len` are filled in; its `flags`, `orig_len` and `reason` are
+/// kept from `raw`, except that a field with no flags at all is marked
+/// `PRESENT`. `hdr.size` is set. For golden tests and benchmarks.
+pub fn encode_exec(mut raw: RawExec, data: [&[u8]; 4]) -> Vec<u8> {
+    let fixed = std::mem::size_of::<RawExec>();
+    let mut tail = Vec::with_capacity(data.iter().map(|d| d.len()).sum());
+    for (field, bytes) in [&mut raw.exe, &mut raw.filename, &mut raw.args, &mut raw.cwd].into_iter().zip(data) {
+        field.off = u32::try_from(fixed + tail.len()).unwrap_or(u32::MAX);
+        field.len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        if field.flags == 0 {
+            field.flags = field_flags::PRESENT;
+        }
+        tail.extend_from_slice(bytes);
+    }
+    raw.hdr.type_ = EventType::Exec as u16;
+    raw.hdr.abi_version = ABI_VERSION;
+    raw.hdr.size = u32::try_from(fixed + tail.len()).unwrap_or(u32::MAX);
+    let mut out = raw.as_bytes().to_vec();
+    out.extend_from_slice(&tail);
+    out
+}
+
+/// The bytes of a fixed-size record (fork, exit) with its header's type,
+/// version and size set. For golden tests and benchmarks.
+pub fn encode_fixed<T: Pod>(mut raw: T, event: EventType, hdr: impl FnOnce(&mut T) -> &mut RawHdr) -> Vec<u8> {
+    let h = hdr(&mut raw);
+    h.type_ = event as u16;
+    h.abi_version = ABI_VERSION;
+    h.size = u32::try_from(std::mem::size_of::<T>()).unwrap_or(u32::MAX);
+    raw.as_bytes().to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +410,63 @@ mod tests {
         assert_eq!(offset_of!(RawExec, cgroup_id) % 8, 0);
         assert_eq!(offset_of!(RawFork, child_start_ns) % 8, 0);
         assert_eq!(offset_of!(RawExit, start_ns) % 8, 0);
+    }
+
+    /// Every record struct in the compiled BPF object's BTF has exactly the
+    /// size, members and member offsets of its Rust mirror.
+    #[test]
+    fn layouts_match_the_bpf_object_btf() {
+        use libbpf_rs::btf::types::{MemberAttr, Struct};
+        use libbpf_rs::btf::{Btf, HasSize};
+        let btf = Btf::from_path(crate::probes::PROCESS_OBJECT_PATH).expect("BTF of the compiled object");
+        macro_rules! check {
+            ($c:literal, $rust:ty, [$($field:ident),+ $(,)?]) => {{
+                let st: Struct<'_> = btf.type_by_name($c).unwrap_or_else(|| panic!("struct {} missing from the object's BTF", $c));
+                assert_eq!(st.size(), size_of::<$rust>(), "size of struct {}", $c);
+                let members: Vec<(String, usize)> = st
+                    .iter()
+                    .map(|m| {
+                        let name = m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        let MemberAttr::Normal { offset } = m.attr else { panic!("bitfield {name} in {}", $c) };
+                        (name, offset as usize / 8)
+                    })
+                    .collect();
+                let expected: Vec<(String, usize)> = vec![$((stringify!($field).trim_end_matches('_').to_owned(), offset_of!($rust, $field))),+];
+                assert_eq!(members, expected, "members of struct {}", $c);
+            }};
+        }
+        check!("vigil_hdr", RawHdr, [type_, abi_version, size, cpu, lane, seq, ktime_ns, tgid, pid]);
+        check!("vigil_field", RawField, [off, len, orig_len, flags, reason]);
+        check!("vigil_creds", RawCreds, [uid, euid, suid, fsuid, gid, egid, sgid, fsgid, loginuid, sessionid]);
+        check!(
+            "vigil_exec",
+            RawExec,
+            [
+                hdr,
+                ppid,
+                old_pid,
+                creds,
+                sid,
+                pgid,
+                tty,
+                path_flags,
+                cgroup_id,
+                start_ns,
+                parent_start_ns,
+                exe_ino,
+                argc,
+                nsid,
+                vpid,
+                _pad0,
+                comm,
+                exe,
+                filename,
+                args,
+                cwd
+            ]
+        );
+        check!("vigil_fork", RawFork, [hdr, child_tgid, child_pid, child_start_ns, parent_start_ns, child_vpid, _pad0, comm]);
+        check!("vigil_exit", RawExit, [hdr, ppid, exit_code, start_ns, group_dead, _pad0, comm]);
     }
 
     #[test]

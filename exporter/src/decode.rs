@@ -338,23 +338,14 @@ fn field(bytes: &[u8], fixed: usize, raw: &RawField, name: &'static str) -> Resu
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::abi::RawHdr as _;
     use crate::abi::{Pod, RawCreds};
 
     /// Build a raw exec record the way the probes lay it out.
     pub(crate) fn exec_record(exe: &[u8], filename: &[u8], args: &[u8], cwd: &[u8]) -> Vec<u8> {
-        let fixed = std::mem::size_of::<RawExec>();
         let mut raw = RawExec {
-            hdr: RawHdr {
-                type_: EventType::Exec as u16,
-                abi_version: abi::ABI_VERSION,
-                size: 0,
-                cpu: 1,
-                lane: 0,
-                seq: 42,
-                ktime_ns: 5_000_000_000,
-                tgid: 1234,
-                pid: 1234,
-            },
+            hdr: RawHdr { cpu: 1, seq: 42, ktime_ns: 5_000_000_000, tgid: 1234, pid: 1234, ..RawHdr::default() },
             ppid: 1000,
             old_pid: 1234,
             creds: RawCreds {
@@ -382,21 +373,7 @@ pub(crate) mod tests {
             ..RawExec::default()
         };
         raw.comm[..2].copy_from_slice(b"ls");
-        let mut data = Vec::new();
-        let mut place = |f: &mut RawField, v: &[u8]| {
-            f.off = (fixed + data.len()) as u32;
-            f.len = v.len() as u32;
-            f.flags = field_flags::PRESENT;
-            data.extend_from_slice(v);
-        };
-        place(&mut raw.exe, exe);
-        place(&mut raw.filename, filename);
-        place(&mut raw.args, args);
-        place(&mut raw.cwd, cwd);
-        raw.hdr.size = (fixed + data.len()) as u32;
-        let mut out = raw.as_bytes().to_vec();
-        out.extend_from_slice(&data);
-        out
+        abi::encode_exec(raw, [exe, filename, args, cwd])
     }
 
     #[test]

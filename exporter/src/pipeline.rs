@@ -43,7 +43,7 @@ pub struct Mapper {
     table: ProcessTable,
     cgroups: HashMap<u64, String>,
     cgroup_scan_at: Option<std::time::Instant>,
-    cgroup_root: PathBuf,
+    cgroup_root: Option<PathBuf>,
     proc_root: PathBuf,
     stats: Arc<Stats>,
 }
@@ -56,7 +56,7 @@ impl Mapper {
             table: ProcessTable::new(table_max),
             cgroups: HashMap::new(),
             cgroup_scan_at: None,
-            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            cgroup_root: crate::procfs::cgroup2_root(),
             proc_root,
             stats,
         }
@@ -65,6 +65,14 @@ impl Mapper {
     /// The process table (to load the /proc snapshot, and for tests).
     pub fn table_mut(&mut self) -> &mut ProcessTable {
         &mut self.table
+    }
+
+    /// Resolve cgroups and processes under other roots (golden tests use
+    /// fixture trees).
+    pub fn with_roots(mut self, proc_root: PathBuf, cgroup_root: Option<PathBuf>) -> Self {
+        self.proc_root = proc_root;
+        self.cgroup_root = cgroup_root;
+        self
     }
 
     /// Re-sample the boot clock offset.
@@ -79,9 +87,10 @@ impl Mapper {
         if let Some(p) = self.cgroups.get(&cgroup_id) {
             return Some(p.clone());
         }
-        if self.cgroup_scan_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        let due = self.cgroup_scan_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if let Some(root) = self.cgroup_root.as_ref().filter(|_| due) {
             self.cgroup_scan_at = Some(std::time::Instant::now());
-            self.cgroups = crate::procfs::cgroup_ids(&self.cgroup_root, CGROUP_CACHE_MAX);
+            self.cgroups = crate::procfs::cgroup_ids(root, CGROUP_CACHE_MAX);
             if let Some(p) = self.cgroups.get(&cgroup_id) {
                 return Some(p.clone());
             }

@@ -128,6 +128,17 @@ pub fn cgroup_ids(root: &Path, max: usize) -> std::collections::HashMap<u64, Str
     out
 }
 
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup` on unified
+/// hosts, `/sys/fs/cgroup/unified` on hybrid ones), from /proc/self/mounts.
+pub fn cgroup2_root() -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let mut f = l.split_ascii_whitespace();
+        let (_src, target, fstype) = (f.next()?, f.next()?, f.next()?);
+        (fstype == "cgroup2").then(|| PathBuf::from(target.replace("\\040", " ")))
+    })
+}
+
 /// Where procfs is mounted on the host (callers pass the root explicitly so
 /// tests can point at a fixture tree).
 pub fn default_root() -> PathBuf {
@@ -156,7 +167,8 @@ mod tests {
     #[test]
     fn cgroup_ids_resolve_this_process() {
         let Some(mine) = cgroup_path(&default_root(), std::process::id()) else { return };
-        let ids = cgroup_ids(Path::new("/sys/fs/cgroup"), 100_000);
+        let root = cgroup2_root().expect("cgroup2 mounted");
+        let ids = cgroup_ids(&root, 100_000);
         assert!(ids.values().any(|p| *p == mine), "{mine} not among {} cgroups", ids.len());
     }
 

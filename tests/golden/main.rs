@@ -1,1 +1,211 @@
+//! Golden tests: raw record bytes, laid out as the probes lay them out, go
+//! through decode -> process table -> map -> request, and the OTLP/JSON and
+//! text output must equal the reviewed files in `tests/golden/expected/`.
+//! No root needed. `VIGIL_UPDATE_GOLDEN=1 cargo test -p vigil-tests --test
+//! golden` rewrites the files; review the diff before committing it.
+#![allow(clippy::unwrap_used)]
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use vigil::abi::{self, field_flags, EventType, RawCreds, RawExec, RawExit, RawFork, RawHdr};
+use vigil::clock::BootClock;
+use vigil::export::{build_request, stdout::text_lines};
+use vigil::host::HostInfo;
+use vigil::otel::logs::MapContext;
+use vigil::otel::resource::host_resource;
+use vigil::pipeline::Mapper;
+use vigil::probes::RawRecord;
+use vigil::procfs::ProcEntry;
+use vigil::stats::Stats;
+
+const OBSERVED_NS: u64 = 1_763_700_000_500_000_000;
+const BOOT_OFFSET_NS: i128 = 1_763_700_000_000_000_000 - 5_000_000_000;
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+fn mapper(stats: Arc<Stats>) -> Mapper {
+    let ctx = MapContext {
+        clock: BootClock::with_offset(BOOT_OFFSET_NS),
+        boot_id: "3f1c2b9e-0000-4000-8000-000000000001".into(),
+        session: "1a2b3c".into(),
+    };
+    let fixtures = golden_dir().join("fixtures");
+    let mut m = Mapper::new(ctx, 1024, fixtures.join("proc"), stats).with_roots(fixtures.join("proc"), None);
+    m.table_mut().load_snapshot([ProcEntry {
+        tgid: 900,
+        ppid: 1,
+        start_ns: 1_000_000_000,
+        comm: b"bash".to_vec(),
+        exe: Some(b"/usr/bin/bash".to_vec()),
+        exe_deleted: false,
+        euid: Some(1000),
+        cmdline: None,
+    }]);
+    m
+}
+
+fn resource() -> opentelemetry_proto::tonic::resource::v1::Resource {
+    let host = HostInfo {
+        host_id: Some("0123456789abcdef0123456789abcdef".into()),
+        host_name: Some("golden-host".into()),
+        host_arch: "amd64".into(),
+        os_name: Some("Debian GNU/Linux".into()),
+        os_version: Some("6.18.0".into()),
+        os_description: Some("Debian GNU/Linux 12 (bookworm) (Linux 6.18.0)".into()),
+        boot_id: Some("3f1c2b9e-0000-4000-8000-000000000001".into()),
+    };
+    let mut r = host_resource(&host, "instance-1", &["vigil.process.exec=tp_btf/sched_process_exec".into()]);
+    // service.version changes with every release; the golden files should not.
+    for kv in &mut r.attributes {
+        if kv.key == "service.version" {
+            kv.value = Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                value: Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue("golden".into())),
+            });
+        }
+    }
+    r
+}
+
+fn exec_raw(seq: u64, tgid: u32) -> RawExec {
+    let mut raw = RawExec {
+        hdr: RawHdr { cpu: 1, seq, ktime_ns: 5_000_000_000 + seq * 1000, tgid, pid: tgid, ..RawHdr::default() },
+        ppid: 900,
+        old_pid: tgid,
+        creds: RawCreds {
+            uid: 1000,
+            euid: 0,
+            suid: 0,
+            fsuid: 0,
+            gid: 1000,
+            egid: 1000,
+            sgid: 1000,
+            fsgid: 1000,
+            loginuid: 1000,
+            sessionid: 4,
+        },
+        sid: 900,
+        pgid: tgid,
+        tty: 1,
+        cgroup_id: 1 << 60,
+        start_ns: 4_900_000_000,
+        parent_start_ns: 1_000_000_000,
+        exe_ino: 131_090,
+        argc: 4,
+        nsid: 4_026_531_836,
+        vpid: tgid,
+        ..RawExec::default()
+    };
+    raw.comm[..4].copy_from_slice(b"sudo");
+    raw
+}
+
+fn raw(bytes: Vec<u8>) -> RawRecord {
+    RawRecord { bytes, observed_ns: OBSERVED_NS }
+}
+
+/// Map the records, compare OTLP/JSON and text output with the golden files.
+fn check(name: &str, records: Vec<Vec<u8>>) {
+    let stats = Arc::new(Stats::default());
+    let mut m = mapper(stats.clone());
+    let logs: Vec<_> = records.into_iter().map(|b| m.map(&raw(b)).expect("maps")).collect();
+    assert_eq!(stats.decode_errors.load(Ordering::Relaxed), 0);
+    let req = build_request(&resource(), logs);
+    let json = serde_json::to_string_pretty(&req).unwrap() + "\n";
+    let text = text_lines(&req).join("\n") + "\n";
+    for (ext, actual) in [("json", json), ("txt", text)] {
+        let path = golden_dir().join("expected").join(format!("{name}.{ext}"));
+        if std::env::var_os("VIGIL_UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &actual).unwrap();
+            continue;
+        }
+        let expected =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (VIGIL_UPDATE_GOLDEN=1 creates it)", path.display()));
+        assert!(expected == actual, "{} differs from the output:\n{actual}", path.display());
+    }
+}
+
+#[test]
+fn exec_with_hostile_strings() {
+    // argv with a newline, an ANSI escape and invalid UTF-8: escaped, kept as
+    // an array, the body stays one line.
+    let args = b"sudo\0-u\0root\0evil\nINFO forged line \x1b[31m\xff\0";
+    check("exec_hostile_strings", vec![abi::encode_exec(exec_raw(7, 4242), [b"/usr/bin/sudo", b"/usr/bin/sudo", args, b"/home/alice"])]);
+}
+
+#[test]
+fn exec_with_cut_and_unreadable_fields() {
+    let mut r = exec_raw(8, 4243);
+    r.argc = 5000;
+    r.args.flags = field_flags::PRESENT | field_flags::TRUNCATED | field_flags::SIZE_KNOWN;
+    r.args.orig_len = 250_000;
+    r.args.reason = 7; // size limit
+    r.exe.flags = field_flags::PRESENT | field_flags::TRUNCATED;
+    r.exe.reason = 6; // depth limit: the leaf end is kept
+    r.cwd.flags = field_flags::UNAVAILABLE;
+    r.cwd.reason = 1; // read fault
+    check("exec_cut_and_unreadable", vec![abi::encode_exec(r, [b"/deep/er/bin/tool", b"tool", b"tool\0--flag\0part", b""])]);
+}
+
+#[test]
+fn fork_exec_exit_of_one_process() {
+    let fork = RawFork {
+        hdr: RawHdr { cpu: 0, seq: 1, ktime_ns: 4_900_000_000, tgid: 900, pid: 900, ..RawHdr::default() },
+        child_tgid: 4244,
+        child_pid: 4244,
+        child_start_ns: 4_900_000_000,
+        parent_start_ns: 1_000_000_000,
+        child_vpid: 4244,
+        comm: *b"bash\0\0\0\0\0\0\0\0\0\0\0\0",
+        ..RawFork::default()
+    };
+    let mut exec = exec_raw(2, 4244);
+    exec.argc = 2;
+    let exec = abi::encode_exec(exec, [b"/usr/bin/sudo", b"/usr/bin/sudo", b"sudo\0id\0", b"/"]);
+    let exit = RawExit {
+        hdr: RawHdr { cpu: 0, seq: 3, ktime_ns: 6_000_000_000, tgid: 4244, pid: 4244, ..RawHdr::default() },
+        ppid: 900,
+        exit_code: 1 << 8,
+        start_ns: 4_900_000_000,
+        group_dead: 1,
+        comm: *b"sudo\0\0\0\0\0\0\0\0\0\0\0\0",
+        ..RawExit::default()
+    };
+    check(
+        "fork_exec_exit",
+        vec![abi::encode_fixed(fork, EventType::Fork, |r| &mut r.hdr), exec, abi::encode_fixed(exit, EventType::Exit, |r| &mut r.hdr)],
+    );
+}
+
+#[test]
+fn exit_by_signal_of_an_unknown_process() {
+    let exit = RawExit {
+        hdr: RawHdr { cpu: 1, seq: 9, ktime_ns: 7_000_000_000, tgid: 5555, pid: 5555, ..RawHdr::default() },
+        ppid: 1,
+        exit_code: 9,
+        start_ns: 100_000_000,
+        group_dead: 1,
+        comm: *b"miner\0\0\0\0\0\0\0\0\0\0\0",
+        ..RawExit::default()
+    };
+    check("exit_signal_unknown", vec![abi::encode_fixed(exit, EventType::Exit, |r| &mut r.hdr)]);
+}
+
+#[test]
+fn malformed_records_are_counted_not_mapped() {
+    let stats = Arc::new(Stats::default());
+    let mut m = mapper(stats.clone());
+    let good = abi::encode_exec(exec_raw(1, 1), [b"/a", b"a", b"a\0", b"/"]);
+    let mut bad_version = good.clone();
+    bad_version[2] = 0xee;
+    for bytes in [vec![], good[..10].to_vec(), good[..100].to_vec(), bad_version] {
+        assert!(m.map(&raw(bytes)).is_none());
+    }
+    assert_eq!(stats.decode_errors.load(Ordering::Relaxed), 4);
+    assert_eq!(stats.mapped.load(Ordering::Relaxed), 0);
+    assert!(m.map(&raw(good)).is_some());
+    assert_eq!(stats.mapped.load(Ordering::Relaxed), 1);
+}

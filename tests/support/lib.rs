@@ -22,3 +22,4 @@ pub fn require_root() {
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
+pub mod collector;

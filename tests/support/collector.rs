@@ -1,0 +1,348 @@
+//! The collector chain of the end-to-end tests:
+//!
+//! ```text
+//! vigil --OTLP (gRPC or HTTP)--> rotel --OTLP/gRPC--> Sink (in this process)
+//! ```
+//!
+//! rotel is the real collector process (the PyPI package `rotel`). What it
+//! forwards is captured by [`Sink`], a small OTLP/gRPC logs server that keeps
+//! every decoded `ExportLogsServiceRequest`, so tests assert exact protobuf
+//! field values instead of parsing rotel's human-readable debug log (which
+//! renders values as `Str(...)`, ambiguous for strings containing
+//! parentheses or commas). rotel's own output is still kept in a file and
+//! shown when a test fails.
+//!
+//! Every child process lives in a [`ChildGuard`], which kills it on drop, so
+//! a panicking test leaves nothing running. Every wait is bounded.
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use std::fs::File;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any single wait of the e2e tests may take before failing.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn unix_now_ns() -> u64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970");
+    u64::try_from(d.as_nanos()).expect("time fits u64")
+}
+
+/// A fresh random UUID from the kernel.
+pub fn random_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid").expect("read /proc/sys/kernel/random/uuid").trim().to_owned()
+}
+
+/// Poll `ready` every 25 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The last `max` bytes of a file, lossily decoded (diagnostics only).
+pub fn tail(path: &Path, max: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let start = bytes.len().saturating_sub(max);
+            String::from_utf8_lossy(&bytes[start..]).into_owned()
+        }
+        Err(e) => format!("<cannot read {}: {e}>", path.display()),
+    }
+}
+
+/// A scratch directory, removed on drop unless the test is panicking (then
+/// it is kept for inspection and its path printed).
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", random_id()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path.canonicalize().expect("canonicalize temp dir"))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("e2e: keeping {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A child process that is killed (SIGKILL) and reaped on drop unless it
+/// was already waited for.
+#[derive(Debug)]
+pub struct ChildGuard {
+    name: String,
+    child: Child,
+    status: Option<ExitStatus>,
+}
+
+impl ChildGuard {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Self {
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        Self { name: name.to_owned(), child, status: None }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits i32")
+    }
+
+    /// The exit status if the process has exited (reaping it).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().unwrap_or_else(|e| panic!("wait for {}: {e}", self.name));
+        }
+        self.status
+    }
+
+    /// Send `sig` (a no-op once the process was reaped).
+    pub fn signal(&mut self, sig: libc::c_int) {
+        if self.try_status().is_none() {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our
+            // own unreaped child, so it cannot have been reused.
+            let rc = unsafe { libc::kill(self.pid(), sig) };
+            assert_eq!(rc, 0, "kill({}, {sig}) for {}: {}", self.pid(), self.name, io::Error::last_os_error());
+        }
+    }
+
+    /// Send `sig` and wait up to `timeout` for the process to exit.
+    pub fn stop(&mut self, sig: libc::c_int, timeout: Duration) -> Option<ExitStatus> {
+        self.signal(sig);
+        wait_until(timeout, || self.try_status().is_some());
+        self.status
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if self.try_status_quiet().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl ChildGuard {
+    fn try_status_quiet(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+}
+
+/// The `rotel-agent` binary: `$ROTEL_AGENT` if set, else the one shipped in
+/// the installed `rotel` Python package.
+pub fn rotel_agent() -> PathBuf {
+    if let Some(p) = std::env::var_os("ROTEL_AGENT") {
+        return PathBuf::from(p);
+    }
+    let out = Command::new("python3")
+        .args(["-c", "import os, rotel; print(os.path.dirname(rotel.__file__))"])
+        .output()
+        .expect("run python3 to locate the rotel package");
+    assert!(
+        out.status.success(),
+        "the rotel collector is not installed (pip install rotel) or python3 is missing: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("rotel-agent");
+    assert!(path.is_file(), "{} does not exist; reinstall the rotel Python package", path.display());
+    path
+}
+
+/// An unused TCP port on 127.0.0.1 (the listener is closed again; the
+/// caller must cope with the small chance that someone takes it meanwhile).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+fn listening(port: u16) -> bool {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// One LogRecord as received by the sink, with the Resource it came under.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub resource: Resource,
+    pub record: LogRecord,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Store(Arc<Mutex<Vec<ExportLogsServiceRequest>>>);
+
+#[tonic::async_trait]
+impl LogsService for Store {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.lock().map_err(|_| tonic::Status::internal("sink store poisoned"))?.push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+/// An OTLP/gRPC logs receiver on 127.0.0.1 (free port) that keeps what it
+/// gets. Stops when dropped.
+#[derive(Debug)]
+pub struct Sink {
+    addr: SocketAddr,
+    store: Store,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Sink {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+        let store = Store::default();
+        let incoming = runtime
+            .block_on(async { tonic::transport::server::TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0))) })
+            .expect("bind sink on 127.0.0.1");
+        let addr = incoming.local_addr().expect("sink local addr");
+        let service = LogsServiceServer::new(store.clone()).accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        runtime.spawn(async move {
+            if let Err(e) = tonic::transport::Server::builder().serve_with_incoming(service, incoming).await {
+                eprintln!("e2e sink stopped: {e}");
+            }
+        });
+        Self { addr, store, runtime: Some(runtime) }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every record received so far, flattened.
+    pub fn records(&self) -> Vec<Received> {
+        let requests = self.store.0.lock().expect("sink store poisoned");
+        let mut out = Vec::new();
+        for req in requests.iter() {
+            for rl in &req.resource_logs {
+                let resource = rl.resource.clone().unwrap_or_default();
+                for sl in &rl.scope_logs {
+                    for record in &sl.log_records {
+                        out.push(Received { resource: resource.clone(), record: record.clone() });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Number of export requests received so far.
+    pub fn requests(&self) -> usize {
+        self.store.0.lock().expect("sink store poisoned").len()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+/// A running rotel collector: OTLP gRPC and HTTP receivers on free
+/// 127.0.0.1 ports, forwarding logs over OTLP/gRPC to `forward_to`.
+#[derive(Debug)]
+pub struct Rotel {
+    child: ChildGuard,
+    grpc_port: u16,
+    http_port: u16,
+    output: PathBuf,
+}
+
+impl Rotel {
+    /// Start rotel in `dir` (pid file and output go there). Retries with new
+    /// ports if rotel exits before listening (a port taken meanwhile).
+    pub fn start(dir: &Path, forward_to: &str) -> Self {
+        let bin = rotel_agent();
+        let mut last_failure = String::new();
+        for attempt in 0..3 {
+            let (grpc_port, http_port) = (free_port(), free_port());
+            if grpc_port == http_port {
+                continue;
+            }
+            let output = dir.join(format!("rotel-{attempt}.out"));
+            let out = File::create(&output).expect("create rotel output file");
+            let err = out.try_clone().expect("clone rotel output file");
+            let mut cmd = Command::new(&bin);
+            cmd.arg("start")
+                .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])
+                .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
+                .args(["--otlp-receiver-traces-disabled", "--otlp-receiver-metrics-disabled"])
+                .args(["--exporter", "otlp"])
+                .args(["--otlp-exporter-endpoint", forward_to])
+                .args(["--otlp-exporter-protocol", "grpc"])
+                .args(["--batch-timeout", "50ms"])
+                .args(["--otlp-exporter-retry-initial-backoff", "100ms"])
+                // The debug log lands in the output file: a second view of
+                // what rotel received, printed when a test fails.
+                .args(["--debug-log", "logs", "--debug-log-verbosity", "detailed"])
+                .arg("--pid-file")
+                .arg(dir.join("rotel.pid"))
+                .arg("--log-file")
+                .arg(dir.join("rotel.log"))
+                .env_remove("ROTEL_DAEMON")
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err);
+            let mut child = ChildGuard::spawn("rotel", &mut cmd);
+            let up = wait_until(WAIT, || child.try_status().is_some() || (listening(grpc_port) && listening(http_port)));
+            if up && child.try_status().is_none() {
+                return Self { child, grpc_port, http_port, output };
+            }
+            last_failure = format!("status {:?}, output:\n{}", child.try_status(), tail(&output, 4000));
+        }
+        panic!("rotel did not start listening within {WAIT:?}: {last_failure}");
+    }
+
+    /// The gRPC receiver, `http://127.0.0.1:<port>`.
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The HTTP receiver base URL, `http://127.0.0.1:<port>`.
+    pub fn http_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The tail of rotel's stdout and stderr (diagnostics).
+    pub fn output(&self) -> String {
+        tail(&self.output, 8000)
+    }
+
+    /// Stop with SIGTERM and wait (bounded); the exit status, if it exited.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        self.child.stop(libc::SIGTERM, WAIT)
+    }
+}
