@@ -1,1 +1,90 @@
-fn main() {}
+//! decode -> map -> encode throughput for exec-sized records.
+//!
+//! One iteration takes a batch of raw exec records (the bytes the probes
+//! write: a 232-byte fixed part, a 38-byte executable path, a 14-byte
+//! filename, seven arguments in 104 bytes, a 27-byte cwd), decodes and maps
+//! each one (process table update included), builds the OTLP request and
+//! encodes it to protobuf, as the gRPC and HTTP exporters do. Criterion
+//! reports records per second (Throughput::Elements). The goal
+//! (docs/performance.md): at least 500,000 records per second per core.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use prost::Message;
+use std::sync::Arc;
+use vigil::abi::{self, RawCreds, RawExec, RawHdr};
+use vigil::clock::BootClock;
+use vigil::export::build_request;
+use vigil::host::HostInfo;
+use vigil::otel::logs::MapContext;
+use vigil::otel::resource::host_resource;
+use vigil::pipeline::Mapper;
+use vigil::probes::RawRecord;
+use vigil::stats::Stats;
+
+const BATCH: usize = 512;
+
+fn exec_record(seq: u64, tgid: u32) -> Vec<u8> {
+    let mut raw = RawExec {
+        hdr: RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() },
+        ppid: 900,
+        creds: RawCreds {
+            uid: 1000,
+            euid: 1000,
+            suid: 1000,
+            fsuid: 1000,
+            gid: 1000,
+            egid: 1000,
+            sgid: 1000,
+            fsgid: 1000,
+            loginuid: 1000,
+            sessionid: 3,
+        },
+        sid: 900,
+        pgid: tgid,
+        cgroup_id: 4242,
+        start_ns: 4_000_000_000,
+        argc: 7,
+        vpid: tgid,
+        ..RawExec::default()
+    };
+    raw.comm[..6].copy_from_slice(b"python");
+    let args = b"python3\0-m\0pip\0install\0--no-cache-dir\0--requirement\0/srv/app/requirements-production.txt\0";
+    abi::encode_exec(raw, [b"/usr/lib/python3.11/bin/python3.11-real", b"/usr/bin/python3", args, b"/srv/app/releases/2026-11-21"])
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
+    let raws: Vec<Vec<u8>> = (0..BATCH as u64).map(|i| exec_record(i + 1, 10_000 + i as u32)).collect();
+    // A fixture /proc/<pid>/cgroup so cgroup lookups hit the cache as in steady state.
+    std::fs::create_dir_all(dir.join("10000")).expect("fixture dir");
+    std::fs::write(dir.join("10000/cgroup"), "0::/system.slice/app.service\n").expect("fixture");
+    let stats = Arc::new(Stats::default());
+    let ctx = MapContext { clock: BootClock::sample(), boot_id: "3f1c2b9e-0000-4000-8000-000000000001".into(), session: "1a2b3c".into() };
+    let mut mapper = Mapper::new(ctx, 1 << 16, dir.clone(), stats.clone()).with_roots(dir.clone(), None);
+    let resource = host_resource(&HostInfo::detect(), "bench", &["vigil.process.exec=tp_btf/sched_process_exec".into()]);
+    let mut encoded_bytes = 0usize;
+
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("decode_map_encode_exec", |b| {
+        b.iter_batched(
+            || raws.iter().map(|bytes| RawRecord { bytes: bytes.clone(), observed_ns: 1 }).collect::<Vec<_>>(),
+            |batch| {
+                let logs: Vec<_> = batch.iter().filter_map(|r| mapper.map(r)).collect();
+                assert_eq!(logs.len(), BATCH);
+                let req = build_request(&resource, logs);
+                let bytes = req.encode_to_vec();
+                encoded_bytes = bytes.len();
+                bytes
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+    eprintln!("encoded request: {encoded_bytes} bytes for {BATCH} records ({} bytes/record)", encoded_bytes / BATCH);
+    assert_eq!(stats.decode_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

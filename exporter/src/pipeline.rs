@@ -95,7 +95,11 @@ impl Mapper {
                 return Some(p.clone());
             }
         }
-        crate::procfs::cgroup_path(&self.proc_root, tgid)
+        let path = crate::procfs::cgroup_path(&self.proc_root, tgid)?;
+        if self.cgroups.len() < CGROUP_CACHE_MAX {
+            self.cgroups.insert(cgroup_id, path.clone());
+        }
+        Some(path)
     }
 
     /// Decode, update the process table and map one raw record. A record

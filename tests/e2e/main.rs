@@ -83,11 +83,11 @@ fn find_exit(records: &[Received], pid: i64) -> Option<&Received> {
 }
 
 /// What to print when the pipeline misbehaves.
-fn diagnostics(vigil_err: &Path, rotel: &Rotel, sink: &Sink) -> String {
+fn diagnostics(vigil_err: &Path, rotel: &Rotel, sink: &Sink, marker: &str) -> String {
     format!(
-        "\n--- vigil stderr ---\n{}\n--- rotel output ---\n{}\n--- sink: {} requests, {} records",
+        "\n--- vigil stderr ---\n{}\n--- rotel ---\n{}\n--- sink: {} export requests, {} records",
         tail(vigil_err, 4000),
-        rotel.output(),
+        rotel.summary(marker),
         sink.requests(),
         sink.records().len()
     )
@@ -107,7 +107,7 @@ fn end_to_end(protocol: Protocol) {
     std::fs::create_dir(&cwd).expect("create cwd");
 
     let sink = Sink::start();
-    let mut rotel = Rotel::start(dir.path(), &sink.endpoint());
+    let mut rotel = Rotel::start(dir.path(), "http://127.0.0.1:9");
     let (endpoint, proto) = match protocol {
         Protocol::Grpc => (rotel.grpc_endpoint(), "grpc"),
         Protocol::HttpProtobuf => (rotel.http_endpoint(), "http/protobuf"),
@@ -150,15 +150,19 @@ fn end_to_end(protocol: Protocol) {
     assert!(
         arrived,
         "the exec and exit records of {marker} (pid {echo_pid}) did not arrive through rotel within {WAIT:?}{}",
-        diagnostics(&vigil_err, &rotel, &sink)
+        diagnostics(&vigil_err, &rotel, &sink, &marker)
     );
     assert!(
         vigil_status.is_some_and(|s| s.success()),
         "vigil did not exit 0 within {WAIT:?} of SIGINT: {vigil_status:?}{}",
-        diagnostics(&vigil_err, &rotel, &sink)
+        diagnostics(&vigil_err, &rotel, &sink, &marker)
     );
     let rotel_status = rotel.stop();
-    assert!(rotel_status.is_some(), "rotel did not exit within {WAIT:?} of SIGTERM{}", diagnostics(&vigil_err, &rotel, &sink));
+    assert!(
+        rotel_status.is_some_and(|s| s.success()),
+        "rotel did not exit 0 within {WAIT:?} of SIGTERM: {rotel_status:?}{}",
+        diagnostics(&vigil_err, &rotel, &sink, &marker)
+    );
 
     let records = sink.records();
 
@@ -166,7 +170,7 @@ fn end_to_end(protocol: Protocol) {
     let exec = find_exec(&records, &marker).unwrap();
     let lr = &exec.record;
     let a = &lr.attributes;
-    assert_eq!(lr.event_name, "vigil.process.exec", "event_name through rotel: {lr:?}");
+    assert_eq!(lr.event_name, "vigil.process.exec", "event_name through rotel, body {:?}", lr.body);
     assert!(body(exec).is_some_and(|b| !b.is_empty()), "exec body: {:?}", lr.body);
     let slack = Duration::from_secs(3).as_nanos() as u64;
     assert!(
@@ -209,7 +213,7 @@ fn end_to_end(protocol: Protocol) {
 
     // The exit record of the same process.
     let exit = find_exit(&records, echo_pid).unwrap();
-    assert_eq!(exit.record.event_name, "vigil.process.exit", "event_name through rotel: {:?}", exit.record);
+    assert_eq!(exit.record.event_name, "vigil.process.exit", "event_name through rotel, body {:?}", exit.record.body);
     assert_eq!(int_attr(&exit.record.attributes, "process.exit.code"), Some(0), "exit record: {:?}", exit.record);
     assert!(exit.record.time_unix_nano >= lr.time_unix_nano, "exit before exec");
     assert_eq!(str_attr(&exit.resource.attributes, "vigil.host.boot_id"), Some(boot_id.trim()));

@@ -112,6 +112,7 @@ fn check(name: &str, records: Vec<Vec<u8>>) {
     let mut m = mapper(stats.clone());
     let logs: Vec<_> = records.into_iter().map(|b| m.map(&raw(b)).expect("maps")).collect();
     assert_eq!(stats.decode_errors.load(Ordering::Relaxed), 0);
+    assert_documented(&logs);
     let req = build_request(&resource(), logs);
     let json = serde_json::to_string_pretty(&req).unwrap() + "\n";
     let text = text_lines(&req).join("\n") + "\n";
@@ -125,6 +126,24 @@ fn check(name: &str, records: Vec<Vec<u8>>) {
         let expected =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (VIGIL_UPDATE_GOLDEN=1 creates it)", path.display()));
         assert!(expected == actual, "{} differs from the output:\n{actual}", path.display());
+    }
+}
+
+/// Every attribute of every record is documented in schemas/otel-attributes.json
+/// (by key, or by one of its documented prefixes).
+fn assert_documented(logs: &[opentelemetry_proto::tonic::logs::v1::LogRecord]) {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vigil_tests::workspace_root().join("schemas/otel-attributes.json")).unwrap())
+            .unwrap();
+    let keys = schema["record_attributes"].as_object().unwrap();
+    let prefixes = schema["record_attribute_prefixes"].as_object().unwrap();
+    for l in logs {
+        assert!(schema["events"].get(&l.event_name).is_some(), "event {} undocumented", l.event_name);
+        for kv in &l.attributes {
+            let ok = keys.contains_key(&kv.key)
+                || prefixes.keys().any(|p| kv.key.strip_prefix(p.as_str()).is_some_and(|rest| keys.contains_key(rest)));
+            assert!(ok, "attribute {} is not in schemas/otel-attributes.json", kv.key);
+        }
     }
 }
 

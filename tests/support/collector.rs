@@ -176,6 +176,25 @@ pub fn rotel_agent() -> PathBuf {
     path
 }
 
+/// `s` without ANSI escape sequences (`ESC [ ... final-byte`).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip the introducer and parameters up to the final byte.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// An unused TCP port on 127.0.0.1 (the listener is closed again; the
 /// caller must cope with the small chance that someone takes it meanwhile).
 pub fn free_port() -> u16 {
@@ -321,7 +340,7 @@ impl Rotel {
             if up && child.try_status().is_none() {
                 return Self { child, grpc_port, http_port, output };
             }
-            last_failure = format!("status {:?}, output:\n{}", child.try_status(), tail(&output, 4000));
+            last_failure = format!("status {:?}, output:\n{}", child.try_status(), strip_ansi(&tail(&output, 4000)));
         }
         panic!("rotel did not start listening within {WAIT:?}: {last_failure}");
     }
@@ -336,9 +355,20 @@ impl Rotel {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
-    /// The tail of rotel's stdout and stderr (diagnostics).
+    /// rotel's stdout and stderr: its own log lines and the debug log of
+    /// what it received, ANSI colours removed.
     pub fn output(&self) -> String {
-        tail(&self.output, 8000)
+        strip_ansi(&String::from_utf8_lossy(&std::fs::read(&self.output).unwrap_or_default()))
+    }
+
+    /// Diagnostics: rotel's own last log lines (export errors and the like,
+    /// without the debug log) and whether the debug log shows `needle`, i.e.
+    /// whether it reached rotel at all.
+    pub fn summary(&self, needle: &str) -> String {
+        let out = self.output();
+        let own: Vec<&str> = out.lines().filter(|l| [" INFO ", " WARN ", " ERROR ", " DEBUG "].iter().any(|lvl| l.contains(lvl))).collect();
+        let own = own[own.len().saturating_sub(30)..].join("\n");
+        format!("rotel's debug log {} {needle:?}; its last log lines:\n{own}", if out.contains(needle) { "shows" } else { "does not show" })
     }
 
     /// Stop with SIGTERM and wait (bounded); the exit status, if it exited.

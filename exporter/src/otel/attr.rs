@@ -138,3 +138,35 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_HOOKS_ACTIVE,
     VIGIL_ABI_VERSION,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> serde_json::Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/otel-attributes.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("schema is JSON")
+    }
+
+    /// Every key the code can emit is documented, and the schema documents
+    /// no key the code does not know.
+    #[test]
+    fn schema_and_code_list_the_same_keys() {
+        let s = schema();
+        let mut documented: Vec<String> = Vec::new();
+        for section in ["record_attributes", "resource_attributes"] {
+            documented.extend(s[section].as_object().expect(section).keys().cloned());
+        }
+        let mut code: Vec<String> = ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        documented.sort();
+        code.sort();
+        assert_eq!(documented, code);
+        let prefixes: Vec<&String> = s["record_attribute_prefixes"].as_object().expect("prefixes").keys().collect();
+        for p in [VIGIL_ORIGINAL_SIZE_PREFIX, VIGIL_TRUNCATED_REASON_PREFIX, VIGIL_UNAVAILABLE_REASON_PREFIX] {
+            assert!(prefixes.iter().any(|d| d.as_str() == p), "{p} undocumented");
+        }
+        for t in crate::abi::EventType::ALL {
+            assert!(s["events"].get(t.event_name()).is_some(), "{} undocumented", t.event_name());
+        }
+    }
+}
