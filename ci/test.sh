@@ -27,4 +27,5 @@ fi
 echo "== privileged tests (real probes)"
 cargo test --locked -p vigil-tests --test privileged -- --ignored
 echo "== end-to-end tests (rotel collector)"
+cargo build --locked -p vigil
 cargo test --locked -p vigil-tests --test e2e -- --ignored --test-threads=1

@@ -107,7 +107,7 @@ fn end_to_end(protocol: Protocol) {
     std::fs::create_dir(&cwd).expect("create cwd");
 
     let sink = Sink::start();
-    let mut rotel = Rotel::start(dir.path(), "http://127.0.0.1:9");
+    let mut rotel = Rotel::start(dir.path(), &sink.endpoint());
     let (endpoint, proto) = match protocol {
         Protocol::Grpc => (rotel.grpc_endpoint(), "grpc"),
         Protocol::HttpProtobuf => (rotel.http_endpoint(), "http/protobuf"),

@@ -6,7 +6,7 @@
 //! (task, binprm) after the kernel has used them. fentry and BPF-LSM are
 //! probed and reported so operators know what the kernel would allow.
 
-use super::{open_and_load, ProbeSettings};
+use super::{open_and_load, program, ProbeSettings};
 use crate::abi::EventType;
 use std::fmt::Write as _;
 
@@ -86,12 +86,7 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
         Ok(mut skel) => {
             item("load programs", true, true, "verifier accepted every program; ring buffer and maps created".into());
             for hook in HOOKS {
-                let prog = match hook.event {
-                    EventType::Exec => &mut skel.progs.handle_exec,
-                    EventType::Fork => &mut skel.progs.handle_fork,
-                    EventType::Exit => &mut skel.progs.handle_exit,
-                };
-                match prog.attach() {
+                match program(&mut skel, hook.event).attach() {
                     Ok(link) => {
                         drop(link);
                         item(&format!("hook {}", hook.event.event_name()), true, true, format!("{} ({})", hook.attach_point, hook.program));

@@ -130,16 +130,21 @@ fn attach_all(skel: &mut ProcessSkel<'static>) -> Result<(Vec<libbpf_rs::Link>, 
     let mut links = Vec::new();
     let mut active = Vec::new();
     for hook in hooks::HOOKS {
-        let prog = match hook.event {
-            EventType::Exec => &skel.progs.handle_exec,
-            EventType::Fork => &skel.progs.handle_fork,
-            EventType::Exit => &skel.progs.handle_exit,
-        };
-        let link = prog.attach().map_err(|e| ProbeError::Attach { hook: hook.attach_point, message: format!("{e:#}") })?;
+        let link = program(skel, hook.event).attach().map_err(|e| ProbeError::Attach { hook: hook.attach_point, message: format!("{e:#}") })?;
         links.push(link);
         active.push(format!("{}={}", hook.event.event_name(), hook.attach_point));
     }
     Ok((links, active))
+}
+
+/// The program that serves `event` (the hook table names it; this is the
+/// one place that maps it to the skeleton's typed field).
+fn program<'a>(skel: &'a mut ProcessSkel<'static>, event: EventType) -> &'a mut libbpf_rs::ProgramMut<'static> {
+    match event {
+        EventType::Exec => &mut skel.progs.handle_exec,
+        EventType::Fork => &mut skel.progs.handle_fork,
+        EventType::Exit => &mut skel.progs.handle_exit,
+    }
 }
 
 /// Sum a per-CPU `u64` array entry over all CPUs.
