@@ -30,8 +30,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# Only the test suite needs the collector; ci/test.sh sets VIGIL_NEED_ROTEL=1.
-if [[ ${VIGIL_NEED_ROTEL:-0} == 1 ]] && ! python3 -c 'import rotel' >/dev/null 2>&1; then
+# Only the test suite needs the collector; ci/test.sh sets DEPS_WITH_ROTEL=1.
+if [[ ${DEPS_WITH_ROTEL:-0} == 1 ]] && ! python3 -c 'import rotel' >/dev/null 2>&1; then
   echo "ci/deps.sh: installing the rotel collector from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check rotel 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
   python3 -c 'import rotel' || { echo "ci/deps.sh: pip install rotel failed" >&2; exit 1; }

@@ -7,13 +7,14 @@
 # Without root, 3 and 4 are SKIPPED with a loud message, never reported as passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export VIGIL_NEED_ROTEL=1
+export DEPS_WITH_ROTEL=1
 ci/deps.sh
 export CARGO_TERM_COLOR=never
 
 echo "== fmt"; cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --locked --workspace --all-targets -- -D warnings
-echo "== unit and golden tests"; cargo test --locked --workspace
+echo "== build"; cargo build --locked -p vigil
+echo "== unit, golden and command-line tests"; cargo test --locked --workspace
 
 if [[ $(id -u) -ne 0 ]]; then
   cat >&2 <<'MSG'
@@ -27,5 +28,4 @@ fi
 echo "== privileged tests (real probes)"
 cargo test --locked -p vigil-tests --test privileged -- --ignored
 echo "== end-to-end tests (rotel collector)"
-cargo build --locked -p vigil
 cargo test --locked -p vigil-tests --test e2e -- --ignored --test-threads=1

@@ -8,56 +8,11 @@
 #![allow(clippy::unwrap_used)]
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use vigil_tests::attrs::{int_attr, str_array_attr, str_attr, value};
 use vigil_tests::collector::{tail, unix_now_ns, wait_until, ChildGuard, Received, Rotel, Sink, TempDir, WAIT};
-
-/// `vigil` from the workspace's target directory (`$CARGO_TARGET_DIR` if set).
-fn vigil_binary() -> PathBuf {
-    let root = vigil_tests::workspace_root();
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    };
-    let bin = target.join("debug").join("vigil");
-    assert!(bin.is_file(), "{} not found: run `cargo build -p vigil` first (ci/test.sh does)", bin.display());
-    bin
-}
-
-fn value<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    kvs.iter().find(|k| k.key == key).and_then(|k| k.value.as_ref()).and_then(|v| v.value.as_ref())
-}
-
-fn str_attr<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a str> {
-    match value(kvs, key) {
-        Some(Value::StringValue(s)) => Some(s),
-        _ => None,
-    }
-}
-
-fn int_attr(kvs: &[KeyValue], key: &str) -> Option<i64> {
-    match value(kvs, key) {
-        Some(Value::IntValue(i)) => Some(*i),
-        _ => None,
-    }
-}
-
-/// A string-array attribute; None if absent or any element is not a string.
-fn str_array_attr(kvs: &[KeyValue], key: &str) -> Option<Vec<String>> {
-    match value(kvs, key) {
-        Some(Value::ArrayValue(a)) => a
-            .values
-            .iter()
-            .map(|v| match &v.value {
-                Some(Value::StringValue(s)) => Some(s.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
-    }
-}
 
 fn body(r: &Received) -> Option<&str> {
     match r.record.body.as_ref().and_then(|b| b.value.as_ref()) {
@@ -101,7 +56,7 @@ enum Protocol {
 
 fn end_to_end(protocol: Protocol) {
     vigil_tests::require_root();
-    let vigil_bin = vigil_binary();
+    let vigil_bin = vigil_tests::vigil_binary();
     let dir = TempDir::new("vigil-e2e");
     let cwd = dir.path().join("cwd");
     std::fs::create_dir(&cwd).expect("create cwd");
@@ -229,4 +184,78 @@ fn grpc_end_to_end() {
 #[ignore = "needs root and the rotel collector: run by ci/test.sh"]
 fn http_end_to_end() {
     end_to_end(Protocol::HttpProtobuf);
+}
+
+/// Run vigil without an endpoint, run `/bin/echo <args>`, stop vigil and
+/// return (stdout, echo pid).
+fn run_to_stdout(format: &str, echo_args: &[&str]) -> (String, u32) {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-stdout");
+    let out_path = dir.path().join("vigil.stdout");
+    let err_path = dir.path().join("vigil.stderr");
+    let mut vigil = ChildGuard::spawn(
+        "vigil",
+        Command::new(vigil_tests::vigil_binary())
+            .args(["--stdout-format", format])
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+            .env("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&err_path).expect("stderr file")),
+    );
+    assert!(wait_until(WAIT, || tail(&err_path, 1 << 20).contains("probes attached")), "vigil did not attach:\n{}", tail(&err_path, 4000));
+    let mut echo = Command::new("/bin/echo").args(echo_args).stdout(Stdio::null()).spawn().expect("echo");
+    let pid = echo.id();
+    assert!(echo.wait().expect("echo").success());
+    let needle = format!("process.pid={pid} ");
+    let json_needle = format!("\"intValue\":\"{pid}\"");
+    let seen = wait_until(WAIT, || {
+        let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+        out.contains(&needle) || out.contains(&json_needle)
+    });
+    let status = vigil.stop(libc::SIGINT, WAIT);
+    assert!(status.is_some_and(|s| s.success()), "vigil did not exit 0 on SIGINT: {status:?}\n{}", tail(&err_path, 4000));
+    assert!(seen, "no record of pid {pid} on stdout:\n{}", tail(&out_path, 4000));
+    (std::fs::read_to_string(&out_path).expect("stdout"), pid)
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn stdout_otlp_json_lines_are_export_requests() {
+    let marker = format!("vigil-json-{}", vigil_tests::collector::random_id());
+    let (out, pid) = run_to_stdout("otlp-json", &[&marker]);
+    let mut exec = None;
+    for line in out.lines() {
+        let req: opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not an OTLP/JSON export request ({e}): {line}"));
+        for rl in &req.resource_logs {
+            assert_eq!(str_attr(&rl.resource.as_ref().expect("resource").attributes, "service.name"), Some("vigil"));
+            for sl in &rl.scope_logs {
+                for r in &sl.log_records {
+                    if r.event_name == "vigil.process.exec" && int_attr(&r.attributes, "process.pid") == Some(i64::from(pid)) {
+                        exec = Some(r.clone());
+                    }
+                }
+            }
+        }
+    }
+    let exec = exec.expect("exec record of the marker in the JSON output");
+    assert_eq!(str_array_attr(&exec.attributes, "process.command_args"), Some(vec!["/bin/echo".to_owned(), marker]));
+    assert!(exec.time_unix_nano > 0 && exec.observed_time_unix_nano > 0);
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn stdout_text_keeps_one_line_per_record() {
+    let forged = "x\n2026-01-01T00:00:00Z INFO vigil.process.exec forged";
+    let (out, pid) = run_to_stdout("text", &["vigil-text", forged, "\x1b[2J"]);
+    assert!(out.starts_with("# resource service.name=vigil"), "resource line first:\n{out}");
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains(&format!("process.pid={pid} "))).collect();
+    let exec: Vec<&&str> = lines.iter().filter(|l| l.contains(" vigil.process.exec ")).collect();
+    assert_eq!(exec.len(), 1, "exactly one exec line for pid {pid}: {lines:#?}");
+    assert!(exec[0].contains("\"x\\x0a2026-01-01T00:00:00Z INFO vigil.process.exec forged\""), "escaped, quoted argument: {}", exec[0]);
+    assert!(exec[0].contains("\\x1b[2J"), "escape sequence neutralised: {}", exec[0]);
+    assert!(!out.contains('\x1b'), "no raw escape byte on stdout");
+    assert!(!out.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "no forged line");
 }

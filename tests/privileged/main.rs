@@ -15,7 +15,8 @@ use std::time::Duration;
 use vigil::abi::Reason;
 use vigil::config::ProbesConfig;
 use vigil::decode::Event;
-use vigil_tests::capture::{attr_int, attr_str, attr_strs, Capture, Captured};
+use vigil_tests::attrs::{int_attr, str_array_attr, str_attr};
+use vigil_tests::capture::{Capture, Captured};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -67,25 +68,28 @@ fn exec_with_known_argv_cwd_and_uid() {
     // Mapped OTLP record.
     let l = &c.log;
     assert_eq!(l.event_name, "vigil.process.exec");
-    assert_eq!(attr_int(l, "process.pid"), Some(i64::from(pid)));
-    assert_eq!(attr_int(l, "process.parent_pid"), Some(i64::from(std::process::id())));
-    assert_eq!(attr_int(l, "process.user.id"), Some(65534));
-    assert_eq!(attr_int(l, "process.args_count"), Some(5));
-    assert_eq!(attr_strs(l, "process.command_args").unwrap(), ["/bin/echo", "vigil-test", "two words", "line\\x0abreak", ""]);
-    assert_eq!(attr_str(l, "process.executable.path"), echo.to_str());
-    assert_eq!(attr_str(l, "process.executable.name"), Some("echo"));
-    assert_eq!(attr_str(l, "process.working_directory"), cwd.to_str());
-    assert_eq!(attr_str(l, "vigil.context.source"), Some("observed"));
-    assert!(attr_str(l, "log.record.uid").is_some());
-    assert!(attr_strs(l, "vigil.truncated_fields").is_none());
+    assert_eq!(int_attr(&l.attributes, "process.pid"), Some(i64::from(pid)));
+    assert_eq!(int_attr(&l.attributes, "process.parent_pid"), Some(i64::from(std::process::id())));
+    assert_eq!(int_attr(&l.attributes, "process.user.id"), Some(65534));
+    assert_eq!(int_attr(&l.attributes, "process.args_count"), Some(5));
+    assert_eq!(
+        str_array_attr(&l.attributes, "process.command_args").unwrap(),
+        ["/bin/echo", "vigil-test", "two words", "line\\x0abreak", ""]
+    );
+    assert_eq!(str_attr(&l.attributes, "process.executable.path"), echo.to_str());
+    assert_eq!(str_attr(&l.attributes, "process.executable.name"), Some("echo"));
+    assert_eq!(str_attr(&l.attributes, "process.working_directory"), cwd.to_str());
+    assert_eq!(str_attr(&l.attributes, "vigil.context.source"), Some("observed"));
+    assert!(str_attr(&l.attributes, "log.record.uid").is_some());
+    assert!(str_array_attr(&l.attributes, "vigil.truncated_fields").is_none());
     // Kernel timestamp converted to wall clock: within 10 s of now.
     let now = vigil::clock::unix_now_ns();
     assert!(now.abs_diff(l.time_unix_nano) < 10_000_000_000, "time {} vs now {now}", l.time_unix_nano);
     assert!(l.observed_time_unix_nano + 1_000_000 >= l.time_unix_nano, "observed before the event");
 
     let exit = cap.wait_for("exit record", WAIT, |c| is_exit_of(c, pid));
-    assert_eq!(attr_int(&exit.log, "process.exit.code"), Some(0));
-    assert_eq!(attr_str(&exit.log, "process.executable.path"), echo.to_str(), "exit takes the image from the process table");
+    assert_eq!(int_attr(&exit.log.attributes, "process.exit.code"), Some(0));
+    assert_eq!(str_attr(&exit.log.attributes, "process.executable.path"), echo.to_str(), "exit takes the image from the process table");
     std::fs::remove_dir_all(cwd).unwrap();
 }
 
@@ -110,12 +114,12 @@ fn fork_without_exec() {
     assert_eq!(f.child_pid, pid);
     assert!(f.child_start_ns > 0);
     assert_eq!(fork.log.event_name, "vigil.process.fork");
-    assert_eq!(attr_int(&fork.log, "process.pid"), Some(i64::from(pid)));
-    assert_eq!(attr_int(&fork.log, "process.parent_pid"), Some(i64::from(std::process::id())));
+    assert_eq!(int_attr(&fork.log.attributes, "process.pid"), Some(i64::from(pid)));
+    assert_eq!(int_attr(&fork.log.attributes, "process.parent_pid"), Some(i64::from(std::process::id())));
     let me = std::fs::read_link("/proc/self/exe").unwrap();
-    assert_eq!(attr_str(&fork.log, "process.executable.path"), me.to_str(), "the child inherits the parent's image");
+    assert_eq!(str_attr(&fork.log.attributes, "process.executable.path"), me.to_str(), "the child inherits the parent's image");
     let exit = cap.wait_for("exit record", WAIT, |c| is_exit_of(c, pid));
-    assert_eq!(attr_int(&exit.log, "process.exit.code"), Some(7));
+    assert_eq!(int_attr(&exit.log.attributes, "process.exit.code"), Some(7));
     let Event::Exit(x) = &exit.record.event else { unreachable!() };
     assert_eq!(x.start_ns, f.child_start_ns, "exit and fork name the same process");
     assert!(x.group_dead);
@@ -134,8 +138,8 @@ fn exit_code_three() {
     let Event::Exit(x) = &exit.record.event else { unreachable!() };
     assert_eq!(x.exit_code(), Some(3));
     assert_eq!(x.signal(), None);
-    assert_eq!(attr_int(&exit.log, "process.exit.code"), Some(3));
-    assert_eq!(attr_int(&exit.log, "vigil.process.exit.signal"), None);
+    assert_eq!(int_attr(&exit.log.attributes, "process.exit.code"), Some(3));
+    assert_eq!(int_attr(&exit.log.attributes, "vigil.process.exit.signal"), None);
 }
 
 #[test]
@@ -152,9 +156,9 @@ fn death_by_sigkill() {
     assert_eq!(x.signal(), Some(9));
     assert_eq!(x.exit_code(), None);
     assert!(!x.core_dumped());
-    assert_eq!(attr_int(&exit.log, "vigil.process.exit.signal"), Some(9));
-    assert_eq!(attr_str(&exit.log, "vigil.process.exit.signal_name"), Some("SIGKILL"));
-    assert_eq!(attr_int(&exit.log, "process.exit.code"), None);
+    assert_eq!(int_attr(&exit.log.attributes, "vigil.process.exit.signal"), Some(9));
+    assert_eq!(str_attr(&exit.log.attributes, "vigil.process.exit.signal_name"), Some("SIGKILL"));
+    assert_eq!(int_attr(&exit.log.attributes, "process.exit.code"), None);
 }
 
 #[test]
@@ -177,8 +181,8 @@ fn long_executable_path_is_complete() {
     let Event::Exec(e) = &c.record.event else { unreachable!() };
     assert_eq!(e.exe.bytes.as_deref(), Some(exe.as_os_str().as_bytes()), "complete {exe_len}-byte path");
     assert!(!e.exe.truncated);
-    assert_eq!(attr_str(&c.log, "process.executable.path"), exe.to_str());
-    assert_eq!(attr_str(&c.log, "process.executable.name"), Some("vigil-true"));
+    assert_eq!(str_attr(&c.log.attributes, "process.executable.path"), exe.to_str());
+    assert_eq!(str_attr(&c.log.attributes, "process.executable.name"), Some("vigil-true"));
     std::fs::remove_dir_all(temp_dir("longpath")).unwrap();
 }
 
@@ -200,11 +204,15 @@ fn argv_over_the_limit_is_flagged_with_exact_argc() {
     assert_eq!(e.args.original_size, Some(total as u64));
     assert_eq!(e.args.reason, Some(Reason::SizeLimit));
     let l = &c.log;
-    assert_eq!(attr_int(l, "process.args_count"), Some(101));
-    assert_eq!(attr_strs(l, "vigil.truncated_fields").unwrap(), ["process.command_args"]);
-    assert_eq!(attr_int(l, "vigil.original_size.process.command_args"), Some(101), "arrays report their original element count");
-    assert_eq!(attr_str(l, "vigil.truncated_reason.process.command_args"), Some("size_limit"));
-    let argv = attr_strs(l, "process.command_args").unwrap();
+    assert_eq!(int_attr(&l.attributes, "process.args_count"), Some(101));
+    assert_eq!(str_array_attr(&l.attributes, "vigil.truncated_fields").unwrap(), ["process.command_args"]);
+    assert_eq!(
+        int_attr(&l.attributes, "vigil.original_size.process.command_args"),
+        Some(101),
+        "arrays report their original element count"
+    );
+    assert_eq!(str_attr(&l.attributes, "vigil.truncated_reason.process.command_args"), Some("size_limit"));
+    let argv = str_array_attr(&l.attributes, "process.command_args").unwrap();
     assert!(argv.len() < 101);
     assert_eq!(argv[0], "/bin/true");
     assert_eq!(argv[1], args[0]);
@@ -220,8 +228,8 @@ fn renamed_process_keeps_its_real_executable() {
     assert!(child.wait().unwrap().success());
     let sh = std::fs::canonicalize("/bin/sh").unwrap();
     let exit = cap.wait_for("exit record", WAIT, |c| is_exit_of(c, pid));
-    assert_eq!(attr_str(&exit.log, "thread.name"), Some("sshd"), "comm is what the process set");
-    assert_eq!(attr_str(&exit.log, "process.executable.path"), sh.to_str(), "the executable is what the kernel ran");
+    assert_eq!(str_attr(&exit.log.attributes, "thread.name"), Some("sshd"), "comm is what the process set");
+    assert_eq!(str_attr(&exit.log.attributes, "process.executable.path"), sh.to_str(), "the executable is what the kernel ran");
     // Through prctl itself, from a child of this process.
     // SAFETY: the child only calls prctl and _exit.
     let child = unsafe { libc::fork() };
@@ -236,9 +244,9 @@ fn renamed_process_keeps_its_real_executable() {
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
     let exit = cap.wait_for("exit of prctl child", WAIT, |c| is_exit_of(c, child as u32));
-    assert_eq!(attr_str(&exit.log, "thread.name"), Some("kworker/0:1"));
+    assert_eq!(str_attr(&exit.log.attributes, "thread.name"), Some("kworker/0:1"));
     let me = std::fs::read_link("/proc/self/exe").unwrap();
-    assert_eq!(attr_str(&exit.log, "process.executable.path"), me.to_str());
+    assert_eq!(str_attr(&exit.log.attributes, "process.executable.path"), me.to_str());
 }
 
 #[test]

@@ -1,6 +1,5 @@
 //! Load the real probes, collect what they report, decode and map it.
 
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,46 +94,5 @@ impl Drop for Capture {
         if let Some(r) = self.receiver.take() {
             r.stop();
         }
-    }
-}
-
-/// The value of attribute `key`.
-pub fn attr<'a>(log: &'a LogRecord, key: &str) -> Option<&'a Value> {
-    find(&log.attributes, key)
-}
-
-/// The value of `key` in a list.
-pub fn find<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
-    kvs.iter().find(|k| k.key == key).and_then(|k| k.value.as_ref()).and_then(|v| v.value.as_ref())
-}
-
-/// A string attribute.
-pub fn attr_str<'a>(log: &'a LogRecord, key: &str) -> Option<&'a str> {
-    match attr(log, key) {
-        Some(Value::StringValue(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// An integer attribute.
-pub fn attr_int(log: &LogRecord, key: &str) -> Option<i64> {
-    match attr(log, key) {
-        Some(Value::IntValue(i)) => Some(*i),
-        _ => None,
-    }
-}
-
-/// A string-array attribute.
-pub fn attr_strs(log: &LogRecord, key: &str) -> Option<Vec<String>> {
-    match attr(log, key) {
-        Some(Value::ArrayValue(a)) => a
-            .values
-            .iter()
-            .map(|v| match &v.value {
-                Some(Value::StringValue(s)) => Some(s.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => None,
     }
 }

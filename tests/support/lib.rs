@@ -8,6 +8,7 @@
 //! - `e2e`: the vigil binary exporting through a real rotel collector.
 #![allow(clippy::unwrap_used)]
 
+pub mod attrs;
 pub mod capture;
 
 /// Panic with a clear message unless running as root: a privileged test
@@ -23,3 +24,16 @@ pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 pub mod collector;
+
+/// The `vigil` binary in the workspace's target directory
+/// (`$CARGO_TARGET_DIR` if set). `ci/test.sh` builds it before the tests.
+pub fn vigil_binary() -> std::path::PathBuf {
+    let root = workspace_root();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    let bin = target.join("debug").join("vigil");
+    assert!(bin.is_file(), "{} not found: run `cargo build -p vigil` first (ci/test.sh does)", bin.display());
+    bin
+}
