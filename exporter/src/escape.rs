@@ -17,14 +17,15 @@
 //! exactly, and the output never contains a control character, so no value
 //! can start a new line or drive a terminal.
 
-/// Escape `bytes` into a printable, single-line UTF-8 string.
-pub fn escape(bytes: &[u8]) -> String {
-    // Fast path: printable ASCII without backslashes is returned as is.
+use std::borrow::Cow;
+
+/// Escape `bytes` into a printable, single-line UTF-8 string. Printable
+/// ASCII without backslashes (the common case) is borrowed, not copied.
+pub fn escape(bytes: &[u8]) -> Cow<'_, str> {
     if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
-        // Every byte is ASCII, so this cannot fail; fall through if it did.
-        if let Ok(s) = std::str::from_utf8(bytes) {
-            return s.to_owned();
-        }
+        // SAFETY: every byte was just checked to be printable ASCII, which is
+        // valid UTF-8 (this skips a second validation pass on the hot path).
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
     }
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
@@ -44,7 +45,7 @@ pub fn escape(bytes: &[u8]) -> String {
             push_hex(&mut out, b);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 fn push_hex(out: &mut String, b: u8) {

@@ -10,17 +10,15 @@
 use crate::clock::BootClock;
 use crate::config::Config;
 use crate::decode::{decode, Event, Record};
-use crate::export::{build_request, record_count, Exporter};
+use crate::export::{Batch, Exporter, RequestEncoder};
 use crate::host::HostInfo;
 use crate::otel::logs::{to_log_record, MapContext, ProcContext, OBSERVED};
 use crate::otel::resource::{host_resource, new_instance_id};
+use crate::otel::wire::EncodedLog;
 use crate::probes::{self, ProbeSettings, RawRecord};
 use crate::proctable::{ContextSource, ProcessTable};
 use crate::stats::Stats;
 use anyhow::Context as _;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -104,7 +102,7 @@ impl Mapper {
 
     /// Decode, update the process table and map one raw record. A record
     /// that does not decode is counted and returns `None`.
-    pub fn map(&mut self, raw: &RawRecord) -> Option<LogRecord> {
+    pub fn map(&mut self, raw: &RawRecord) -> Option<EncodedLog> {
         let rec: Record = match decode(&raw.bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -143,9 +141,9 @@ pub struct RunSummary {
     pub stats: String,
 }
 
-async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<ExportLogsServiceRequest>, stats: Arc<Stats>) {
+async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, stats: Arc<Stats>) {
     while let Some(req) = rx.recv().await {
-        let n = record_count(&req);
+        let n = req.records;
         match exporter.export(&req, EXPORT_RETRY_BUDGET).await {
             Ok(d) => {
                 stats.exported.fetch_add(n, Ordering::Relaxed);
@@ -162,15 +160,9 @@ async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<ExportLogsS
     }
 }
 
-async fn map_stage(
-    mut mapper: Mapper,
-    mut rx: mpsc::Receiver<RawRecord>,
-    tx: mpsc::Sender<ExportLogsServiceRequest>,
-    resource: Resource,
-    cfg: Config,
-) {
+async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mpsc::Sender<Batch>, encoder: RequestEncoder, cfg: Config) {
     let max = cfg.export.batch_max_records;
-    let mut batch: Vec<LogRecord> = Vec::with_capacity(max);
+    let mut batch: Vec<EncodedLog> = Vec::with_capacity(max);
     let mut flush_tick = tokio::time::interval(Duration::from_millis(cfg.export.batch_timeout_ms.max(1)));
     let mut clock_tick = tokio::time::interval(Duration::from_secs(10));
     loop {
@@ -180,14 +172,14 @@ async fn map_stage(
                     if let Some(lr) = mapper.map(&raw) {
                         batch.push(lr);
                     }
-                    if batch.len() >= max && tx.send(build_request(&resource, std::mem::take(&mut batch))).await.is_err() {
+                    if batch.len() >= max && tx.send(encoder.encode(&std::mem::take(&mut batch))).await.is_err() {
                         break;
                     }
                 }
                 None => break,
             },
             _ = flush_tick.tick() => {
-                if !batch.is_empty() && tx.send(build_request(&resource, std::mem::take(&mut batch))).await.is_err() {
+                if !batch.is_empty() && tx.send(encoder.encode(&std::mem::take(&mut batch))).await.is_err() {
                     break;
                 }
             }
@@ -195,7 +187,7 @@ async fn map_stage(
         }
     }
     if !batch.is_empty() {
-        let _ = tx.send(build_request(&resource, batch)).await;
+        let _ = tx.send(encoder.encode(&batch)).await;
     }
 }
 
@@ -209,7 +201,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     tracing::info!("exporting to {}", exporter.describe());
 
     let (raw_tx, raw_rx) = mpsc::channel::<RawRecord>(cfg.pipeline.queue_records);
-    let (req_tx, req_rx) = mpsc::channel::<ExportLogsServiceRequest>(EXPORT_QUEUE_BATCHES);
+    let (req_tx, req_rx) = mpsc::channel::<Batch>(EXPORT_QUEUE_BATCHES);
     let export_task = tokio::spawn(export_stage(exporter, req_rx, stats.clone()));
 
     let settings = ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id() };
@@ -227,7 +219,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     tracing::info!(processes = snapshot.len(), "process table loaded from /proc");
     mapper.table_mut().load_snapshot(snapshot);
     let resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);
-    let map_task = tokio::spawn(map_stage(mapper, raw_rx, req_tx, resource, cfg.clone()));
+    let map_task = tokio::spawn(map_stage(mapper, raw_rx, req_tx, RequestEncoder::new(&resource), cfg.clone()));
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: detaching probes and draining");

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vigil::abi::{self, field_flags, EventType, RawCreds, RawExec, RawExit, RawFork, RawHdr};
 use vigil::clock::BootClock;
-use vigil::export::{build_request, stdout::text_lines};
+use vigil::export::{stdout::text_lines, RequestEncoder};
 use vigil::host::HostInfo;
 use vigil::otel::logs::MapContext;
 use vigil::otel::resource::host_resource;
@@ -112,8 +112,8 @@ fn check(name: &str, records: Vec<Vec<u8>>) {
     let mut m = mapper(stats.clone());
     let logs: Vec<_> = records.into_iter().map(|b| m.map(&raw(b)).expect("maps")).collect();
     assert_eq!(stats.decode_errors.load(Ordering::Relaxed), 0);
-    assert_documented(&logs);
-    let req = build_request(&resource(), logs);
+    let req = RequestEncoder::new(&resource()).encode(&logs).decode().expect("our encoding decodes");
+    assert_documented(&req.resource_logs[0].scope_logs[0].log_records);
     let json = serde_json::to_string_pretty(&req).unwrap() + "\n";
     let text = text_lines(&req).join("\n") + "\n";
     for (ext, actual) in [("json", json), ("txt", text)] {

@@ -59,7 +59,7 @@ impl Capture {
     fn pump(&mut self) {
         while let Ok(raw) = self.rx.try_recv() {
             let record = decode(&raw.bytes).expect("every record from the real probes decodes");
-            let log = self.mapper.map(&raw).expect("maps");
+            let log = self.mapper.map(&raw).expect("maps").decode().expect("our encoding decodes");
             self.seen.push(Captured { record, log });
         }
     }

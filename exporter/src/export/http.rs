@@ -1,8 +1,9 @@
 //! OTLP/HTTP exporter: protobuf bodies, optional gzip.
 
+use super::Batch;
 use super::{Delivered, ExportError};
 use crate::config::ExportConfig;
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use prost::Message;
 use std::io::Write;
 use std::time::Duration;
@@ -47,13 +48,13 @@ impl HttpExporter {
     }
 
     /// One attempt.
-    pub async fn export(&mut self, req: &ExportLogsServiceRequest) -> Result<Delivered, ExportError> {
-        let mut body = req.encode_to_vec();
+    pub async fn export(&mut self, req: &Batch) -> Result<Delivered, ExportError> {
+        let mut body = req.bytes.clone();
         let mut builder = self.client.post(&self.url).headers(self.headers.clone()).header("content-type", "application/x-protobuf");
         if self.gzip {
             let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
             enc.write_all(&body).map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?;
-            body = enc.finish().map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?;
+            body = enc.finish().map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?.into();
             builder = builder.header("content-encoding", "gzip");
         }
         let resp = builder

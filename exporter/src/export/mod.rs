@@ -11,10 +11,11 @@ pub mod http;
 pub mod stdout;
 
 use crate::config::{Config, StdoutFormat};
+use crate::otel::wire::{encode_request, EncodedLog};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 use std::time::Duration;
 use thiserror::Error;
 
@@ -41,22 +42,45 @@ pub struct Delivered {
     pub rejected: u64,
 }
 
-/// Build one export request: one Resource, one scope, the records.
-pub fn build_request(resource: &Resource, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(resource.clone()),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "vigil".into(),
-                    version: crate::otel::resource::VERSION.into(),
-                    ..InstrumentationScope::default()
-                }),
-                log_records: records,
-                schema_url: crate::otel::attr::SCHEMA_URL.into(),
-            }],
-            schema_url: crate::otel::attr::SCHEMA_URL.into(),
-        }],
+/// One encoded `ExportLogsServiceRequest` and the number of records in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Protobuf bytes, cheap to clone for retries.
+    pub bytes: bytes::Bytes,
+    /// Log records in the request.
+    pub records: u64,
+}
+
+impl Batch {
+    /// Decode into the opentelemetry-proto type (console output, tests).
+    pub fn decode(&self) -> Result<ExportLogsServiceRequest, prost::DecodeError> {
+        prost::Message::decode(self.bytes.as_ref())
+    }
+}
+
+/// Builds requests from encoded records: the resource and the
+/// instrumentation scope are encoded once.
+#[derive(Debug, Clone)]
+pub struct RequestEncoder {
+    resource: Vec<u8>,
+    scope: Vec<u8>,
+}
+
+impl RequestEncoder {
+    /// An encoder for records of `resource`, scope `vigil`.
+    pub fn new(resource: &Resource) -> Self {
+        let scope = InstrumentationScope {
+            name: "vigil".into(),
+            version: crate::otel::resource::VERSION.into(),
+            ..InstrumentationScope::default()
+        };
+        RequestEncoder { resource: resource.encode_to_vec(), scope: scope.encode_to_vec() }
+    }
+
+    /// One request holding `logs`.
+    pub fn encode(&self, logs: &[EncodedLog]) -> Batch {
+        let bytes = encode_request(&self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
+        Batch { bytes: bytes.into(), records: logs.len() as u64 }
     }
 }
 
@@ -94,7 +118,7 @@ impl Exporter {
     }
 
     /// One attempt.
-    pub async fn export_once(&mut self, req: &ExportLogsServiceRequest) -> Result<Delivered, ExportError> {
+    pub async fn export_once(&mut self, req: &Batch) -> Result<Delivered, ExportError> {
         match self {
             Exporter::Grpc(g) => g.export(req).await,
             Exporter::Http(h) => h.export(req).await,
@@ -105,7 +129,7 @@ impl Exporter {
     /// Export with retries: retryable failures are retried with exponential
     /// backoff (100 ms doubling to 5 s, honouring server-requested delays)
     /// until `budget` has elapsed.
-    pub async fn export(&mut self, req: &ExportLogsServiceRequest, budget: Duration) -> Result<Delivered, ExportError> {
+    pub async fn export(&mut self, req: &Batch, budget: Duration) -> Result<Delivered, ExportError> {
         let start = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -123,9 +147,4 @@ impl Exporter {
             }
         }
     }
-}
-
-/// Records in a request.
-pub fn record_count(req: &ExportLogsServiceRequest) -> u64 {
-    req.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len() as u64).sum()
 }

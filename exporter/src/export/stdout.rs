@@ -8,7 +8,7 @@
 //! - `otlp-json`: one OTLP/JSON `ExportLogsServiceRequest` per line, as the
 //!   Collector's file exporter writes them.
 
-use super::{Delivered, ExportError};
+use super::{Batch, Delivered, ExportError};
 use crate::otel::rfc3339_nanos;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
@@ -84,7 +84,9 @@ impl StdoutExporter {
     }
 
     /// Write one request.
-    pub fn export(&mut self, req: &ExportLogsServiceRequest) -> Result<Delivered, ExportError> {
+    pub fn export(&mut self, batch: &Batch) -> Result<Delivered, ExportError> {
+        let req = batch.decode().map_err(|e| ExportError::Permanent(format!("decoding our own request: {e}")))?;
+        let req = &req;
         let mut buf = Vec::new();
         if self.json {
             serde_json::to_writer(&mut buf, req).map_err(|e| ExportError::Permanent(format!("JSON encoding: {e}")))?;

@@ -1,12 +1,12 @@
 //! One OTLP LogRecord per security event (OTEL-MAPPING.md, "Log records").
 
-use super::{attr, rfc3339_nanos, Attrs};
+use super::wire::{self, log_record, AnyRef, EncodedLog};
+use super::{attr, push_padded, rfc3339_nanos, Attrs};
 use crate::clock::BootClock;
 use crate::decode::{Event, ExecEvent, ExitEvent, ForkEvent, Header, Record};
 use crate::escape::escape;
 use crate::proctable::{ContextSource, ProcessInfo};
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, SeverityNumber};
+use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
 
 /// Per-run values every record needs.
 #[derive(Debug, Clone)]
@@ -23,7 +23,24 @@ pub struct MapContext {
 impl MapContext {
     /// `vigil.stream.id` of a record: `<session>-<cpu>-<lane>`.
     pub fn stream_id(&self, h: &Header) -> String {
-        format!("{}-{}-{}", self.session, h.cpu, h.lane)
+        let mut s = String::with_capacity(self.session.len() + 12);
+        s.push_str(&self.session);
+        s.push('-');
+        push_padded(&mut s, u64::from(h.cpu), 1);
+        s.push('-');
+        push_padded(&mut s, u64::from(h.lane), 1);
+        s
+    }
+
+    /// `log.record.uid` of a record: `<boot_id>:<stream id>:<seq>`.
+    pub fn record_uid(&self, stream: &str, seq: u64) -> String {
+        let mut s = String::with_capacity(self.boot_id.len() + stream.len() + 22);
+        s.push_str(&self.boot_id);
+        s.push(':');
+        s.push_str(stream);
+        s.push(':');
+        push_padded(&mut s, seq, 1);
+        s
     }
 }
 
@@ -39,11 +56,12 @@ pub struct ProcContext<'a> {
 /// Context for records that carry their own (exec).
 pub const OBSERVED: ProcContext<'static> = ProcContext { info: None, source: ContextSource::Observed };
 
-/// Map one decoded record to a LogRecord. `observed_ns` is when vigil read
-/// it (Unix ns); `cgroup_path` the resolved cgroup of an exec, if known.
-pub fn to_log_record(rec: &Record, ctx: &MapContext, proc: ProcContext<'_>, observed_ns: u64, cgroup_path: Option<&str>) -> LogRecord {
+/// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
+/// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
+/// exec, if known.
+pub fn to_log_record(rec: &Record, ctx: &MapContext, proc: ProcContext<'_>, observed_ns: u64, cgroup_path: Option<&str>) -> EncodedLog {
     let h = &rec.header;
-    let mut a = Attrs::with_capacity(40);
+    let mut a = Attrs::with_capacity(2048);
     let body = match &rec.event {
         Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path),
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
@@ -51,19 +69,17 @@ pub fn to_log_record(rec: &Record, ctx: &MapContext, proc: ProcContext<'_>, obse
     };
     let stream = ctx.stream_id(h);
     a.str(attr::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
-        .str(attr::LOG_RECORD_UID, format!("{}:{}:{}", ctx.boot_id, stream, h.seq))
-        .str(attr::VIGIL_STREAM_ID, stream)
+        .str(attr::LOG_RECORD_UID, &ctx.record_uid(&stream, h.seq))
+        .str(attr::VIGIL_STREAM_ID, &stream)
         .int(attr::VIGIL_STREAM_SEQ, i64::try_from(h.seq).unwrap_or(i64::MAX));
-    LogRecord {
-        time_unix_nano: ctx.clock.to_unix_ns(h.ktime_ns),
-        observed_time_unix_nano: observed_ns,
-        severity_number: SeverityNumber::Info as i32,
-        severity_text: "INFO".to_owned(),
-        body: Some(AnyValue { value: Some(Value::StringValue(body)) }),
-        attributes: a.finish(),
-        event_name: h.event.event_name().to_owned(),
-        ..LogRecord::default()
-    }
+    let mut out = a.finish();
+    wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, ctx.clock.to_unix_ns(h.ktime_ns));
+    wire::put_fixed64(&mut out, log_record::OBSERVED_TIME_UNIX_NANO, observed_ns);
+    wire::put_varint_field(&mut out, log_record::SEVERITY_NUMBER, SeverityNumber::Info as u64);
+    wire::put_bytes(&mut out, log_record::SEVERITY_TEXT, b"INFO");
+    wire::put_any_field(&mut out, log_record::BODY, AnyRef::Str(&body));
+    wire::put_bytes(&mut out, log_record::EVENT_NAME, h.event.event_name().as_bytes());
+    EncodedLog(out)
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -89,10 +105,10 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
             a.unavailable(attr::PROCESS_EXECUTABLE_NAME, e.exe.reason.map_or("unknown", |r| r.as_str()));
         }
     }
-    let argv = e.argv();
+    let args: Vec<std::borrow::Cow<'_, str>> = e.argv().into_iter().map(escape).collect();
     match &e.args.bytes {
         Some(_) => {
-            a.str_array(attr::PROCESS_COMMAND_ARGS, argv.iter().map(|s| escape(s)));
+            a.str_array(attr::PROCESS_COMMAND_ARGS, &args);
             if e.args.truncated {
                 // Arrays report their original size in elements: argc is exact.
                 a.truncated(attr::PROCESS_COMMAND_ARGS, Some(u64::from(e.argc)), e.args.reason.map(|r| r.as_str()));
@@ -119,7 +135,7 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
         a.int(attr::VIGIL_AUDIT_SESSION_ID, c.sessionid);
     }
     a.int(attr::PROCESS_SESSION_LEADER_PID, e.sid).int(attr::PROCESS_GROUP_LEADER_PID, e.pgid).bool(attr::PROCESS_INTERACTIVE, e.tty);
-    a.str(attr::PROCESS_CREATION_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(e.start_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(e.start_ns)));
     a.int(attr::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
     match cgroup_path {
         Some(p) => {
@@ -134,10 +150,26 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
     a.int(attr::VIGIL_EXECUTABLE_INODE, i64::try_from(e.exe_ino).unwrap_or(i64::MAX));
     a.bool(attr::VIGIL_EXECUTABLE_DELETED, e.exe_deleted).bool(attr::VIGIL_EXECUTABLE_MEMFD, e.exe_memfd);
 
-    let exe = e.exe.bytes.as_deref().map_or_else(|| "(executable unavailable)".to_owned(), escape);
-    let args: Vec<String> = argv.iter().map(|s| escape(s)).collect();
+    let exe = e.exe.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(executable unavailable)"), escape);
     let cut = if e.args.truncated { " [argv truncated]" } else { "" };
-    format!("exec {exe} [{}]{cut} pid={} ppid={} uid={}", args.join(" "), h.tgid, e.ppid, c.euid)
+    // Built by hand: this runs for every exec record.
+    let mut body = String::with_capacity(exe.len() + args.iter().map(|a| a.len() + 1).sum::<usize>() + 64);
+    body.push_str("exec ");
+    body.push_str(&exe);
+    body.push_str(" [");
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            body.push(' ');
+        }
+        body.push_str(arg);
+    }
+    body.push(']');
+    body.push_str(cut);
+    for (label, v) in [(" pid=", h.tgid), (" ppid=", e.ppid), (" uid=", c.euid)] {
+        body.push_str(label);
+        push_padded(&mut body, u64::from(v), 1);
+    }
+    body
 }
 
 /// The executable path and name from the process table, or their
@@ -146,7 +178,7 @@ fn table_exe(a: &mut Attrs, proc: ProcContext<'_>) -> Option<String> {
     match proc.info.and_then(|p| p.exe.as_deref()) {
         Some(exe) => {
             a.bytes(attr::PROCESS_EXECUTABLE_PATH, exe).bytes(attr::PROCESS_EXECUTABLE_NAME, basename(exe));
-            Some(escape(exe))
+            Some(escape(exe).into_owned())
         }
         None => {
             a.unavailable(attr::PROCESS_EXECUTABLE_PATH, attr::REASON_LOST_CONTEXT)
@@ -162,12 +194,12 @@ fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: 
         .int(attr::PROCESS_VPID, f.child_vpid)
         .int(attr::THREAD_ID, f.child_pid);
     a.bytes(attr::THREAD_NAME, &f.comm).int(attr::VIGIL_PARENT_THREAD_ID, h.pid);
-    a.str(attr::PROCESS_CREATION_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(f.child_start_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(f.child_start_ns)));
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
     }
-    format!("fork {} pid={} -> pid={}", exe.unwrap_or_else(|| escape(&f.comm)), h.tgid, f.child_tgid)
+    format!("fork {} pid={} -> pid={}", exe.unwrap_or_else(|| escape(&f.comm).into_owned()), h.tgid, f.child_tgid)
 }
 
 /// Signal names for the body and `vigil.process.exit.signal_name` (x86-64
@@ -211,8 +243,8 @@ pub fn signal_name(sig: u32) -> Option<&'static str> {
 
 fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
     a.int(attr::PROCESS_PID, h.tgid).int(attr::PROCESS_PARENT_PID, x.ppid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &x.comm);
-    a.str(attr::PROCESS_CREATION_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(x.start_ns)));
-    a.str(attr::PROCESS_EXIT_TIME, rfc3339_nanos(ctx.clock.to_unix_ns(h.ktime_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(x.start_ns)));
+    a.str(attr::PROCESS_EXIT_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(h.ktime_ns)));
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
@@ -234,14 +266,14 @@ fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: 
     };
     a.bool(attr::VIGIL_EXIT_CORE_DUMPED, x.core_dumped()).bool(attr::VIGIL_EXIT_GROUP_DEAD, x.group_dead);
     let core = if x.core_dumped() { " core-dumped" } else { "" };
-    format!("exit {} pid={} {how}{core}", exe.unwrap_or_else(|| escape(&x.comm)), h.tgid)
+    format!("exit {} pid={} {how}{core}", exe.unwrap_or_else(|| escape(&x.comm).into_owned()), h.tgid)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::decode::{decode, tests::exec_record};
-    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
     fn ctx() -> MapContext {
         MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_000), boot_id: "b00t".into(), session: "5".into() }
@@ -254,7 +286,7 @@ mod tests {
     #[test]
     fn exec_maps_semconv_attributes() {
         let rec = decode(&exec_record(b"/usr/bin/ls", b"ls", b"ls\0-la\0a\nb\0", b"/home/u")).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), OBSERVED, 1, Some("/user.slice"));
+        let lr = to_log_record(&rec, &ctx(), OBSERVED, 1, Some("/user.slice")).decode().expect("decodes");
         assert_eq!(lr.event_name, "vigil.process.exec");
         assert_eq!(lr.time_unix_nano, 1_700_000_005_000_000_000);
         assert_eq!(get(&lr.attributes, "process.executable.name"), Some(&Value::StringValue("ls".into())));
@@ -278,7 +310,8 @@ mod tests {
             header: Header { event: crate::abi::EventType::Exit, cpu: 0, lane: 0, seq: 1, ktime_ns: 10, tgid: 9, pid: 9 },
             event: Event::Exit(ExitEvent { ppid: 1, status: 9, start_ns: 1, group_dead: true, comm: b"x".to_vec() }),
         };
-        let lr = to_log_record(&rec, &ctx(), ProcContext { info: None, source: ContextSource::Unknown }, 1, None);
+        let lr =
+            to_log_record(&rec, &ctx(), ProcContext { info: None, source: ContextSource::Unknown }, 1, None).decode().expect("decodes");
         assert_eq!(get(&lr.attributes, "vigil.process.exit.signal_name"), Some(&Value::StringValue("SIGKILL".into())));
         assert_eq!(get(&lr.attributes, "process.exit.code"), None);
         assert_eq!(

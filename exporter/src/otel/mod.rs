@@ -3,84 +3,82 @@
 pub mod attr;
 pub mod logs;
 pub mod resource;
+pub mod wire;
 
 use crate::decode::Field;
 use crate::escape::escape;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue};
+use std::borrow::Cow;
+use wire::AnyRef;
 
-/// Attribute list builder that also keeps the missing-versus-absent lists.
+/// Writes a LogRecord's attributes straight into protobuf (see [`wire`])
+/// and keeps the missing-versus-absent lists, which [`Attrs::finish`]
+/// appends after the attributes.
 #[derive(Debug, Default)]
 pub struct Attrs {
-    kvs: Vec<KeyValue>,
+    out: Vec<u8>,
     truncated: Vec<&'static str>,
     unavailable: Vec<&'static str>,
-    extra: Vec<KeyValue>,
+    extra: Vec<u8>,
 }
 
-fn any(v: Value) -> Option<AnyValue> {
-    Some(AnyValue { value: Some(v) })
-}
-
-/// A string `KeyValue`.
+/// A string `KeyValue` (resource and scope attributes, built once).
 pub fn kv_str(key: &str, value: impl Into<String>) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: any(Value::StringValue(value.into())), ..KeyValue::default() }
+    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }), ..KeyValue::default() }
 }
 
 /// An integer `KeyValue`.
 pub fn kv_int(key: &str, value: i64) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: any(Value::IntValue(value)), ..KeyValue::default() }
-}
-
-/// A boolean `KeyValue`.
-pub fn kv_bool(key: &str, value: bool) -> KeyValue {
-    KeyValue { key: key.to_owned(), value: any(Value::BoolValue(value)), ..KeyValue::default() }
+    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(Value::IntValue(value)) }), ..KeyValue::default() }
 }
 
 /// A string-array `KeyValue`.
 pub fn kv_str_array(key: &str, values: impl IntoIterator<Item = String>) -> KeyValue {
     let values = values.into_iter().map(|s| AnyValue { value: Some(Value::StringValue(s)) }).collect();
-    KeyValue { key: key.to_owned(), value: any(Value::ArrayValue(ArrayValue { values })), ..KeyValue::default() }
+    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(Value::ArrayValue(ArrayValue { values })) }), ..KeyValue::default() }
 }
 
+const ATTRIBUTES: u32 = wire::log_record::ATTRIBUTES;
+
 impl Attrs {
-    /// An empty builder.
-    pub fn with_capacity(n: usize) -> Self {
-        Attrs { kvs: Vec::with_capacity(n), ..Attrs::default() }
+    /// An empty builder with room for `bytes` of encoded attributes.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Attrs { out: Vec::with_capacity(bytes), ..Attrs::default() }
     }
 
     /// Add a string.
-    pub fn str(&mut self, key: &'static str, value: impl Into<String>) -> &mut Self {
-        self.kvs.push(kv_str(key, value));
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::Str(value));
         self
     }
 
     /// Add kernel-supplied bytes, escaped (see [`crate::escape`]).
-    pub fn bytes(&mut self, key: &'static str, value: &[u8]) -> &mut Self {
-        self.str(key, escape(value))
+    pub fn bytes(&mut self, key: &str, value: &[u8]) -> &mut Self {
+        self.str(key, &escape(value))
     }
 
     /// Add an integer.
-    pub fn int(&mut self, key: &'static str, value: impl Into<i64>) -> &mut Self {
-        self.kvs.push(kv_int(key, value.into()));
+    pub fn int(&mut self, key: &str, value: impl Into<i64>) -> &mut Self {
+        wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::Int(value.into()));
         self
     }
 
     /// Add a boolean.
-    pub fn bool(&mut self, key: &'static str, value: bool) -> &mut Self {
-        self.kvs.push(kv_bool(key, value));
+    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+        wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::Bool(value));
         self
     }
 
     /// Add a string array.
-    pub fn str_array(&mut self, key: &'static str, values: impl IntoIterator<Item = String>) -> &mut Self {
-        self.kvs.push(kv_str_array(key, values));
+    pub fn str_array(&mut self, key: &str, values: &[Cow<'_, str>]) -> &mut Self {
+        wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::StrArray(values));
         self
     }
 
     /// Mark `key` as tried and unreadable, with a reason.
     pub fn unavailable(&mut self, key: &'static str, reason: &str) -> &mut Self {
         self.unavailable.push(key);
-        self.extra.push(kv_str(&format!("{}{key}", attr::VIGIL_UNAVAILABLE_REASON_PREFIX), reason));
+        wire::put_key_value(&mut self.extra, ATTRIBUTES, &format!("{}{key}", attr::VIGIL_UNAVAILABLE_REASON_PREFIX), AnyRef::Str(reason));
         self
     }
 
@@ -89,17 +87,16 @@ impl Attrs {
     pub fn truncated(&mut self, key: &'static str, original_size: Option<u64>, reason: Option<&str>) -> &mut Self {
         self.truncated.push(key);
         if let Some(size) = original_size {
-            self.extra.push(kv_int(&format!("{}{key}", attr::VIGIL_ORIGINAL_SIZE_PREFIX), i64::try_from(size).unwrap_or(i64::MAX)));
+            let size = AnyRef::Int(i64::try_from(size).unwrap_or(i64::MAX));
+            wire::put_key_value(&mut self.extra, ATTRIBUTES, &format!("{}{key}", attr::VIGIL_ORIGINAL_SIZE_PREFIX), size);
         }
         if let Some(reason) = reason {
-            self.extra.push(kv_str(&format!("{}{key}", attr::VIGIL_TRUNCATED_REASON_PREFIX), reason));
+            wire::put_key_value(&mut self.extra, ATTRIBUTES, &format!("{}{key}", attr::VIGIL_TRUNCATED_REASON_PREFIX), AnyRef::Str(reason));
         }
         self
     }
 
     /// Add a kernel field as a string, or its missing-versus-absent markers.
-    /// `original_size` overrides the field's own (used for arrays, whose
-    /// original size is an element count).
     pub fn field(&mut self, key: &'static str, field: &Field) -> &mut Self {
         match &field.bytes {
             Some(b) => {
@@ -117,16 +114,16 @@ impl Attrs {
     }
 
     /// Finish: the attributes, then the missing-versus-absent lists and
-    /// their per-key details.
-    pub fn finish(mut self) -> Vec<KeyValue> {
-        if !self.truncated.is_empty() {
-            self.kvs.push(kv_str_array(attr::VIGIL_TRUNCATED_FIELDS, self.truncated.iter().map(|s| (*s).to_owned())));
+    /// their per-key details, as encoded LogRecord fields.
+    pub fn finish(mut self) -> Vec<u8> {
+        for (key, list) in [(attr::VIGIL_TRUNCATED_FIELDS, &self.truncated), (attr::VIGIL_UNAVAILABLE_FIELDS, &self.unavailable)] {
+            if !list.is_empty() {
+                let items: Vec<Cow<'_, str>> = list.iter().map(|s| Cow::Borrowed(*s)).collect();
+                wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::StrArray(&items));
+            }
         }
-        if !self.unavailable.is_empty() {
-            self.kvs.push(kv_str_array(attr::VIGIL_UNAVAILABLE_FIELDS, self.unavailable.iter().map(|s| (*s).to_owned())));
-        }
-        self.kvs.append(&mut self.extra);
-        self.kvs
+        self.out.extend_from_slice(&self.extra);
+        self.out
     }
 }
 
@@ -135,10 +132,38 @@ impl Attrs {
 pub fn rfc3339_nanos(unix_ns: u64) -> String {
     let secs = unix_ns / 1_000_000_000;
     let nanos = unix_ns % 1_000_000_000;
-    let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let mut out = String::with_capacity(30);
+    for (value, width, sep) in [
+        (y as u64, 4, '-'),
+        (u64::from(m), 2, '-'),
+        (u64::from(d), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        ((rem % 3600) / 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (nanos, 9, 'Z'),
+    ] {
+        push_padded(&mut out, value, width);
+        out.push(sep);
+    }
+    out
+}
+
+/// Append `v` in decimal, zero-padded to `width` digits (hot path: no
+/// formatting machinery).
+pub fn push_padded(out: &mut String, mut v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    while v > 0 || i == buf.len() {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let start = buf.len().saturating_sub(width).min(i);
+    for &b in &buf[start..] {
+        out.push(char::from(b));
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -165,6 +190,13 @@ mod tests {
         assert_eq!(rfc3339_nanos(0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339_nanos(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
         assert_eq!(rfc3339_nanos(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(rfc3339_nanos(u64::MAX), "2554-07-21T23:34:33.709551615Z");
+        let mut s = String::new();
+        push_padded(&mut s, 0, 1);
+        push_padded(&mut s, 7, 3);
+        push_padded(&mut s, 123_456, 2);
+        push_padded(&mut s, u64::MAX, 1);
+        assert_eq!(s, format!("0007123456{}", u64::MAX));
     }
 
     #[test]
@@ -174,8 +206,8 @@ mod tests {
         a.field("a", &Field::complete(b"x".to_vec()));
         a.field("b", &Field { bytes: None, truncated: false, original_size: None, reason: Some(Reason::ReadFault) });
         a.field("c", &Field { bytes: Some(b"pre".to_vec()), truncated: true, original_size: Some(10), reason: Some(Reason::SizeLimit) });
-        let kvs = a.finish();
-        let keys: Vec<&str> = kvs.iter().map(|k| k.key.as_str()).collect();
+        let rec = wire::EncodedLog(a.finish()).decode().expect("decodes");
+        let keys: Vec<&str> = rec.attributes.iter().map(|k| k.key.as_str()).collect();
         assert_eq!(
             keys,
             [
