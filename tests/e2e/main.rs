@@ -188,7 +188,7 @@ fn http_end_to_end() {
 
 /// Run vigil without an endpoint, run `/bin/echo <args>`, stop vigil and
 /// return (stdout, echo pid).
-fn run_to_stdout(format: &str, echo_args: &[&str]) -> (String, u32) {
+fn run_to_stdout(format: &str, echo_args: &[&str], stop_signal: libc::c_int) -> (String, u32) {
     vigil_tests::require_root();
     let dir = TempDir::new("vigil-stdout");
     let out_path = dir.path().join("vigil.stdout");
@@ -214,8 +214,8 @@ fn run_to_stdout(format: &str, echo_args: &[&str]) -> (String, u32) {
         let out = std::fs::read_to_string(&out_path).unwrap_or_default();
         out.contains(&needle) || out.contains(&json_needle)
     });
-    let status = vigil.stop(libc::SIGINT, WAIT);
-    assert!(status.is_some_and(|s| s.success()), "vigil did not exit 0 on SIGINT: {status:?}\n{}", tail(&err_path, 4000));
+    let status = vigil.stop(stop_signal, WAIT);
+    assert!(status.is_some_and(|s| s.success()), "vigil did not exit 0 on signal {stop_signal}: {status:?}\n{}", tail(&err_path, 4000));
     assert!(seen, "no record of pid {pid} on stdout:\n{}", tail(&out_path, 4000));
     (std::fs::read_to_string(&out_path).expect("stdout"), pid)
 }
@@ -224,7 +224,7 @@ fn run_to_stdout(format: &str, echo_args: &[&str]) -> (String, u32) {
 #[ignore = "needs root: run by ci/test.sh"]
 fn stdout_otlp_json_lines_are_export_requests() {
     let marker = format!("vigil-json-{}", vigil_tests::collector::random_id());
-    let (out, pid) = run_to_stdout("otlp-json", &[&marker]);
+    let (out, pid) = run_to_stdout("otlp-json", &[&marker], libc::SIGINT);
     let mut exec = None;
     for line in out.lines() {
         let req: opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest =
@@ -249,7 +249,7 @@ fn stdout_otlp_json_lines_are_export_requests() {
 #[ignore = "needs root: run by ci/test.sh"]
 fn stdout_text_keeps_one_line_per_record() {
     let forged = "x\n2026-01-01T00:00:00Z INFO vigil.process.exec forged";
-    let (out, pid) = run_to_stdout("text", &["vigil-text", forged, "\x1b[2J"]);
+    let (out, pid) = run_to_stdout("text", &["vigil-text", forged, "\x1b[2J"], libc::SIGTERM);
     assert!(out.starts_with("# resource service.name=vigil"), "resource line first:\n{out}");
     let lines: Vec<&str> = out.lines().filter(|l| l.contains(&format!("process.pid={pid} "))).collect();
     let exec: Vec<&&str> = lines.iter().filter(|l| l.contains(" vigil.process.exec ")).collect();
@@ -258,4 +258,17 @@ fn stdout_text_keeps_one_line_per_record() {
     assert!(exec[0].contains("\\x1b[2J"), "escape sequence neutralised: {}", exec[0]);
     assert!(!out.contains('\x1b'), "no raw escape byte on stdout");
     assert!(!out.lines().any(|l| l.starts_with("2026-01-01T00:00:00Z")), "no forged line");
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn check_reports_every_hook_and_exits_zero() {
+    vigil_tests::require_root();
+    let out = Command::new(vigil_tests::vigil_binary()).arg("check").output().expect("vigil check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for hook in ["tp_btf/sched_process_exec", "tp_btf/sched_process_fork", "tp_btf/sched_process_exit"] {
+        assert!(stdout.lines().any(|l| l.starts_with("[ok  ]") && l.contains(hook)), "{hook} not reported ok:\n{stdout}");
+    }
+    assert!(stdout.contains("vigil can run on this host"), "{stdout}");
 }

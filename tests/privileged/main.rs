@@ -307,3 +307,20 @@ fn crate_root_check() {
     vigil_tests::require_root();
     assert!(Path::new("/sys/kernel/btf/vmlinux").exists(), "kernel BTF required");
 }
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn process_started_before_the_agent_has_procfs_context() {
+    let mut child = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+    let pid = child.id();
+    // Let the exec complete before the probes exist.
+    std::thread::sleep(Duration::from_millis(100));
+    let mut cap = Capture::start_default();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let exit = cap.wait_for("exit of the pre-existing process", WAIT, |c| is_exit_of(c, pid));
+    assert_eq!(str_attr(&exit.log.attributes, "vigil.context.source"), Some("procfs"));
+    let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+    assert_eq!(str_attr(&exit.log.attributes, "process.executable.path"), sleep.to_str(), "image known from /proc");
+    assert!(cap.seen.iter().all(|c| !is_exec_of(c, pid)), "its exec happened before the probes");
+}
