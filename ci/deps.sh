@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
-APT_PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool make gcc python3-pip)
+APT_PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc python3-pip)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -33,6 +33,9 @@ fi
 # Only the test suite needs the collector; ci/test.sh sets DEPS_WITH_ROTEL=1.
 if [[ ${DEPS_WITH_ROTEL:-0} == 1 ]] && ! python3 -c 'import rotel' >/dev/null 2>&1; then
   echo "ci/deps.sh: installing the rotel collector from PyPI" >&2
-  python3 -m pip install --quiet --disable-pip-version-check rotel 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true
+  # Debian's own Python refuses system-wide pip installs (PEP 668); the
+  # collector is a test tool, so override that there.
+  python3 -m pip install --quiet --disable-pip-version-check rotel 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages rotel >&2 || true
   python3 -c 'import rotel' || { echo "ci/deps.sh: pip install rotel failed" >&2; exit 1; }
 fi

@@ -16,8 +16,9 @@ fn main() {
     let schemas = root.join("schemas");
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("x86_64") => "x86",
-        Ok("aarch64") => "arm64",
-        Ok(other) => panic!("unsupported target architecture {other}"),
+        // kernel-probes/include/vmlinux.h is the x86_64 kernel's; other
+        // architectures need their own (bpftool btf dump ... format c).
+        Ok(other) => panic!("unsupported target architecture {other}: only an x86_64 vmlinux.h is shipped"),
         Err(e) => panic!("CARGO_CFG_TARGET_ARCH: {e}"),
     };
     for name in PROBES {

@@ -34,7 +34,8 @@ const volatile struct vigil_exit vigil_btf_exit __attribute__((used));
 /*
  * Variable part of an exec record, in order: exe (<= VIGIL_PATH_MAX bytes),
  * filename (<= VIGIL_PATH_MAX), args (<= VIGIL_ARGS_CAP), cwd
- * (<= VIGIL_PATH_MAX): VIGIL_RECORD_MAX is exactly the sum. Each reader
+ * (<= VIGIL_PATH_MAX): VIGIL_RECORD_MAX is exactly the sum. The paths and
+ * the filename keep at most path_max bytes (see vigil_path_limit()). Each reader
  * checks that its own maximum still fits at the offset it is given, which
  * is also what lets the verifier prove every write is in bounds.
  */
@@ -60,13 +61,17 @@ static __always_inline void vigil_field_account(__u32 type,
 }
 
 /*
- * Kernel string (bprm->filename) at @rec + @off, at most VIGIL_PATH_MAX
- * bytes including the NUL that is written but not counted in f->len.
+ * Kernel string (bprm->filename) at @rec + @off. The whole string (at most
+ * VIGIL_PATH_MAX bytes with its NUL, the room reserved for it) is read so
+ * that its length is known exactly; only the first path limit bytes
+ * (path_max) are kept: f->len stops there and whatever follows is
+ * overwritten by the next field or lies past the end of the record.
  * Returns f->len.
  */
 static __noinline __u32 vigil_read_kstr(__u8 *rec, __u32 off,
 					struct vigil_field *f, const char *src)
 {
+	__u32 lim = vigil_path_limit(), len;
 	long n;
 	char last = 0;
 
@@ -89,18 +94,25 @@ static __noinline __u32 vigil_read_kstr(__u8 *rec, __u32 off,
 		f->reason = VIGIL_R_READ_FAULT;
 		return 0;
 	}
-	f->len = n - 1;
+	len = n - 1;
 	f->flags = VIGIL_F_PRESENT;
-	/* A full buffer is a cut string unless its last byte was the NUL. */
+	/* A full buffer is a cut string unless its last byte was the NUL:
+	 * then the original size is not known. */
 	if (n == VIGIL_PATH_MAX &&
 	    (bpf_probe_read_kernel(&last, 1, src + VIGIL_PATH_MAX - 1) || last)) {
 		f->flags |= VIGIL_F_TRUNCATED;
 		f->reason = VIGIL_R_SIZE_LIMIT;
-		return n - 1;
+	} else {
+		f->orig_len = len;
+		f->flags |= VIGIL_F_SIZE_KNOWN;
 	}
-	f->orig_len = n - 1;
-	f->flags |= VIGIL_F_SIZE_KNOWN;
-	return n - 1;
+	if (len > lim) {  /* the configured limit: keep the prefix */
+		len = lim;
+		f->flags |= VIGIL_F_TRUNCATED;
+		f->reason = VIGIL_R_SIZE_LIMIT;
+	}
+	f->len = len;
+	return len;
 }
 
 /*

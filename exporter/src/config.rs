@@ -88,11 +88,26 @@ pub struct ProbesConfig {
     pub wakeup_every: u32,
     /// How often the ring buffer is drained, in milliseconds.
     pub poll_interval_ms: u64,
+    /// Bytes kept of each resolved path (executable, working directory: the
+    /// leaf end) and of the exec filename (the start); longer values are cut
+    /// and flagged, with their exact original size.
+    /// [`PATH_MAX_BYTES_MIN`]..=4096, default 4096.
+    pub path_max_bytes: u32,
 }
+
+/// Smallest `probes.path_max_bytes` (the probes clamp to the same bound,
+/// `VIGIL_PATH_MIN` in kernel-probes/include/maps.bpf.h).
+pub const PATH_MAX_BYTES_MIN: u32 = 64;
 
 impl Default for ProbesConfig {
     fn default() -> Self {
-        ProbesConfig { args_max_bytes: crate::abi::ARGS_DEFAULT as u32, ringbuf_kib: 8192, wakeup_every: 64, poll_interval_ms: 10 }
+        ProbesConfig {
+            args_max_bytes: crate::abi::ARGS_DEFAULT as u32,
+            ringbuf_kib: 8192,
+            wakeup_every: 64,
+            poll_interval_ms: 10,
+            path_max_bytes: crate::abi::PATH_MAX as u32,
+        }
     }
 }
 
@@ -109,6 +124,23 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig { queue_records: 65536, process_table_max: 131_072 }
+    }
+}
+
+/// The agent's own records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Seconds between `vigil.telemetry.heartbeat` records (1..=3600).
+    pub heartbeat_interval_s: u64,
+    /// Length of a loss window in milliseconds: losses are summed and
+    /// reported once per window (100..=60000).
+    pub loss_window_ms: u64,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig { heartbeat_interval_s: 10, loss_window_ms: 1000 }
     }
 }
 
@@ -174,6 +206,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Export.
     pub export: ExportConfig,
+    /// The agent's own records.
+    pub telemetry: TelemetryConfig,
 }
 
 /// Values given on the command line (highest precedence).
@@ -305,6 +339,12 @@ impl Config {
         if p.wakeup_every == 0 {
             return Err(invalid("probes.wakeup_every", "must be at least 1"));
         }
+        if !(PATH_MAX_BYTES_MIN..=crate::abi::PATH_MAX as u32).contains(&p.path_max_bytes) {
+            return Err(invalid(
+                "probes.path_max_bytes",
+                format!("{} is outside {PATH_MAX_BYTES_MIN}..={}", p.path_max_bytes, crate::abi::PATH_MAX),
+            ));
+        }
         if !(1..=1000).contains(&p.poll_interval_ms) {
             return Err(invalid("probes.poll_interval_ms", format!("{} is outside 1..=1000", p.poll_interval_ms)));
         }
@@ -313,6 +353,13 @@ impl Config {
         }
         if self.pipeline.process_table_max == 0 {
             return Err(invalid("pipeline.process_table_max", "must be at least 1"));
+        }
+        let t = &self.telemetry;
+        if !(1..=3600).contains(&t.heartbeat_interval_s) {
+            return Err(invalid("telemetry.heartbeat_interval_s", format!("{} is outside 1..=3600", t.heartbeat_interval_s)));
+        }
+        if !(100..=60_000).contains(&t.loss_window_ms) {
+            return Err(invalid("telemetry.loss_window_ms", format!("{} is outside 100..=60000", t.loss_window_ms)));
         }
         let e = &self.export;
         if !e.endpoint.is_empty() {
@@ -423,11 +470,21 @@ mod tests {
         assert!(err_text(&[("VIGIL_PROBES__RINGBUF_KIB", "100")]).contains("probes.ringbuf_kib"));
         assert!(err_text(&[("VIGIL_PROBES__ARGS_MAX_BYTES", "0")]).contains("probes.args_max_bytes"));
         assert!(err_text(&[("VIGIL_PROBES__ARGS_MAX_BYTES", "lots")]).contains("args_max_bytes"));
+        assert!(err_text(&[("VIGIL_PROBES__PATH_MAX_BYTES", "63")]).contains("probes.path_max_bytes"));
+        assert!(err_text(&[("VIGIL_PROBES__PATH_MAX_BYTES", "4097")]).contains("probes.path_max_bytes"));
         assert!(err_text(&[("VIGIL_PROBES__BOGUS", "1")]).contains("bogus"));
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).contains("OTEL_EXPORTER_OTLP_HEADERS"));
         assert!(err_text(&[("VIGIL_EXPORT__ENDPOINT", "collector:4317")]).contains("export.endpoint"));
         assert!(err_text(&[("VIGIL_EXPORT__STDOUT_FORMAT", "xml")]).contains("stdout_format"));
+    }
+
+    #[test]
+    fn path_max_bytes_bounds_are_accepted() {
+        for v in ["64", "4096"] {
+            let c = Config::load(None, &env(&[("VIGIL_PROBES__PATH_MAX_BYTES", v)]), &Overrides::default()).expect("in range");
+            assert_eq!(c.probes.path_max_bytes.to_string(), v);
+        }
     }
 
     #[test]

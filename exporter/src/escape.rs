@@ -7,8 +7,9 @@
 //!
 //! - a backslash becomes `\\`;
 //! - a C0 control byte (0x00-0x1f), DEL (0x7f), a C1 control character
-//!   (U+0080-U+009F), the Unicode line and paragraph separators (U+2028,
-//!   U+2029) and every byte that is not part of valid UTF-8 become
+//!   (U+0080-U+009F), the Unicode line and paragraph separators, bidi
+//!   embeddings, overrides and isolates, zero-width characters, the soft
+//!   hyphen and the BOM (see `is_invisible_format`) and every byte that is not part of valid UTF-8 become
 //!   `\xHH` (multi-byte characters as the `\xHH` of each of their UTF-8
 //!   bytes);
 //! - everything else (valid UTF-8, printable) is kept as it is.
@@ -32,7 +33,7 @@ pub fn escape(bytes: &[u8]) -> Cow<'_, str> {
         for c in chunk.valid().chars() {
             match c {
                 '\\' => out.push_str("\\\\"),
-                c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                c if c.is_control() || is_invisible_format(c) => {
                     let mut buf = [0u8; 4];
                     for b in c.encode_utf8(&mut buf).bytes() {
                         push_hex(&mut out, b);
@@ -46,6 +47,14 @@ pub fn escape(bytes: &[u8]) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Characters that reorder or hide text without being controls: line and
+/// paragraph separators, bidirectional embeddings, overrides and isolates
+/// ("Trojan Source"), zero-width characters, the soft hyphen and the BOM.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}')
 }
 
 fn push_hex(out: &mut String, b: u8) {
@@ -108,6 +117,9 @@ mod tests {
         // C1 control U+0085 (NEL) is a line break for some viewers.
         assert_eq!(escape("x\u{85}y".as_bytes()), "x\\xc2\\x85y");
         assert_eq!(escape("x\u{2028}y".as_bytes()), "x\\xe2\\x80\\xa8y");
+        // A right-to-left override cannot reorder what a reader sees.
+        assert_eq!(escape("evil\u{202E}fdp.exe".as_bytes()), "evil\\xe2\\x80\\xaefdp.exe");
+        assert_eq!(escape("a\u{200B}b\u{2066}c\u{FEFF}".as_bytes()), "a\\xe2\\x80\\x8bb\\xe2\\x81\\xa6c\\xef\\xbb\\xbf");
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! Facts about the host, read once at start-up, for the OTLP Resource.
 //!
-//! Each value records where it came from; a value that cannot be read is
-//! left out of the Resource and listed in `vigil.unavailable_fields` rather
-//! than replaced by a placeholder.
+//! A value that cannot be read is left out of the Resource rather than
+//! replaced by a placeholder.
 
 use std::path::Path;
 

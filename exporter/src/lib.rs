@@ -6,6 +6,7 @@
 //! The kernel/user ABI is [`abi`], mirrored from `schemas/vigil_abi.h`.
 
 pub mod abi;
+pub mod accounting;
 pub mod clock;
 pub mod config;
 pub mod decode;

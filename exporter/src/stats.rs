@@ -7,9 +7,70 @@
 //! `kernel emitted == received`, `received == queue_full + decode_errors +
 //! mapped`, `mapped == exported + export_failed (+ rejected inside
 //! exported)`.
+//!
+//! Program counters ([`ProgramStats`]) come from the kernel's own
+//! `bpf_prog_info` of each attached program: how often it ran, for how long,
+//! and how often the kernel skipped it (`recursion_misses`: the program was
+//! already running on that CPU). A skipped run is an event vigil never saw
+//! and could not number, so it is the one loss the sequence numbers and
+//! drop counters above can not show.
 
 use crate::abi::{DropCause, EventType, FieldProblem, DROP_MAX, EV_SLOTS, FIELDP_MAX};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Kernel run-time statistics of the program serving one event type, copied
+/// from its `bpf_prog_info` by the receiver (every 500 ms and at stop).
+///
+/// `run_cnt` and `run_time_ns` are only counted by the kernel while BPF
+/// run-time statistics are enabled ([`Stats::bpf_run_stats_enabled`]);
+/// `recursion_misses` is always counted.
+#[derive(Debug, Default)]
+pub struct ProgramStats {
+    run_cnt: AtomicU64,
+    run_time_ns: AtomicU64,
+    recursion_misses: AtomicU64,
+    /// The last read of the program's info succeeded: the values above are
+    /// the kernel's, not placeholders.
+    read: AtomicBool,
+}
+
+impl ProgramStats {
+    /// Store one reading of `bpf_prog_info`.
+    pub fn store(&self, run_cnt: u64, run_time_ns: u64, recursion_misses: u64) {
+        self.run_cnt.store(run_cnt, Ordering::Relaxed);
+        self.run_time_ns.store(run_time_ns, Ordering::Relaxed);
+        self.recursion_misses.store(recursion_misses, Ordering::Relaxed);
+        self.read.store(true, Ordering::Release);
+    }
+
+    /// The program's info could not be read: the values are kept but no
+    /// longer reported as current.
+    pub fn mark_unreadable(&self) {
+        self.read.store(false, Ordering::Release);
+    }
+
+    /// Whether the values come from a successful read of the kernel's info.
+    pub fn is_read(&self) -> bool {
+        self.read.load(Ordering::Acquire)
+    }
+
+    /// Runs of the program (`bpf_prog_info.run_cnt`); only meaningful while
+    /// BPF run-time statistics are enabled, see [`Stats::program_run_count`].
+    pub fn run_cnt(&self) -> u64 {
+        self.run_cnt.load(Ordering::Relaxed)
+    }
+
+    /// Total run time in ns (`bpf_prog_info.run_time_ns`); same caveat.
+    pub fn run_time_ns(&self) -> u64 {
+        self.run_time_ns.load(Ordering::Relaxed)
+    }
+
+    /// Runs the kernel skipped because the program was already active on
+    /// that CPU (`bpf_prog_info.recursion_misses`): events lost unseen.
+    pub fn recursion_misses(&self) -> u64 {
+        self.recursion_misses.load(Ordering::Relaxed)
+    }
+}
 
 /// All counters. Cheap to update from any thread.
 #[derive(Debug)]
@@ -30,8 +91,12 @@ pub struct Stats {
     /// Records whose export failed for good.
     pub export_failed: AtomicU64,
     kernel_emitted: [AtomicU64; EV_SLOTS],
-    kernel_dropped: [AtomicU64; EV_SLOTS * DROP_MAX],
     kernel_field: [AtomicU64; EV_SLOTS * FIELDP_MAX],
+    programs: [ProgramStats; EV_SLOTS],
+    bpf_run_stats: AtomicBool,
+    /// Kernel drop counters per CPU, each `EV_SLOTS * DROP_MAX` long
+    /// (index `type * DROP_MAX + cause`), as last read from the map.
+    kernel_drops_by_cpu: std::sync::Mutex<Vec<Vec<u64>>>,
 }
 
 impl Default for Stats {
@@ -46,8 +111,10 @@ impl Default for Stats {
             export_rejected: AtomicU64::new(0),
             export_failed: AtomicU64::new(0),
             kernel_emitted: std::array::from_fn(|_| AtomicU64::new(0)),
-            kernel_dropped: std::array::from_fn(|_| AtomicU64::new(0)),
             kernel_field: std::array::from_fn(|_| AtomicU64::new(0)),
+            programs: std::array::from_fn(|_| ProgramStats::default()),
+            bpf_run_stats: AtomicBool::new(false),
+            kernel_drops_by_cpu: std::sync::Mutex::new(Vec::new()),
         }
     }
 }
@@ -71,9 +138,9 @@ impl Stats {
         &self.kernel_emitted[t as usize]
     }
 
-    /// Kernel: records of `t` dropped for `cause`.
-    pub fn kernel_dropped(&self, t: EventType, cause: DropCause) -> &AtomicU64 {
-        &self.kernel_dropped[t as usize * DROP_MAX + cause as usize]
+    /// Kernel: records of `t` dropped for `cause`, summed over CPUs.
+    pub fn kernel_dropped(&self, t: EventType, cause: DropCause) -> u64 {
+        self.kernel_drops_by_cpu().iter().filter_map(|cpu| cpu.get(t as usize * DROP_MAX + cause as usize)).sum()
     }
 
     /// Kernel: field problems of `t`.
@@ -81,9 +148,67 @@ impl Stats {
         &self.kernel_field[t as usize * FIELDP_MAX + p as usize]
     }
 
-    /// Total kernel drops over all types and causes.
+    /// Store the per-CPU kernel drop counters (the receiver does, after
+    /// reading the map).
+    pub fn set_kernel_drops_by_cpu(&self, values: Vec<Vec<u64>>) {
+        if let Ok(mut v) = self.kernel_drops_by_cpu.lock() {
+            *v = values;
+        }
+    }
+
+    /// The per-CPU kernel drop counters last read.
+    pub fn kernel_drops_by_cpu(&self) -> Vec<Vec<u64>> {
+        self.kernel_drops_by_cpu.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Kernel: run-time statistics of the program serving `t`.
+    pub fn program(&self, t: EventType) -> &ProgramStats {
+        &self.programs[t as usize]
+    }
+
+    /// Record whether the kernel's BPF run-time statistics (`run_cnt`,
+    /// `run_time_ns`) are enabled while the probes run.
+    pub fn set_bpf_run_stats_enabled(&self, enabled: bool) {
+        self.bpf_run_stats.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether the kernel counts program runs and run time for vigil
+    /// (`bpf_enable_stats(BPF_STATS_RUN_TIME)` succeeded, or the
+    /// `kernel.bpf_stats_enabled` sysctl is on). When not, run counts and
+    /// times are unavailable (not zero).
+    pub fn bpf_run_stats_enabled(&self) -> bool {
+        self.bpf_run_stats.load(Ordering::Relaxed)
+    }
+
+    /// Runs of the program serving `t`; `None` when unavailable (statistics
+    /// disabled, or the program's info not read).
+    pub fn program_run_count(&self, t: EventType) -> Option<u64> {
+        let p = self.program(t);
+        (self.bpf_run_stats_enabled() && p.is_read()).then(|| p.run_cnt())
+    }
+
+    /// Total run time in ns of the program serving `t`; `None` when
+    /// unavailable, as for [`Stats::program_run_count`].
+    pub fn program_run_time_ns(&self, t: EventType) -> Option<u64> {
+        let p = self.program(t);
+        (self.bpf_run_stats_enabled() && p.is_read()).then(|| p.run_time_ns())
+    }
+
+    /// Skipped runs (events lost before any probe code ran) of the program
+    /// serving `t`; `None` when its info has not been read.
+    pub fn program_recursion_misses(&self, t: EventType) -> Option<u64> {
+        let p = self.program(t);
+        p.is_read().then(|| p.recursion_misses())
+    }
+
+    /// Total skipped runs over all programs.
+    pub fn recursion_misses_total(&self) -> u64 {
+        self.programs.iter().map(ProgramStats::recursion_misses).sum()
+    }
+
+    /// Total kernel drops over all types, causes and CPUs.
     pub fn kernel_dropped_total(&self) -> u64 {
-        self.kernel_dropped.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.kernel_drops_by_cpu().iter().flatten().sum()
     }
 
     /// Total queue-full drops.
@@ -95,9 +220,10 @@ impl Stats {
     pub fn summary(&self) -> String {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "received={} kernel_dropped={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={}",
+            "received={} kernel_dropped={} recursion_misses={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={}",
             l(&self.received),
             self.kernel_dropped_total(),
+            self.recursion_misses_total(),
             self.queue_full_total(),
             l(&self.decode_errors),
             l(&self.mapped),
@@ -121,5 +247,22 @@ mod tests {
         assert_eq!(s.queue_full(EventType::Exec), 1);
         assert_eq!(s.queue_full_untyped.load(Ordering::Relaxed), 2);
         assert_eq!(s.queue_full_total(), 3);
+    }
+
+    #[test]
+    fn program_stats_are_unavailable_until_read_and_enabled() {
+        let s = Stats::default();
+        assert_eq!(s.program_run_count(EventType::Exec), None);
+        assert_eq!(s.program_recursion_misses(EventType::Exec), None);
+        s.program(EventType::Exec).store(10, 2_000, 1);
+        assert_eq!(s.program_run_count(EventType::Exec), None, "run counts need BPF stats enabled");
+        assert_eq!(s.program_recursion_misses(EventType::Exec), Some(1));
+        s.set_bpf_run_stats_enabled(true);
+        assert_eq!(s.program_run_count(EventType::Exec), Some(10));
+        assert_eq!(s.program_run_time_ns(EventType::Exec), Some(2_000));
+        assert_eq!(s.program_run_count(EventType::Fork), None);
+        assert_eq!(s.recursion_misses_total(), 1);
+        s.program(EventType::Exec).mark_unreadable();
+        assert_eq!(s.program_recursion_misses(EventType::Exec), None);
     }
 }

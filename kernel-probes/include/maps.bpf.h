@@ -16,11 +16,28 @@
 const volatile __u32 vigil_tgid = 0;
 /* Bytes of argv kept per exec; clamped to VIGIL_ARGS_CAP. */
 const volatile __u32 args_max = VIGIL_ARGS_DEFAULT;
+/* Bytes kept per resolved path (exe, cwd: the leaf end) and of the exec
+ * filename (the prefix); clamped to [VIGIL_PATH_MIN, VIGIL_PATH_MAX] by
+ * vigil_path_limit(). */
+#define VIGIL_PATH_MIN 64
+const volatile __u32 path_max = VIGIL_PATH_MAX;
 /* Force a consumer wakeup every N records per CPU and lane.
  * 0: let the kernel decide (flags 0, wakes a consumer that has caught up);
  * 1: wake on every record. */
 const volatile __u32 wakeup_every = 64;
 const volatile __u32 abi_version = VIGIL_ABI_VERSION;
+
+/* path_max, clamped: the verifier (and the reader) can rely on the bounds. */
+static __always_inline __u32 vigil_path_limit(void)
+{
+	__u32 lim = path_max;
+
+	if (lim < VIGIL_PATH_MIN)
+		lim = VIGIL_PATH_MIN;
+	if (lim > VIGIL_PATH_MAX)
+		lim = VIGIL_PATH_MAX;
+	return lim;
+}
 
 /* ---- output ---- */
 
@@ -83,6 +100,7 @@ struct vigil_walk {
 	struct dentry *dentry;
 	struct mount *mnt;
 	__u32 pos;       /* path[pos, VIGIL_PATH_MAX) holds the stored tail */
+	__u32 floor;     /* VIGIL_PATH_MAX - path limit: pos never goes below */
 	__u32 total;     /* length of the whole path walked so far */
 	__u32 comps;     /* components walked */
 	__u32 crosses;   /* mount points crossed */

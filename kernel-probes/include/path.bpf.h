@@ -15,8 +15,13 @@
  *  - when cut (TRUNCATED) the stored bytes are the leaf-side tail of the
  *    path, still starting with '/': by depth after VIGIL_PATH_DEPTH_MAX
  *    components (reason DEPTH_LIMIT, orig_len unknown), by size when the
- *    path exceeds VIGIL_PATH_MAX bytes (reason SIZE_LIMIT, the walk
- *    continues so orig_len is known), or by a failed read (READ_FAULT).
+ *    path exceeds the configured limit (path_max, at most VIGIL_PATH_MAX
+ *    bytes; reason SIZE_LIMIT, the walk continues so orig_len is known), or
+ *    by a failed read (READ_FAULT);
+ *  - the tail is kept by whole components: should even the leaf's name not
+ *    fit in the limit (a name can be NAME_MAX = 255 bytes, the limit can be
+ *    as low as VIGIL_PATH_MIN), the value is present, empty and TRUNCATED
+ *    (SIZE_LIMIT, orig_len known).
  */
 #ifndef VIGIL_PATH_BPF_H
 #define VIGIL_PATH_BPF_H
@@ -55,7 +60,8 @@ static __always_inline int vigil_walk_prepend(struct vigil_scratch *s,
 	if (len > VIGIL_NAME_MAX)
 		len = VIGIL_NAME_MAX;  /* can not happen: NAME_MAX */
 	w->total += len + 1;
-	if (w->overflow || len + 1 > pos) {
+	/* pos >= floor always: room is pos - floor */
+	if (w->overflow || len + 1 > pos - w->floor) {
 		w->overflow = 1;
 		return 0;
 	}
@@ -118,7 +124,7 @@ static long vigil_walk_step(__u64 idx, void *arg)
 
 /*
  * Resolve (dentry, vfsmnt) and store the path at @rec + @off, describing it
- * in @f. Returns the number of bytes stored (0..VIGIL_PATH_MAX).
+ * in @f. Returns the number of bytes stored (0..path limit).
  */
 static __noinline __u32 vigil_resolve_path(struct vigil_scratch *s,
 					   struct dentry *dentry,
@@ -127,6 +133,7 @@ static __noinline __u32 vigil_resolve_path(struct vigil_scratch *s,
 {
 	struct vigil_walk_ctx ctx = { .s = s };
 	struct vigil_walk *w = &s->walk;
+	__u32 lim = vigil_path_limit();
 	__u32 pos, len;
 
 	f->off = off;
@@ -146,6 +153,7 @@ static __noinline __u32 vigil_resolve_path(struct vigil_scratch *s,
 	w->dentry = dentry;
 	w->mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
 	w->pos = VIGIL_PATH_MAX;
+	w->floor = VIGIL_PATH_MAX - lim;
 	w->total = 0;
 	w->comps = 0;
 	w->crosses = 0;
@@ -169,9 +177,15 @@ static __noinline __u32 vigil_resolve_path(struct vigil_scratch *s,
 		w->total = 1;
 	}
 
-	pos = w->pos & (VIGIL_PATH_MAX - 1);  /* comps > 0: pos < PATH_MAX */
-	len = VIGIL_PATH_MAX - pos;
-	if (bpf_probe_read_kernel(s->rec + off, len, s->path + pos)) {
+	if (w->pos >= VIGIL_PATH_MAX) {
+		/* not even the leaf fitted in the limit: nothing stored */
+		pos = VIGIL_PATH_MAX;
+		len = 0;
+	} else {
+		pos = w->pos & (VIGIL_PATH_MAX - 1);
+		len = VIGIL_PATH_MAX - pos;
+	}
+	if (len && bpf_probe_read_kernel(s->rec + off, len, s->path + pos)) {
 		f->flags = VIGIL_F_UNAVAILABLE;
 		f->reason = VIGIL_R_READ_FAULT;
 		return 0;

@@ -228,3 +228,66 @@ fn malformed_records_are_counted_not_mapped() {
     assert!(m.map(&raw(good)).is_some());
     assert_eq!(stats.mapped.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn renamed_process_is_flagged_on_exit() {
+    let mut exit = RawExit {
+        hdr: RawHdr { cpu: 0, seq: 2, ktime_ns: 6_000_000_000, tgid: 4242, pid: 4242, ..RawHdr::default() },
+        ppid: 900,
+        start_ns: 4_900_000_000,
+        group_dead: 1,
+        ..RawExit::default()
+    };
+    exit.comm[..11].copy_from_slice(b"kworker/0:1");
+    let mut exec = exec_raw(1, 4242);
+    exec.hdr.cpu = 0;
+    check(
+        "renamed_exit",
+        vec![
+            abi::encode_exec(exec, [b"/usr/bin/sudo", b"/usr/bin/sudo", b"sudo\0-u\0root\0x\0", b"/"]),
+            abi::encode_fixed(exit, EventType::Exit, |r| &mut r.hdr),
+        ],
+    );
+}
+
+#[test]
+fn telemetry_records_are_documented() {
+    let stats = Arc::new(Stats::default());
+    let mut m = mapper(stats.clone());
+    let mut drops = vec![vec![0u64; abi::EV_SLOTS * abi::DROP_MAX]; 2];
+    drops[1][EventType::Exec as usize * abi::DROP_MAX] = 3;
+    stats.set_kernel_drops_by_cpu(drops);
+    stats.count_queue_full(&(EventType::Exit as u16).to_ne_bytes());
+    stats.export_rejected.fetch_add(2, Ordering::Relaxed);
+    m.map(&raw(abi::encode_exec(exec_raw(5, 1), [b"/a", b"a", b"a\0", b"/"]))).expect("maps");
+    let mut logs = m.loss_records(OBSERVED_NS);
+    assert_eq!(logs.len(), 3, "kernel, agent and export losses");
+    logs.push(m.heartbeat_record(10, OBSERVED_NS));
+    let req = RequestEncoder::new(&resource()).encode(&logs).decode().expect("decodes");
+    let records = &req.resource_logs[0].scope_logs[0].log_records;
+    assert_documented(records);
+    let kernel = &records[0];
+    assert_eq!(kernel.event_name, "vigil.telemetry.loss");
+    let seq_first = kernel.attributes.iter().find(|k| k.key == "vigil.loss.seq.first").expect("seq range of the gap");
+    assert_eq!(
+        format!("{:?}", seq_first.value),
+        format!(
+            "{:?}",
+            Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                value: Some(opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(1))
+            })
+        )
+    );
+    let hb = records.last().expect("heartbeat");
+    assert_eq!(hb.event_name, "vigil.telemetry.heartbeat");
+    let total = hb.attributes.iter().find(|k| k.key == "vigil.heartbeat.loss.total").expect("loss total");
+    assert_eq!(
+        format!("{:?}", total.value),
+        format!(
+            "{:?}",
+            Some(opentelemetry_proto::tonic::common::v1::AnyValue {
+                value: Some(opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(6))
+            })
+        )
+    );
+}

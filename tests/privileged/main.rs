@@ -12,7 +12,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use vigil::abi::Reason;
+use vigil::abi::{EventType, Reason};
 use vigil::config::ProbesConfig;
 use vigil::decode::Event;
 use vigil_tests::attrs::{int_attr, str_array_attr, str_attr};
@@ -323,4 +323,228 @@ fn process_started_before_the_agent_has_procfs_context() {
     let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
     assert_eq!(str_attr(&exit.log.attributes, "process.executable.path"), sleep.to_str(), "image known from /proc");
     assert!(cap.seen.iter().all(|c| !is_exec_of(c, pid)), "its exec happened before the probes");
+}
+
+/// Pin the calling thread to one CPU (so the fork record of a child forked
+/// next is numbered on that CPU's stream).
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET writes inside it; the
+    // call only affects the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pin to cpu {cpu}");
+    }
+}
+
+fn fork_and_reap() -> u32 {
+    // SAFETY: the child only calls _exit.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork failed");
+    if child == 0 {
+        // SAFETY: immediate exit of the forked child.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    child as u32
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn forced_kernel_overload_is_accounted_exactly() {
+    const FORKS: usize = 20_000;
+    // One page of ring buffer, drained every 200 ms, forced wake-ups rare:
+    // a fork storm must overflow it.
+    let mut cap =
+        Capture::start(ProbesConfig { ringbuf_kib: 4, poll_interval_ms: 200, wakeup_every: 1_000_000, ..ProbesConfig::default() });
+    // Two forking threads keep both CPUs busy, so the drain thread falls
+    // behind whatever the scheduler does.
+    let workers: Vec<_> = (0..2).map(|_| std::thread::spawn(|| (0..FORKS / 2).map(|_| fork_and_reap()).collect::<Vec<u32>>())).collect();
+    let ours: std::collections::HashSet<u32> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    assert_eq!(ours.len(), FORKS);
+    // Let the ring drain, then put one record after any trailing drop on
+    // every CPU stream, so every drop shows up as a gap.
+    std::thread::sleep(Duration::from_millis(500));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let markers: Vec<u32> = (0..cpus)
+        .map(|cpu| {
+            pin_to_cpu(cpu);
+            std::thread::sleep(Duration::from_millis(50));
+            fork_and_reap()
+        })
+        .collect();
+    for m in &markers {
+        cap.wait_for("marker fork", WAIT, |c| matches!(&c.record.event, Event::Fork(f) if f.child_tgid == *m));
+    }
+    cap.stop();
+
+    let stats = cap.stats.clone();
+    let delivered_ours = cap.seen.iter().filter(|c| matches!(&c.record.event, Event::Fork(f) if ours.contains(&f.child_tgid))).count();
+    let fork_drops: u64 = vigil::abi::DropCause::ALL.iter().map(|c| stats.kernel_dropped(vigil::abi::EventType::Fork, *c)).sum();
+    let total_drops = stats.kernel_dropped_total();
+    assert!(total_drops > 0, "the overload produced no kernel loss; nothing was tested");
+    assert!(delivered_ours < FORKS, "some of our fork records must have been lost");
+    assert!(delivered_ours as u64 + fork_drops >= FORKS as u64, "{delivered_ours} delivered + {fork_drops} lost < {FORKS} generated");
+    // Every record the kernel output was received (no agent loss here).
+    let emitted: u64 = vigil::abi::EventType::ALL.iter().map(|t| stats.kernel_emitted(*t).load(std::sync::atomic::Ordering::Relaxed)).sum();
+    assert_eq!(stats.queue_full_total(), 0);
+    assert_eq!(stats.received.load(std::sync::atomic::Ordering::Relaxed), emitted, "delivered == output by the kernel");
+    assert_eq!(cap.seen.len() as u64, emitted);
+    // Per stream, the sequence gaps are exactly the kernel's drops on that CPU.
+    let by_cpu = stats.kernel_drops_by_cpu();
+    let gaps = cap.mapper().tracker().gaps_by_stream.clone();
+    for (cpu, drops) in by_cpu.iter().enumerate() {
+        let dropped: u64 = drops.iter().sum();
+        let gap = gaps.get(&(cpu as u32, 0)).copied().unwrap_or(0);
+        assert_eq!(gap, dropped, "cpu {cpu}: sequence gaps {gap} != kernel drops {dropped}");
+    }
+    assert_eq!(cap.mapper().tracker().late, 0, "no reordering expected within a CPU stream");
+    // The loss records report exactly the kernel's drops, per CPU and type.
+    let losses: Vec<_> = cap.mapper().loss_records(vigil::clock::unix_now_ns()).iter().map(|l| l.decode().unwrap()).collect();
+    let reported: u64 = losses
+        .iter()
+        .filter(|l| str_attr(&l.attributes, "vigil.loss.stage") == Some("kernel"))
+        .map(|l| int_attr(&l.attributes, "vigil.loss.count").unwrap() as u64)
+        .sum();
+    assert_eq!(reported, total_drops, "loss records == kernel drops");
+    for l in &losses {
+        assert_eq!(l.event_name, "vigil.telemetry.loss");
+        assert_eq!(l.severity_text, "WARN");
+        assert_eq!(
+            int_attr(&l.attributes, "vigil.loss.count"),
+            int_attr(&l.attributes, "vigil.loss.total"),
+            "first window: count == total"
+        );
+    }
+    let fork_reported: u64 = losses
+        .iter()
+        .filter(|l| str_attr(&l.attributes, "vigil.loss.event_name") == Some("vigil.process.fork"))
+        .map(|l| int_attr(&l.attributes, "vigil.loss.count").unwrap() as u64)
+        .sum();
+    assert_eq!(fork_reported, fork_drops);
+    eprintln!("overload: {FORKS} forks, {delivered_ours} of ours delivered, {total_drops} records lost in the kernel ({fork_drops} forks)");
+}
+
+/// The leaf end of `path` that the probes keep under a `limit`-byte path
+/// limit: whole "/component"s from the end, as many as fit.
+fn kept_tail(path: &Path, limit: usize) -> Vec<u8> {
+    let bytes = path.as_os_str().as_bytes();
+    let mut start = bytes.len();
+    for (i, _) in bytes.iter().enumerate().rev().filter(|(_, b)| **b == b'/') {
+        if bytes.len() - i > limit {
+            break;
+        }
+        start = i;
+    }
+    bytes[start..].to_vec()
+}
+
+/// Spawn a freshly copied executable. A test forking in parallel can hold
+/// the copy's write descriptor for a moment (fork duplicates it), which
+/// makes exec fail with ETXTBSY: retry then.
+fn spawn_copied(cmd: &mut Command) -> std::process::Child {
+    for _ in 0..100 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(Duration::from_millis(10)),
+            r => return r.unwrap(),
+        }
+    }
+    panic!("{cmd:?}: text file busy for 1 s");
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn path_limit_keeps_the_leaf_end_with_the_exact_size() {
+    const LIMIT: u32 = 64;
+    let mut cap = Capture::start(ProbesConfig { path_max_bytes: LIMIT, ringbuf_kib: 4096, poll_interval_ms: 5, ..ProbesConfig::default() });
+    let root = temp_dir("pathmax");
+    let dir = root.join("a-directory-name-of-forty-bytes-xxxxxxxx").join("another-directory-name-of-forty-bytes-yy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("vigil-true");
+    std::fs::copy("/bin/true", &exe).unwrap();
+    let (exe_len, cwd_len) = (exe.as_os_str().len(), dir.as_os_str().len());
+    assert!(cwd_len > LIMIT as usize + 20, "cwd is {cwd_len} bytes");
+    let (exe_tail, cwd_tail) = (kept_tail(&exe, LIMIT as usize), kept_tail(&dir, LIMIT as usize));
+    assert_eq!(exe_tail, b"/another-directory-name-of-forty-bytes-yy/vigil-true");
+    assert_eq!(cwd_tail, b"/another-directory-name-of-forty-bytes-yy");
+
+    let mut child = spawn_copied(Command::new(&exe).current_dir(&dir));
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let c = cap.wait_for("exec record", WAIT, |c| is_exec_of(c, pid));
+    let Event::Exec(e) = &c.record.event else { unreachable!() };
+    // Paths: the leaf end, whole components, exact original size.
+    assert!(e.exe.truncated);
+    assert_eq!(e.exe.bytes.as_deref(), Some(&exe_tail[..]));
+    assert!(e.exe.bytes.as_ref().unwrap().ends_with(b"/vigil-true"));
+    assert_eq!(e.exe.reason, Some(Reason::SizeLimit));
+    assert_eq!(e.exe.original_size, Some(exe_len as u64));
+    assert!(e.cwd.truncated);
+    assert_eq!(e.cwd.bytes.as_deref(), Some(&cwd_tail[..]));
+    assert_eq!(e.cwd.reason, Some(Reason::SizeLimit));
+    assert_eq!(e.cwd.original_size, Some(cwd_len as u64));
+    // The filename as passed to exec: the prefix.
+    assert!(e.filename.truncated);
+    assert_eq!(e.filename.bytes.as_deref(), Some(&exe.as_os_str().as_bytes()[..LIMIT as usize]));
+    assert_eq!(e.filename.reason, Some(Reason::SizeLimit));
+    assert_eq!(e.filename.original_size, Some(exe_len as u64));
+    assert!(!e.args.truncated);
+
+    let l = &c.log;
+    let cut = str_array_attr(&l.attributes, "vigil.truncated_fields").unwrap();
+    for key in ["process.executable.path", "process.working_directory", "vigil.process.exec.filename"] {
+        assert!(cut.iter().any(|k| k == key), "{key} not in {cut:?}");
+        assert_eq!(str_attr(&l.attributes, &format!("vigil.truncated_reason.{key}")), Some("size_limit"), "{key}");
+    }
+    assert_eq!(int_attr(&l.attributes, "vigil.original_size.process.executable.path"), Some(exe_len as i64));
+    assert_eq!(int_attr(&l.attributes, "vigil.original_size.process.working_directory"), Some(cwd_len as i64));
+    assert_eq!(int_attr(&l.attributes, "vigil.original_size.vigil.process.exec.filename"), Some(exe_len as i64));
+    assert_eq!(str_attr(&l.attributes, "process.executable.path").map(str::as_bytes), Some(&exe_tail[..]));
+    assert_eq!(str_attr(&l.attributes, "process.executable.name"), Some("vigil-true"));
+    assert_eq!(str_attr(&l.attributes, "process.working_directory").map(str::as_bytes), Some(&cwd_tail[..]));
+
+    // A leaf name longer than the limit: nothing of the path fits, the value
+    // is empty and still flagged with its exact size.
+    let long = dir.join(format!("vigil-{}", "n".repeat(70)));
+    std::fs::copy("/bin/true", &long).unwrap();
+    let mut child = spawn_copied(&mut Command::new(&long));
+    let pid = child.id();
+    assert!(child.wait().unwrap().success());
+    let c = cap.wait_for("exec of the long name", WAIT, |c| is_exec_of(c, pid));
+    let Event::Exec(e) = &c.record.event else { unreachable!() };
+    assert!(e.exe.truncated);
+    assert_eq!(e.exe.bytes.as_deref(), Some(&b""[..]));
+    assert_eq!(e.exe.original_size, Some(long.as_os_str().len() as u64));
+    assert_eq!(e.exe.reason, Some(Reason::SizeLimit));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn program_run_counts_and_recursion_misses_are_read() {
+    let mut cap = Capture::start_default();
+    let mut last = 0;
+    for _ in 0..5 {
+        let mut c = Command::new("/bin/true").spawn().unwrap();
+        last = c.id();
+        c.wait().unwrap();
+    }
+    cap.wait_for("last exec", WAIT, |c| is_exec_of(c, last));
+    // The receiver refreshes the program counters every 500 ms.
+    let s = &cap.stats;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !(s.program_recursion_misses(EventType::Exec).is_some()
+        && (!s.bpf_run_stats_enabled() || s.program_run_count(EventType::Exec) >= Some(5)))
+    {
+        assert!(std::time::Instant::now() < deadline, "program stats not read: {s:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // As root, bpf_enable_stats() is allowed (CAP_SYS_ADMIN).
+    assert!(s.bpf_run_stats_enabled(), "BPF run-time statistics enabled");
+    assert!(s.program_run_count(EventType::Exec).unwrap() >= 5, "the exec program ran for our execs");
+    assert!(s.program_run_time_ns(EventType::Exec).unwrap() > 0);
+    assert!(s.program_run_count(EventType::Fork).unwrap() >= 5, "fork ran too");
+    assert_eq!(s.program_recursion_misses(EventType::Exec), Some(0), "no run of the exec program skipped");
 }

@@ -64,6 +64,20 @@ impl Capture {
         }
     }
 
+    /// Detach the probes, drain the ring buffer and map what is left; the
+    /// kernel counters in `stats` are final afterwards.
+    pub fn stop(&mut self) {
+        if let Some(r) = self.receiver.take() {
+            r.stop();
+        }
+        self.pump();
+    }
+
+    /// The map stage (loss records, heartbeats, stream tracking).
+    pub fn mapper(&mut self) -> &mut Mapper {
+        &mut self.mapper
+    }
+
     /// Wait until `pred` matches a captured record; panics after `timeout`.
     pub fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&Captured) -> bool) -> Captured {
         let deadline = Instant::now() + timeout;

@@ -140,14 +140,14 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Installed before anything else runs, so an early SIGTERM is a
+        // clean shutdown, not the default (immediate) termination.
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let signal_token = shutdown.clone();
         tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-                tracing::error!("cannot install signal handlers");
-                return;
-            };
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}

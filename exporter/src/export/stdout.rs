@@ -2,8 +2,9 @@
 //!
 //! - `text`: one line per record: time, severity, event name, body, then
 //!   every attribute as `key=value`. Values are already escaped (no control
-//!   characters, see `crate::escape`); a value holding a space, `"` or `=` is
-//!   double-quoted with `"` written as `\"`. The resource is printed once,
+//!   characters, see `crate::escape`); the body and any value holding a
+//!   space, `"`, `=`, `,`, `[`, `]` or `|` are double-quoted with `"` written
+//!   as `\"`, so nothing a process controls can pose as another attribute. The resource is printed once,
 //!   as a line starting with `# resource`.
 //! - `otlp-json`: one OTLP/JSON `ExportLogsServiceRequest` per line, as the
 //!   Collector's file exporter writes them.
@@ -37,7 +38,7 @@ pub fn text_value(v: Option<&AnyValue>) -> String {
 }
 
 fn quote(s: &str) -> String {
-    if !s.is_empty() && !s.contains([' ', '"', '=', ',', '[', ']']) {
+    if !s.is_empty() && !s.contains([' ', '"', '=', ',', '[', ']', '|']) {
         return s.to_owned();
     }
     format!("\"{}\"", s.replace('"', "\\\""))
@@ -54,10 +55,7 @@ pub fn text_lines(req: &ExportLogsServiceRequest) -> Vec<String> {
     for rl in &req.resource_logs {
         for sl in &rl.scope_logs {
             for r in &sl.log_records {
-                let body = match r.body.as_ref().and_then(|b| b.value.as_ref()) {
-                    Some(Value::StringValue(s)) => s.clone(),
-                    _ => String::new(),
-                };
+                let body = text_value(r.body.as_ref());
                 out.push(format!(
                     "{} {} {} {} | {}",
                     rfc3339_nanos(r.time_unix_nano),

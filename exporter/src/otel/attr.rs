@@ -60,6 +60,41 @@ pub const VIGIL_STREAM_ID: &str = "vigil.stream.id";
 pub const VIGIL_STREAM_SEQ: &str = "vigil.stream.seq";
 pub const VIGIL_CONTEXT_SOURCE: &str = "vigil.context.source";
 
+pub const VIGIL_STREAM_GAP_BEFORE: &str = "vigil.stream.gap_before";
+pub const VIGIL_PROCESS_NAME_MISMATCH: &str = "vigil.process.name_mismatch";
+
+// Telemetry (the agent's own records)
+pub const EVENT_TELEMETRY_LOSS: &str = "vigil.telemetry.loss";
+pub const EVENT_TELEMETRY_HEARTBEAT: &str = "vigil.telemetry.heartbeat";
+pub const ERROR_TYPE: &str = "error.type";
+pub const VIGIL_TELEMETRY_SEQ: &str = "vigil.telemetry.seq";
+pub const VIGIL_LOSS_STAGE: &str = "vigil.loss.stage";
+pub const VIGIL_LOSS_COUNT: &str = "vigil.loss.count";
+pub const VIGIL_LOSS_TOTAL: &str = "vigil.loss.total";
+pub const VIGIL_LOSS_EVENT_NAME: &str = "vigil.loss.event_name";
+pub const VIGIL_LOSS_SEQ_FIRST: &str = "vigil.loss.seq.first";
+pub const VIGIL_LOSS_SEQ_LAST: &str = "vigil.loss.seq.last";
+pub const VIGIL_LOSS_WINDOW_START: &str = "vigil.loss.window.start_time";
+pub const VIGIL_LOSS_WINDOW_END: &str = "vigil.loss.window.end_time";
+pub const VIGIL_HEARTBEAT_INTERVAL: &str = "vigil.heartbeat.interval";
+pub const VIGIL_PROBES_STATUS: &str = "vigil.probes.status";
+pub const HB_KERNEL_EMITTED: &str = "vigil.heartbeat.kernel.emitted";
+pub const HB_KERNEL_DROPPED: &str = "vigil.heartbeat.kernel.dropped";
+pub const HB_KERNEL_READ_FAULTS: &str = "vigil.heartbeat.kernel.read_faults";
+pub const HB_KERNEL_TRUNCATIONS: &str = "vigil.heartbeat.kernel.truncations";
+pub const HB_AGENT_RECEIVED: &str = "vigil.heartbeat.agent.received";
+pub const HB_AGENT_QUEUE_FULL: &str = "vigil.heartbeat.agent.queue_full";
+pub const HB_AGENT_MALFORMED: &str = "vigil.heartbeat.agent.malformed";
+pub const HB_AGENT_MAPPED: &str = "vigil.heartbeat.agent.mapped";
+pub const HB_AGENT_STREAM_GAPS: &str = "vigil.heartbeat.agent.stream_gaps";
+pub const HB_AGENT_LATE_RECORDS: &str = "vigil.heartbeat.agent.late_records";
+pub const HB_AGENT_PROCESSES: &str = "vigil.heartbeat.agent.processes_tracked";
+pub const HB_AGENT_TABLE_REJECTED: &str = "vigil.heartbeat.agent.process_table_rejected";
+pub const HB_EXPORT_EXPORTED: &str = "vigil.heartbeat.export.exported";
+pub const HB_EXPORT_FAILED: &str = "vigil.heartbeat.export.failed";
+pub const HB_EXPORT_REJECTED: &str = "vigil.heartbeat.export.rejected";
+pub const HB_LOSS_TOTAL: &str = "vigil.heartbeat.loss.total";
+
 /// `vigil.unavailable_reason.<key>` for context the agent never saw.
 pub const REASON_LOST_CONTEXT: &str = "lost_context";
 
@@ -124,6 +159,36 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_STREAM_ID,
     VIGIL_STREAM_SEQ,
     VIGIL_CONTEXT_SOURCE,
+    VIGIL_STREAM_GAP_BEFORE,
+    VIGIL_PROCESS_NAME_MISMATCH,
+    ERROR_TYPE,
+    VIGIL_TELEMETRY_SEQ,
+    VIGIL_LOSS_STAGE,
+    VIGIL_LOSS_COUNT,
+    VIGIL_LOSS_TOTAL,
+    VIGIL_LOSS_EVENT_NAME,
+    VIGIL_LOSS_SEQ_FIRST,
+    VIGIL_LOSS_SEQ_LAST,
+    VIGIL_LOSS_WINDOW_START,
+    VIGIL_LOSS_WINDOW_END,
+    VIGIL_HEARTBEAT_INTERVAL,
+    VIGIL_PROBES_STATUS,
+    HB_KERNEL_EMITTED,
+    HB_KERNEL_DROPPED,
+    HB_KERNEL_READ_FAULTS,
+    HB_KERNEL_TRUNCATIONS,
+    HB_AGENT_RECEIVED,
+    HB_AGENT_QUEUE_FULL,
+    HB_AGENT_MALFORMED,
+    HB_AGENT_MAPPED,
+    HB_AGENT_STREAM_GAPS,
+    HB_AGENT_LATE_RECORDS,
+    HB_AGENT_PROCESSES,
+    HB_AGENT_TABLE_REJECTED,
+    HB_EXPORT_EXPORTED,
+    HB_EXPORT_FAILED,
+    HB_EXPORT_REJECTED,
+    HB_LOSS_TOTAL,
     SERVICE_NAME,
     SERVICE_VERSION,
     SERVICE_INSTANCE_ID,

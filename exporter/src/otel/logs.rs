@@ -21,14 +21,14 @@ pub struct MapContext {
 }
 
 impl MapContext {
-    /// `vigil.stream.id` of a record: `<session>-<cpu>-<lane>`.
-    pub fn stream_id(&self, h: &Header) -> String {
+    /// `vigil.stream.id` of a kernel stream: `<session>-<cpu>-<lane>`.
+    pub fn stream_id(&self, cpu: u32, lane: u32) -> String {
         let mut s = String::with_capacity(self.session.len() + 12);
         s.push_str(&self.session);
         s.push('-');
-        push_padded(&mut s, u64::from(h.cpu), 1);
+        push_padded(&mut s, u64::from(cpu), 1);
         s.push('-');
-        push_padded(&mut s, u64::from(h.lane), 1);
+        push_padded(&mut s, u64::from(lane), 1);
         s
     }
 
@@ -51,15 +51,34 @@ pub struct ProcContext<'a> {
     pub info: Option<&'a ProcessInfo>,
     /// Where it came from.
     pub source: ContextSource,
+    /// Whether the task's comm differs from the one it had at exec (or in
+    /// /proc at start-up), when that is known.
+    pub name_mismatch: Option<bool>,
+}
+
+impl<'a> ProcContext<'a> {
+    /// Context from a table entry (or its absence).
+    pub fn from_table(info: Option<&'a ProcessInfo>, name_mismatch: Option<bool>) -> Self {
+        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch }
+    }
 }
 
 /// Context for records that carry their own (exec).
-pub const OBSERVED: ProcContext<'static> = ProcContext { info: None, source: ContextSource::Observed };
+pub const OBSERVED: ProcContext<'static> = ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None };
 
 /// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
 /// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
 /// exec, if known.
-pub fn to_log_record(rec: &Record, ctx: &MapContext, proc: ProcContext<'_>, observed_ns: u64, cgroup_path: Option<&str>) -> EncodedLog {
+/// `gap_before` is the number of sequence numbers missing on the record's
+/// stream just before it.
+pub fn to_log_record(
+    rec: &Record,
+    ctx: &MapContext,
+    proc: ProcContext<'_>,
+    observed_ns: u64,
+    cgroup_path: Option<&str>,
+    gap_before: u64,
+) -> EncodedLog {
     let h = &rec.header;
     let mut a = Attrs::with_capacity(2048);
     let body = match &rec.event {
@@ -67,7 +86,13 @@ pub fn to_log_record(rec: &Record, ctx: &MapContext, proc: ProcContext<'_>, obse
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
         Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
     };
-    let stream = ctx.stream_id(h);
+    let stream = ctx.stream_id(h.cpu, h.lane);
+    if let Some(m) = proc.name_mismatch {
+        a.bool(attr::VIGIL_PROCESS_NAME_MISMATCH, m);
+    }
+    if gap_before > 0 {
+        a.int(attr::VIGIL_STREAM_GAP_BEFORE, i64::try_from(gap_before).unwrap_or(i64::MAX));
+    }
     a.str(attr::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
         .str(attr::LOG_RECORD_UID, &ctx.record_uid(&stream, h.seq))
         .str(attr::VIGIL_STREAM_ID, &stream)
@@ -286,7 +311,7 @@ mod tests {
     #[test]
     fn exec_maps_semconv_attributes() {
         let rec = decode(&exec_record(b"/usr/bin/ls", b"ls", b"ls\0-la\0a\nb\0", b"/home/u")).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), OBSERVED, 1, Some("/user.slice")).decode().expect("decodes");
+        let lr = to_log_record(&rec, &ctx(), OBSERVED, 1, Some("/user.slice"), 0).decode().expect("decodes");
         assert_eq!(lr.event_name, "vigil.process.exec");
         assert_eq!(lr.time_unix_nano, 1_700_000_005_000_000_000);
         assert_eq!(get(&lr.attributes, "process.executable.name"), Some(&Value::StringValue("ls".into())));
@@ -310,8 +335,7 @@ mod tests {
             header: Header { event: crate::abi::EventType::Exit, cpu: 0, lane: 0, seq: 1, ktime_ns: 10, tgid: 9, pid: 9 },
             event: Event::Exit(ExitEvent { ppid: 1, status: 9, start_ns: 1, group_dead: true, comm: b"x".to_vec() }),
         };
-        let lr =
-            to_log_record(&rec, &ctx(), ProcContext { info: None, source: ContextSource::Unknown }, 1, None).decode().expect("decodes");
+        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 3).decode().expect("decodes");
         assert_eq!(get(&lr.attributes, "vigil.process.exit.signal_name"), Some(&Value::StringValue("SIGKILL".into())));
         assert_eq!(get(&lr.attributes, "process.exit.code"), None);
         assert_eq!(
@@ -319,6 +343,8 @@ mod tests {
             Some(&Value::StringValue("lost_context".into()))
         );
         assert_eq!(get(&lr.attributes, "vigil.context.source"), Some(&Value::StringValue("unknown".into())));
+        assert_eq!(get(&lr.attributes, "vigil.stream.gap_before"), Some(&Value::IntValue(3)));
+        assert_eq!(get(&lr.attributes, "vigil.process.name_mismatch"), None, "unknown without context");
     }
 
     #[test]

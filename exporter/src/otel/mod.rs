@@ -3,6 +3,7 @@
 pub mod attr;
 pub mod logs;
 pub mod resource;
+pub mod telemetry;
 pub mod wire;
 
 use crate::decode::Field;

@@ -3,8 +3,9 @@
 //! Every event has one entry here. Preferred hooks come first; start-up and
 //! `vigil check` report which one is in use. This build has one hook per
 //! event: BTF raw tracepoints (`tp_btf`), which see the kernel's own objects
-//! (task, binprm) after the kernel has used them. fentry and BPF-LSM are
-//! probed and reported so operators know what the kernel would allow.
+//! (task, binprm) after the kernel has used them. Whether BPF-LSM is active
+//! is reported so operators know what the kernel would allow; fentry and
+//! LSM programs are not part of this build.
 
 use super::{open_and_load, program, ProbeSettings};
 use crate::abi::EventType;

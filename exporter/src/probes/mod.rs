@@ -14,13 +14,17 @@
 //! their whole life: it loads, attaches, reports the outcome, then drains.
 
 pub mod hooks;
+#[cfg(test)]
+mod source_checks;
 
 use crate::abi::{self, EventType};
 use crate::config::ProbesConfig;
 use crate::stats::Stats;
+use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,6 +128,7 @@ fn open_and_load(settings: &ProbeSettings) -> Result<ProcessSkel<'static>, Probe
     rodata.vigil_tgid = settings.self_tgid;
     rodata.args_max = settings.probes.args_max_bytes;
     rodata.wakeup_every = settings.probes.wakeup_every;
+    rodata.path_max = settings.probes.path_max_bytes;
     open.maps
         .events
         .set_max_entries(settings.probes.ringbuf_kib.saturating_mul(1024))
@@ -158,26 +163,97 @@ fn program<'a>(skel: &'a mut ProcessSkel<'static>, event: EventType) -> &'a mut 
     }
 }
 
+/// A per-CPU `u64` array entry, one value per possible CPU.
+fn percpu_values(map: &dyn MapCore, index: u32) -> Vec<u64> {
+    match map.lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY) {
+        Ok(Some(values)) => values.iter().map(|v| v.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Sum a per-CPU `u64` array entry over all CPUs.
 fn percpu_sum(map: &dyn MapCore, index: u32) -> u64 {
-    match map.lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY) {
-        Ok(Some(values)) => values.iter().filter_map(|v| v.get(..8)).map(|b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8]))).sum(),
-        _ => 0,
-    }
+    percpu_values(map, index).iter().sum()
 }
 
 /// Copy the kernel counters into `stats`.
 fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
+    let mut by_cpu: Vec<Vec<u64>> = Vec::new();
     for t in EventType::ALL {
         let ti = t as u32;
         stats.kernel_emitted(t).store(percpu_sum(&skel.maps.emit_counters, ti), Ordering::Relaxed);
         for cause in abi::DropCause::ALL {
             let idx = ti * abi::DROP_MAX as u32 + cause as u32;
-            stats.kernel_dropped(t, cause).store(percpu_sum(&skel.maps.drop_counters, idx), Ordering::Relaxed);
+            let per_cpu = percpu_values(&skel.maps.drop_counters, idx);
+            for (cpu, v) in per_cpu.iter().enumerate() {
+                if by_cpu.len() <= cpu {
+                    by_cpu.resize(cpu + 1, vec![0; abi::EV_SLOTS * abi::DROP_MAX]);
+                }
+                by_cpu[cpu][idx as usize] = *v;
+            }
         }
         for problem in abi::FieldProblem::ALL {
             let idx = ti * abi::FIELDP_MAX as u32 + problem as u32;
             stats.kernel_field_problem(t, problem).store(percpu_sum(&skel.maps.field_counters, idx), Ordering::Relaxed);
+        }
+    }
+    stats.set_kernel_drops_by_cpu(by_cpu);
+}
+
+/// Turn on the kernel's BPF run-time statistics (`run_cnt`, `run_time_ns` in
+/// `bpf_prog_info`) for as long as the returned descriptor is open:
+/// `bpf_enable_stats(BPF_STATS_RUN_TIME)`. Needs `CAP_SYS_ADMIN`; the cost is
+/// two clock reads per program run, system-wide.
+fn enable_run_time_stats() -> std::io::Result<OwnedFd> {
+    // SAFETY: a syscall wrapper taking an integer; it returns a new file
+    // descriptor or a negative errno and touches no memory of ours.
+    let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+    if fd < 0 {
+        return Err(std::io::Error::from_raw_os_error(-fd));
+    }
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether the `kernel.bpf_stats_enabled` sysctl has run-time statistics on
+/// (when vigil could not enable them itself, an administrator may have).
+fn run_time_stats_sysctl() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|v| v.trim() == "1")
+}
+
+/// `(run_cnt, run_time_ns, recursion_misses)` of one loaded program, from
+/// its `bpf_prog_info`. (libbpf-rs 0.27 exposes `ProgramInfo` only through
+/// `query::ProgInfoIter`, a walk over every program on the system; one
+/// `bpf_prog_get_info_by_fd` per program of ours is all that is needed.)
+fn program_run_stats(prog: &libbpf_rs::Program<'_>) -> std::io::Result<(u64, u64, u64)> {
+    let mut info = libbpf_sys::bpf_prog_info::default();
+    let mut len = u32::try_from(std::mem::size_of::<libbpf_sys::bpf_prog_info>()).unwrap_or(u32::MAX);
+    // SAFETY: `info` is a zeroed `bpf_prog_info` of `len` bytes, all of its
+    // array pointers null and counts zero, so the kernel writes into `info`
+    // and `len` only; the program's descriptor is valid while `prog` lives.
+    let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(prog.as_fd().as_raw_fd(), &mut info, &mut len) };
+    if rc < 0 {
+        return Err(std::io::Error::from_raw_os_error(-rc));
+    }
+    Ok((info.run_cnt, info.run_time_ns, info.recursion_misses))
+}
+
+/// Copy every attached program's run statistics into `stats`. `held`: vigil
+/// holds a `bpf_enable_stats` descriptor.
+fn read_program_stats(skel: &ProcessSkel<'static>, stats: &Stats, held: bool) {
+    stats.set_bpf_run_stats_enabled(held || run_time_stats_sysctl());
+    for hook in hooks::HOOKS {
+        let prog = match hook.event {
+            EventType::Exec => &skel.progs.handle_exec,
+            EventType::Fork => &skel.progs.handle_fork,
+            EventType::Exit => &skel.progs.handle_exit,
+        };
+        match program_run_stats(prog) {
+            Ok((runs, ns, misses)) => stats.program(hook.event).store(runs, ns, misses),
+            Err(e) => {
+                tracing::debug!("bpf_prog_info of {}: {e}", hook.attach_point);
+                stats.program(hook.event).mark_unreadable();
+            }
         }
     }
 }
@@ -221,6 +297,16 @@ fn receiver_thread(
         }
     };
     let loaded_at_boot_ns = crate::clock::boot_now_ns();
+    // Held until the receiver ends: run counts and times are counted while
+    // it is open.
+    let run_stats = match enable_run_time_stats() {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            tracing::info!("BPF run-time statistics unavailable ({e}): program run counts and times are not reported");
+            None
+        }
+    };
+    stats.set_bpf_run_stats_enabled(run_stats.is_some() || run_time_stats_sysctl());
     let cb_stats = stats.clone();
     let mut builder = RingBufferBuilder::new();
     let added = builder.add(&skel.maps.events, move |data: &[u8]| {
@@ -260,6 +346,7 @@ fn receiver_thread(
         }
         if last_counters.elapsed() >= Duration::from_millis(500) {
             read_kernel_counters(&skel, &stats);
+            read_program_stats(&skel, &stats, run_stats.is_some());
             last_counters = Instant::now();
         }
     }
@@ -269,5 +356,7 @@ fn receiver_thread(
         tracing::warn!("final ring buffer drain: {e:#}");
     }
     read_kernel_counters(&skel, &stats);
+    read_program_stats(&skel, &stats, run_stats.is_some());
     drop(ring);
+    drop(run_stats);
 }
