@@ -333,8 +333,12 @@ int handle_exit(unsigned long long *ctx)
 	pid = BPF_CORE_READ(p, pid);
 	if (vigil_ignored(tgid))
 		return 0;
+	/* Only the end of the whole thread group is a process exit. A leader
+	 * that leaves early (pthread_exit, or replaced by a non-leader thread's
+	 * exec) is not: reporting it would end the process's context while it
+	 * still runs, and its exit code would not be the process's. */
 	group_dead = vigil_exit_group_dead(ctx, p);
-	if (!group_dead && pid != tgid)
+	if (!group_dead)
 		return 0;
 
 	sig = BPF_CORE_READ(p, signal);

@@ -157,8 +157,8 @@ struct vigil_fork {
 	char comm[VIGIL_COMM_LEN];
 };
 
-/* VIGIL_EV_EXIT, from tp_btf/sched_process_exit. Reported when the whole
- * thread group ends or when the group leader exits. */
+/* VIGIL_EV_EXIT, from tp_btf/sched_process_exit. Reported once, when the
+ * whole thread group ends (by whichever thread is last). */
 struct vigil_exit {
 	struct vigil_hdr hdr;
 	__u32 ppid;

@@ -3,7 +3,8 @@
 //!
 //! Sources, all exact counters:
 //! - kernel: the per-CPU drop counters of the probes (per event type and
-//!   cause), read by the receiver;
+//!   cause), read by the receiver, and the programs' `recursion_misses`
+//!   (runs the kernel skipped: those events were never numbered);
 //! - agent: records the receiver could not queue (per event type) and
 //!   records that failed to decode;
 //! - export: records whose export failed for good, and records a collector
@@ -66,6 +67,7 @@ impl StreamTracker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
     Kernel { cpu: u32, event: EventType, cause: u8 },
+    Skipped(EventType),
     Queue(Option<EventType>),
     Malformed,
     ExportFailed,
@@ -104,6 +106,7 @@ impl LossReporter {
             }
         }
         for event in EventType::ALL {
+            current.push((Key::Skipped(event), stats.program_recursion_misses(event).unwrap_or(0)));
             current.push((Key::Queue(Some(event)), stats.queue_full(event)));
         }
         current.push((Key::Queue(None), stats.queue_full_untyped.load(Ordering::Relaxed)));
@@ -133,6 +136,18 @@ impl LossReporter {
                         window,
                     }
                 }
+                // The kernel skipped the program (recursion guard): the event
+                // was never numbered, so no gap shows it; only this counter.
+                Key::Skipped(event) => Loss {
+                    stage: LossStage::Kernel,
+                    error_type: "probe_skipped",
+                    count,
+                    total,
+                    event_name: Some(event.event_name()),
+                    stream: None,
+                    seq_range: None,
+                    window,
+                },
                 Key::Queue(event) => Loss {
                     stage: LossStage::Agent,
                     error_type: "queue_full",

@@ -164,6 +164,9 @@ pub struct ExportConfig {
     pub timeout_ms: u64,
     /// Records per export request at most.
     pub batch_max_records: usize,
+    /// Encoded bytes per export request at most (uncompressed); gRPC
+    /// servers commonly refuse messages over 4 MiB.
+    pub batch_max_bytes: usize,
     /// A partial batch is sent after this many milliseconds.
     pub batch_timeout_ms: u64,
     /// On shutdown, how long the exporter may keep sending.
@@ -182,6 +185,7 @@ impl Default for ExportConfig {
             gzip: true,
             timeout_ms: 10_000,
             batch_max_records: 512,
+            batch_max_bytes: 2 << 20,
             batch_timeout_ms: 200,
             shutdown_deadline_ms: 5_000,
             stdout_format: StdoutFormat::Text,
@@ -307,9 +311,15 @@ impl Config {
         for (k, v) in otel_env(&lookup)? {
             b = b.set_override(k, v)?;
         }
-        let vigil_env: config::Map<String, String> =
-            env.iter().filter(|(k, _)| k.starts_with("VIGIL_") && k != "VIGIL_CONFIG" && k != "VIGIL_LOG").cloned().collect();
-        b = b.add_source(config::Environment::with_prefix("VIGIL").prefix_separator("_").separator("__").source(Some(vigil_env)));
+        // VIGIL_* after OTEL_*: both are overrides, and a later override of
+        // the same key wins, which gives the documented precedence.
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("VIGIL_") else { continue };
+            if k == "VIGIL_CONFIG" || k == "VIGIL_LOG" {
+                continue;
+            }
+            b = b.set_override(rest.to_ascii_lowercase().replace("__", "."), v.clone())?;
+        }
         let o = overrides;
         b = b.set_override_option("export.endpoint", o.endpoint.clone())?;
         b = b.set_override_option("export.protocol", o.protocol.map(|p| if p == Protocol::Grpc { "grpc" } else { "http/protobuf" }))?;
@@ -374,6 +384,9 @@ impl Config {
         if e.batch_max_records == 0 || e.batch_max_records > 100_000 {
             return Err(invalid("export.batch_max_records", format!("{} is outside 1..=100000", e.batch_max_records)));
         }
+        if !(65_536..=16 << 20).contains(&e.batch_max_bytes) {
+            return Err(invalid("export.batch_max_bytes", format!("{} is outside 65536..=16777216", e.batch_max_bytes)));
+        }
         if e.timeout_ms == 0 {
             return Err(invalid("export.timeout_ms", "must be at least 1"));
         }
@@ -434,6 +447,10 @@ mod tests {
         assert_eq!(c.probes.ringbuf_kib, 128, "VIGIL_ beats the file");
         assert_eq!(c.probes.args_max_bytes, 200, "CLI beats the file");
         assert_eq!(c.export.endpoint, "http://otel:4318", "OTEL_ beats the file");
+        let mut both = e.clone();
+        both.push(("VIGIL_EXPORT__ENDPOINT".into(), "http://vigil:4318".into()));
+        let with_vigil = Config::load(Some(&f), &both, &Overrides::default()).expect("loads");
+        assert_eq!(with_vigil.export.endpoint, "http://vigil:4318", "VIGIL_ beats OTEL_");
         assert_eq!(c.logs_url().as_deref(), Some("http://otel:4318/v1/logs"));
         let c = Config::load(
             Some(&f),

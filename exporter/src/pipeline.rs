@@ -9,6 +9,7 @@
 
 use crate::abi::EventType;
 use crate::accounting::{LossReporter, StreamTracker};
+use crate::cgroups::CgroupCache;
 use crate::clock::BootClock;
 use crate::config::Config;
 use crate::decode::{decode, Event, Record};
@@ -23,7 +24,6 @@ use crate::probes::{self, ProbeSettings, RawRecord};
 use crate::proctable::{ContextSource, ProcessTable};
 use crate::stats::Stats;
 use anyhow::Context as _;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,17 +35,13 @@ use tokio_util::sync::CancellationToken;
 const EXPORT_QUEUE_BATCHES: usize = 8;
 /// How long one batch may be retried in normal operation.
 const EXPORT_RETRY_BUDGET: Duration = Duration::from_secs(30);
-/// cgroup directories mapped at most.
-const CGROUP_CACHE_MAX: usize = 65_536;
 
 /// The map stage's state: everything needed to turn raw records into OTLP.
 #[derive(Debug)]
 pub struct Mapper {
     ctx: MapContext,
     table: ProcessTable,
-    cgroups: HashMap<u64, String>,
-    cgroup_scan_at: Option<std::time::Instant>,
-    cgroup_root: Option<PathBuf>,
+    cgroups: CgroupCache,
     proc_root: PathBuf,
     stats: Arc<Stats>,
     tracker: StreamTracker,
@@ -60,9 +56,7 @@ impl Mapper {
         Mapper {
             ctx,
             table: ProcessTable::new(table_max),
-            cgroups: HashMap::new(),
-            cgroup_scan_at: None,
-            cgroup_root: crate::procfs::cgroup2_root(),
+            cgroups: CgroupCache::new(crate::procfs::cgroup2_root()),
             proc_root,
             stats,
             tracker: StreamTracker::default(),
@@ -108,11 +102,13 @@ impl Mapper {
         let sum = |f: &dyn Fn(EventType) -> u64| EventType::ALL.iter().map(|t| f(*t)).sum::<u64>();
         let kernel_dropped = s.kernel_dropped_total();
         let queue_full = s.queue_full_total();
-        let loss_total = kernel_dropped + queue_full + l(&s.decode_errors) + l(&s.export_failed) + l(&s.export_rejected);
+        let skipped = s.recursion_misses_total();
+        let loss_total = kernel_dropped + skipped + queue_full + l(&s.decode_errors) + l(&s.export_failed) + l(&s.export_rejected);
         HeartbeatCounters {
             counters: vec![
                 (attr::HB_KERNEL_EMITTED, sum(&|t| l(s.kernel_emitted(t)))),
                 (attr::HB_KERNEL_DROPPED, kernel_dropped),
+                (attr::HB_KERNEL_SKIPPED, skipped),
                 (attr::HB_KERNEL_READ_FAULTS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::ReadFault)))),
                 (attr::HB_KERNEL_TRUNCATIONS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::Truncated)))),
                 (attr::HB_AGENT_RECEIVED, l(&s.received)),
@@ -148,35 +144,19 @@ impl Mapper {
     /// fixture trees).
     pub fn with_roots(mut self, proc_root: PathBuf, cgroup_root: Option<PathBuf>) -> Self {
         self.proc_root = proc_root;
-        self.cgroup_root = cgroup_root;
+        self.cgroups = CgroupCache::new(cgroup_root);
         self
+    }
+
+    /// The cgroup cache (to scan it before the first record, and to run its
+    /// refresher).
+    pub fn cgroups(&self) -> &CgroupCache {
+        &self.cgroups
     }
 
     /// Re-sample the boot clock offset.
     pub fn refresh_clock(&mut self) {
         self.ctx.clock.refresh();
-    }
-
-    /// The cgroup path for a cgroup id: from the cache, else by rescanning
-    /// the cgroup2 tree (at most once a second; the process itself may be
-    /// gone already, so /proc/<pid>/cgroup is only the last resort).
-    fn cgroup_path(&mut self, cgroup_id: u64, tgid: u32) -> Option<String> {
-        if let Some(p) = self.cgroups.get(&cgroup_id) {
-            return Some(p.clone());
-        }
-        let due = self.cgroup_scan_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-        if let Some(root) = self.cgroup_root.as_ref().filter(|_| due) {
-            self.cgroup_scan_at = Some(std::time::Instant::now());
-            self.cgroups = crate::procfs::cgroup_ids(root, CGROUP_CACHE_MAX);
-            if let Some(p) = self.cgroups.get(&cgroup_id) {
-                return Some(p.clone());
-            }
-        }
-        let path = crate::procfs::cgroup_path(&self.proc_root, tgid)?;
-        if self.cgroups.len() < CGROUP_CACHE_MAX {
-            self.cgroups.insert(cgroup_id, path.clone());
-        }
-        Some(path)
     }
 
     /// Decode, update the process table and map one raw record. A record
@@ -194,7 +174,7 @@ impl Mapper {
         let gap = self.tracker.observe(h.cpu, h.lane, h.seq);
         let lr = match &rec.event {
             Event::Exec(e) => {
-                let cgroup = self.cgroup_path(e.cgroup_id, h.tgid);
+                let cgroup = self.cgroups.lookup(e.cgroup_id, h.tgid, &self.proc_root);
                 self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes.clone(), e.comm.clone(), e.creds.euid);
                 to_log_record(&rec, &self.ctx, OBSERVED, raw.observed_ns, cgroup.as_deref(), gap)
             }
@@ -247,48 +227,100 @@ async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, sta
                 tracing::error!(records = n, "export failed: {e}");
             }
         }
+        stats.in_flight.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
+/// Collects encoded records into export requests bounded in records and in
+/// encoded bytes (a request over ~4 MiB is refused by common gRPC servers).
+#[derive(Debug)]
+pub struct Batcher {
+    logs: Vec<EncodedLog>,
+    bytes: usize,
+    max_records: usize,
+    max_bytes: usize,
+}
+
+impl Batcher {
+    /// A batcher with the given limits.
+    pub fn new(max_records: usize, max_bytes: usize) -> Self {
+        Batcher { logs: Vec::with_capacity(max_records.min(4096)), bytes: 0, max_records: max_records.max(1), max_bytes }
+    }
+
+    /// Add a record; returns a full batch to send when the limits are
+    /// reached (the record that would overflow the byte limit starts the
+    /// next batch).
+    pub fn push(&mut self, log: EncodedLog) -> Option<Vec<EncodedLog>> {
+        let size = log.0.len() + 8;
+        let full = if !self.logs.is_empty() && self.bytes + size > self.max_bytes { Some(self.take()) } else { None };
+        self.bytes += size;
+        self.logs.push(log);
+        if full.is_none() && self.logs.len() >= self.max_records {
+            return Some(self.take());
+        }
+        full
+    }
+
+    /// Whatever is batched, leaving the batcher empty.
+    pub fn take(&mut self) -> Vec<EncodedLog> {
+        self.bytes = 0;
+        std::mem::take(&mut self.logs)
+    }
+
+    /// Whether nothing is batched.
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty()
+    }
+}
+
+/// Hand a batch to the export stage (awaiting: backpressure).
+async fn send(tx: &mpsc::Sender<Batch>, encoder: &RequestEncoder, logs: &[EncodedLog], stats: &Stats) -> bool {
+    let batch = encoder.encode(logs);
+    stats.in_flight.fetch_add(batch.records, Ordering::Relaxed);
+    let n = batch.records;
+    if tx.send(batch).await.is_err() {
+        stats.in_flight.fetch_sub(n, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
 async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mpsc::Sender<Batch>, encoder: RequestEncoder, cfg: Config) {
-    let max = cfg.export.batch_max_records;
-    let mut batch: Vec<EncodedLog> = Vec::with_capacity(max);
+    let stats = mapper.stats.clone();
+    let mut batcher = Batcher::new(cfg.export.batch_max_records, cfg.export.batch_max_bytes);
     let mut flush_tick = tokio::time::interval(Duration::from_millis(cfg.export.batch_timeout_ms.max(1)));
     let mut clock_tick = tokio::time::interval(Duration::from_secs(10));
     let mut loss_tick = tokio::time::interval(Duration::from_millis(cfg.telemetry.loss_window_ms));
     let hb_interval = cfg.telemetry.heartbeat_interval_s;
     let mut heartbeat_tick = tokio::time::interval(Duration::from_secs(hb_interval));
+    let mut ready: Vec<Vec<EncodedLog>> = Vec::new();
     loop {
         tokio::select! {
             raw = rx.recv() => match raw {
-                Some(raw) => {
-                    if let Some(lr) = mapper.map(&raw) {
-                        batch.push(lr);
-                    }
-                }
+                Some(raw) => ready.extend(mapper.map(&raw).and_then(|lr| batcher.push(lr))),
                 None => break,
             },
-            _ = flush_tick.tick() => {
-                if !batch.is_empty() && tx.send(encoder.encode(&std::mem::take(&mut batch))).await.is_err() {
-                    break;
-                }
-            }
-            _ = loss_tick.tick() => batch.extend(mapper.loss_records(crate::clock::unix_now_ns())),
-            _ = heartbeat_tick.tick() => batch.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns())),
+            _ = flush_tick.tick() => if !batcher.is_empty() { ready.push(batcher.take()) },
+            _ = loss_tick.tick() => ready.extend(mapper.loss_records(crate::clock::unix_now_ns()).into_iter().filter_map(|l| batcher.push(l))),
+            _ = heartbeat_tick.tick() => ready.extend(batcher.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns()))),
             _ = clock_tick.tick() => mapper.refresh_clock(),
         }
-        if batch.len() >= max && tx.send(encoder.encode(&std::mem::take(&mut batch))).await.is_err() {
-            break;
+        for logs in ready.drain(..) {
+            if !send(&tx, &encoder, &logs, &stats).await {
+                return;
+            }
         }
     }
     // The receiver has stopped and read the kernel counters one last time:
     // report what is left, then a final heartbeat.
     let now = crate::clock::unix_now_ns();
-    batch.extend(mapper.loss_records(now));
-    batch.push(mapper.heartbeat_record(hb_interval, now));
-    for chunk in batch.chunks(max) {
-        if tx.send(encoder.encode(chunk)).await.is_err() {
-            break;
+    let mut last: Vec<EncodedLog> = mapper.loss_records(now);
+    last.push(mapper.heartbeat_record(hb_interval, now));
+    ready.extend(last.into_iter().filter_map(|l| batcher.push(l)));
+    ready.push(batcher.take());
+    for logs in ready.iter().filter(|l| !l.is_empty()) {
+        if !send(&tx, &encoder, logs, &stats).await {
+            return;
         }
     }
 }
@@ -316,21 +348,66 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone());
     // Snapshot after attaching: a process that starts in between is seen by
     // both, and observed events win over the snapshot.
-    let snapshot =
-        tokio::task::spawn_blocking(|| crate::procfs::snapshot(&crate::procfs::default_root())).await.context("/proc snapshot")?;
+    let cgroups = mapper.cgroups().clone();
+    let snapshot = tokio::task::spawn_blocking(move || {
+        cgroups.refresh_blocking();
+        crate::procfs::snapshot(&crate::procfs::default_root())
+    })
+    .await
+    .context("/proc snapshot")?;
     tracing::info!(processes = snapshot.len(), "process table loaded from /proc");
     mapper.table_mut().load_snapshot(snapshot);
     mapper.set_probes_status(receiver.status.active_hooks.iter().map(|h| format!("{h}:attached")).collect());
+    let refresher = tokio::spawn(mapper.cgroups().clone().refresher(Duration::from_secs(1)));
     let resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);
-    let map_task = tokio::spawn(map_stage(mapper, raw_rx, req_tx, RequestEncoder::new(&resource), cfg.clone()));
+    let mut map_task = tokio::spawn(map_stage(mapper, raw_rx, req_tx, RequestEncoder::new(&resource), cfg.clone()));
+    let mut export_task = export_task;
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: detaching probes and draining");
     tokio::task::spawn_blocking(move || receiver.stop()).await.context("receiver stop")?;
-    map_task.await.context("map stage")?;
+    refresher.abort();
+    // One deadline for the whole drain: mapping what is queued, then
+    // delivering it. Whatever is still unsent then is given up, and counted.
     let deadline = Duration::from_millis(cfg.export.shutdown_deadline_ms);
-    if tokio::time::timeout(deadline, export_task).await.is_err() {
-        tracing::error!("exporter did not finish within {deadline:?}; unsent records are lost ({})", stats.summary());
+    let drained = tokio::time::timeout(deadline, async {
+        let _ = (&mut map_task).await;
+        let _ = (&mut export_task).await;
+    })
+    .await;
+    if drained.is_err() {
+        map_task.abort();
+        export_task.abort();
+        let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let unmapped = l(&stats.received).saturating_sub(l(&stats.mapped) + l(&stats.decode_errors) + stats.queue_full_total());
+        let unsent = l(&stats.in_flight) + unmapped;
+        stats.shutdown_lost.store(unsent, Ordering::Relaxed);
+        tracing::error!(records = unsent, "shutdown deadline of {deadline:?} reached: records still unsent are lost");
     }
     Ok(RunSummary { stats: stats.summary() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(n: usize) -> EncodedLog {
+        EncodedLog(vec![0; n])
+    }
+
+    #[test]
+    fn batches_are_bounded_in_records_and_bytes() {
+        let mut b = Batcher::new(3, 1000);
+        assert!(b.push(log(10)).is_none());
+        assert!(b.push(log(10)).is_none());
+        assert_eq!(b.push(log(10)).map(|v| v.len()), Some(3), "record limit");
+        assert!(b.is_empty());
+        assert!(b.push(log(600)).is_none());
+        let full = b.push(log(600)).expect("byte limit reached");
+        assert_eq!(full.len(), 1, "the record that would overflow starts the next batch");
+        assert_eq!(b.take().len(), 1);
+        // A single record larger than the limit still goes out, alone.
+        assert!(b.push(log(5000)).is_none());
+        assert_eq!(b.push(log(1)).map(|v| v.len()), Some(1));
+    }
 }

@@ -90,6 +90,11 @@ pub struct Stats {
     pub export_rejected: AtomicU64,
     /// Records whose export failed for good.
     pub export_failed: AtomicU64,
+    /// Records (events and the agent's own) handed to the export stage and
+    /// not yet delivered or failed.
+    pub in_flight: AtomicU64,
+    /// Records given up at the shutdown deadline.
+    pub shutdown_lost: AtomicU64,
     kernel_emitted: [AtomicU64; EV_SLOTS],
     kernel_field: [AtomicU64; EV_SLOTS * FIELDP_MAX],
     programs: [ProgramStats; EV_SLOTS],
@@ -110,6 +115,8 @@ impl Default for Stats {
             exported: AtomicU64::new(0),
             export_rejected: AtomicU64::new(0),
             export_failed: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            shutdown_lost: AtomicU64::new(0),
             kernel_emitted: std::array::from_fn(|_| AtomicU64::new(0)),
             kernel_field: std::array::from_fn(|_| AtomicU64::new(0)),
             programs: std::array::from_fn(|_| ProgramStats::default()),
@@ -220,7 +227,7 @@ impl Stats {
     pub fn summary(&self) -> String {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "received={} kernel_dropped={} recursion_misses={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={}",
+            "received={} kernel_dropped={} recursion_misses={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={} shutdown_lost={}",
             l(&self.received),
             self.kernel_dropped_total(),
             self.recursion_misses_total(),
@@ -229,7 +236,8 @@ impl Stats {
             l(&self.mapped),
             l(&self.exported),
             l(&self.export_rejected),
-            l(&self.export_failed)
+            l(&self.export_failed),
+            l(&self.shutdown_lost)
         )
     }
 }

@@ -272,3 +272,42 @@ fn check_reports_every_hook_and_exits_zero() {
     }
     assert!(stdout.contains("vigil can run on this host"), "{stdout}");
 }
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn shutdown_with_an_unreachable_collector_keeps_its_deadline() {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-deadline");
+    let err_path = dir.path().join("vigil.stderr");
+    let port = vigil_tests::collector::free_port();
+    let mut vigil = ChildGuard::spawn(
+        "vigil",
+        Command::new(vigil_tests::vigil_binary())
+            .args(["--endpoint", &format!("http://127.0.0.1:{port}"), "--protocol", "grpc"])
+            .env("VIGIL_EXPORT__SHUTDOWN_DEADLINE_MS", "2000")
+            .env("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_path).expect("stderr file")),
+    );
+    assert!(wait_until(WAIT, || tail(&err_path, 1 << 20).contains("probes attached")), "vigil did not attach:\n{}", tail(&err_path, 4000));
+    for _ in 0..5 {
+        Command::new("/bin/true").status().expect("true");
+    }
+    // Let a batch reach the exporter, which now retries against a closed port.
+    std::thread::sleep(Duration::from_millis(500));
+    let start = std::time::Instant::now();
+    let status = vigil.stop(libc::SIGINT, WAIT);
+    let took = start.elapsed();
+    let err = tail(&err_path, 1 << 20);
+    assert!(status.is_some_and(|s| s.success()), "vigil did not exit 0: {status:?}\n{err}");
+    assert!(took < Duration::from_secs(8), "shutdown took {took:?} with a 2 s deadline\n{err}");
+    assert!(err.contains("shutdown deadline"), "the given-up records are reported:\n{err}");
+    let lost: u64 = err
+        .rsplit("shutdown_lost=")
+        .next()
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .expect("summary line with shutdown_lost");
+    assert!(lost > 0, "records were pending at the deadline:\n{err}");
+}

@@ -64,6 +64,23 @@ fn exec_with_known_argv_cwd_and_uid() {
     assert_eq!((e.creds.uid, e.creds.euid, e.creds.suid, e.creds.fsuid), (65534, 65534, 65534, 65534));
     assert_eq!((e.creds.gid, e.creds.egid), (65534, 65534));
     assert_eq!(e.ppid, std::process::id());
+    // Identity inherited from this test process.
+    let own = |f: &str| std::fs::read_to_string(format!("/proc/self/{f}")).unwrap().trim().parse::<u32>().unwrap();
+    assert_eq!(e.creds.loginuid, own("loginuid"), "audit login uid");
+    assert_eq!(e.creds.sessionid, own("sessionid"), "audit session id");
+    // SAFETY: getsid/getpgrp have no preconditions.
+    let (sid, pgid) = unsafe { (libc::getsid(0), libc::getpgrp()) };
+    assert_eq!(e.sid, sid as u32, "session leader");
+    assert_eq!(e.pgid, pgid as u32, "process group (inherited)");
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let tty_nr: i64 = stat.rsplit(')').next().unwrap().split_whitespace().nth(4).unwrap().parse().unwrap();
+    assert_eq!(e.tty, tty_nr != 0, "controlling terminal");
+    if let (Some(root), Some(path)) = (vigil::procfs::cgroup2_root(), vigil::procfs::cgroup_path(Path::new("/proc"), std::process::id())) {
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(root.join(path.trim_start_matches('/'))).unwrap());
+        assert_eq!(e.cgroup_id, ino, "cgroup v2 id is the cgroup directory's inode");
+    }
+    let boot_now = vigil::clock::boot_now_ns();
+    assert!(e.start_ns <= boot_now && boot_now - e.start_ns < 10_000_000_000, "start {} vs boot clock {boot_now}", e.start_ns);
     assert!(!e.args.truncated && !e.exe.truncated && !e.cwd.truncated);
     // Mapped OTLP record.
     let l = &c.log;
@@ -547,4 +564,25 @@ fn program_run_counts_and_recursion_misses_are_read() {
     assert!(s.program_run_time_ns(EventType::Exec).unwrap() > 0);
     assert!(s.program_run_count(EventType::Fork).unwrap() >= 5, "fork ran too");
     assert_eq!(s.program_recursion_misses(EventType::Exec), Some(0), "no run of the exec program skipped");
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn leader_leaving_early_gives_one_exit_with_the_process_code() {
+    let mut cap = Capture::start_default();
+    // The main thread calls pthread_exit; a second thread lives on and ends
+    // the process with exit code 5.
+    let script = "import threading, os, time, ctypes\n\
+                  threading.Thread(target=lambda: (time.sleep(0.3), os._exit(5))).start()\n\
+                  ctypes.CDLL(None).pthread_exit(None)\n";
+    let mut child = Command::new("python3").args(["-c", script]).spawn().unwrap();
+    let pid = child.id();
+    assert_eq!(child.wait().unwrap().code(), Some(5));
+    cap.wait_for("exit record", WAIT, |c| is_exit_of(c, pid));
+    let exits = cap.all_matching(Duration::from_millis(300), |c| is_exit_of(c, pid));
+    assert_eq!(exits.len(), 1, "exactly one exit record for the process: {exits:#?}");
+    assert_eq!(int_attr(&exits[0].log.attributes, "process.exit.code"), Some(5));
+    assert_eq!(str_attr(&exits[0].log.attributes, "vigil.context.source"), Some("observed"), "context kept until the real end");
+    let Event::Exit(x) = &exits[0].record.event else { unreachable!() };
+    assert!(x.group_dead);
 }

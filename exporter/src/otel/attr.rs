@@ -80,6 +80,7 @@ pub const VIGIL_HEARTBEAT_INTERVAL: &str = "vigil.heartbeat.interval";
 pub const VIGIL_PROBES_STATUS: &str = "vigil.probes.status";
 pub const HB_KERNEL_EMITTED: &str = "vigil.heartbeat.kernel.emitted";
 pub const HB_KERNEL_DROPPED: &str = "vigil.heartbeat.kernel.dropped";
+pub const HB_KERNEL_SKIPPED: &str = "vigil.heartbeat.kernel.skipped";
 pub const HB_KERNEL_READ_FAULTS: &str = "vigil.heartbeat.kernel.read_faults";
 pub const HB_KERNEL_TRUNCATIONS: &str = "vigil.heartbeat.kernel.truncations";
 pub const HB_AGENT_RECEIVED: &str = "vigil.heartbeat.agent.received";
@@ -175,6 +176,7 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_PROBES_STATUS,
     HB_KERNEL_EMITTED,
     HB_KERNEL_DROPPED,
+    HB_KERNEL_SKIPPED,
     HB_KERNEL_READ_FAULTS,
     HB_KERNEL_TRUNCATIONS,
     HB_AGENT_RECEIVED,

@@ -109,6 +109,10 @@ impl Attrs {
             None => {
                 let reason = field.reason.map_or("unknown", |r| r.as_str());
                 self.unavailable(key, reason);
+                if let Some(size) = field.original_size {
+                    let size = AnyRef::Int(i64::try_from(size).unwrap_or(i64::MAX));
+                    wire::put_key_value(&mut self.extra, ATTRIBUTES, &format!("{}{key}", attr::VIGIL_ORIGINAL_SIZE_PREFIX), size);
+                }
             }
         }
         self

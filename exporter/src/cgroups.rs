@@ -1,0 +1,90 @@
+//! cgroup id -> cgroup path, without stalling the pipeline.
+//!
+//! The probes report `bpf_get_current_cgroup_id()`, the inode number of the
+//! task's directory in the cgroup v2 tree. The map stage looks ids up in a
+//! shared table; a miss asks a background task to rescan the tree (in a
+//! blocking thread, at most once a second) and falls back to
+//! `/proc/<pid>/cgroup` for that one record, without caching it: by then the
+//! pid may belong to another process, and a wrong path must not be stored
+//! under the kernel's id.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// cgroup directories mapped at most.
+pub const CGROUP_CACHE_MAX: usize = 65_536;
+
+/// Shared id -> path table with a refresh request.
+#[derive(Debug, Clone, Default)]
+pub struct CgroupCache {
+    map: Arc<RwLock<HashMap<u64, String>>>,
+    wanted: Arc<Notify>,
+    root: Option<PathBuf>,
+}
+
+impl CgroupCache {
+    /// A cache over the cgroup2 tree at `root` (`None`: ids are never
+    /// resolved from the tree).
+    pub fn new(root: Option<PathBuf>) -> Self {
+        CgroupCache { root, ..CgroupCache::default() }
+    }
+
+    /// Rescan the tree now (blocking: call from a blocking thread).
+    pub fn refresh_blocking(&self) {
+        if let Some(root) = &self.root {
+            let ids = crate::procfs::cgroup_ids(root, CGROUP_CACHE_MAX);
+            if let Ok(mut map) = self.map.write() {
+                *map = ids;
+            }
+        }
+    }
+
+    /// The path of `cgroup_id`; on a miss, request a rescan and fall back to
+    /// `/proc/<tgid>/cgroup` under `proc_root` (not cached).
+    pub fn lookup(&self, cgroup_id: u64, tgid: u32, proc_root: &Path) -> Option<String> {
+        if let Some(p) = self.map.read().ok().and_then(|m| m.get(&cgroup_id).cloned()) {
+            return Some(p);
+        }
+        if self.root.is_some() {
+            self.wanted.notify_one();
+        }
+        crate::procfs::cgroup_path(proc_root, tgid)
+    }
+
+    /// Serve rescan requests until the task is dropped: each request
+    /// rescans once, then requests are ignored for `min_interval`.
+    pub async fn refresher(self, min_interval: Duration) {
+        loop {
+            self.wanted.notified().await;
+            let this = self.clone();
+            if tokio::task::spawn_blocking(move || this.refresh_blocking()).await.is_err() {
+                tracing::warn!("cgroup rescan failed");
+            }
+            tokio::time::sleep(min_interval).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_from_the_tree_and_falls_back_without_caching() {
+        let dir = std::env::temp_dir().join(format!("vigil-cg-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tree/system.slice/app.service")).expect("tree");
+        std::fs::create_dir_all(dir.join("proc/77")).expect("proc");
+        std::fs::write(dir.join("proc/77/cgroup"), "0::/from/proc\n").expect("cgroup file");
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir.join("tree/system.slice/app.service")).expect("meta"));
+        let cache = CgroupCache::new(Some(dir.join("tree")));
+        assert_eq!(cache.lookup(ino, 77, &dir.join("proc")).as_deref(), Some("/from/proc"), "miss before a scan: /proc fallback");
+        cache.refresh_blocking();
+        assert_eq!(cache.lookup(ino, 77, &dir.join("proc")).as_deref(), Some("/system.slice/app.service"));
+        assert_eq!(cache.lookup(u64::MAX, 78, &dir.join("proc")), None, "unknown id and no /proc entry");
+        assert!(cache.map.read().expect("lock").get(&u64::MAX).is_none(), "fallbacks are not cached");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+}
