@@ -8,7 +8,9 @@
 //! - agent: records the receiver could not queue (per event type) and
 //!   records that failed to decode;
 //! - export: records whose export failed for good, and records a collector
-//!   rejected in a partial success.
+//!   rejected in a partial success;
+//! - reconciliation with /proc: processes that appeared or vanished without
+//!   an observed exec or exit (`missed_exec`, `missed_exit`).
 //!
 //! Each window reports the increase of every counter since the previous
 //! window, with the counter itself as the cumulative `vigil.loss.total`.
@@ -72,6 +74,8 @@ enum Key {
     Malformed,
     ExportFailed,
     ExportRejected,
+    MissedExec,
+    MissedExit,
 }
 
 /// Turns counter increases into loss records, one per window and counter.
@@ -113,6 +117,8 @@ impl LossReporter {
         current.push((Key::Malformed, stats.decode_errors.load(Ordering::Relaxed)));
         current.push((Key::ExportFailed, stats.export_failed.load(Ordering::Relaxed)));
         current.push((Key::ExportRejected, stats.export_rejected.load(Ordering::Relaxed)));
+        current.push((Key::MissedExec, stats.missed_exec.load(Ordering::Relaxed)));
+        current.push((Key::MissedExit, stats.missed_exit.load(Ordering::Relaxed)));
 
         let window = (self.window_start_ns, now_ns);
         let mut out = Vec::new();
@@ -122,72 +128,31 @@ impl LossReporter {
                 continue;
             }
             let count = total - last;
-            let loss = match key {
+            let (stage, error_type, event, stream) = match key {
                 Key::Kernel { cpu, event, cause } => {
-                    let cause = DropCause::ALL[usize::from(cause)];
-                    Loss {
-                        stage: LossStage::Kernel,
-                        error_type: cause.error_type(),
-                        count,
-                        total,
-                        event_name: Some(event.event_name()),
-                        stream: Some(stream_id(cpu, 0)),
-                        seq_range: tracker.take_window(cpu, 0),
-                        window,
-                    }
+                    (LossStage::Kernel, DropCause::ALL[usize::from(cause)].error_type(), Some(event), Some((cpu, 0)))
                 }
                 // The kernel skipped the program (recursion guard): the event
                 // was never numbered, so no gap shows it; only this counter.
-                Key::Skipped(event) => Loss {
-                    stage: LossStage::Kernel,
-                    error_type: "probe_skipped",
-                    count,
-                    total,
-                    event_name: Some(event.event_name()),
-                    stream: None,
-                    seq_range: None,
-                    window,
-                },
-                Key::Queue(event) => Loss {
-                    stage: LossStage::Agent,
-                    error_type: "queue_full",
-                    count,
-                    total,
-                    event_name: event.map(EventType::event_name),
-                    stream: None,
-                    seq_range: None,
-                    window,
-                },
-                Key::Malformed => Loss {
-                    stage: LossStage::Agent,
-                    error_type: "malformed_record",
-                    count,
-                    total,
-                    event_name: None,
-                    stream: None,
-                    seq_range: None,
-                    window,
-                },
-                Key::ExportFailed => Loss {
-                    stage: LossStage::Export,
-                    error_type: "export_failed",
-                    count,
-                    total,
-                    event_name: None,
-                    stream: None,
-                    seq_range: None,
-                    window,
-                },
-                Key::ExportRejected => Loss {
-                    stage: LossStage::Export,
-                    error_type: "export_rejected",
-                    count,
-                    total,
-                    event_name: None,
-                    stream: None,
-                    seq_range: None,
-                    window,
-                },
+                Key::Skipped(event) => (LossStage::Kernel, "probe_skipped", Some(event), None),
+                Key::Queue(event) => (LossStage::Agent, "queue_full", event, None),
+                Key::Malformed => (LossStage::Agent, "malformed_record", None, None),
+                Key::ExportFailed => (LossStage::Export, "export_failed", None, None),
+                Key::ExportRejected => (LossStage::Export, "export_rejected", None, None),
+                // Found by reconciling with /proc: the stage that lost the
+                // record is unknown; the agent is where it shows.
+                Key::MissedExec => (LossStage::Agent, "missed_exec", Some(EventType::Exec), None),
+                Key::MissedExit => (LossStage::Agent, "missed_exit", Some(EventType::Exit), None),
+            };
+            let loss = Loss {
+                stage,
+                error_type,
+                count,
+                total,
+                event_name: event.map(EventType::event_name),
+                stream: stream.map(|(cpu, lane)| stream_id(cpu, lane)),
+                seq_range: stream.and_then(|(cpu, lane)| tracker.take_window(cpu, lane)),
+                window,
             };
             out.push(loss);
         }

@@ -136,11 +136,14 @@ pub struct TelemetryConfig {
     /// Length of a loss window in milliseconds: losses are summed and
     /// reported once per window (100..=60000).
     pub loss_window_ms: u64,
+    /// Seconds between reconciliations of the process table with /proc
+    /// (5..=3600); also run early (at most every 5 s) after a sequence gap.
+    pub reconcile_interval_s: u64,
 }
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        TelemetryConfig { heartbeat_interval_s: 10, loss_window_ms: 1000 }
+        TelemetryConfig { heartbeat_interval_s: 10, loss_window_ms: 1000, reconcile_interval_s: 30 }
     }
 }
 
@@ -370,6 +373,9 @@ impl Config {
         }
         if !(100..=60_000).contains(&t.loss_window_ms) {
             return Err(invalid("telemetry.loss_window_ms", format!("{} is outside 100..=60000", t.loss_window_ms)));
+        }
+        if !(5..=3600).contains(&t.reconcile_interval_s) {
+            return Err(invalid("telemetry.reconcile_interval_s", format!("{} is outside 5..=3600", t.reconcile_interval_s)));
         }
         let e = &self.export;
         if !e.endpoint.is_empty() {

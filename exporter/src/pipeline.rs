@@ -48,6 +48,8 @@ pub struct Mapper {
     losses: LossReporter,
     telemetry_seq: u64,
     probes_status: Vec<String>,
+    /// Boot-clock time of the newest record mapped.
+    last_ktime_ns: u64,
 }
 
 impl Mapper {
@@ -63,6 +65,34 @@ impl Mapper {
             losses: LossReporter::new(crate::clock::unix_now_ns()),
             telemetry_seq: 0,
             probes_status: Vec::new(),
+            last_ktime_ns: 0,
+        }
+    }
+
+    /// Reconcile the process table with a /proc snapshot (see
+    /// [`ProcessTable::reconcile`]); misses are counted for loss records.
+    pub fn reconcile(&mut self, snapshot: Vec<crate::procfs::ProcEntry>) -> crate::proctable::Reconciled {
+        // Records up to 2 s older than the newest one may still be queued.
+        let newest = if self.last_ktime_ns > 0 { self.last_ktime_ns } else { crate::clock::boot_now_ns() };
+        let r = self.table.reconcile(snapshot, newest.saturating_sub(2_000_000_000));
+        self.stats.missed_exec.fetch_add(r.missed_exec.len() as u64, Ordering::Relaxed);
+        self.stats.missed_exit.fetch_add(r.missed_exit.len() as u64, Ordering::Relaxed);
+        if !r.missed_exec.is_empty() || !r.missed_exit.is_empty() {
+            tracing::warn!(missed_exec = ?r.missed_exec, missed_exit = ?r.missed_exit, "process table reconciled with /proc");
+        }
+        r
+    }
+
+    /// A parent the table does not know: rebuild it from /proc, if it is
+    /// still the same process there.
+    fn rebuild(&mut self, tgid: u32, start_ns: u64) {
+        if self.table.get(tgid).is_some() {
+            return;
+        }
+        if let Some(e) = crate::procfs::read_entry(&self.proc_root, tgid, crate::procfs::clock_ticks()) {
+            if crate::proctable::same_start(e.start_ns, start_ns) {
+                self.table.insert_rebuilt(e);
+            }
         }
     }
 
@@ -103,7 +133,15 @@ impl Mapper {
         let kernel_dropped = s.kernel_dropped_total();
         let queue_full = s.queue_full_total();
         let skipped = s.recursion_misses_total();
-        let loss_total = kernel_dropped + skipped + queue_full + l(&s.decode_errors) + l(&s.export_failed) + l(&s.export_rejected);
+        let (missed_exec, missed_exit) = (l(&s.missed_exec), l(&s.missed_exit));
+        let loss_total = kernel_dropped
+            + skipped
+            + queue_full
+            + l(&s.decode_errors)
+            + l(&s.export_failed)
+            + l(&s.export_rejected)
+            + missed_exec
+            + missed_exit;
         HeartbeatCounters {
             counters: vec![
                 (attr::HB_KERNEL_EMITTED, sum(&|t| l(s.kernel_emitted(t)))),
@@ -119,6 +157,8 @@ impl Mapper {
                 (attr::HB_AGENT_LATE_RECORDS, self.tracker.late),
                 (attr::HB_AGENT_PROCESSES, self.table.len() as u64),
                 (attr::HB_AGENT_TABLE_REJECTED, self.table.rejected()),
+                (attr::HB_AGENT_MISSED_EXEC, missed_exec),
+                (attr::HB_AGENT_MISSED_EXIT, missed_exit),
                 (attr::HB_EXPORT_EXPORTED, l(&s.exported)),
                 (attr::HB_EXPORT_FAILED, l(&s.export_failed)),
                 (attr::HB_EXPORT_REJECTED, l(&s.export_rejected)),
@@ -172,6 +212,7 @@ impl Mapper {
         };
         let h = rec.header;
         let gap = self.tracker.observe(h.cpu, h.lane, h.seq);
+        self.last_ktime_ns = self.last_ktime_ns.max(h.ktime_ns);
         let lr = match &rec.event {
             Event::Exec(e) => {
                 let cgroup = self.cgroups.lookup(e.cgroup_id, h.tgid, &self.proc_root);
@@ -181,6 +222,7 @@ impl Mapper {
             Event::Fork(f) => {
                 // The child inherits the parent's comm: a difference from the
                 // comm the parent's image had means the parent renamed itself.
+                self.rebuild(h.tgid, f.parent_start_ns);
                 let mismatch = self.table.get(h.tgid).map(|p| p.comm != f.comm);
                 let info = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone());
                 let known = info.source != ContextSource::Unknown;
@@ -293,6 +335,10 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
     let mut loss_tick = tokio::time::interval(Duration::from_millis(cfg.telemetry.loss_window_ms));
     let hb_interval = cfg.telemetry.heartbeat_interval_s;
     let mut heartbeat_tick = tokio::time::interval(Duration::from_secs(hb_interval));
+    let mut reconcile_tick = tokio::time::interval(Duration::from_secs(cfg.telemetry.reconcile_interval_s));
+    reconcile_tick.tick().await; // the start-up snapshot was just loaded
+    let mut gaps_at_reconcile = 0;
+    let mut last_reconcile = tokio::time::Instant::now();
     let mut ready: Vec<Vec<EncodedLog>> = Vec::new();
     loop {
         tokio::select! {
@@ -304,6 +350,17 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
             _ = loss_tick.tick() => ready.extend(mapper.loss_records(crate::clock::unix_now_ns()).into_iter().filter_map(|l| batcher.push(l))),
             _ = heartbeat_tick.tick() => ready.extend(batcher.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns()))),
             _ = clock_tick.tick() => mapper.refresh_clock(),
+            _ = reconcile_tick.tick() => {
+                reconcile(&mut mapper).await;
+                gaps_at_reconcile = mapper.tracker().gaps;
+                last_reconcile = tokio::time::Instant::now();
+            }
+        }
+        // After a gap, context may be stale: reconcile early (at most every 5 s).
+        if mapper.tracker().gaps > gaps_at_reconcile && last_reconcile.elapsed() >= Duration::from_secs(5) {
+            reconcile(&mut mapper).await;
+            gaps_at_reconcile = mapper.tracker().gaps;
+            last_reconcile = tokio::time::Instant::now();
         }
         for logs in ready.drain(..) {
             if !send(&tx, &encoder, &logs, &stats).await {
@@ -322,6 +379,17 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
         if !send(&tx, &encoder, logs, &stats).await {
             return;
         }
+    }
+}
+
+/// Reconcile with a /proc snapshot taken on a blocking thread.
+async fn reconcile(mapper: &mut Mapper) {
+    let root = mapper.proc_root.clone();
+    match tokio::task::spawn_blocking(move || crate::procfs::snapshot(&root)).await {
+        Ok(snapshot) => {
+            mapper.reconcile(snapshot);
+        }
+        Err(e) => tracing::warn!("/proc snapshot for reconciliation failed: {e}"),
     }
 }
 

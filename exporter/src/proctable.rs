@@ -61,12 +61,30 @@ pub struct ProcessTable {
     procs: HashMap<u32, ProcessInfo>,
     capacity: usize,
     rejected: u64,
+    /// Entries absent from the previous /proc reconciliation.
+    absent_once: std::collections::HashSet<u32>,
+}
+
+/// What a reconciliation with /proc found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Processes alive in /proc whose start or exec was never observed
+    /// (now in the table with source `rebuilt`).
+    pub missed_exec: Vec<u32>,
+    /// Processes in the table that are gone from /proc without an observed
+    /// exit (two reconciliations in a row), now removed.
+    pub missed_exit: Vec<u32>,
 }
 
 impl ProcessTable {
     /// An empty table holding at most `capacity` processes.
     pub fn new(capacity: usize) -> Self {
-        ProcessTable { procs: HashMap::with_capacity(capacity.min(1 << 16)), capacity: capacity.max(1), rejected: 0 }
+        ProcessTable {
+            procs: HashMap::with_capacity(capacity.min(1 << 16)),
+            capacity: capacity.max(1),
+            rejected: 0,
+            absent_once: std::collections::HashSet::new(),
+        }
     }
 
     /// Number of processes known.
@@ -114,6 +132,58 @@ impl ProcessTable {
             };
             self.insert(e.tgid, info);
         }
+    }
+
+    /// Insert a process rebuilt from /proc (context the agent missed).
+    pub fn insert_rebuilt(&mut self, e: ProcEntry) {
+        let info = ProcessInfo {
+            ppid: e.ppid,
+            start_ns: e.start_ns,
+            exe: e.exe,
+            comm: e.comm,
+            euid: e.euid,
+            exec_count: 0,
+            source: ContextSource::Rebuilt,
+        };
+        self.insert(e.tgid, info);
+    }
+
+    /// Compare the table with a /proc snapshot.
+    ///
+    /// - A live process the table does not know, started before
+    ///   `settled_ns` (boot clock; later ones may still have their fork or
+    ///   exec record in flight), or known with another executable than
+    ///   /proc shows, was missed: it is (re)inserted as `rebuilt`.
+    /// - A table entry missing from two snapshots in a row (its exit record
+    ///   had a whole interval to arrive) lost its exit: it is removed.
+    pub fn reconcile(&mut self, snapshot: Vec<ProcEntry>, settled_ns: u64) -> Reconciled {
+        let mut out = Reconciled::default();
+        let mut alive = std::collections::HashSet::with_capacity(snapshot.len());
+        for e in snapshot {
+            alive.insert(e.tgid);
+            let known = self.procs.get(&e.tgid);
+            let same_process = known.is_some_and(|p| same_start(p.start_ns, e.start_ns));
+            let image_differs =
+                known.is_some_and(|p| same_process && !e.exe_deleted && e.exe.is_some() && p.exe.is_some() && p.exe != e.exe);
+            if (!same_process && e.start_ns < settled_ns) || image_differs {
+                out.missed_exec.push(e.tgid);
+                self.insert_rebuilt(e);
+            }
+        }
+        let gone: Vec<u32> = self.procs.keys().copied().filter(|t| !alive.contains(t)).collect();
+        let mut absent_now = std::collections::HashSet::new();
+        for tgid in gone {
+            if self.absent_once.contains(&tgid) {
+                self.procs.remove(&tgid);
+                out.missed_exit.push(tgid);
+            } else {
+                absent_now.insert(tgid);
+            }
+        }
+        self.absent_once = absent_now;
+        out.missed_exec.sort_unstable();
+        out.missed_exit.sort_unstable();
+        out
     }
 
     /// An exec replaced the image of `tgid`.
@@ -198,6 +268,26 @@ mod tests {
         assert!(t.is_empty());
         t.on_exec(6, 1, 7_000_000_000, None, b"a".to_vec(), 0);
         assert!(t.on_exit(6, 7_004_000_000).is_some());
+    }
+
+    #[test]
+    fn reconcile_finds_missed_execs_and_exits() {
+        let mut t = ProcessTable::new(16);
+        t.on_exec(10, 1, 1_000_000_000, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0);
+        t.on_exec(11, 1, 1_000_000_000, Some(b"/bin/old".to_vec()), b"old".to_vec(), 0);
+        let mut e11 = entry(11, "/bin/new");
+        e11.start_ns = 1_000_000_000;
+        let young = ProcEntry { start_ns: 9_000_000_000, ..entry(13, "/bin/young") };
+        let snap = vec![e11.clone(), entry(12, "/bin/unseen"), young.clone()];
+        let r = t.reconcile(snap.clone(), 5_000_000_000);
+        assert_eq!(r.missed_exec, vec![11, 12], "exec of 11 and start of 12 were missed; 13 may still be in flight");
+        assert!(r.missed_exit.is_empty(), "10 is absent once: its exit may still be in flight");
+        assert_eq!(t.get(12).map(|p| p.source), Some(ContextSource::Rebuilt));
+        assert_eq!(t.get(11).and_then(|p| p.exe.clone()), Some(b"/bin/new".to_vec()));
+        let r = t.reconcile(snap, 5_000_000_000);
+        assert_eq!(r.missed_exit, vec![10]);
+        assert!(r.missed_exec.is_empty(), "nothing new");
+        assert!(t.get(10).is_none());
     }
 
     #[test]

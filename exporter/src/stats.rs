@@ -95,6 +95,10 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     /// Records given up at the shutdown deadline.
     pub shutdown_lost: AtomicU64,
+    /// Processes found in /proc whose start or exec was never observed.
+    pub missed_exec: AtomicU64,
+    /// Processes gone from /proc whose exit was never observed.
+    pub missed_exit: AtomicU64,
     kernel_emitted: [AtomicU64; EV_SLOTS],
     kernel_field: [AtomicU64; EV_SLOTS * FIELDP_MAX],
     programs: [ProgramStats; EV_SLOTS],
@@ -117,6 +121,8 @@ impl Default for Stats {
             export_failed: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             shutdown_lost: AtomicU64::new(0),
+            missed_exec: AtomicU64::new(0),
+            missed_exit: AtomicU64::new(0),
             kernel_emitted: std::array::from_fn(|_| AtomicU64::new(0)),
             kernel_field: std::array::from_fn(|_| AtomicU64::new(0)),
             programs: std::array::from_fn(|_| ProgramStats::default()),

@@ -586,3 +586,29 @@ fn leader_leaving_early_gives_one_exit_with_the_process_code() {
     let Event::Exit(x) = &exits[0].record.event else { unreachable!() };
     assert!(x.group_dead);
 }
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn unknown_parent_is_rebuilt_from_proc_and_reconciled() {
+    // The shell starts before the capture, which skips the /proc snapshot:
+    // its later fork names a parent the table does not know.
+    let mut sh = Command::new("/bin/sh").args(["-c", "sleep 0.8; /bin/true; sleep 0.5"]).spawn().unwrap();
+    let sh_pid = sh.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut cap = Capture::start_without_snapshot(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..ProbesConfig::default() });
+    let fork =
+        cap.wait_for("fork by the unknown shell", WAIT, |c| matches!(&c.record.event, Event::Fork(_)) && c.record.header.tgid == sh_pid);
+    assert_eq!(str_attr(&fork.log.attributes, "vigil.context.source"), Some("rebuilt"), "parent context rebuilt from /proc");
+    let shell = std::fs::canonicalize("/bin/sh").unwrap();
+    assert_eq!(str_attr(&fork.log.attributes, "process.executable.path"), shell.to_str());
+    // Reconciling finds the (settled) processes that predate the capture,
+    // pid 1 among them, as missed, and counts them.
+    let r = cap.mapper().reconcile(vigil::procfs::snapshot(Path::new("/proc")));
+    assert!(r.missed_exec.contains(&1), "pid 1 predates the capture: {:?}", r.missed_exec);
+    assert!(!r.missed_exec.contains(&sh_pid), "the shell was already rebuilt");
+    assert_eq!(cap.stats.missed_exec.load(std::sync::atomic::Ordering::Relaxed), r.missed_exec.len() as u64);
+    let losses: Vec<_> = cap.mapper().loss_records(vigil::clock::unix_now_ns()).iter().map(|l| l.decode().unwrap()).collect();
+    let missed = losses.iter().find(|l| str_attr(&l.attributes, "error.type") == Some("missed_exec")).expect("missed_exec loss record");
+    assert_eq!(int_attr(&missed.attributes, "vigil.loss.count"), Some(r.missed_exec.len() as i64));
+    sh.wait().unwrap();
+}

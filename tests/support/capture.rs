@@ -27,6 +27,7 @@ pub struct Capture {
     rx: mpsc::Receiver<RawRecord>,
     receiver: Option<Receiver>,
     mapper: Mapper,
+    mapper_ctx: MapContext,
     /// Every record seen so far.
     pub seen: Vec<Captured>,
     /// The pipeline counters.
@@ -46,9 +47,17 @@ impl Capture {
             boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id").trim().to_owned(),
             session: format!("{:x}", receiver.status.loaded_at_boot_ns),
         };
-        let mut mapper = Mapper::new(ctx, 1 << 16, "/proc".into(), stats.clone());
+        let mut mapper = Mapper::new(ctx.clone(), 1 << 16, "/proc".into(), stats.clone());
         mapper.table_mut().load_snapshot(vigil::procfs::snapshot(std::path::Path::new("/proc")));
-        Capture { rx, receiver: Some(receiver), mapper, seen: Vec::new(), stats }
+        Capture { rx, receiver: Some(receiver), mapper, mapper_ctx: ctx, seen: Vec::new(), stats }
+    }
+
+    /// Attach without loading the /proc snapshot: every process that
+    /// predates the capture is unknown to the table (to test rebuilding).
+    pub fn start_without_snapshot(probes: ProbesConfig) -> Capture {
+        let mut c = Capture::start(probes);
+        c.mapper = Mapper::new(c.mapper_ctx.clone(), 1 << 16, "/proc".into(), c.stats.clone());
+        c
     }
 
     /// Attach with default settings but a small ring buffer.

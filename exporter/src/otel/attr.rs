@@ -91,6 +91,8 @@ pub const HB_AGENT_STREAM_GAPS: &str = "vigil.heartbeat.agent.stream_gaps";
 pub const HB_AGENT_LATE_RECORDS: &str = "vigil.heartbeat.agent.late_records";
 pub const HB_AGENT_PROCESSES: &str = "vigil.heartbeat.agent.processes_tracked";
 pub const HB_AGENT_TABLE_REJECTED: &str = "vigil.heartbeat.agent.process_table_rejected";
+pub const HB_AGENT_MISSED_EXEC: &str = "vigil.heartbeat.agent.missed_exec";
+pub const HB_AGENT_MISSED_EXIT: &str = "vigil.heartbeat.agent.missed_exit";
 pub const HB_EXPORT_EXPORTED: &str = "vigil.heartbeat.export.exported";
 pub const HB_EXPORT_FAILED: &str = "vigil.heartbeat.export.failed";
 pub const HB_EXPORT_REJECTED: &str = "vigil.heartbeat.export.rejected";
@@ -187,6 +189,8 @@ pub const ALL_KEYS: &[&str] = &[
     HB_AGENT_LATE_RECORDS,
     HB_AGENT_PROCESSES,
     HB_AGENT_TABLE_REJECTED,
+    HB_AGENT_MISSED_EXEC,
+    HB_AGENT_MISSED_EXIT,
     HB_EXPORT_EXPORTED,
     HB_EXPORT_FAILED,
     HB_EXPORT_REJECTED,
