@@ -129,21 +129,11 @@ fn check(name: &str, records: Vec<Vec<u8>>) {
     }
 }
 
-/// Every attribute of every record is documented in schemas/otel-attributes.json
-/// (by key, or by one of its documented prefixes).
+/// Every record conforms to schemas/otel-attributes.json.
 fn assert_documented(logs: &[opentelemetry_proto::tonic::logs::v1::LogRecord]) {
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(vigil_tests::workspace_root().join("schemas/otel-attributes.json")).unwrap())
-            .unwrap();
-    let keys = schema["record_attributes"].as_object().unwrap();
-    let prefixes = schema["record_attribute_prefixes"].as_object().unwrap();
+    let schema = vigil_tests::schema::Schema::load();
     for l in logs {
-        assert!(schema["events"].get(&l.event_name).is_some(), "event {} undocumented", l.event_name);
-        for kv in &l.attributes {
-            let ok = keys.contains_key(&kv.key)
-                || prefixes.keys().any(|p| kv.key.strip_prefix(p.as_str()).is_some_and(|rest| keys.contains_key(rest)));
-            assert!(ok, "attribute {} is not in schemas/otel-attributes.json", kv.key);
-        }
+        schema.validate(l);
     }
 }
 
@@ -289,5 +279,87 @@ fn telemetry_records_are_documented() {
                 value: Some(opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(6))
             })
         )
+    );
+}
+
+fn log_with(key: &str, value: opentelemetry_proto::tonic::common::v1::any_value::Value) -> opentelemetry_proto::tonic::logs::v1::LogRecord {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+    opentelemetry_proto::tonic::logs::v1::LogRecord {
+        event_name: "vigil.process.exec".into(),
+        attributes: vec![KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..KeyValue::default() }],
+        ..Default::default()
+    }
+}
+
+#[test]
+#[should_panic(expected = "is not in the schema")]
+fn schema_validation_rejects_undocumented_attributes() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    vigil_tests::schema::Schema::load().validate(&log_with("process.favourite_colour", Value::StringValue("blue".into())));
+}
+
+#[test]
+#[should_panic(expected = "should be int")]
+fn schema_validation_rejects_wrong_types() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    vigil_tests::schema::Schema::load().validate(&log_with("process.pid", Value::StringValue("1".into())));
+}
+
+#[test]
+#[should_panic(expected = "is not one of")]
+fn schema_validation_rejects_undocumented_enum_values() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    vigil_tests::schema::Schema::load().validate(&log_with("vigil.context.source", Value::StringValue("guessed".into())));
+}
+
+/// docs/attributes.md is generated from the schema and must be current
+/// (`VIGIL_UPDATE_GOLDEN=1` regenerates it).
+#[test]
+fn attribute_docs_match_the_schema() {
+    let root = vigil_tests::workspace_root();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("schemas/otel-attributes.json")).unwrap()).unwrap();
+    let mut out = String::from(
+        "# Events and attributes\n\n<!-- Generated from schemas/otel-attributes.json by tests/golden (VIGIL_UPDATE_GOLDEN=1); do not edit. -->\n\n",
+    );
+    out.push_str(&format!(
+        "Schema version {}, ABI version {}, semantic conventions {}.\n\n",
+        schema["schema_version"],
+        schema["abi_version"],
+        schema["semconv"].as_str().unwrap()
+    ));
+    out.push_str(&format!("{}\n\n## Events\n\n| event_name | meaning |\n|---|---|\n", schema["note"].as_str().unwrap()));
+    for (k, v) in schema["events"].as_object().unwrap() {
+        out.push_str(&format!("| `{k}` | {} |\n", v["meaning"].as_str().unwrap()));
+    }
+    let table = |title: &str, section: &serde_json::Value, out: &mut String| {
+        out.push_str(&format!("\n## {title}\n\n| attribute | type | can be cut | can be unavailable | meaning |\n|---|---|---|---|---|\n"));
+        for (k, v) in section.as_object().unwrap() {
+            let yes = |f: &str| if v[f].as_bool().unwrap_or(false) { "yes" } else { "" };
+            let mut meaning = v["meaning"].as_str().unwrap().to_owned();
+            if let Some(e) = v["enum"].as_array() {
+                meaning.push_str(&format!(
+                    " (one of: {})",
+                    e.iter().map(|x| format!("`{}`", x.as_str().unwrap())).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            out.push_str(&format!(
+                "| `{k}` | {} | {} | {} | {meaning} |\n",
+                v["type"].as_str().unwrap(),
+                yes("truncatable"),
+                yes("may_be_unavailable")
+            ));
+        }
+    };
+    table("Record attributes", &schema["record_attributes"], &mut out);
+    table("Attribute families (prefix + key)", &schema["record_attribute_prefixes"], &mut out);
+    table("Resource attributes", &schema["resource_attributes"], &mut out);
+    let path = root.join("docs/attributes.md");
+    if std::env::var_os("VIGIL_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &out).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).unwrap_or_default() == out,
+        "docs/attributes.md is stale: run VIGIL_UPDATE_GOLDEN=1 cargo test -p vigil-tests --test golden"
     );
 }

@@ -28,6 +28,7 @@ pub struct Capture {
     receiver: Option<Receiver>,
     mapper: Mapper,
     mapper_ctx: MapContext,
+    schema: crate::schema::Schema,
     /// Every record seen so far.
     pub seen: Vec<Captured>,
     /// The pipeline counters.
@@ -49,7 +50,7 @@ impl Capture {
         };
         let mut mapper = Mapper::new(ctx.clone(), 1 << 16, "/proc".into(), stats.clone());
         mapper.table_mut().load_snapshot(vigil::procfs::snapshot(std::path::Path::new("/proc")));
-        Capture { rx, receiver: Some(receiver), mapper, mapper_ctx: ctx, seen: Vec::new(), stats }
+        Capture { rx, receiver: Some(receiver), mapper, mapper_ctx: ctx, schema: crate::schema::Schema::load(), seen: Vec::new(), stats }
     }
 
     /// Attach without loading the /proc snapshot: every process that
@@ -69,6 +70,7 @@ impl Capture {
         while let Ok(raw) = self.rx.try_recv() {
             let record = decode(&raw.bytes).expect("every record from the real probes decodes");
             let log = self.mapper.map(&raw).expect("maps").decode().expect("our encoding decodes");
+            self.schema.validate(&log);
             self.seen.push(Captured { record, log });
         }
     }
