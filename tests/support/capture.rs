@@ -84,6 +84,13 @@ impl Capture {
         self.pump();
     }
 
+    /// Stop or resume draining the ring buffer (see `Receiver::hold_drain`).
+    pub fn hold_drain(&self, hold: bool) {
+        if let Some(r) = &self.receiver {
+            r.hold_drain(hold);
+        }
+    }
+
     /// The map stage (loss records, heartbeats, stream tracking).
     pub fn mapper(&mut self) -> &mut Mapper {
         &mut self.mapper

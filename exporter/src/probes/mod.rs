@@ -101,12 +101,21 @@ pub struct RawRecord {
 #[derive(Debug)]
 pub struct Receiver {
     stop: Arc<AtomicBool>,
+    hold: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// What was attached.
     pub status: ProbeStatus,
 }
 
 impl Receiver {
+    /// Stop (`true`) or resume (`false`) draining the ring buffer, leaving
+    /// the probes attached: records then pile up in the kernel and, once
+    /// the buffer is full, are dropped and counted there. For tests that
+    /// must provoke kernel loss deterministically.
+    pub fn hold_drain(&self, hold: bool) {
+        self.hold.store(hold, Ordering::SeqCst);
+    }
+
     /// Ask the thread to detach and drain, and wait for it.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -263,14 +272,15 @@ fn read_program_stats(skel: &ProcessSkel<'static>, stats: &Stats, held: bool) {
 /// of `tx` already.
 pub fn start(settings: ProbeSettings, tx: mpsc::Sender<RawRecord>, stats: Arc<Stats>) -> Result<Receiver, ProbeError> {
     let stop = Arc::new(AtomicBool::new(false));
+    let hold = Arc::new(AtomicBool::new(false));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<ProbeStatus, ProbeError>>();
-    let thread_stop = stop.clone();
+    let (thread_stop, thread_hold) = (stop.clone(), hold.clone());
     let thread = std::thread::Builder::new()
         .name("vigil-receiver".into())
-        .spawn(move || receiver_thread(settings, tx, stats, thread_stop, ready_tx))
+        .spawn(move || receiver_thread(settings, tx, stats, (thread_stop, thread_hold), ready_tx))
         .map_err(|e| ProbeError::Thread(e.to_string()))?;
     match ready_rx.recv() {
-        Ok(Ok(status)) => Ok(Receiver { stop, thread: Some(thread), status }),
+        Ok(Ok(status)) => Ok(Receiver { stop, hold, thread: Some(thread), status }),
         Ok(Err(e)) => {
             let _ = thread.join();
             Err(e)
@@ -286,7 +296,7 @@ fn receiver_thread(
     settings: ProbeSettings,
     tx: mpsc::Sender<RawRecord>,
     stats: Arc<Stats>,
-    stop: Arc<AtomicBool>,
+    (stop, hold): (Arc<AtomicBool>, Arc<AtomicBool>),
     ready: std::sync::mpsc::Sender<Result<ProbeStatus, ProbeError>>,
 ) {
     let mut skel = match open_and_load(&settings) {
@@ -336,13 +346,17 @@ fn receiver_thread(
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
     let mut last_counters = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        // poll() returns early on a forced wake-up; consume() then drains
-        // whatever was submitted without one.
-        if let Err(e) = ring.poll(interval) {
-            tracing::warn!("ring buffer poll: {e:#}");
-        }
-        if let Err(e) = ring.consume() {
-            tracing::warn!("ring buffer consume: {e:#}");
+        if hold.load(Ordering::SeqCst) {
+            std::thread::sleep(interval);
+        } else {
+            // poll() returns early on a forced wake-up; consume() then
+            // drains whatever was submitted without one.
+            if let Err(e) = ring.poll(interval) {
+                tracing::warn!("ring buffer poll: {e:#}");
+            }
+            if let Err(e) = ring.consume() {
+                tracing::warn!("ring buffer consume: {e:#}");
+            }
         }
         if last_counters.elapsed() >= Duration::from_millis(500) {
             read_kernel_counters(&skel, &stats);
