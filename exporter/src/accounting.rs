@@ -24,6 +24,9 @@ use crate::stats::Stats;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 
+/// `vigil.loss.event_name` for lost spans (process lifetimes).
+pub const SPANS: &str = "span";
+
 /// Tracks the next expected sequence number of every (cpu, lane) stream.
 #[derive(Debug, Default)]
 pub struct StreamTracker {
@@ -74,6 +77,8 @@ enum Key {
     Malformed,
     ExportFailed,
     ExportRejected,
+    SpansFailed,
+    SpansRejected,
     MissedExec,
     MissedExit,
 }
@@ -117,6 +122,8 @@ impl LossReporter {
         current.push((Key::Malformed, stats.decode_errors.load(Ordering::Relaxed)));
         current.push((Key::ExportFailed, stats.export_failed.load(Ordering::Relaxed)));
         current.push((Key::ExportRejected, stats.export_rejected.load(Ordering::Relaxed)));
+        current.push((Key::SpansFailed, stats.spans_export_failed.load(Ordering::Relaxed)));
+        current.push((Key::SpansRejected, stats.spans_rejected.load(Ordering::Relaxed)));
         current.push((Key::MissedExec, stats.missed_exec.load(Ordering::Relaxed)));
         current.push((Key::MissedExit, stats.missed_exit.load(Ordering::Relaxed)));
 
@@ -128,28 +135,30 @@ impl LossReporter {
                 continue;
             }
             let count = total - last;
-            let (stage, error_type, event, stream) = match key {
+            let (stage, error_type, event, stream): (_, _, Option<&'static str>, _) = match key {
                 Key::Kernel { cpu, event, cause } => {
-                    (LossStage::Kernel, DropCause::ALL[usize::from(cause)].error_type(), Some(event), Some((cpu, 0)))
+                    (LossStage::Kernel, DropCause::ALL[usize::from(cause)].error_type(), Some(event.event_name()), Some((cpu, 0)))
                 }
                 // The kernel skipped the program (recursion guard): the event
                 // was never numbered, so no gap shows it; only this counter.
-                Key::Skipped(event) => (LossStage::Kernel, "probe_skipped", Some(event), None),
-                Key::Queue(event) => (LossStage::Agent, "queue_full", event, None),
+                Key::Skipped(event) => (LossStage::Kernel, "probe_skipped", Some(event.event_name()), None),
+                Key::Queue(event) => (LossStage::Agent, "queue_full", event.map(EventType::event_name), None),
                 Key::Malformed => (LossStage::Agent, "malformed_record", None, None),
                 Key::ExportFailed => (LossStage::Export, "export_failed", None, None),
                 Key::ExportRejected => (LossStage::Export, "export_rejected", None, None),
+                Key::SpansFailed => (LossStage::Export, "export_failed", Some(SPANS), None),
+                Key::SpansRejected => (LossStage::Export, "export_rejected", Some(SPANS), None),
                 // Found by reconciling with /proc: the stage that lost the
                 // record is unknown; the agent is where it shows.
-                Key::MissedExec => (LossStage::Agent, "missed_exec", Some(EventType::Exec), None),
-                Key::MissedExit => (LossStage::Agent, "missed_exit", Some(EventType::Exit), None),
+                Key::MissedExec => (LossStage::Agent, "missed_exec", Some(EventType::Exec.event_name()), None),
+                Key::MissedExit => (LossStage::Agent, "missed_exit", Some(EventType::Exit.event_name()), None),
             };
             let loss = Loss {
                 stage,
                 error_type,
                 count,
                 total,
-                event_name: event.map(EventType::event_name),
+                event_name: event,
                 stream: stream.map(|(cpu, lane)| stream_id(cpu, lane)),
                 seq_range: stream.and_then(|(cpu, lane)| tracker.take_window(cpu, lane)),
                 window,

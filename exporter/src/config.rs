@@ -6,7 +6,8 @@
 //! 2. the configuration file (`--config FILE` or `VIGIL_CONFIG`);
 //! 3. the standard `OTEL_EXPORTER_OTLP_*` variables (endpoint, protocol,
 //!    headers, timeout, compression; the `_LOGS_` forms win over the
-//!    generic ones);
+//!    generic ones; `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` sets the full
+//!    OTLP/HTTP traces URL);
 //! 4. `VIGIL_*` variables, nested keys joined with `__`
 //!    (`VIGIL_PROBES__RINGBUF_KIB=64` sets `probes.ringbuf_kib`);
 //! 5. command-line flags.
@@ -68,8 +69,8 @@ impl Protocol {
 pub enum StdoutFormat {
     /// One readable line per record.
     Text,
-    /// One OTLP/JSON `ExportLogsServiceRequest` per line (the Collector file
-    /// exporter's format).
+    /// One OTLP/JSON `ExportLogsServiceRequest` or `ExportTraceServiceRequest`
+    /// per line (the Collector file exporter's format).
     OtlpJson,
 }
 
@@ -127,6 +128,41 @@ impl Default for PipelineConfig {
     }
 }
 
+/// Process lifetimes as spans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpansConfig {
+    /// Export one span per executed program image.
+    pub enabled: bool,
+    /// Long-lived images are cut into segments of this many seconds
+    /// (10..=86400), each linked to the previous one.
+    pub max_duration_s: u64,
+    /// A process killed by a signal gets span status ERROR.
+    pub error_on_signal: bool,
+    /// Children of these programs (by executable base name) start new
+    /// traces; so do children of pid 1, session leaders and container init.
+    pub root_daemons: Vec<String>,
+    /// Where open spans are saved at shutdown, so a process that exits while
+    /// vigil is stopped gets a synthetic end (`exit_lost`) at the next start.
+    /// Empty: not saved.
+    pub state_path: String,
+}
+
+impl Default for SpansConfig {
+    fn default() -> Self {
+        SpansConfig {
+            enabled: true,
+            max_duration_s: 300,
+            error_on_signal: true,
+            root_daemons: ["systemd", "init", "sshd", "cron", "crond", "containerd-shim", "containerd-shim-runc-v2", "runc"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            state_path: "/var/lib/vigil/open-spans.json".into(),
+        }
+    }
+}
+
 /// The agent's own records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -157,6 +193,10 @@ pub struct ExportConfig {
     pub endpoint: String,
     /// The endpoint already names the logs path (HTTP).
     pub logs_endpoint_is_full: bool,
+    /// Full OTLP/HTTP traces URL (the `_TRACES_ENDPOINT` variable). Empty:
+    /// derived from `endpoint` (see [`Config::traces_url`]). gRPC sends
+    /// spans to `endpoint`, over the logs channel, and ignores it.
+    pub traces_endpoint: String,
     /// `grpc` or `http/protobuf`.
     pub protocol: Protocol,
     /// Extra request headers (gRPC metadata).
@@ -183,6 +223,7 @@ impl Default for ExportConfig {
         ExportConfig {
             endpoint: String::new(),
             logs_endpoint_is_full: false,
+            traces_endpoint: String::new(),
             protocol: Protocol::Grpc,
             headers: BTreeMap::new(),
             gzip: true,
@@ -215,6 +256,8 @@ pub struct Config {
     pub export: ExportConfig,
     /// The agent's own records.
     pub telemetry: TelemetryConfig,
+    /// Process spans.
+    pub spans: SpansConfig,
 }
 
 /// Values given on the command line (highest precedence).
@@ -266,12 +309,24 @@ fn percent_decode(s: &str) -> Option<String> {
 /// The `OTEL_EXPORTER_OTLP_*` settings found in `env`, as config key/values.
 fn otel_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, config::Value)>, ConfigError> {
     let get = |logs: &str, generic: &str| env(logs).map(|v| (logs.to_owned(), v)).or_else(|| env(generic).map(|v| (generic.to_owned(), v)));
+    let non_empty = |var: &str| env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let mut out: Vec<(String, config::Value)> = Vec::new();
-    if let Some(v) = env("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT").filter(|v| !v.trim().is_empty()) {
-        out.push(("export.endpoint".into(), v.trim().into()));
-        out.push(("export.logs_endpoint_is_full".into(), true.into()));
-    } else if let Some(v) = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.trim().is_empty()) {
-        out.push(("export.endpoint".into(), v.trim().into()));
+    let generic = non_empty("OTEL_EXPORTER_OTLP_ENDPOINT");
+    let logs = non_empty("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT");
+    match (&logs, &generic) {
+        (Some(v), _) => {
+            out.push(("export.endpoint".into(), v.as_str().into()));
+            out.push(("export.logs_endpoint_is_full".into(), true.into()));
+        }
+        (None, Some(v)) => out.push(("export.endpoint".into(), v.as_str().into())),
+        (None, None) => {}
+    }
+    if let Some(v) = non_empty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        out.push(("export.traces_endpoint".into(), v.into()));
+    } else if let (Some(_), Some(base)) = (&logs, &generic) {
+        // The logs variable replaced the generic endpoint; spans still go
+        // where the generic one says (the OTLP exporter specification).
+        out.push(("export.traces_endpoint".into(), format!("{}/v1/traces", base.trim_end_matches('/')).into()));
     }
     if let Some((var, v)) = get("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL") {
         let p = Protocol::parse(&v).ok_or_else(|| invalid(&var, format!("`{v}` is not supported (use grpc or http/protobuf)")))?;
@@ -374,17 +429,23 @@ impl Config {
         if !(100..=60_000).contains(&t.loss_window_ms) {
             return Err(invalid("telemetry.loss_window_ms", format!("{} is outside 100..=60000", t.loss_window_ms)));
         }
+        if !(10..=86_400).contains(&self.spans.max_duration_s) {
+            return Err(invalid("spans.max_duration_s", format!("{} is outside 10..=86400", self.spans.max_duration_s)));
+        }
         if !(5..=3600).contains(&t.reconcile_interval_s) {
             return Err(invalid("telemetry.reconcile_interval_s", format!("{} is outside 5..=3600", t.reconcile_interval_s)));
         }
         let e = &self.export;
-        if !e.endpoint.is_empty() {
-            let lower = e.endpoint.to_ascii_lowercase();
+        for (key, url) in [("export.endpoint", &e.endpoint), ("export.traces_endpoint", &e.traces_endpoint)] {
+            if url.is_empty() {
+                continue;
+            }
+            let lower = url.to_ascii_lowercase();
             if lower.starts_with("https://") {
-                return Err(invalid("export.endpoint", "https endpoints (TLS) are not supported yet; use http:// to a local collector"));
+                return Err(invalid(key, "https endpoints (TLS) are not supported yet; use http:// to a local collector"));
             }
             if !lower.starts_with("http://") {
-                return Err(invalid("export.endpoint", format!("`{}` must start with http://", e.endpoint)));
+                return Err(invalid(key, format!("`{url}` must start with http://")));
             }
         }
         if e.batch_max_records == 0 || e.batch_max_records > 100_000 {
@@ -415,6 +476,41 @@ impl Config {
             Protocol::HttpProtobuf if e.logs_endpoint_is_full => e.endpoint.clone(),
             Protocol::HttpProtobuf => format!("{}/v1/logs", e.endpoint.trim_end_matches('/')),
         })
+    }
+
+    /// Where spans are sent: `None` for stdout (no `export.endpoint`, as for
+    /// logs), else the URL. gRPC: the endpoint (one channel for logs and
+    /// traces). HTTP, first that applies: `export.traces_endpoint` as the
+    /// full URL; when the endpoint is the full logs URL, that URL with its
+    /// `/v1/logs` suffix replaced by `/v1/traces` (without that suffix, its
+    /// scheme and authority followed by `/v1/traces`); else
+    /// `<endpoint>/v1/traces`.
+    pub fn traces_url(&self) -> Option<String> {
+        let e = &self.export;
+        if e.endpoint.is_empty() {
+            return None;
+        }
+        Some(match e.protocol {
+            Protocol::Grpc => e.endpoint.clone(),
+            Protocol::HttpProtobuf if !e.traces_endpoint.is_empty() => e.traces_endpoint.clone(),
+            Protocol::HttpProtobuf if e.logs_endpoint_is_full => {
+                let logs = e.endpoint.trim_end_matches('/');
+                match logs.strip_suffix("/v1/logs") {
+                    Some(base) => format!("{base}/v1/traces"),
+                    None => format!("{}/v1/traces", origin(logs)),
+                }
+            }
+            Protocol::HttpProtobuf => format!("{}/v1/traces", e.endpoint.trim_end_matches('/')),
+        })
+    }
+}
+
+/// `scheme://authority` of an absolute URL (the whole string without a path).
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find(['/', '?', '#']) {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
     }
 }
 
@@ -484,6 +580,77 @@ mod tests {
         assert!(!c.export.gzip);
     }
 
+    fn urls(e: &[(&str, &str)]) -> (Option<String>, Option<String>) {
+        let c = Config::load(None, &env(e), &Overrides::default()).expect("loads");
+        (c.logs_url(), c.traces_url())
+    }
+
+    fn some(logs: &str, traces: &str) -> (Option<String>, Option<String>) {
+        (Some(logs.to_owned()), Some(traces.to_owned()))
+    }
+
+    #[test]
+    fn traces_url_derivation() {
+        assert_eq!(urls(&[]), (None, None), "no endpoint: stdout for both");
+        let http = ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        assert_eq!(urls(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")]), some("http://c:4317", "http://c:4317"), "gRPC: the endpoint");
+        assert_eq!(
+            urls(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/"), http]),
+            some("http://c:4318/v1/logs", "http://c:4318/v1/traces")
+        );
+        assert_eq!(
+            urls(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/base"), http]),
+            some("http://c:4318/base/v1/logs", "http://c:4318/base/v1/traces")
+        );
+        // Only the full logs URL: spans go next to it.
+        assert_eq!(
+            urls(&[("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://c:4318/otlp/v1/logs"), http]),
+            some("http://c:4318/otlp/v1/logs", "http://c:4318/otlp/v1/traces")
+        );
+        assert_eq!(
+            urls(&[("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://c:4318/custom"), http]),
+            some("http://c:4318/custom", "http://c:4318/v1/traces")
+        );
+        assert_eq!(origin("http://h:1"), "http://h:1");
+        assert_eq!(origin("http://h:1/a/b"), "http://h:1");
+        assert_eq!(origin("http://h?x=/y"), "http://h");
+    }
+
+    #[test]
+    fn traces_url_precedence() {
+        let http = ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf");
+        let generic = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318");
+        let logs = ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://b:4318/custom/logs");
+        let traces = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", " http://t:4318/custom/traces ");
+        // The traces variable is the full URL and wins over everything else.
+        assert_eq!(urls(&[generic, traces, http]), some("http://a:4318/v1/logs", "http://t:4318/custom/traces"));
+        assert_eq!(urls(&[generic, logs, traces, http]), some("http://b:4318/custom/logs", "http://t:4318/custom/traces"));
+        // The logs variable does not move the spans away from the generic endpoint.
+        assert_eq!(urls(&[generic, logs, http]), some("http://b:4318/custom/logs", "http://a:4318/v1/traces"));
+        // An empty variable is unset.
+        assert_eq!(
+            urls(&[generic, ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", " "), http]),
+            some("http://a:4318/v1/logs", "http://a:4318/v1/traces")
+        );
+        // export.traces_endpoint: VIGIL_ beats OTEL_, and gRPC ignores it (one channel to the endpoint).
+        let vigil = ("VIGIL_EXPORT__TRACES_ENDPOINT", "http://v:4318/t");
+        assert_eq!(urls(&[generic, traces, vigil, http]), some("http://a:4318/v1/logs", "http://v:4318/t"));
+        assert_eq!(urls(&[generic, traces, vigil]), some("http://a:4318", "http://a:4318"));
+        // Without an endpoint, a traces endpoint alone does not leave stdout.
+        assert_eq!(urls(&[traces, http]), (None, None));
+        // From the file, below the variables.
+        let dir = std::env::temp_dir().join(format!("vigil-cfg-traces-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let f = dir.join("v.toml");
+        std::fs::write(&f, "[export]\nendpoint = \"http://f:4318\"\nprotocol = \"http/protobuf\"\ntraces_endpoint = \"http://f:4318/t\"\n")
+            .expect("write");
+        let c = Config::load(Some(&f), &[], &Overrides::default()).expect("loads");
+        assert_eq!((c.logs_url(), c.traces_url()), some("http://f:4318/v1/logs", "http://f:4318/t"));
+        let c = Config::load(Some(&f), &env(&[traces]), &Overrides::default()).expect("loads");
+        assert_eq!(c.traces_url().as_deref(), Some("http://t:4318/custom/traces"), "OTEL_ beats the file");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
     fn err_text(e: &[(&str, &str)]) -> String {
         Config::load(None, &env(e), &Overrides::default()).expect_err("must fail").to_string()
     }
@@ -499,6 +666,8 @@ mod tests {
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).contains("OTEL_EXPORTER_OTLP_HEADERS"));
         assert!(err_text(&[("VIGIL_EXPORT__ENDPOINT", "collector:4317")]).contains("export.endpoint"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318")]).contains("export.traces_endpoint"));
+        assert!(err_text(&[("VIGIL_EXPORT__TRACES_ENDPOINT", "https://c:4318/v1/traces")]).contains("export.traces_endpoint"));
         assert!(err_text(&[("VIGIL_EXPORT__STDOUT_FORMAT", "xml")]).contains("stdout_format"));
     }
 

@@ -155,13 +155,17 @@ impl ExecEvent {
     /// argv as a list of byte strings, split at NUL. A cut argument area
     /// yields a last, partial argument; an empty area yields no arguments.
     pub fn argv(&self) -> Vec<&[u8]> {
-        let Some(bytes) = self.args.bytes.as_deref() else { return Vec::new() };
-        let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
-        if bytes.is_empty() {
-            return Vec::new();
-        }
-        bytes.split(|b| *b == 0).collect()
+        self.args.bytes.as_deref().map(split_args).unwrap_or_default()
     }
+}
+
+/// Split a NUL-separated argument area (as in /proc/<pid>/cmdline).
+pub fn split_args(bytes: &[u8]) -> Vec<&[u8]> {
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes.split(|b| *b == 0).collect()
 }
 
 /// `vigil.process.fork` (new processes only).

@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod probes;
 pub mod procfs;
 pub mod proctable;
+pub mod spans;
 pub mod stats;

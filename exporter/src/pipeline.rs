@@ -13,7 +13,8 @@ use crate::cgroups::CgroupCache;
 use crate::clock::BootClock;
 use crate::config::Config;
 use crate::decode::{decode, Event, Record};
-use crate::export::{Batch, Exporter, RequestEncoder};
+use crate::escape::escape;
+use crate::export::{Batch, Exporter, RequestEncoder, Signal};
 use crate::host::HostInfo;
 use crate::otel::attr;
 use crate::otel::logs::{to_log_record, MapContext, ProcContext, OBSERVED};
@@ -22,6 +23,7 @@ use crate::otel::telemetry::{self, HeartbeatCounters, Stamp};
 use crate::otel::wire::EncodedLog;
 use crate::probes::{self, ProbeSettings, RawRecord};
 use crate::proctable::{ContextSource, ProcessTable};
+use crate::spans::{EndReason, FinishedSpan, OpenSpan, SpanBook, SpanStart, StartSource};
 use crate::stats::Stats;
 use anyhow::Context as _;
 use std::path::PathBuf;
@@ -50,6 +52,10 @@ pub struct Mapper {
     probes_status: Vec<String>,
     /// Boot-clock time of the newest record mapped.
     last_ktime_ns: u64,
+    /// Process spans (None: spans are off).
+    spans: Option<SpanBook>,
+    finished_spans: Vec<FinishedSpan>,
+    error_on_signal: bool,
 }
 
 impl Mapper {
@@ -66,7 +72,118 @@ impl Mapper {
             telemetry_seq: 0,
             probes_status: Vec::new(),
             last_ktime_ns: 0,
+            spans: None,
+            finished_spans: Vec::new(),
+            error_on_signal: true,
         }
+    }
+
+    /// Turn process lifetimes into spans, with `book`'s ids and rules.
+    pub fn with_spans(mut self, book: SpanBook, error_on_signal: bool) -> Self {
+        self.spans = Some(book);
+        self.error_on_signal = error_on_signal;
+        self
+    }
+
+    /// Load the start-up /proc snapshot: the process table, and (with
+    /// spans) one span per live process, parents first, each moved to the
+    /// segment that covers now.
+    pub fn load_snapshot(&mut self, mut snapshot: Vec<crate::procfs::ProcEntry>) {
+        snapshot.sort_by_key(|e| (e.start_ns, e.tgid));
+        if self.spans.is_some() {
+            let now = crate::clock::unix_now_ns();
+            for e in &snapshot {
+                self.start_procfs_span(e);
+                if let Some(book) = self.spans.as_mut() {
+                    book.fast_forward(e.tgid, now);
+                }
+            }
+        }
+        self.table.load_snapshot(snapshot);
+    }
+
+    fn start_procfs_span(&mut self, e: &crate::procfs::ProcEntry) {
+        let clock = self.ctx.clock;
+        let Some(book) = self.spans.as_mut() else { return };
+        let exe = e.exe.as_deref().map(|b| escape(b).into_owned());
+        let argv = e.cmdline.as_deref().map(crate::decode::split_args).map(|a| a.into_iter().map(|s| escape(s).into_owned()).collect());
+        book.start(SpanStart {
+            pid: e.tgid,
+            ppid: e.ppid,
+            process_start_ns: e.start_ns,
+            start_unix_ns: clock.to_unix_ns(e.start_ns),
+            exe: exe.as_deref(),
+            argv,
+            uid: e.euid,
+            session_leader: e.sid == Some(e.tgid),
+            container_init: e.ns_init,
+            source: StartSource::Procfs,
+        });
+    }
+
+    /// The current span (trace id, span id) of a process.
+    pub fn span_of(&self, pid: u32) -> Option<([u8; 16], [u8; 8])> {
+        self.spans.as_ref()?.get(pid).map(|s| (s.trace_id, s.span_id))
+    }
+
+    /// Spans that ended since the last call, as OTLP spans.
+    pub fn take_spans(&mut self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+        let error_on_signal = self.error_on_signal;
+        self.finished_spans.drain(..).map(|f| crate::otel::spans::to_span(&f, error_on_signal)).collect()
+    }
+
+    /// Spans that ended since the last call, as they were (tests).
+    pub fn take_finished_spans(&mut self) -> Vec<FinishedSpan> {
+        std::mem::take(&mut self.finished_spans)
+    }
+
+    /// Cut long-lived spans into segments.
+    pub fn cut_segments(&mut self, now_unix_ns: u64) {
+        if let Some(book) = self.spans.as_mut() {
+            let cut = book.cut_segments(now_unix_ns);
+            self.finished_spans.extend(cut);
+        }
+    }
+
+    /// End every open span (`agent_shutdown`), after saving them to
+    /// `state_path` (if any) for the next start.
+    pub fn end_spans_at_shutdown(&mut self, state_path: Option<&std::path::Path>) {
+        let Some(book) = self.spans.as_mut() else { return };
+        if let Some(path) = state_path {
+            if let Err(e) = save_open_spans(path, &book.open_spans()) {
+                tracing::warn!("saving open spans to {}: {e}", path.display());
+            }
+        }
+        let ended = book.end_all(crate::clock::unix_now_ns(), EndReason::AgentShutdown);
+        self.finished_spans.extend(ended);
+    }
+
+    /// Spans saved by the previous run whose process is gone (or runs
+    /// another image) end now, with a synthetic end (`exit_lost`).
+    pub fn resume_saved_spans(&mut self, state_path: &std::path::Path) {
+        let Some(book) = self.spans.as_ref() else { return };
+        let saved: Vec<(u32, OpenSpan)> = match std::fs::read(state_path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!("ignoring unreadable span state {}: {e}", state_path.display());
+                    return;
+                }
+            },
+            Err(_) => return,
+        };
+        let now = crate::clock::unix_now_ns();
+        let mut lost = Vec::new();
+        for (pid, span) in saved {
+            let same = book.get(pid).is_some_and(|cur| cur.key.start_ticks == span.key.start_ticks && cur.key.image == span.key.image);
+            if !same {
+                lost.push(FinishedSpan { span, end_unix_ns: now, reason: EndReason::ExitLost, exit_code: None, signal: None });
+            }
+        }
+        if !lost.is_empty() {
+            tracing::info!(spans = lost.len(), "spans of processes that ended while vigil was stopped closed as exit_lost");
+        }
+        self.finished_spans.extend(lost);
     }
 
     /// Reconcile the process table with a /proc snapshot (see
@@ -74,13 +191,52 @@ impl Mapper {
     pub fn reconcile(&mut self, snapshot: Vec<crate::procfs::ProcEntry>) -> crate::proctable::Reconciled {
         // Records up to 2 s older than the newest one may still be queued.
         let newest = if self.last_ktime_ns > 0 { self.last_ktime_ns } else { crate::clock::boot_now_ns() };
+        let rebuilt_from = if self.spans.is_some() { snapshot.clone() } else { Vec::new() };
         let r = self.table.reconcile(snapshot, newest.saturating_sub(2_000_000_000));
+        if self.spans.is_some() {
+            let now = crate::clock::unix_now_ns();
+            for tgid in &r.missed_exit {
+                let ended = self.spans.as_mut().and_then(|b| b.end(*tgid, now, EndReason::ExitLost, None, None));
+                self.finished_spans.extend(ended);
+            }
+            for e in rebuilt_from.iter().filter(|e| r.missed_exec.contains(&e.tgid)) {
+                self.start_procfs_span(e);
+            }
+        }
         self.stats.missed_exec.fetch_add(r.missed_exec.len() as u64, Ordering::Relaxed);
         self.stats.missed_exit.fetch_add(r.missed_exit.len() as u64, Ordering::Relaxed);
         if !r.missed_exec.is_empty() || !r.missed_exit.is_empty() {
             tracing::warn!(missed_exec = ?r.missed_exec, missed_exit = ?r.missed_exit, "process table reconciled with /proc");
         }
         r
+    }
+
+    /// The child of a fork runs its parent's image: its span starts now,
+    /// under the parent's span. A stale span under the child's pid (an exit
+    /// never seen) ends first as `exit_lost`.
+    fn start_fork_span(&mut self, parent: u32, f: &crate::decode::ForkEvent, info: &crate::proctable::ProcessInfo) {
+        let clock = self.ctx.clock;
+        let Some(book) = self.spans.as_mut() else { return };
+        let start = clock.to_unix_ns(f.child_start_ns);
+        let stale = book.get(f.child_tgid).is_some();
+        if stale {
+            let ended = book.end(f.child_tgid, start, EndReason::ExitLost, None, None);
+            self.finished_spans.extend(ended);
+        }
+        let argv = book.get(parent).and_then(|p| p.argv.clone());
+        let exe = info.exe.as_deref().map(|b| escape(b).into_owned());
+        book.start(SpanStart {
+            pid: f.child_tgid,
+            ppid: parent,
+            process_start_ns: f.child_start_ns,
+            start_unix_ns: start,
+            exe: exe.as_deref(),
+            argv,
+            uid: info.euid,
+            session_leader: false,
+            container_init: f.child_vpid == 1 && f.child_tgid != 1,
+            source: StartSource::Fork,
+        });
     }
 
     /// A parent the table does not know: rebuild it from /proc, if it is
@@ -217,7 +373,25 @@ impl Mapper {
             Event::Exec(e) => {
                 let cgroup = self.cgroups.lookup(e.cgroup_id, h.tgid, &self.proc_root);
                 self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes.clone(), e.comm.clone(), e.creds.euid);
-                to_log_record(&rec, &self.ctx, OBSERVED, raw.observed_ns, cgroup.as_deref(), gap)
+                let clock = self.ctx.clock;
+                if let Some(book) = self.spans.as_mut() {
+                    let exe = e.exe.bytes.as_deref().map(|b| escape(b).into_owned());
+                    let argv = e.args.bytes.as_ref().map(|_| e.argv().into_iter().map(|a| escape(a).into_owned()).collect());
+                    let ended = book.start(SpanStart {
+                        pid: h.tgid,
+                        ppid: e.ppid,
+                        process_start_ns: e.start_ns,
+                        start_unix_ns: clock.to_unix_ns(h.ktime_ns),
+                        exe: exe.as_deref(),
+                        argv,
+                        uid: Some(e.creds.euid),
+                        session_leader: e.sid == h.tgid,
+                        container_init: e.vpid == 1 && h.tgid != 1,
+                        source: StartSource::Exec,
+                    });
+                    self.finished_spans.extend(ended);
+                }
+                to_log_record(&rec, &self.ctx, OBSERVED.in_span(self.span_of(h.tgid)), raw.observed_ns, cgroup.as_deref(), gap)
             }
             Event::Fork(f) => {
                 // The child inherits the parent's comm: a difference from the
@@ -226,24 +400,37 @@ impl Mapper {
                 let mismatch = self.table.get(h.tgid).map(|p| p.comm != f.comm);
                 let info = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone());
                 let known = info.source != ContextSource::Unknown;
-                to_log_record(
-                    &rec,
-                    &self.ctx,
-                    ProcContext { info: Some(&info), source: info.source, name_mismatch: mismatch.filter(|_| known) },
-                    raw.observed_ns,
-                    None,
-                    gap,
-                )
+                let parent_span = self.span_of(h.tgid);
+                self.start_fork_span(h.tgid, f, &info);
+                let ctx =
+                    ProcContext { info: Some(&info), source: info.source, name_mismatch: mismatch.filter(|_| known), span: parent_span };
+                to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
             }
             Event::Exit(x) => {
                 let info = self.table.on_exit(h.tgid, x.start_ns);
                 let mismatch = info.as_ref().map(|i| i.comm != x.comm);
-                to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch), raw.observed_ns, None, gap)
+                let span = self.span_of(h.tgid);
+                let end = self.ctx.clock.to_unix_ns(h.ktime_ns);
+                if let Some(book) = self.spans.as_mut() {
+                    let ended = book.end(h.tgid, end, EndReason::Exit, x.exit_code(), x.signal());
+                    self.finished_spans.extend(ended);
+                }
+                to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch).in_span(span), raw.observed_ns, None, gap)
             }
         };
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);
         Some(lr)
     }
+}
+
+/// Save open spans (atomically: write a temporary file, then rename).
+fn save_open_spans(path: &std::path::Path, spans: &[(u32, OpenSpan)]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(spans).map_err(std::io::Error::other)?)?;
+    std::fs::rename(tmp, path)
 }
 
 /// What a finished run reports.
@@ -256,17 +443,23 @@ pub struct RunSummary {
 async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, stats: Arc<Stats>) {
     while let Some(req) = rx.recv().await {
         let n = req.records;
+        let spans = req.signal == Signal::Traces;
+        let (exported, rejected, failed) = if spans {
+            (&stats.spans_exported, &stats.spans_rejected, &stats.spans_export_failed)
+        } else {
+            (&stats.exported, &stats.export_rejected, &stats.export_failed)
+        };
         match exporter.export(&req, EXPORT_RETRY_BUDGET).await {
             Ok(d) => {
-                stats.exported.fetch_add(n, Ordering::Relaxed);
-                stats.export_rejected.fetch_add(d.rejected, Ordering::Relaxed);
+                exported.fetch_add(n, Ordering::Relaxed);
+                rejected.fetch_add(d.rejected, Ordering::Relaxed);
                 if d.rejected > 0 {
-                    tracing::warn!(rejected = d.rejected, "collector rejected records (partial success)");
+                    tracing::warn!(rejected = d.rejected, signal = req.signal.as_str(), "collector rejected items (partial success)");
                 }
             }
             Err(e) => {
-                stats.export_failed.fetch_add(n, Ordering::Relaxed);
-                tracing::error!(records = n, "export failed: {e}");
+                failed.fetch_add(n, Ordering::Relaxed);
+                tracing::error!(items = n, signal = req.signal.as_str(), "export failed: {e}");
             }
         }
         stats.in_flight.fetch_sub(n, Ordering::Relaxed);
@@ -316,10 +509,12 @@ impl Batcher {
 }
 
 /// Hand a batch to the export stage (awaiting: backpressure).
-async fn send(tx: &mpsc::Sender<Batch>, encoder: &RequestEncoder, logs: &[EncodedLog], stats: &Stats) -> bool {
-    let batch = encoder.encode(logs);
-    stats.in_flight.fetch_add(batch.records, Ordering::Relaxed);
+async fn send(tx: &mpsc::Sender<Batch>, batch: Batch, stats: &Stats) -> bool {
     let n = batch.records;
+    if n == 0 {
+        return true;
+    }
+    stats.in_flight.fetch_add(n, Ordering::Relaxed);
     if tx.send(batch).await.is_err() {
         stats.in_flight.fetch_sub(n, Ordering::Relaxed);
         return false;
@@ -347,7 +542,11 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
                 None => break,
             },
             _ = flush_tick.tick() => if !batcher.is_empty() { ready.push(batcher.take()) },
-            _ = loss_tick.tick() => ready.extend(mapper.loss_records(crate::clock::unix_now_ns()).into_iter().filter_map(|l| batcher.push(l))),
+            _ = loss_tick.tick() => {
+                let now = crate::clock::unix_now_ns();
+                mapper.cut_segments(now);
+                ready.extend(mapper.loss_records(now).into_iter().filter_map(|l| batcher.push(l)));
+            }
             _ = heartbeat_tick.tick() => ready.extend(batcher.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns()))),
             _ = clock_tick.tick() => mapper.refresh_clock(),
             _ = reconcile_tick.tick() => {
@@ -363,20 +562,32 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
             last_reconcile = tokio::time::Instant::now();
         }
         for logs in ready.drain(..) {
-            if !send(&tx, &encoder, &logs, &stats).await {
+            if !send(&tx, encoder.encode(&logs), &stats).await {
                 return;
             }
         }
+        let spans = mapper.take_spans();
+        if !spans.is_empty() && !send(&tx, encoder.encode_spans(spans), &stats).await {
+            return;
+        }
     }
     // The receiver has stopped and read the kernel counters one last time:
-    // report what is left, then a final heartbeat.
+    // report what is left, close the open spans, then a final heartbeat.
     let now = crate::clock::unix_now_ns();
     let mut last: Vec<EncodedLog> = mapper.loss_records(now);
     last.push(mapper.heartbeat_record(hb_interval, now));
     ready.extend(last.into_iter().filter_map(|l| batcher.push(l)));
     ready.push(batcher.take());
     for logs in ready.iter().filter(|l| !l.is_empty()) {
-        if !send(&tx, &encoder, logs, &stats).await {
+        if !send(&tx, encoder.encode(logs), &stats).await {
+            return;
+        }
+    }
+    let state_path = Some(cfg.spans.state_path.as_str()).filter(|p| !p.is_empty()).map(std::path::Path::new);
+    mapper.end_spans_at_shutdown(state_path);
+    let spans = mapper.take_spans();
+    for chunk in spans.chunks(cfg.export.batch_max_records) {
+        if !send(&tx, encoder.encode_spans(chunk.to_vec()), &stats).await {
             return;
         }
     }
@@ -412,8 +623,13 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         tokio::task::spawn_blocking(move || probes::start(settings, raw_tx, receiver_stats)).await.context("receiver start")??;
     tracing::info!(hooks = ?receiver.status.active_hooks, "probes attached");
 
-    let ctx = MapContext { clock: BootClock::sample(), boot_id, session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
+    let ctx =
+        MapContext { clock: BootClock::sample(), boot_id: boot_id.clone(), session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
     let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone());
+    if cfg.spans.enabled {
+        let ids = crate::spans::SpanIds::new(host.host_id.as_deref().unwrap_or(&boot_id), &boot_id);
+        mapper = mapper.with_spans(SpanBook::new(ids, cfg.spans.root_daemons.clone(), cfg.spans.max_duration_s), cfg.spans.error_on_signal);
+    }
     // Snapshot after attaching: a process that starts in between is seen by
     // both, and observed events win over the snapshot.
     let cgroups = mapper.cgroups().clone();
@@ -424,7 +640,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     .await
     .context("/proc snapshot")?;
     tracing::info!(processes = snapshot.len(), "process table loaded from /proc");
-    mapper.table_mut().load_snapshot(snapshot);
+    mapper.load_snapshot(snapshot);
+    if cfg.spans.enabled && !cfg.spans.state_path.is_empty() {
+        mapper.resume_saved_spans(std::path::Path::new(&cfg.spans.state_path));
+    }
     mapper.set_probes_status(receiver.status.active_hooks.iter().map(|h| format!("{h}:attached")).collect());
     let refresher = tokio::spawn(mapper.cgroups().clone().refresher(Duration::from_secs(1)));
     let resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);

@@ -28,6 +28,10 @@ pub struct ProcEntry {
     pub euid: Option<u32>,
     /// argv (NUL-separated, as in the argument area).
     pub cmdline: Option<Vec<u8>>,
+    /// Session id.
+    pub sid: Option<u32>,
+    /// The process is pid 1 of its own (non-initial) pid namespace.
+    pub ns_init: bool,
 }
 
 /// Clock ticks per second for /proc times.
@@ -37,10 +41,10 @@ pub fn clock_ticks() -> u64 {
     u64::try_from(t).ok().filter(|t| *t > 0).unwrap_or(100)
 }
 
-/// Parse `/proc/<pid>/stat` into (comm, ppid, starttime ticks). The comm is
-/// enclosed in parentheses and may itself contain ") ", so the last ')' ends
-/// it.
-pub fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u32, u64)> {
+/// Parse `/proc/<pid>/stat` into (comm, ppid, starttime ticks, session).
+/// The comm is enclosed in parentheses and may itself contain ") ", so the
+/// last ')' ends it.
+pub fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u32, u64, u32)> {
     let open = stat.iter().position(|b| *b == b'(')?;
     let close = stat.iter().rposition(|b| *b == b')')?;
     let comm = stat.get(open + 1..close)?.to_vec();
@@ -48,8 +52,9 @@ pub fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u32, u64)> {
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     // rest starts at field 3 (state): ppid is field 4, starttime field 22.
     let ppid = fields.get(1)?.parse().ok()?;
+    let session = fields.get(3)?.parse().ok()?;
     let start = fields.get(19)?.parse().ok()?;
-    Some((comm, ppid, start))
+    Some((comm, ppid, start, session))
 }
 
 /// The effective uid from `/proc/<pid>/status` content.
@@ -58,11 +63,17 @@ pub fn parse_status_euid(status: &str) -> Option<u32> {
     line.split_ascii_whitespace().nth(2)?.parse().ok()
 }
 
+/// The innermost pid from the `NSpid:` line of `/proc/<pid>/status`.
+pub fn parse_status_nspid_last(status: &str) -> Option<u32> {
+    status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_ascii_whitespace().last()?.parse().ok()
+}
+
 /// Read one process from `root` (normally `/proc`).
 pub fn read_entry(root: &Path, tgid: u32, ticks: u64) -> Option<ProcEntry> {
     let dir = root.join(tgid.to_string());
     let stat = std::fs::read(dir.join("stat")).ok()?;
-    let (comm, ppid, start_ticks) = parse_stat(&stat)?;
+    let (comm, ppid, start_ticks, sid) = parse_stat(&stat)?;
+    let status = std::fs::read_to_string(dir.join("status")).ok();
     let (exe, exe_deleted) = match std::fs::read_link(dir.join("exe")) {
         Ok(p) => {
             let b = p.as_os_str().as_bytes();
@@ -80,8 +91,10 @@ pub fn read_entry(root: &Path, tgid: u32, ticks: u64) -> Option<ProcEntry> {
         comm,
         exe,
         exe_deleted,
-        euid: std::fs::read_to_string(dir.join("status")).ok().as_deref().and_then(parse_status_euid),
+        euid: status.as_deref().and_then(parse_status_euid),
         cmdline: std::fs::read(dir.join("cmdline")).ok(),
+        sid: Some(sid),
+        ns_init: tgid != 1 && status.as_deref().and_then(parse_status_nspid_last) == Some(1),
     })
 }
 
@@ -152,16 +165,19 @@ mod tests {
     #[test]
     fn parses_stat_with_hostile_comm() {
         let stat = b"1234 (evil) 1 (x) S 99 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5555 1000 100";
-        let (comm, ppid, start) = parse_stat(stat).expect("parses");
+        let (comm, ppid, start, sid) = parse_stat(stat).expect("parses");
         assert_eq!(comm, b"evil) 1 (x");
         assert_eq!(ppid, 99);
         assert_eq!(start, 5555);
+        assert_eq!(sid, 1234);
     }
 
     #[test]
     fn parses_status_uid() {
         assert_eq!(parse_status_euid("Name:\tx\nUid:\t1000\t0\t0\t0\n"), Some(0));
         assert_eq!(parse_status_euid("Name:\tx\n"), None);
+        assert_eq!(parse_status_nspid_last("NSpid:\t4242\t1\n"), Some(1));
+        assert_eq!(parse_status_nspid_last("NSpid:\t4242\n"), Some(4242));
     }
 
     #[test]

@@ -234,6 +234,8 @@ mod tests {
             exe_deleted: false,
             euid: Some(0),
             cmdline: None,
+            sid: None,
+            ns_init: false,
         }
     }
 

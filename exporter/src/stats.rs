@@ -93,6 +93,12 @@ pub struct Stats {
     /// Records (events and the agent's own) handed to the export stage and
     /// not yet delivered or failed.
     pub in_flight: AtomicU64,
+    /// Spans accepted by the collector (including rejected ones).
+    pub spans_exported: AtomicU64,
+    /// Spans the collector rejected (partial success).
+    pub spans_rejected: AtomicU64,
+    /// Spans whose export failed for good.
+    pub spans_export_failed: AtomicU64,
     /// Records given up at the shutdown deadline.
     pub shutdown_lost: AtomicU64,
     /// Processes found in /proc whose start or exec was never observed.
@@ -120,6 +126,9 @@ impl Default for Stats {
             export_rejected: AtomicU64::new(0),
             export_failed: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            spans_exported: AtomicU64::new(0),
+            spans_rejected: AtomicU64::new(0),
+            spans_export_failed: AtomicU64::new(0),
             shutdown_lost: AtomicU64::new(0),
             missed_exec: AtomicU64::new(0),
             missed_exit: AtomicU64::new(0),

@@ -43,6 +43,8 @@ fn mapper(stats: Arc<Stats>) -> Mapper {
         exe_deleted: false,
         euid: Some(1000),
         cmdline: None,
+        sid: None,
+        ns_init: false,
     }]);
     m
 }
@@ -353,6 +355,7 @@ fn attribute_docs_match_the_schema() {
     };
     table("Record attributes", &schema["record_attributes"], &mut out);
     table("Attribute families (prefix + key)", &schema["record_attribute_prefixes"], &mut out);
+    table("Span attributes (process lifetimes)", &schema["span_attributes"], &mut out);
     table("Resource attributes", &schema["resource_attributes"], &mut out);
     let path = root.join("docs/attributes.md");
     if std::env::var_os("VIGIL_UPDATE_GOLDEN").is_some() {

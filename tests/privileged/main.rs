@@ -611,3 +611,124 @@ fn unknown_parent_is_rebuilt_from_proc_and_reconciled() {
     assert_eq!(int_attr(&missed.attributes, "vigil.loss.count"), Some(r.missed_exec.len() as i64));
     sh.wait().unwrap();
 }
+
+mod spans {
+    use super::*;
+    use vigil::spans::{EndReason, FinishedSpan, StartSource};
+
+    fn of_pid(spans: &[FinishedSpan], pid: u32) -> Vec<FinishedSpan> {
+        let mut v: Vec<FinishedSpan> = spans.iter().filter(|s| s.span.key.pid == pid).cloned().collect();
+        v.sort_by_key(|s| s.span.start_unix_ns);
+        v
+    }
+
+    /// `sh -c 'sh -c "sleep 0.1; true"; true'`: every image is a span, each
+    /// fork child under its parent's image, each exec under the image it
+    /// replaced; children inside their parents; one trace.
+    #[test]
+    #[ignore = "needs root: run by ci/test.sh"]
+    fn shell_pipeline_is_a_span_tree() {
+        let mut cap = Capture::start_default();
+        let mut child = Command::new("/bin/sh").args(["-c", "sh -c \"sleep 0.1; true\"; true"]).spawn().unwrap();
+        let a = child.id();
+        assert!(child.wait().unwrap().success());
+        let a_exec = cap.wait_for_span("the outer shell", WAIT, |s| s.span.key.pid == a && s.reason == EndReason::Exit);
+        let sh = std::fs::canonicalize("/bin/sh").unwrap();
+        let sh_name = sh.file_name().unwrap().to_str().unwrap().to_owned();
+        // The outer shell: a fork span (this test's image), then the shell image.
+        let a_spans = of_pid(&cap.spans, a);
+        assert_eq!(a_spans.len(), 2, "{a_spans:#?}");
+        let (a_fork, a_sh) = (&a_spans[0], &a_spans[1]);
+        assert_eq!((a_fork.span.start_source, a_fork.reason), (StartSource::Fork, EndReason::Exec));
+        assert_eq!(a_sh.span.span_id, a_exec.span.span_id);
+        assert_eq!(a_sh.span.name, sh_name);
+        assert_eq!(a_sh.span.parent_span_id, Some(a_fork.span.span_id), "exec: child of the image it replaced");
+        assert_eq!(a_sh.exit_code, Some(0));
+        let own = cap.mapper().span_of(std::process::id()).expect("this process has a span (from /proc)");
+        assert_eq!(a_fork.span.parent_span_id, Some(own.1), "fork: child of the parent's current image");
+        // The inner shell B (forked by A) and sleep C (forked by B).
+        let b_fork = cap
+            .spans
+            .iter()
+            .find(|s| s.span.parent_span_id == Some(a_sh.span.span_id) && s.span.start_source == StartSource::Fork)
+            .cloned()
+            .expect("B forked by the outer shell");
+        let b = b_fork.span.key.pid;
+        let b_spans = of_pid(&cap.spans, b);
+        let b_sh = b_spans.iter().find(|s| s.span.start_source == StartSource::Exec).expect("B execs the shell");
+        assert_eq!(b_sh.span.parent_span_id, Some(b_fork.span.span_id));
+        let c_fork = cap
+            .spans
+            .iter()
+            .find(|s| s.span.parent_span_id == Some(b_sh.span.span_id) && s.span.start_source == StartSource::Fork)
+            .expect("C forked by B");
+        let c_sleep = of_pid(&cap.spans, c_fork.span.key.pid).into_iter().find(|s| s.span.name == "sleep").expect("C execs sleep");
+        assert_eq!(c_sleep.span.parent_span_id, Some(c_fork.span.span_id));
+        assert_eq!(c_sleep.exit_code, Some(0));
+        assert_eq!(c_sleep.span.argv.as_deref(), Some(&["sleep".to_owned(), "0.1".to_owned()][..]));
+        // One trace; children start after and end before their parents.
+        for s in [a_fork, a_sh, &b_fork, b_sh, c_fork, &c_sleep] {
+            assert_eq!(s.span.trace_id, own.0, "{} is in this process's trace", s.span.name);
+            assert!(s.span.start_unix_ns <= s.end_unix_ns, "{} starts before it ends", s.span.name);
+        }
+        for (parent, child) in [(a_sh, &b_fork), (b_sh, c_fork)] {
+            assert!(child.span.start_unix_ns >= parent.span.start_unix_ns, "{} starts inside {}", child.span.name, parent.span.name);
+        }
+        assert!(c_sleep.end_unix_ns <= b_sh.end_unix_ns && b_sh.end_unix_ns <= a_sh.end_unix_ns, "children end inside their parents");
+        assert!(c_sleep.end_unix_ns - c_sleep.span.start_unix_ns >= 100_000_000, "sleep 0.1 lasts 100 ms");
+        // Log records carry the span of the process that caused them.
+        let exec_log = cap.seen.iter().find(|c| is_exec_of(c, c_fork.span.key.pid)).expect("exec record of sleep");
+        assert_eq!(exec_log.log.span_id, c_sleep.span.span_id.to_vec());
+        assert_eq!(exec_log.log.trace_id, c_sleep.span.trace_id.to_vec());
+    }
+
+    #[test]
+    #[ignore = "needs root: run by ci/test.sh"]
+    fn killed_process_span_is_an_error() {
+        let mut cap = Capture::start_default();
+        let mut child = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        cap.wait_for("exec of sleep", WAIT, |c| is_exec_of(c, pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let s = cap.wait_for_span("sleep", WAIT, |s| s.span.key.pid == pid && s.reason == EndReason::Exit);
+        assert_eq!(s.signal, Some(9));
+        let otlp = vigil::otel::spans::to_span(&s, true);
+        assert_eq!(otlp.status.map(|st| st.code), Some(opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32));
+    }
+
+    #[test]
+    #[ignore = "needs root: run by ci/test.sh"]
+    fn restart_keeps_span_ids_and_closes_spans_of_processes_gone_meanwhile() {
+        let dir = temp_dir("spans-state");
+        let state = dir.join("open-spans.json");
+        let mut survivor = Command::new("/bin/sleep").arg("30").spawn().unwrap();
+        let mut victim = Command::new("/bin/sleep").arg("31").spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        // First run: both processes predate vigil; vigil stops.
+        let mut first = Capture::start_default();
+        let survivor_id = first.mapper().span_of(survivor.id()).expect("span from /proc");
+        let victim_id = first.mapper().span_of(victim.id()).expect("span from /proc");
+        first.mapper().end_spans_at_shutdown(Some(&state));
+        first.stop();
+        let shut = first.spans.clone();
+        assert!(shut.iter().any(|s| s.span.span_id == survivor_id.1 && s.reason == EndReason::AgentShutdown && s.reason.synthetic()));
+        drop(first);
+        // While vigil is stopped, one process exits.
+        victim.kill().unwrap();
+        victim.wait().unwrap();
+        // Second run: the survivor has the same ids; the victim's span ends
+        // with a synthetic exit_lost.
+        let mut second = Capture::start_default();
+        assert_eq!(second.mapper().span_of(survivor.id()), Some(survivor_id), "same trace and span id after a restart");
+        second.mapper().resume_saved_spans(&state);
+        let lost = second.mapper().take_finished_spans();
+        let victim_span = lost.iter().find(|s| s.span.span_id == victim_id.1).expect("the victim's span is closed");
+        assert_eq!(victim_span.reason, EndReason::ExitLost);
+        assert!(victim_span.reason.synthetic());
+        assert!(lost.iter().all(|s| s.span.span_id != survivor_id.1), "the survivor's span stays open");
+        survivor.kill().unwrap();
+        survivor.wait().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -21,6 +21,14 @@ pub struct Captured {
     pub log: LogRecord,
 }
 
+/// Spans as vigil configures them by default (ids keyed by this host).
+fn with_spans(m: Mapper, ctx: &MapContext) -> Mapper {
+    let cfg = vigil::config::SpansConfig::default();
+    let machine = std::fs::read_to_string("/etc/machine-id").unwrap_or_default();
+    let ids = vigil::spans::SpanIds::new(machine.trim(), &ctx.boot_id);
+    m.with_spans(vigil::spans::SpanBook::new(ids, cfg.root_daemons, cfg.max_duration_s), cfg.error_on_signal)
+}
+
 /// Probes attached for the lifetime of the value.
 #[derive(Debug)]
 pub struct Capture {
@@ -31,6 +39,8 @@ pub struct Capture {
     schema: crate::schema::Schema,
     /// Every record seen so far.
     pub seen: Vec<Captured>,
+    /// Every span that ended so far.
+    pub spans: Vec<vigil::spans::FinishedSpan>,
     /// The pipeline counters.
     pub stats: Arc<Stats>,
 }
@@ -48,16 +58,25 @@ impl Capture {
             boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id").trim().to_owned(),
             session: format!("{:x}", receiver.status.loaded_at_boot_ns),
         };
-        let mut mapper = Mapper::new(ctx.clone(), 1 << 16, "/proc".into(), stats.clone());
-        mapper.table_mut().load_snapshot(vigil::procfs::snapshot(std::path::Path::new("/proc")));
-        Capture { rx, receiver: Some(receiver), mapper, mapper_ctx: ctx, schema: crate::schema::Schema::load(), seen: Vec::new(), stats }
+        let mut mapper = with_spans(Mapper::new(ctx.clone(), 1 << 16, "/proc".into(), stats.clone()), &ctx);
+        mapper.load_snapshot(vigil::procfs::snapshot(std::path::Path::new("/proc")));
+        Capture {
+            rx,
+            receiver: Some(receiver),
+            mapper,
+            mapper_ctx: ctx,
+            schema: crate::schema::Schema::load(),
+            seen: Vec::new(),
+            spans: Vec::new(),
+            stats,
+        }
     }
 
     /// Attach without loading the /proc snapshot: every process that
     /// predates the capture is unknown to the table (to test rebuilding).
     pub fn start_without_snapshot(probes: ProbesConfig) -> Capture {
         let mut c = Capture::start(probes);
-        c.mapper = Mapper::new(c.mapper_ctx.clone(), 1 << 16, "/proc".into(), c.stats.clone());
+        c.mapper = with_spans(Mapper::new(c.mapper_ctx.clone(), 1 << 16, "/proc".into(), c.stats.clone()), &c.mapper_ctx);
         c
     }
 
@@ -73,6 +92,8 @@ impl Capture {
             self.schema.validate(&log);
             self.seen.push(Captured { record, log });
         }
+        let ended = self.mapper.take_finished_spans();
+        self.spans.extend(ended);
     }
 
     /// Detach the probes, drain the ring buffer and map what is left; the
@@ -105,6 +126,24 @@ impl Capture {
                 return c.clone();
             }
             assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}; {} records seen", self.seen.len());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Wait until a span matching `pred` has ended; panics after `timeout`.
+    pub fn wait_for_span(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&vigil::spans::FinishedSpan) -> bool,
+    ) -> vigil::spans::FinishedSpan {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if let Some(s) = self.spans.iter().find(|s| pred(s)) {
+                return s.clone();
+            }
+            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for span {what}; {} spans ended", self.spans.len());
             std::thread::sleep(Duration::from_millis(5));
         }
     }

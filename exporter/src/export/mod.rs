@@ -1,7 +1,10 @@
-//! Export stage: batches of log records -> OTLP/gRPC, OTLP/HTTP or stdout.
+//! Export stage: batches of log records or spans -> OTLP/gRPC, OTLP/HTTP or
+//! stdout. Every [`Batch`] says which [`Signal`] it carries; the exporters
+//! route it to the matching OTLP service (gRPC method, HTTP URL, response
+//! type).
 //!
 //! Guarantees: a batch is either delivered (the receiver accepted it, in
-//! whole or in part), or counted as failed with its record count. Errors are
+//! whole or in part), or counted as failed with its item count. Errors are
 //! classified as the OTLP specification says: only retryable ones are retried,
 //! with exponential backoff, until the retry budget runs out; a partial
 //! success is never retried and its rejected records are counted.
@@ -12,9 +15,11 @@ pub mod stdout;
 
 use crate::config::{Config, StdoutFormat};
 use crate::otel::wire::{encode_request, EncodedLog};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use std::time::Duration;
 use thiserror::Error;
@@ -35,35 +40,90 @@ pub enum ExportError {
     Permanent(String),
 }
 
+/// The OTLP signal a batch carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// `ExportLogsServiceRequest` (log records).
+    Logs,
+    /// `ExportTraceServiceRequest` (spans).
+    Traces,
+}
+
+impl Signal {
+    /// `logs` or `traces`, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Logs => "logs",
+            Signal::Traces => "traces",
+        }
+    }
+}
+
 /// The outcome of a delivered request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivered {
-    /// Records the receiver said it rejected (partial success).
+    /// Items of the batch's signal (log records or spans) the receiver said
+    /// it rejected (partial success).
     pub rejected: u64,
 }
 
-/// One encoded `ExportLogsServiceRequest` and the number of records in it.
+/// An OTLP export response: how many items the receiver rejected.
+pub trait ExportResponse: prost::Message + Default + Send + 'static {
+    /// `partial_success.rejected_log_records` / `rejected_spans` (0 when
+    /// absent; a negative count is read as 0).
+    fn rejected(&self) -> u64;
+}
+
+impl ExportResponse for ExportLogsServiceResponse {
+    fn rejected(&self) -> u64 {
+        self.partial_success.as_ref().map_or(0, |p| u64::try_from(p.rejected_log_records).unwrap_or(0))
+    }
+}
+
+impl ExportResponse for ExportTraceServiceResponse {
+    fn rejected(&self) -> u64 {
+        self.partial_success.as_ref().map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
+    }
+}
+
+/// One encoded OTLP export request (`ExportLogsServiceRequest` or
+/// `ExportTraceServiceRequest`, as `signal` says) and the number of items
+/// in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     /// Protobuf bytes, cheap to clone for retries.
     pub bytes: bytes::Bytes,
-    /// Log records in the request.
+    /// Items in the request: log records (logs) or spans (traces).
     pub records: u64,
+    /// Which request `bytes` holds.
+    pub signal: Signal,
 }
 
 impl Batch {
-    /// Decode into the opentelemetry-proto type (console output, tests).
+    /// Decode a logs batch into the opentelemetry-proto type (console
+    /// output, tests). A traces batch does not decode as logs meaningfully:
+    /// use [`Batch::decode_traces`].
     pub fn decode(&self) -> Result<ExportLogsServiceRequest, prost::DecodeError> {
+        debug_assert_eq!(self.signal, Signal::Logs, "decode() on a traces batch");
+        prost::Message::decode(self.bytes.as_ref())
+    }
+
+    /// Decode a traces batch into the opentelemetry-proto type.
+    pub fn decode_traces(&self) -> Result<ExportTraceServiceRequest, prost::DecodeError> {
+        debug_assert_eq!(self.signal, Signal::Traces, "decode_traces() on a logs batch");
         prost::Message::decode(self.bytes.as_ref())
     }
 }
 
-/// Builds requests from encoded records: the resource and the
-/// instrumentation scope are encoded once.
+/// Builds requests: for log records from pre-encoded records with the
+/// resource and the instrumentation scope encoded once; for spans with
+/// prost (spans are far fewer than log records).
 #[derive(Debug, Clone)]
 pub struct RequestEncoder {
     resource: Vec<u8>,
     scope: Vec<u8>,
+    resource_value: Resource,
+    scope_value: InstrumentationScope,
 }
 
 impl RequestEncoder {
@@ -74,13 +134,33 @@ impl RequestEncoder {
             version: crate::otel::resource::VERSION.into(),
             ..InstrumentationScope::default()
         };
-        RequestEncoder { resource: resource.encode_to_vec(), scope: scope.encode_to_vec() }
+        RequestEncoder {
+            resource: resource.encode_to_vec(),
+            scope: scope.encode_to_vec(),
+            resource_value: resource.clone(),
+            scope_value: scope,
+        }
     }
 
-    /// One request holding `logs`.
+    /// One `ExportLogsServiceRequest` holding `logs`.
     pub fn encode(&self, logs: &[EncodedLog]) -> Batch {
         let bytes = encode_request(&self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
-        Batch { bytes: bytes.into(), records: logs.len() as u64 }
+        Batch { bytes: bytes.into(), records: logs.len() as u64, signal: Signal::Logs }
+    }
+
+    /// One `ExportTraceServiceRequest` holding `spans`: one ResourceSpans
+    /// (the same resource as the logs) with one ScopeSpans (scope `vigil`).
+    pub fn encode_spans(&self, spans: Vec<Span>) -> Batch {
+        let records = spans.len() as u64;
+        let schema_url = crate::otel::attr::SCHEMA_URL.to_owned();
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(self.resource_value.clone()),
+                scope_spans: vec![ScopeSpans { scope: Some(self.scope_value.clone()), spans, schema_url: schema_url.clone() }],
+                schema_url,
+            }],
+        };
+        Batch { bytes: req.encode_to_vec().into(), records, signal: Signal::Traces }
     }
 }
 
@@ -96,15 +176,20 @@ pub enum Exporter {
 }
 
 impl Exporter {
-    /// The exporter the configuration asks for.
+    /// The exporter the configuration asks for (logs and traces go through
+    /// the same one; see [`Config::logs_url`] and [`Config::traces_url`]).
     pub fn from_config(cfg: &Config) -> Result<Self, ExportError> {
         let e = &cfg.export;
-        Ok(match cfg.logs_url() {
-            None => Exporter::Stdout(stdout::StdoutExporter::new(e.stdout_format == StdoutFormat::OtlpJson)),
-            Some(url) => match e.protocol {
-                crate::config::Protocol::Grpc => Exporter::Grpc(grpc::GrpcExporter::new(&url, e)?),
-                crate::config::Protocol::HttpProtobuf => Exporter::Http(http::HttpExporter::new(&url, e)?),
-            },
+        let (Some(logs_url), Some(traces_url)) = (cfg.logs_url(), cfg.traces_url()) else {
+            if !e.traces_endpoint.is_empty() {
+                tracing::warn!(traces_endpoint = %e.traces_endpoint, "export.traces_endpoint is ignored without export.endpoint: printing to stdout");
+            }
+            return Ok(Exporter::Stdout(stdout::StdoutExporter::new(e.stdout_format == StdoutFormat::OtlpJson)));
+        };
+        Ok(match e.protocol {
+            // One channel for both signals: `traces_url` is the endpoint too.
+            crate::config::Protocol::Grpc => Exporter::Grpc(grpc::GrpcExporter::new(&logs_url, e)?),
+            crate::config::Protocol::HttpProtobuf => Exporter::Http(http::HttpExporter::new(&logs_url, &traces_url, e)?),
         })
     }
 
@@ -112,12 +197,12 @@ impl Exporter {
     pub fn describe(&self) -> String {
         match self {
             Exporter::Grpc(g) => format!("OTLP/gRPC {}", g.url()),
-            Exporter::Http(h) => format!("OTLP/HTTP {}", h.url()),
+            Exporter::Http(h) => format!("OTLP/HTTP logs {}, traces {}", h.url(Signal::Logs), h.url(Signal::Traces)),
             Exporter::Stdout(s) => format!("stdout ({})", if s.is_json() { "otlp-json" } else { "text" }),
         }
     }
 
-    /// One attempt.
+    /// One attempt, to the service of the batch's signal.
     pub async fn export_once(&mut self, req: &Batch) -> Result<Delivered, ExportError> {
         match self {
             Exporter::Grpc(g) => g.export(req).await,
@@ -128,7 +213,8 @@ impl Exporter {
 
     /// Export with retries: retryable failures are retried with exponential
     /// backoff (100 ms doubling to 5 s, honouring server-requested delays)
-    /// until `budget` has elapsed.
+    /// until `budget` has elapsed. `Delivered::rejected` counts items of
+    /// `req.signal`.
     pub async fn export(&mut self, req: &Batch, budget: Duration) -> Result<Delivered, ExportError> {
         let start = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(100);
@@ -146,5 +232,86 @@ impl Exporter {
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otel::{kv_int, kv_str};
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+    use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Status};
+
+    fn resource() -> Resource {
+        Resource { attributes: vec![kv_str("service.name", "vigil"), kv_str("host.name", "h1")], ..Resource::default() }
+    }
+
+    fn span(n: u8, parent: Option<u8>) -> Span {
+        Span {
+            trace_id: vec![0xab; 16],
+            span_id: vec![n; 8],
+            parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+            name: format!("process {n}"),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: 1_700_000_000_000_000_000 + u64::from(n),
+            end_time_unix_nano: 1_700_000_001_000_000_000,
+            attributes: vec![kv_int("process.pid", i64::from(n)), kv_str("process.executable.name", "sh")],
+            status: Some(Status { code: StatusCode::Ok as i32, message: String::new() }),
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn spans_round_trip_with_the_logs_resource_and_scope() {
+        let enc = RequestEncoder::new(&resource());
+        let spans = vec![span(1, None), span(2, Some(1)), span(3, Some(1))];
+        let batch = enc.encode_spans(spans.clone());
+        assert_eq!(batch.signal, Signal::Traces);
+        assert_eq!(batch.records, 3);
+        let req = batch.decode_traces().expect("decodes");
+        assert_eq!(req.resource_spans.len(), 1);
+        let rs = &req.resource_spans[0];
+        assert_eq!(rs.resource.as_ref(), Some(&resource()));
+        assert_eq!(rs.schema_url, crate::otel::attr::SCHEMA_URL);
+        assert_eq!(rs.scope_spans.len(), 1);
+        let ss = &rs.scope_spans[0];
+        assert_eq!(ss.schema_url, crate::otel::attr::SCHEMA_URL);
+        let scope = ss.scope.as_ref().expect("scope");
+        assert_eq!((scope.name.as_str(), scope.version.as_str()), ("vigil", crate::otel::resource::VERSION));
+        assert_eq!(ss.spans, spans);
+
+        // The same resource and scope as the logs requests.
+        let logs = enc.encode(&[]);
+        assert_eq!(logs.signal, Signal::Logs);
+        assert_eq!(logs.records, 0);
+        let logs = logs.decode().expect("decodes");
+        assert_eq!(logs.resource_logs[0].resource, rs.resource);
+        assert_eq!(logs.resource_logs[0].scope_logs[0].scope.as_ref(), Some(scope));
+    }
+
+    #[test]
+    fn empty_span_batch_is_a_valid_request() {
+        let batch = RequestEncoder::new(&resource()).encode_spans(Vec::new());
+        assert_eq!((batch.signal, batch.records), (Signal::Traces, 0));
+        assert!(batch.decode_traces().expect("decodes").resource_spans[0].scope_spans[0].spans.is_empty());
+    }
+
+    #[test]
+    fn responses_report_rejected_items_of_their_signal() {
+        let logs = ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess { rejected_log_records: 7, error_message: "x".into() }),
+        };
+        let traces = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess { rejected_spans: 4, error_message: "y".into() }),
+        };
+        let logs = ExportLogsServiceResponse::decode(logs.encode_to_vec().as_slice()).expect("decodes");
+        let traces = ExportTraceServiceResponse::decode(traces.encode_to_vec().as_slice()).expect("decodes");
+        assert_eq!((logs.rejected(), traces.rejected()), (7, 4));
+        assert_eq!(ExportTraceServiceResponse::default().rejected(), 0);
+        let negative = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess { rejected_spans: -1, error_message: String::new() }),
+        };
+        assert_eq!(negative.rejected(), 0);
     }
 }

@@ -63,6 +63,13 @@ pub const VIGIL_CONTEXT_SOURCE: &str = "vigil.context.source";
 pub const VIGIL_STREAM_GAP_BEFORE: &str = "vigil.stream.gap_before";
 pub const VIGIL_PROCESS_NAME_MISMATCH: &str = "vigil.process.name_mismatch";
 
+// Spans
+pub const VIGIL_SPAN_END_REASON: &str = "vigil.span.end_reason";
+pub const VIGIL_SPAN_SYNTHETIC_END: &str = "vigil.span.synthetic_end";
+pub const VIGIL_SPAN_START_SOURCE: &str = "vigil.span.start_source";
+pub const VIGIL_SPAN_SEGMENT: &str = "vigil.span.segment";
+pub const VIGIL_SPAN_LINK: &str = "vigil.span.link";
+
 // Telemetry (the agent's own records)
 pub const EVENT_TELEMETRY_LOSS: &str = "vigil.telemetry.loss";
 pub const EVENT_TELEMETRY_HEARTBEAT: &str = "vigil.telemetry.heartbeat";
@@ -164,6 +171,11 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_CONTEXT_SOURCE,
     VIGIL_STREAM_GAP_BEFORE,
     VIGIL_PROCESS_NAME_MISMATCH,
+    VIGIL_SPAN_END_REASON,
+    VIGIL_SPAN_SYNTHETIC_END,
+    VIGIL_SPAN_START_SOURCE,
+    VIGIL_SPAN_SEGMENT,
+    VIGIL_SPAN_LINK,
     ERROR_TYPE,
     VIGIL_TELEMETRY_SEQ,
     VIGIL_LOSS_STAGE,
@@ -224,13 +236,11 @@ mod tests {
     #[test]
     fn schema_and_code_list_the_same_keys() {
         let s = schema();
-        let mut documented: Vec<String> = Vec::new();
-        for section in ["record_attributes", "resource_attributes"] {
+        let mut documented = std::collections::BTreeSet::new();
+        for section in ["record_attributes", "resource_attributes", "span_attributes"] {
             documented.extend(s[section].as_object().expect(section).keys().cloned());
         }
-        let mut code: Vec<String> = ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
-        documented.sort();
-        code.sort();
+        let code: std::collections::BTreeSet<String> = ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
         assert_eq!(documented, code);
         let prefixes: Vec<&String> = s["record_attribute_prefixes"].as_object().expect("prefixes").keys().collect();
         for p in [VIGIL_ORIGINAL_SIZE_PREFIX, VIGIL_TRUNCATED_REASON_PREFIX, VIGIL_UNAVAILABLE_REASON_PREFIX] {

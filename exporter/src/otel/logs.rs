@@ -54,17 +54,26 @@ pub struct ProcContext<'a> {
     /// Whether the task's comm differs from the one it had at exec (or in
     /// /proc at start-up), when that is known.
     pub name_mismatch: Option<bool>,
+    /// Trace and span of the acting process's current image, when spans
+    /// are on.
+    pub span: Option<([u8; 16], [u8; 8])>,
 }
 
 impl<'a> ProcContext<'a> {
     /// Context from a table entry (or its absence).
     pub fn from_table(info: Option<&'a ProcessInfo>, name_mismatch: Option<bool>) -> Self {
-        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch }
+        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch, span: None }
+    }
+
+    /// The same context, in the span `span`.
+    pub fn in_span(mut self, span: Option<([u8; 16], [u8; 8])>) -> Self {
+        self.span = span;
+        self
     }
 }
 
 /// Context for records that carry their own (exec).
-pub const OBSERVED: ProcContext<'static> = ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None };
+pub const OBSERVED: ProcContext<'static> = ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None };
 
 /// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
 /// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
@@ -104,6 +113,10 @@ pub fn to_log_record(
     wire::put_bytes(&mut out, log_record::SEVERITY_TEXT, b"INFO");
     wire::put_any_field(&mut out, log_record::BODY, AnyRef::Str(&body));
     wire::put_bytes(&mut out, log_record::EVENT_NAME, h.event.event_name().as_bytes());
+    if let Some((trace_id, span_id)) = proc.span {
+        wire::put_bytes(&mut out, log_record::TRACE_ID, &trace_id);
+        wire::put_bytes(&mut out, log_record::SPAN_ID, &span_id);
+    }
     EncodedLog(out)
 }
 

@@ -3,6 +3,7 @@
 pub mod attr;
 pub mod logs;
 pub mod resource;
+pub mod spans;
 pub mod telemetry;
 pub mod wire;
 
@@ -31,6 +32,11 @@ pub fn kv_str(key: &str, value: impl Into<String>) -> KeyValue {
 /// An integer `KeyValue`.
 pub fn kv_int(key: &str, value: i64) -> KeyValue {
     KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(Value::IntValue(value)) }), ..KeyValue::default() }
+}
+
+/// A boolean `KeyValue`.
+pub fn kv_bool(key: &str, value: bool) -> KeyValue {
+    KeyValue { key: key.to_owned(), value: Some(AnyValue { value: Some(Value::BoolValue(value)) }), ..KeyValue::default() }
 }
 
 /// A string-array `KeyValue`.

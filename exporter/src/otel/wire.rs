@@ -25,6 +25,8 @@ pub mod log_record {
     pub const SEVERITY_TEXT: u32 = 3;
     pub const BODY: u32 = 5;
     pub const ATTRIBUTES: u32 = 6;
+    pub const TRACE_ID: u32 = 9;
+    pub const SPAN_ID: u32 = 10;
     pub const OBSERVED_TIME_UNIX_NANO: u32 = 11;
     pub const EVENT_NAME: u32 = 12;
 }
@@ -239,6 +241,8 @@ mod tests {
         put_key_value(&mut out, log_record::ATTRIBUTES, "empty", AnyRef::StrArray(&[]));
         put_fixed64(&mut out, log_record::OBSERVED_TIME_UNIX_NANO, 2);
         put_bytes(&mut out, log_record::EVENT_NAME, b"vigil.process.exec");
+        put_bytes(&mut out, log_record::TRACE_ID, &[7; 16]);
+        put_bytes(&mut out, log_record::SPAN_ID, &[8; 8]);
         let got = EncodedLog(out).decode().expect("decodes");
         let array = |items: &[Cow<'_, str>]| {
             Value::ArrayValue(ArrayValue {
@@ -260,6 +264,8 @@ mod tests {
                 kv("empty", array(&[])),
             ],
             event_name: "vigil.process.exec".into(),
+            trace_id: vec![7; 16],
+            span_id: vec![8; 8],
             ..LogRecord::default()
         };
         assert_eq!(got, want);
