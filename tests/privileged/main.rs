@@ -191,7 +191,7 @@ fn long_executable_path_is_complete() {
     std::fs::copy("/bin/true", &exe).unwrap();
     let exe_len = exe.as_os_str().len();
     assert!(exe_len > 300, "path is {exe_len} bytes");
-    let mut child = Command::new(&exe).spawn().unwrap();
+    let mut child = spawn_copied(&mut Command::new(&exe));
     let pid = child.id();
     assert!(child.wait().unwrap().success());
     let c = cap.wait_for("exec record", WAIT, |c| is_exec_of(c, pid));

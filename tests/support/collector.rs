@@ -12,11 +12,17 @@
 //! parentheses or commas). rotel's own output is still kept in a file and
 //! shown when a test fails.
 //!
+//! The sink also serves as the collector itself, with vigil exporting to it
+//! directly, when a test needs a collector that misbehaves on purpose: it
+//! can stall its answers or answer with a partial success (see [`Sink`]).
+//!
 //! Every child process lives in a [`ChildGuard`], which kills it on drop, so
 //! a panicking test leaves nothing running. Every wait is bounded.
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::fs::File;
@@ -26,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tonic::codegen::{http, BoxFuture, Service};
 
 /// How long any single wait of the e2e tests may take before failing.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -212,10 +219,85 @@ fn listening(port: u16) -> bool {
 pub struct Received {
     pub resource: Resource,
     pub record: LogRecord,
+    /// Index of the export request it came in (in the order the sink
+    /// answered them, see [`Sink::export_requests`]).
+    pub request: usize,
+}
+
+/// One export request the sink answered successfully, as it arrived.
+#[derive(Debug, Clone)]
+pub struct ExportCall {
+    pub request: ExportLogsServiceRequest,
+    /// The request re-encoded (prost's encoding is deterministic): two
+    /// deliveries of the same batch have equal bytes.
+    pub bytes: Vec<u8>,
+    /// `partial_success.rejected_log_records` of the answer (0: full success).
+    pub rejected: i64,
+    /// Whether the call was held by a stall before it was answered.
+    pub stalled: bool,
+}
+
+/// How the sink answers, switched at run time. The default accepts every
+/// request at once.
+#[derive(Debug, Default)]
+struct Behaviour {
+    /// Hold every export call (without answering) until this instant.
+    stall_until: Option<Instant>,
+    /// Answer this many more requests of at least `rejected` records with a
+    /// partial success rejecting `rejected` of them.
+    partial_left: usize,
+    partial_rejected: i64,
+    partial_message: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    behaviour: Behaviour,
+    /// Export calls that arrived, answered or not.
+    calls: usize,
+    /// Calls being held by a stall right now.
+    stalled_now: usize,
+    answered: Vec<ExportCall>,
+    /// Trace export requests (accepted at once, whatever the behaviour).
+    traces: Vec<ExportTraceServiceRequest>,
 }
 
 #[derive(Debug, Default, Clone)]
-struct Store(Arc<Mutex<Vec<ExportLogsServiceRequest>>>);
+struct Store(Arc<Mutex<State>>);
+
+impl Store {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, tonic::Status> {
+        self.0.lock().map_err(|_| tonic::Status::internal("sink store poisoned"))
+    }
+}
+
+/// Counts a call in `stalled_now` while it is held, also when the client
+/// gives up and the call is dropped mid-stall.
+struct Held<'a> {
+    store: &'a Store,
+    counted: bool,
+}
+
+impl Held<'_> {
+    fn set(&mut self, on: bool) {
+        if on != self.counted {
+            if let Ok(mut st) = self.store.0.lock() {
+                if on {
+                    st.stalled_now += 1;
+                } else {
+                    st.stalled_now -= 1;
+                }
+            }
+            self.counted = on;
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
 
 #[tonic::async_trait]
 impl LogsService for Store {
@@ -223,13 +305,87 @@ impl LogsService for Store {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.0.lock().map_err(|_| tonic::Status::internal("sink store poisoned"))?.push(request.into_inner());
-        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+        self.lock()?.calls += 1;
+        // Stall: poll the switch so a release or a new deadline takes effect
+        // within a few milliseconds. Nothing is stored until the answer.
+        let mut held = Held { store: self, counted: false };
+        loop {
+            let wait = self.lock()?.behaviour.stall_until.and_then(|t| t.checked_duration_since(Instant::now()));
+            match wait {
+                Some(left) => {
+                    held.set(true);
+                    tokio::time::sleep(left.min(Duration::from_millis(10))).await;
+                }
+                None => break,
+            }
+        }
+        let stalled = held.counted;
+        drop(held);
+        let request = request.into_inner();
+        let records: usize = request.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len()).sum();
+        let mut st = self.lock()?;
+        let b = &mut st.behaviour;
+        let partial = if b.partial_left > 0 && i64::try_from(records).unwrap_or(i64::MAX) >= b.partial_rejected {
+            b.partial_left -= 1;
+            Some(ExportLogsPartialSuccess { rejected_log_records: b.partial_rejected, error_message: b.partial_message.clone() })
+        } else {
+            None
+        };
+        let bytes = prost::Message::encode_to_vec(&request);
+        let rejected = partial.as_ref().map_or(0, |p| p.rejected_log_records);
+        st.answered.push(ExportCall { request, bytes, rejected, stalled });
+        Ok(tonic::Response::new(ExportLogsServiceResponse { partial_success: partial }))
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Store {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.lock()?.traces.push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// Both services on one server, routed by the gRPC path (tonic's own router
+/// needs its `router` feature, which pulls in axum).
+#[derive(Debug, Clone)]
+struct LogsAndTraces {
+    logs: LogsServiceServer<Store>,
+    traces: TraceServiceServer<Store>,
+}
+
+impl Service<http::Request<tonic::body::Body>> for LogsAndTraces {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        if req.uri().path().starts_with("/opentelemetry.proto.collector.trace.") {
+            Box::pin(self.traces.call(req))
+        } else {
+            Box::pin(self.logs.call(req))
+        }
     }
 }
 
 /// An OTLP/gRPC logs receiver on 127.0.0.1 (free port) that keeps what it
 /// gets. Stops when dropped.
+///
+/// By default it accepts every request at once. Tests can switch it, while
+/// it runs, to stall ([`Sink::stall_for`]: calls are held, unanswered, and
+/// their records kept once answered) or to answer with a partial success
+/// ([`Sink::reject_in_partial_success`]: the records are kept, as delivered,
+/// and the answer says some were rejected). It also accepts and keeps OTLP
+/// trace requests, at once and apart from the logs
+/// ([`Sink::trace_requests`]), so that a vigil exporting spans to the same
+/// endpoint sees no export failure.
 #[derive(Debug)]
 pub struct Sink {
     addr: SocketAddr,
@@ -245,13 +401,21 @@ impl Sink {
             .block_on(async { tonic::transport::server::TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0))) })
             .expect("bind sink on 127.0.0.1");
         let addr = incoming.local_addr().expect("sink local addr");
-        let service = LogsServiceServer::new(store.clone()).accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+        let gzip = tonic::codec::CompressionEncoding::Gzip;
+        let service = LogsAndTraces {
+            logs: LogsServiceServer::new(store.clone()).accept_compressed(gzip),
+            traces: TraceServiceServer::new(store.clone()).accept_compressed(gzip),
+        };
         runtime.spawn(async move {
             if let Err(e) = tonic::transport::Server::builder().serve_with_incoming(service, incoming).await {
                 eprintln!("e2e sink stopped: {e}");
             }
         });
         Self { addr, store, runtime: Some(runtime) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.store.0.lock().expect("sink store poisoned")
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -261,14 +425,14 @@ impl Sink {
 
     /// Every record received so far, flattened.
     pub fn records(&self) -> Vec<Received> {
-        let requests = self.store.0.lock().expect("sink store poisoned");
+        let st = self.state();
         let mut out = Vec::new();
-        for req in requests.iter() {
-            for rl in &req.resource_logs {
+        for (request, call) in st.answered.iter().enumerate() {
+            for rl in &call.request.resource_logs {
                 let resource = rl.resource.clone().unwrap_or_default();
                 for sl in &rl.scope_logs {
                     for record in &sl.log_records {
-                        out.push(Received { resource: resource.clone(), record: record.clone() });
+                        out.push(Received { resource: resource.clone(), record: record.clone(), request });
                     }
                 }
             }
@@ -276,9 +440,53 @@ impl Sink {
         out
     }
 
-    /// Number of export requests received so far.
+    /// Number of export requests received (answered successfully) so far.
     pub fn requests(&self) -> usize {
-        self.store.0.lock().expect("sink store poisoned").len()
+        self.state().answered.len()
+    }
+
+    /// Every export request answered so far, in answer order.
+    pub fn export_requests(&self) -> Vec<ExportCall> {
+        self.state().answered.clone()
+    }
+
+    /// Every trace export request received so far.
+    pub fn trace_requests(&self) -> Vec<ExportTraceServiceRequest> {
+        self.state().traces.clone()
+    }
+
+    /// Logs export calls that arrived so far, including those not answered
+    /// yet.
+    pub fn calls(&self) -> usize {
+        self.state().calls
+    }
+
+    /// Export calls held by a stall right now.
+    pub fn stalled_calls(&self) -> usize {
+        self.state().stalled_now
+    }
+
+    /// From now until `d` has passed (or [`Sink::release`]), hold every
+    /// export call without answering; held calls are then answered as usual
+    /// and their records kept.
+    pub fn stall_for(&self, d: Duration) {
+        self.state().behaviour.stall_until = Some(Instant::now() + d);
+    }
+
+    /// End a stall now.
+    pub fn release(&self) {
+        self.state().behaviour.stall_until = None;
+    }
+
+    /// Answer the next `requests` export requests that hold at least
+    /// `rejected` records with `partial_success { rejected_log_records:
+    /// rejected, error_message: message }`. Their records are kept: the
+    /// request was delivered, the collector just says it dropped some.
+    pub fn reject_in_partial_success(&self, requests: usize, rejected: i64, message: &str) {
+        let b = &mut self.state().behaviour;
+        b.partial_left = requests;
+        b.partial_rejected = rejected;
+        b.partial_message = message.to_owned();
     }
 }
 
@@ -318,7 +526,7 @@ impl Rotel {
             cmd.arg("start")
                 .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc_port}")])
                 .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
-                .args(["--otlp-receiver-traces-disabled", "--otlp-receiver-metrics-disabled"])
+                .args(["--otlp-receiver-metrics-disabled"])
                 .args(["--exporter", "otlp"])
                 .args(["--otlp-exporter-endpoint", forward_to])
                 .args(["--otlp-exporter-protocol", "grpc"])
