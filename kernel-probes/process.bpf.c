@@ -26,6 +26,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile struct vigil_exec vigil_btf_exec __attribute__((used));
 const volatile struct vigil_fork vigil_btf_fork __attribute__((used));
 const volatile struct vigil_exit vigil_btf_exit __attribute__((used));
+/* The ABI's enums, kept in BTF for the same check. */
+const volatile enum vigil_limit vigil_btf_limit __attribute__((used));
+const volatile enum vigil_event_type vigil_btf_event_type __attribute__((used));
+const volatile enum vigil_lane vigil_btf_lane __attribute__((used));
+const volatile enum vigil_drop_cause vigil_btf_drop_cause __attribute__((used));
+const volatile enum vigil_field_problem vigil_btf_field_problem __attribute__((used));
+const volatile enum vigil_field_flag vigil_btf_field_flag __attribute__((used));
+const volatile enum vigil_reason vigil_btf_reason __attribute__((used));
+const volatile enum vigil_exe_flag vigil_btf_exe_flag __attribute__((used));
 
 /* s_magic values, include/uapi/linux/magic.h */
 #define VIGIL_TMPFS_MAGIC 0x01021994

@@ -18,7 +18,17 @@
 #ifndef VIGIL_ABI_H
 #define VIGIL_ABI_H
 
-#define VIGIL_ABI_VERSION 1
+/* Versions and limits (an enum so they appear in the object's BTF, where a
+ * test compares them with the Rust mirror). */
+enum vigil_limit {
+	VIGIL_ABI_VERSION = 1,
+	VIGIL_EV_SLOTS = 16,      /* event type ids are below this */
+	VIGIL_PATH_MAX = 4096,
+	VIGIL_PATH_DEPTH_MAX = 128,
+	VIGIL_ARGS_CAP = 65536,
+	VIGIL_ARGS_DEFAULT = 16384,
+	VIGIL_COMM_LEN = 16,
+};
 
 /* Event types. 1-15: process lifecycle; 16-31 file; 32-47 network;
  * 48-63 privilege; 64-79 kernel/bpf/mount; 80-95 fileless. */
@@ -51,14 +61,14 @@ enum vigil_field_problem {
 	VIGIL_FIELDP_MAX = 3,
 };
 
-/* Number of event-type slots in the counter maps (type ids are < this). */
-#define VIGIL_EV_SLOTS 16
 
 /* struct vigil_field.flags */
-#define VIGIL_F_PRESENT     0x1  /* the field holds data (possibly empty) */
-#define VIGIL_F_TRUNCATED   0x2  /* only a prefix (or subset) is stored */
-#define VIGIL_F_UNAVAILABLE 0x4  /* the probe tried and could not read it */
-#define VIGIL_F_SIZE_KNOWN  0x8  /* orig_len is the exact original size */
+enum vigil_field_flag {
+	VIGIL_F_PRESENT = 0x1,     /* the field holds data (possibly empty) */
+	VIGIL_F_TRUNCATED = 0x2,   /* only a prefix (or subset) is stored */
+	VIGIL_F_UNAVAILABLE = 0x4, /* the probe tried and could not read it */
+	VIGIL_F_SIZE_KNOWN = 0x8,  /* orig_len is the exact original size */
+};
 
 /* struct vigil_field.reason (meaningful with VIGIL_F_UNAVAILABLE; with
  * VIGIL_F_TRUNCATED it says why the field was cut). */
@@ -74,16 +84,13 @@ enum vigil_reason {
 };
 
 /* struct vigil_exec.path_flags: properties of the executable file. */
-#define VIGIL_EXE_DELETED 0x1        /* the executable's dentry is unlinked */
-#define VIGIL_EXE_MEMFD   0x2        /* the executable lives on a memfd */
+enum vigil_exe_flag {
+	VIGIL_EXE_DELETED = 0x1, /* the executable's dentry is unlinked */
+	VIGIL_EXE_MEMFD = 0x2,   /* the executable lives on a memfd */
+};
 
-/* Limits. Paths are resolved up to PATH_MAX; argv up to the configured
- * limit, which can never exceed VIGIL_ARGS_CAP. */
-#define VIGIL_PATH_MAX 4096
-#define VIGIL_PATH_DEPTH_MAX 128
-#define VIGIL_ARGS_CAP 65536
-#define VIGIL_ARGS_DEFAULT 16384
-#define VIGIL_COMM_LEN 16
+/* Paths are resolved up to VIGIL_PATH_MAX (or the configured path_max);
+ * argv up to the configured limit, never more than VIGIL_ARGS_CAP. */
 
 /* Common header, first in every record. */
 struct vigil_hdr {

@@ -469,6 +469,83 @@ mod tests {
         check!("vigil_exit", RawExit, [hdr, ppid, exit_code, start_ns, group_dead, _pad0, comm]);
     }
 
+    /// Every enum constant of the C header (event types, lanes, causes,
+    /// reasons, flags, limits) has the value the Rust side uses.
+    #[test]
+    fn constants_match_the_bpf_object_btf() {
+        use libbpf_rs::btf::types::Enum;
+        use libbpf_rs::btf::Btf;
+        let btf = Btf::from_path(crate::probes::PROCESS_OBJECT_PATH).expect("BTF of the compiled object");
+        let enum_values = |name: &str| -> std::collections::BTreeMap<String, i64> {
+            let e: Enum<'_> = btf.type_by_name(name).unwrap_or_else(|| panic!("enum {name} missing from the object's BTF"));
+            e.iter().map(|m| (m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), m.value)).collect()
+        };
+        let expect = |name: &str, pairs: &[(&str, i64)]| {
+            let want: std::collections::BTreeMap<String, i64> = pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+            assert_eq!(enum_values(name), want, "enum {name}");
+        };
+        expect(
+            "vigil_limit",
+            &[
+                ("VIGIL_ABI_VERSION", i64::from(ABI_VERSION)),
+                ("VIGIL_EV_SLOTS", EV_SLOTS as i64),
+                ("VIGIL_PATH_MAX", PATH_MAX as i64),
+                ("VIGIL_PATH_DEPTH_MAX", 128),
+                ("VIGIL_ARGS_CAP", ARGS_CAP as i64),
+                ("VIGIL_ARGS_DEFAULT", ARGS_DEFAULT as i64),
+                ("VIGIL_COMM_LEN", COMM_LEN as i64),
+            ],
+        );
+        expect(
+            "vigil_event_type",
+            &[
+                ("VIGIL_EV_EXEC", EventType::Exec as i64),
+                ("VIGIL_EV_FORK", EventType::Fork as i64),
+                ("VIGIL_EV_EXIT", EventType::Exit as i64),
+            ],
+        );
+        expect("vigil_lane", &[("VIGIL_LANE_CRITICAL", 0), ("VIGIL_LANE_MAX", LANE_MAX as i64)]);
+        expect(
+            "vigil_drop_cause",
+            &[
+                ("VIGIL_DROP_RINGBUF_FULL", DropCause::RingbufFull as i64),
+                ("VIGIL_DROP_TOO_LARGE", DropCause::TooLarge as i64),
+                ("VIGIL_DROP_SCRATCH", DropCause::Scratch as i64),
+                ("VIGIL_DROP_MAX", DROP_MAX as i64),
+            ],
+        );
+        expect(
+            "vigil_field_problem",
+            &[
+                ("VIGIL_FIELDP_READ_FAULT", FieldProblem::ReadFault as i64),
+                ("VIGIL_FIELDP_PATH_DEPTH", FieldProblem::PathDepth as i64),
+                ("VIGIL_FIELDP_TRUNCATED", FieldProblem::Truncated as i64),
+                ("VIGIL_FIELDP_MAX", FIELDP_MAX as i64),
+            ],
+        );
+        expect(
+            "vigil_field_flag",
+            &[
+                ("VIGIL_F_PRESENT", i64::from(field_flags::PRESENT)),
+                ("VIGIL_F_TRUNCATED", i64::from(field_flags::TRUNCATED)),
+                ("VIGIL_F_UNAVAILABLE", i64::from(field_flags::UNAVAILABLE)),
+                ("VIGIL_F_SIZE_KNOWN", i64::from(field_flags::SIZE_KNOWN)),
+            ],
+        );
+        expect("vigil_exe_flag", &[("VIGIL_EXE_DELETED", i64::from(exe_flags::DELETED)), ("VIGIL_EXE_MEMFD", i64::from(exe_flags::MEMFD))]);
+        let reasons = enum_values("vigil_reason");
+        assert_eq!(reasons.get("VIGIL_R_NONE"), Some(&0));
+        for (name, value) in &reasons {
+            if *value == 0 {
+                continue;
+            }
+            let r = Reason::from_raw(u16::try_from(*value).expect("u16")).expect("some");
+            assert!(!matches!(r, Reason::Unknown(_)), "{name} = {value} is unknown to the Rust side");
+            let expected = name.trim_start_matches("VIGIL_R_").to_ascii_lowercase();
+            assert_eq!(r.as_str(), expected, "{name}");
+        }
+    }
+
     #[test]
     fn read_pod_round_trip_and_short_input() {
         let hdr = RawHdr { type_: 1, abi_version: ABI_VERSION, size: 40, cpu: 1, lane: 0, seq: 7, ktime_ns: 9, tgid: 10, pid: 11 };

@@ -11,7 +11,8 @@
 //!   drained one last time, so no record that reached the buffer is left.
 //!
 //! libbpf objects are not `Send`, so one dedicated thread owns them for
-//! their whole life: it loads, attaches, reports the outcome, then drains.
+//! their whole life: it loads, attaches, reports the outcome, then drains
+//! on its own current-thread tokio runtime.
 
 pub mod hooks;
 #[cfg(test)]
@@ -27,7 +28,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
@@ -292,6 +293,16 @@ pub fn start(settings: ProbeSettings, tx: mpsc::Sender<RawRecord>, stats: Arc<St
     }
 }
 
+/// The ring buffer manager's epoll descriptor, owned by libbpf (not closed
+/// here).
+struct EpollFd(i32);
+
+impl std::os::fd::AsRawFd for EpollFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
 fn receiver_thread(
     settings: ProbeSettings,
     tx: mpsc::Sender<RawRecord>,
@@ -344,31 +355,61 @@ fn receiver_thread(
     };
     let _ = ready.send(Ok(ProbeStatus { active_hooks, loaded_at_boot_ns }));
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
-    let mut last_counters = Instant::now();
-    while !stop.load(Ordering::SeqCst) {
-        if hold.load(Ordering::SeqCst) {
-            std::thread::sleep(interval);
-        } else {
-            // poll() returns early on a forced wake-up; consume() then
-            // drains whatever was submitted without one.
+    let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
+        if let Err(e) = ring.consume() {
+            tracing::warn!("ring buffer consume: {e:#}");
+        }
+    };
+    // The drain runs on a current-thread tokio runtime owned by this thread
+    // (libbpf objects cannot move between threads): it wakes on the ring
+    // buffer's epoll descriptor (forced wake-ups) or on the drain timer
+    // (records submitted without wake-up), whichever comes first.
+    let drained = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
+        rt.block_on(async {
+            // SAFETY: the epoll descriptor belongs to `ring`, which outlives
+            // this block (it is dropped after the runtime), so it stays open
+            // and the same for the AsyncFd's whole life.
+            let registered =
+                unsafe { tokio::io::unix::AsyncFd::register_with_interest(EpollFd(ring.epoll_fd()), tokio::io::Interest::READABLE) };
+            let epoll = match registered {
+                Ok(fd) => fd,
+                Err(e) => {
+                    tracing::error!("ring buffer epoll descriptor: {e}");
+                    return;
+                }
+            };
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut counters = tokio::time::interval(Duration::from_millis(500));
+            while !stop.load(Ordering::SeqCst) {
+                tokio::select! {
+                    ready = epoll.readable() => if let Ok(mut guard) = ready { guard.clear_ready() },
+                    _ = tick.tick() => {}
+                    _ = counters.tick() => {
+                        read_kernel_counters(&skel, &stats);
+                        read_program_stats(&skel, &stats, run_stats.is_some());
+                    }
+                }
+                if !hold.load(Ordering::SeqCst) {
+                    drain(&ring);
+                }
+            }
+        })
+    });
+    if let Err(e) = drained {
+        tracing::error!("receiver runtime: {e}; draining by polling");
+        while !stop.load(Ordering::SeqCst) {
             if let Err(e) = ring.poll(interval) {
                 tracing::warn!("ring buffer poll: {e:#}");
             }
-            if let Err(e) = ring.consume() {
-                tracing::warn!("ring buffer consume: {e:#}");
+            if !hold.load(Ordering::SeqCst) {
+                drain(&ring);
             }
-        }
-        if last_counters.elapsed() >= Duration::from_millis(500) {
-            read_kernel_counters(&skel, &stats);
-            read_program_stats(&skel, &stats, run_stats.is_some());
-            last_counters = Instant::now();
         }
     }
     // Detach first, so nothing new arrives, then drain what is left.
     drop(links);
-    if let Err(e) = ring.consume() {
-        tracing::warn!("final ring buffer drain: {e:#}");
-    }
+    drain(&ring);
     read_kernel_counters(&skel, &stats);
     read_program_stats(&skel, &stats, run_stats.is_some());
     drop(ring);
