@@ -26,7 +26,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 512;
 
-fn exec_record(seq: u64, tgid: u32) -> Vec<u8> {
+fn exec_record(seq: u64, tgid: u32, cgroup_id: u64) -> Vec<u8> {
     let mut raw = RawExec {
         hdr: RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() },
         ppid: 900,
@@ -44,7 +44,7 @@ fn exec_record(seq: u64, tgid: u32) -> Vec<u8> {
         },
         sid: 900,
         pgid: tgid,
-        cgroup_id: 4242,
+        cgroup_id,
         start_ns: 4_000_000_000,
         argc: 7,
         vpid: tgid,
@@ -57,13 +57,16 @@ fn exec_record(seq: u64, tgid: u32) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
-    let raws: Vec<Vec<u8>> = (0..BATCH as u64).map(|i| exec_record(i + 1, 10_000 + i as u32)).collect();
-    // A fixture /proc/<pid>/cgroup so cgroup lookups hit the cache as in steady state.
-    std::fs::create_dir_all(dir.join("10000")).expect("fixture dir");
-    std::fs::write(dir.join("10000/cgroup"), "0::/system.slice/app.service\n").expect("fixture");
+    // A fixture cgroup tree: the records' cgroup id is a directory's inode,
+    // resolved from the cache as in steady state.
+    let cgroup_dir = dir.join("cgroup/system.slice/app.service");
+    std::fs::create_dir_all(&cgroup_dir).expect("fixture dir");
+    let cgroup_id = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&cgroup_dir).expect("fixture"));
+    let raws: Vec<Vec<u8>> = (0..BATCH as u64).map(|i| exec_record(i + 1, 10_000 + i as u32, cgroup_id)).collect();
     let stats = Arc::new(Stats::default());
     let ctx = MapContext { clock: BootClock::sample(), boot_id: "3f1c2b9e-0000-4000-8000-000000000001".into(), session: "1a2b3c".into() };
-    let mut mapper = Mapper::new(ctx, 1 << 16, dir.clone(), stats.clone()).with_roots(dir.clone(), None);
+    let mut mapper = Mapper::new(ctx, 1 << 16, dir.clone(), stats.clone()).with_roots(dir.clone(), Some(dir.join("cgroup")));
+    mapper.cgroups().refresh_blocking();
     let resource = host_resource(&HostInfo::detect(), "bench", &["vigil.process.exec=tp_btf/sched_process_exec".into()]);
     let encoder = RequestEncoder::new(&resource);
     let mut encoded_bytes = 0usize;
@@ -79,6 +82,27 @@ fn bench(c: &mut Criterion) {
                 let batch = encoder.encode(&logs);
                 encoded_bytes = batch.bytes.len();
                 batch
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    // The same with process spans on (the default): each exec also ends the
+    // previous image's span of that pid and starts a new one; the ended
+    // spans are encoded as an OTLP traces request as well.
+    let ids = vigil::spans::SpanIds::new("bench-machine", "3f1c2b9e-0000-4000-8000-000000000001");
+    let ctx2 = MapContext { clock: BootClock::sample(), boot_id: "3f1c2b9e-0000-4000-8000-000000000001".into(), session: "1a2b3c".into() };
+    let mut with_spans = Mapper::new(ctx2, 1 << 16, dir.clone(), stats.clone())
+        .with_roots(dir.clone(), Some(dir.join("cgroup")))
+        .with_spans(vigil::spans::SpanBook::new(ids, vec!["sshd".into()], 300), true);
+    with_spans.cgroups().refresh_blocking();
+    g.bench_function("decode_map_encode_exec_with_spans", |b| {
+        b.iter_batched(
+            || raws.iter().map(|bytes| RawRecord { bytes: bytes.clone(), observed_ns: 1 }).collect::<Vec<_>>(),
+            |batch| {
+                let logs: Vec<_> = batch.iter().filter_map(|r| with_spans.map(r)).collect();
+                assert_eq!(logs.len(), BATCH);
+                let spans = with_spans.take_spans();
+                (encoder.encode(&logs), encoder.encode_spans(spans))
             },
             BatchSize::SmallInput,
         );

@@ -21,6 +21,9 @@ pub const CGROUP_CACHE_MAX: usize = 65_536;
 #[derive(Debug, Clone, Default)]
 pub struct CgroupCache {
     map: Arc<RwLock<HashMap<u64, String>>>,
+    /// Ids that missed since the last scan: one /proc fallback each, then
+    /// unresolved until the rescan (keeps misses off the hot path).
+    missed: Arc<RwLock<std::collections::HashSet<u64>>>,
     wanted: Arc<Notify>,
     root: Option<PathBuf>,
 }
@@ -39,6 +42,9 @@ impl CgroupCache {
             if let Ok(mut map) = self.map.write() {
                 *map = ids;
             }
+            if let Ok(mut missed) = self.missed.write() {
+                missed.clear();
+            }
         }
     }
 
@@ -47,6 +53,14 @@ impl CgroupCache {
     pub fn lookup(&self, cgroup_id: u64, tgid: u32, proc_root: &Path) -> Option<String> {
         if let Some(p) = self.map.read().ok().and_then(|m| m.get(&cgroup_id).cloned()) {
             return Some(p);
+        }
+        if self.missed.read().is_ok_and(|m| m.contains(&cgroup_id)) {
+            return None;
+        }
+        if let Ok(mut missed) = self.missed.write() {
+            if missed.len() < CGROUP_CACHE_MAX {
+                missed.insert(cgroup_id);
+            }
         }
         if self.root.is_some() {
             self.wanted.notify_one();
@@ -81,6 +95,7 @@ mod tests {
         let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir.join("tree/system.slice/app.service")).expect("meta"));
         let cache = CgroupCache::new(Some(dir.join("tree")));
         assert_eq!(cache.lookup(ino, 77, &dir.join("proc")).as_deref(), Some("/from/proc"), "miss before a scan: /proc fallback");
+        assert_eq!(cache.lookup(ino, 77, &dir.join("proc")), None, "once per id until the rescan");
         cache.refresh_blocking();
         assert_eq!(cache.lookup(ino, 77, &dir.join("proc")).as_deref(), Some("/system.slice/app.service"));
         assert_eq!(cache.lookup(u64::MAX, 78, &dir.join("proc")), None, "unknown id and no /proc entry");

@@ -372,7 +372,6 @@ impl Mapper {
         let lr = match &rec.event {
             Event::Exec(e) => {
                 let cgroup = self.cgroups.lookup(e.cgroup_id, h.tgid, &self.proc_root);
-                self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes.clone(), e.comm.clone(), e.creds.euid);
                 let clock = self.ctx.clock;
                 if let Some(book) = self.spans.as_mut() {
                     let exe = e.exe.bytes.as_deref().map(|b| escape(b).into_owned());
@@ -418,6 +417,10 @@ impl Mapper {
                 to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch).in_span(span), raw.observed_ns, None, gap)
             }
         };
+        // Mapped: an exec's executable and comm move into the table.
+        if let Event::Exec(e) = rec.event {
+            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid);
+        }
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);
         Some(lr)
     }

@@ -188,8 +188,18 @@ impl ProcessTable {
 
     /// An exec replaced the image of `tgid`.
     pub fn on_exec(&mut self, tgid: u32, ppid: u32, start_ns: u64, exe: Option<Vec<u8>>, comm: Vec<u8>, euid: u32) {
-        let exec_count = self.procs.get(&tgid).map_or(0, |p| p.exec_count).saturating_add(1);
-        self.insert(tgid, ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count, source: ContextSource::Observed });
+        let full = self.procs.len() >= self.capacity;
+        match self.procs.entry(tgid) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let p = o.get_mut();
+                let exec_count = p.exec_count.saturating_add(1);
+                *p = ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count, source: ContextSource::Observed };
+            }
+            std::collections::hash_map::Entry::Vacant(_) if full => self.rejected += 1,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count: 1, source: ContextSource::Observed });
+            }
+        }
     }
 
     /// `parent` forked `child`: the child inherits the parent's image.

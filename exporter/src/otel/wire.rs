@@ -47,11 +47,13 @@ const SCOPE_LOGS_LOG_RECORDS: u32 = 2;
 const SCOPE_LOGS_SCHEMA_URL: u32 = 3;
 
 /// Bytes a varint of `v` takes.
+#[inline]
 pub fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Append `v` as a varint.
+#[inline]
 pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -60,27 +62,32 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 fn tag_len(field: u32) -> usize {
     varint_len(u64::from(field) << 3)
 }
 
+#[inline]
 fn put_tag(out: &mut Vec<u8>, field: u32, wire: u8) {
     put_varint(out, (u64::from(field) << 3) | u64::from(wire));
 }
 
 /// Size of a length-delimited field holding `n` bytes.
+#[inline]
 pub fn len_field_size(field: u32, n: usize) -> usize {
     tag_len(field) + varint_len(n as u64) + n
 }
 
 /// Append a length-delimited field's tag and length (the caller writes the
 /// `n` bytes next).
+#[inline]
 pub fn put_len_prefix(out: &mut Vec<u8>, field: u32, n: usize) {
     put_tag(out, field, LEN);
     put_varint(out, n as u64);
 }
 
 /// Append a length-delimited field.
+#[inline]
 pub fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     put_len_prefix(out, field, bytes.len());
     out.extend_from_slice(bytes);
@@ -116,6 +123,7 @@ pub enum AnyRef<'a> {
 }
 
 /// Encoded size of an `AnyValue` message body.
+#[inline]
 fn any_len(v: &AnyRef<'_>) -> usize {
     match v {
         AnyRef::Str(s) => len_field_size(ANY_STRING, s.len()),
@@ -126,10 +134,12 @@ fn any_len(v: &AnyRef<'_>) -> usize {
 }
 
 /// Encoded size of an `ArrayValue` of strings.
+#[inline]
 fn array_len(items: &[Cow<'_, str>]) -> usize {
     items.iter().map(|s| len_field_size(ARRAY_VALUES, len_field_size(ANY_STRING, s.len()))).sum()
 }
 
+#[inline]
 fn put_any(out: &mut Vec<u8>, v: &AnyRef<'_>) {
     match v {
         AnyRef::Str(s) => put_bytes(out, ANY_STRING, s.as_bytes()),
@@ -160,6 +170,7 @@ pub fn put_any_field(out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
 
 /// Append one attribute (`KeyValue`) as field `field` of the enclosing
 /// message.
+#[inline]
 pub fn put_key_value(out: &mut Vec<u8>, field: u32, key: &str, v: AnyRef<'_>) {
     let value_len = any_len(&v);
     put_len_prefix(out, field, len_field_size(KEY_VALUE_KEY, key.len()) + len_field_size(KEY_VALUE_VALUE, value_len));
