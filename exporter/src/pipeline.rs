@@ -262,6 +262,21 @@ impl Mapper {
         self.probes_status = status;
     }
 
+    /// `event=hook:state` plus the program's run count and skipped runs
+    /// (BPF stats), when the kernel reports them.
+    fn with_program_stats(&self, status: &str) -> String {
+        let event = EventType::ALL.into_iter().find(|t| status.split('=').next() == Some(t.event_name()));
+        let Some(t) = event else { return status.to_owned() };
+        let mut out = status.to_owned();
+        if let Some(runs) = self.stats.program_run_count(t) {
+            out.push_str(&format!(" runs={runs}"));
+        }
+        if let Some(skipped) = self.stats.program_recursion_misses(t) {
+            out.push_str(&format!(" skipped={skipped}"));
+        }
+        out
+    }
+
     fn next_telemetry_seq(&mut self) -> u64 {
         self.telemetry_seq += 1;
         self.telemetry_seq
@@ -320,7 +335,7 @@ impl Mapper {
                 (attr::HB_EXPORT_REJECTED, l(&s.export_rejected)),
                 (attr::HB_LOSS_TOTAL, loss_total),
             ],
-            probes: self.probes_status.clone(),
+            probes: self.probes_status.iter().map(|p| self.with_program_stats(p)).collect(),
         }
     }
 

@@ -130,6 +130,11 @@ fn end_to_end(protocol: Protocol) {
     );
 
     let records = sink.records();
+    // Every record that came through the collector conforms to the schema.
+    let schema = vigil_tests::schema::Schema::load();
+    for r in &records {
+        schema.validate(&r.record);
+    }
 
     // The exec record.
     let exec = find_exec(&records, &marker).unwrap();
