@@ -118,33 +118,19 @@ impl ProcessTable {
     /// Load the /proc snapshot; entries already observed are kept.
     pub fn load_snapshot(&mut self, entries: impl IntoIterator<Item = ProcEntry>) {
         for e in entries {
-            if self.procs.contains_key(&e.tgid) {
-                continue;
+            if !self.procs.contains_key(&e.tgid) {
+                self.insert_from_proc(e, ContextSource::Procfs);
             }
-            let info = ProcessInfo {
-                ppid: e.ppid,
-                start_ns: e.start_ns,
-                exe: e.exe,
-                comm: e.comm,
-                euid: e.euid,
-                exec_count: 0,
-                source: ContextSource::Procfs,
-            };
-            self.insert(e.tgid, info);
         }
     }
 
     /// Insert a process rebuilt from /proc (context the agent missed).
     pub fn insert_rebuilt(&mut self, e: ProcEntry) {
-        let info = ProcessInfo {
-            ppid: e.ppid,
-            start_ns: e.start_ns,
-            exe: e.exe,
-            comm: e.comm,
-            euid: e.euid,
-            exec_count: 0,
-            source: ContextSource::Rebuilt,
-        };
+        self.insert_from_proc(e, ContextSource::Rebuilt);
+    }
+
+    fn insert_from_proc(&mut self, e: ProcEntry, source: ContextSource) {
+        let info = ProcessInfo { ppid: e.ppid, start_ns: e.start_ns, exe: e.exe, comm: e.comm, euid: e.euid, exec_count: 0, source };
         self.insert(e.tgid, info);
     }
 
