@@ -130,10 +130,13 @@ impl LossReporter {
         let window = (self.window_start_ns, now_ns);
         let mut out = Vec::new();
         for (key, total) in current {
-            let last = self.last.insert(key, total).unwrap_or(0);
+            // Counters only grow; a read that comes back lower (a failed map
+            // lookup reads as 0) must not make the next read count twice.
+            let last = self.last.get(&key).copied().unwrap_or(0);
             if total <= last {
                 continue;
             }
+            self.last.insert(key, total);
             let count = total - last;
             let (stage, error_type, event, stream): (_, _, Option<&'static str>, _) = match key {
                 Key::Kernel { cpu, event, cause } => {
@@ -165,6 +168,9 @@ impl LossReporter {
             };
             out.push(loss);
         }
+        // Gap ranges not claimed by a kernel loss in this window (agent
+        // drops, late records) must not attach to a later, unrelated one.
+        tracker.window.clear();
         self.window_start_ns = now_ns;
         out
     }
@@ -211,6 +217,13 @@ mod tests {
         assert_eq!(k.event_name, Some("vigil.process.exec"));
         assert_eq!((losses[1].error_type, losses[1].event_name), ("queue_full", Some("vigil.process.fork")));
         assert!(r.collect(&stats, &mut t, 3, id).is_empty(), "no increase, no record");
+        // A failed read (0) followed by the real value again reports nothing new.
+        stats.set_kernel_drops_by_cpu(vec![vec![0u64; crate::abi::EV_SLOTS * DROP_MAX]; 2]);
+        assert!(r.collect(&stats, &mut t, 3, id).is_empty());
+        let mut again = vec![vec![0u64; crate::abi::EV_SLOTS * DROP_MAX]; 2];
+        again[1][EventType::Exec as usize * DROP_MAX + DropCause::RingbufFull as usize] = 4;
+        stats.set_kernel_drops_by_cpu(again);
+        assert!(r.collect(&stats, &mut t, 3, id).is_empty(), "no double count after a bad read");
         drops[1][EventType::Exec as usize * DROP_MAX + DropCause::RingbufFull as usize] = 6;
         stats.set_kernel_drops_by_cpu(drops);
         let losses = r.collect(&stats, &mut t, 4, id);

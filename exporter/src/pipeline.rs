@@ -107,7 +107,7 @@ impl Mapper {
         let Some(book) = self.spans.as_mut() else { return };
         let exe = e.exe.as_deref().map(|b| escape(b).into_owned());
         let argv = e.cmdline.as_deref().map(crate::decode::split_args).map(|a| a.into_iter().map(|s| escape(s).into_owned()).collect());
-        book.start(SpanStart {
+        let ended = book.start(SpanStart {
             pid: e.tgid,
             ppid: e.ppid,
             process_start_ns: e.start_ns,
@@ -119,6 +119,21 @@ impl Mapper {
             container_init: e.ns_init,
             source: StartSource::Procfs,
         });
+        self.finished_spans.extend(ended);
+    }
+
+    /// Processes the full table evicted lose their span (`state_evicted`).
+    fn end_evicted_spans(&mut self) {
+        let evicted = self.table.take_evicted();
+        if evicted.is_empty() {
+            return;
+        }
+        let now = crate::clock::unix_now_ns();
+        if let Some(book) = self.spans.as_mut() {
+            for pid in evicted {
+                self.finished_spans.extend(book.end(pid, now, EndReason::StateEvicted, None, None));
+            }
+        }
     }
 
     /// The current span (trace id, span id) of a process.
@@ -225,7 +240,7 @@ impl Mapper {
         }
         let argv = book.get(parent).and_then(|p| p.argv.clone());
         let exe = info.exe.as_deref().map(|b| escape(b).into_owned());
-        book.start(SpanStart {
+        let replaced = book.start(SpanStart {
             pid: f.child_tgid,
             ppid: parent,
             process_start_ns: f.child_start_ns,
@@ -237,6 +252,7 @@ impl Mapper {
             container_init: f.child_vpid == 1 && f.child_tgid != 1,
             source: StartSource::Fork,
         });
+        self.finished_spans.extend(replaced);
     }
 
     /// A parent the table does not know: rebuild it from /proc, if it is
@@ -327,7 +343,7 @@ impl Mapper {
                 (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
                 (attr::HB_AGENT_LATE_RECORDS, self.tracker.late),
                 (attr::HB_AGENT_PROCESSES, self.table.len() as u64),
-                (attr::HB_AGENT_TABLE_REJECTED, self.table.rejected()),
+                (attr::HB_AGENT_TABLE_EVICTED, self.table.evicted()),
                 (attr::HB_AGENT_MISSED_EXEC, missed_exec),
                 (attr::HB_AGENT_MISSED_EXIT, missed_exit),
                 (attr::HB_EXPORT_EXPORTED, l(&s.exported)),
@@ -412,7 +428,10 @@ impl Mapper {
                 // comm the parent's image had means the parent renamed itself.
                 self.rebuild(h.tgid, f.parent_start_ns);
                 let mismatch = self.table.get(h.tgid).map(|p| p.comm != f.comm);
-                let info = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone());
+                let (info, stale) = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone());
+                if stale {
+                    self.stats.missed_exit.fetch_add(1, Ordering::Relaxed);
+                }
                 let known = info.source != ContextSource::Unknown;
                 let parent_span = self.span_of(h.tgid);
                 self.start_fork_span(h.tgid, f, &info);
@@ -436,6 +455,7 @@ impl Mapper {
         if let Event::Exec(e) = rec.event {
             self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid);
         }
+        self.end_evicted_spans();
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);
         Some(lr)
     }

@@ -3,10 +3,11 @@
 //! Fed by exec, fork and exit records and by the /proc snapshot taken at
 //! start-up. Records that do not carry the full process context themselves
 //! (fork, exit) take it from here, together with where it came from
-//! (`vigil.context.source`). The table is bounded: when it is full a new
-//! process is not inserted and the refusal is counted (`rejected`), so a
-//! later record about that process says its context is `unknown` instead of
-//! showing stale data.
+//! (`vigil.context.source`). The table is bounded: when it is full, the
+//! process that started first is evicted to make room; evictions are counted
+//! (`evicted`, reported in heartbeats) and handed to the map stage, which
+//! ends the evicted process's span (`state_evicted`). A later record about
+//! an evicted process says its context is `unknown`.
 
 use crate::procfs::ProcEntry;
 use std::collections::HashMap;
@@ -60,7 +61,8 @@ pub struct ProcessInfo {
 pub struct ProcessTable {
     procs: HashMap<u32, ProcessInfo>,
     capacity: usize,
-    rejected: u64,
+    evicted: u64,
+    evicted_pending: Vec<u32>,
     /// Entries absent from the previous /proc reconciliation.
     absent_once: std::collections::HashSet<u32>,
 }
@@ -82,7 +84,8 @@ impl ProcessTable {
         ProcessTable {
             procs: HashMap::with_capacity(capacity.min(1 << 16)),
             capacity: capacity.max(1),
-            rejected: 0,
+            evicted: 0,
+            evicted_pending: Vec::new(),
             absent_once: std::collections::HashSet::new(),
         }
     }
@@ -97,9 +100,24 @@ impl ProcessTable {
         self.procs.is_empty()
     }
 
-    /// Processes that could not be inserted because the table was full.
-    pub fn rejected(&self) -> u64 {
-        self.rejected
+    /// Processes evicted because the table was full.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Processes evicted since the last call (their spans must end).
+    pub fn take_evicted(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.evicted_pending)
+    }
+
+    /// Make room for one entry: evict the process that started first (a
+    /// linear scan; the table is only full in abnormal conditions).
+    fn evict_oldest(&mut self) {
+        if let Some(tgid) = self.procs.iter().min_by_key(|(t, p)| (p.start_ns, **t)).map(|(t, _)| *t) {
+            self.procs.remove(&tgid);
+            self.evicted += 1;
+            self.evicted_pending.push(tgid);
+        }
     }
 
     /// Look a process up.
@@ -109,8 +127,7 @@ impl ProcessTable {
 
     fn insert(&mut self, tgid: u32, info: ProcessInfo) {
         if self.procs.len() >= self.capacity && !self.procs.contains_key(&tgid) {
-            self.rejected += 1;
-            return;
+            self.evict_oldest();
         }
         self.procs.insert(tgid, info);
     }
@@ -181,7 +198,12 @@ impl ProcessTable {
                 let exec_count = p.exec_count.saturating_add(1);
                 *p = ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count, source: ContextSource::Observed };
             }
-            std::collections::hash_map::Entry::Vacant(_) if full => self.rejected += 1,
+            std::collections::hash_map::Entry::Vacant(_) if full => {
+                self.insert(
+                    tgid,
+                    ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count: 1, source: ContextSource::Observed },
+                );
+            }
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count: 1, source: ContextSource::Observed });
             }
@@ -189,15 +211,17 @@ impl ProcessTable {
     }
 
     /// `parent` forked `child`: the child inherits the parent's image.
-    /// Returns the child's entry.
-    pub fn on_fork(&mut self, parent: u32, child: u32, child_start_ns: u64, comm: Vec<u8>) -> ProcessInfo {
+    /// Returns the child's entry, and whether an entry of an earlier
+    /// process with the same pid was still there (its exit was missed).
+    pub fn on_fork(&mut self, parent: u32, child: u32, child_start_ns: u64, comm: Vec<u8>) -> (ProcessInfo, bool) {
+        let stale = self.procs.get(&child).is_some_and(|p| !same_start(p.start_ns, child_start_ns));
         let (exe, euid, source) = match self.procs.get(&parent) {
             Some(p) => (p.exe.clone(), p.euid, p.source),
             None => (None, None, ContextSource::Unknown),
         };
         let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source };
         self.insert(child, info.clone());
-        info
+        (info, stale)
     }
 
     /// `tgid` exited; its entry is removed and returned. An entry whose
@@ -239,10 +263,13 @@ mod tests {
     fn fork_inherits_parent_context_and_source() {
         let mut t = ProcessTable::new(16);
         t.load_snapshot([entry(10, "/bin/bash")]);
-        let child = t.on_fork(10, 11, 2_000_000_000, b"bash".to_vec());
+        let (child, stale) = t.on_fork(10, 11, 2_000_000_000, b"bash".to_vec());
+        assert!(!stale);
         assert_eq!(child.exe.as_deref(), Some(&b"/bin/bash"[..]));
         assert_eq!(child.source, ContextSource::Procfs);
-        let orphan = t.on_fork(99, 100, 3, b"?".to_vec());
+        let (_, stale) = t.on_fork(10, 11, 9_000_000_000, b"bash".to_vec());
+        assert!(stale, "pid 11 reused: the earlier process's exit was missed");
+        let (orphan, _) = t.on_fork(99, 100, 3, b"?".to_vec());
         assert_eq!(orphan.source, ContextSource::Unknown);
         assert_eq!(orphan.exe, None);
     }
@@ -289,10 +316,14 @@ mod tests {
     }
 
     #[test]
-    fn full_table_counts_rejections() {
+    fn full_table_evicts_the_oldest_and_counts_it() {
         let mut t = ProcessTable::new(2);
-        t.load_snapshot([entry(1, "/a"), entry(2, "/b"), entry(3, "/c")]);
+        let old = ProcEntry { start_ns: 1, ..entry(1, "/a") };
+        t.load_snapshot([old, entry(2, "/b"), entry(3, "/c")]);
         assert_eq!(t.len(), 2);
-        assert_eq!(t.rejected(), 1);
+        assert_eq!(t.evicted(), 1);
+        assert!(t.get(1).is_none(), "the process that started first goes");
+        assert_eq!(t.take_evicted(), vec![1]);
+        assert!(t.take_evicted().is_empty());
     }
 }

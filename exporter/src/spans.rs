@@ -184,6 +184,13 @@ pub struct OpenSpan {
     pub argv: Option<Vec<String>>,
     /// Effective uid, when known.
     pub uid: Option<u32>,
+    /// The process led its session when this image started.
+    #[serde(default)]
+    pub session_leader: bool,
+    /// Hashes of the images this process ran before (to tell a re-exec of
+    /// an earlier image from the first one).
+    #[serde(default)]
+    pub prior_images: Vec<u64>,
 }
 
 /// A span link (trace, span).
@@ -333,13 +340,31 @@ impl SpanBook {
     /// was one.
     pub fn start(&mut self, s: SpanStart<'_>) -> Option<FinishedSpan> {
         let image = s.exe.unwrap_or("").to_owned();
-        let previous = self.open.remove(&s.pid);
-        let mut key = SpanKey { pid: s.pid, start_ticks: self.ticks(s.process_start_ns), image, disambiguator: 0 };
-        if let Some(prev) = &previous {
-            if prev.key.image == key.image && prev.key.start_ticks == key.start_ticks {
-                key.disambiguator = prev.key.disambiguator + 1;
-            }
+        let start_ticks = self.ticks(s.process_start_ns);
+        let mut previous = self.open.remove(&s.pid);
+        // A span under this pid from another process (pid reused, its exit
+        // never seen) is not this process's previous image.
+        let mut lost = None;
+        if previous.as_ref().is_some_and(|p| p.key.start_ticks != start_ticks) {
+            lost = previous.take().map(|span| FinishedSpan {
+                span,
+                end_unix_ns: s.start_unix_ns,
+                reason: EndReason::ExitLost,
+                exit_code: None,
+                signal: None,
+            });
         }
+        let image_hash = {
+            let mut h = SipHasher24::new_with_keys(0, 0);
+            h.write(image.as_bytes());
+            h.finish()
+        };
+        let mut prior_images = previous.as_ref().map(|p| p.prior_images.clone()).unwrap_or_default();
+        // Re-running an image this process ran before would repeat the key:
+        // such images are told apart by how many images came before.
+        let disambiguator = if prior_images.contains(&image_hash) { u32::try_from(prior_images.len()).unwrap_or(u32::MAX) } else { 0 };
+        prior_images.push(image_hash);
+        let key = SpanKey { pid: s.pid, start_ticks, image, disambiguator };
         let parent = previous.as_ref().or_else(|| self.open.get(&s.ppid));
         // Children of a configured daemon start traces, but not children of
         // the daemon's own workers (an sshd forked by sshd), so a connection
@@ -349,10 +374,10 @@ impl SpanBook {
                 let grandparent_is_same = self.open.get(&p.ppid).is_some_and(|g| g.name == p.name);
                 self.root_daemons.contains(&p.name) && !grandparent_is_same
             });
-        // A session leader starts a trace once (its first image after
-        // setsid), not again at each exec of the same session.
-        let new_session = s.session_leader && previous.as_ref().is_none_or(|p| p.parent_span_id.is_some() || p.link.is_none());
-        let root = parent.is_none() || s.container_init || (previous.is_none() && daemon_child) || (new_session && previous.is_none());
+        // A process that became a session leader (setsid) since its previous
+        // image starts a trace; later execs in the session continue it.
+        let new_session = s.session_leader && !previous.as_ref().is_some_and(|p| p.session_leader);
+        let root = parent.is_none() || s.container_init || new_session || (previous.is_none() && daemon_child);
         let span_id = self.ids.span_id(&key, 0);
         let (trace_id, parent_span_id, link) = match parent {
             Some(p) if !root => (p.trace_id, Some(p.span_id), None),
@@ -373,9 +398,18 @@ impl SpanBook {
             ppid: s.ppid,
             argv: s.argv,
             uid: s.uid,
+            session_leader: s.session_leader,
+            prior_images,
         };
         self.open.insert(s.pid, span);
-        previous.map(|span| FinishedSpan { span, end_unix_ns: s.start_unix_ns, reason: EndReason::Exec, exit_code: None, signal: None })
+        let replaced = previous.map(|span| FinishedSpan {
+            span,
+            end_unix_ns: s.start_unix_ns,
+            reason: EndReason::Exec,
+            exit_code: None,
+            signal: None,
+        });
+        replaced.or(lost)
     }
 
     /// End the span of `pid`.
@@ -519,7 +553,39 @@ mod tests {
         s.session_leader = true;
         b.start(s);
         let shell = b.get(61).cloned().expect("shell");
-        assert_eq!(shell.trace_id, conn.trace_id, "an exec in a session continues its trace");
+        assert_ne!(shell.trace_id, conn.trace_id, "a new session leader starts a trace");
+        let fork61 = SpanLink {
+            trace_id: conn.trace_id,
+            span_id: b.ids.span_id(&SpanKey { pid: 61, start_ticks: 6100, image: "/usr/sbin/sshd".into(), disambiguator: 0 }, 0),
+        };
+        assert_eq!(shell.link, Some(fork61), "linked to the image it descends from");
+        let mut s = start(61, 60, "/usr/bin/id", StartSource::Exec);
+        s.session_leader = true;
+        b.start(s);
+        assert_eq!(b.get(61).map(|x| x.trace_id), Some(shell.trace_id), "later execs in the session continue its trace");
+    }
+
+    #[test]
+    fn an_exec_chain_back_to_an_earlier_image_gets_a_new_id() {
+        let mut b = book();
+        b.start(start(8, 1, "/bin/a", StartSource::Exec));
+        let a1 = b.get(8).cloned().expect("a");
+        b.start(start(8, 1, "/bin/b", StartSource::Exec));
+        b.start(start(8, 1, "/bin/a", StartSource::Exec));
+        let a2 = b.get(8).cloned().expect("a again");
+        assert_ne!(a1.span_id, a2.span_id, "A -> B -> A: the second A is a new span");
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_previous_image() {
+        let mut b = book();
+        b.start(start(9, 1, "/bin/old", StartSource::Exec));
+        let old = b.get(9).cloned().expect("old");
+        let mut s = start(9, 1, "/bin/new", StartSource::Exec);
+        s.process_start_ns += 60_000_000_000;
+        let ended = b.start(s).expect("the stale span ends");
+        assert_eq!((ended.reason, ended.span.span_id), (EndReason::ExitLost, old.span_id));
+        assert_ne!(b.get(9).and_then(|n| n.parent_span_id), Some(old.span_id));
     }
 
     #[test]

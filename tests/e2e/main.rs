@@ -56,7 +56,6 @@ enum Protocol {
 
 fn end_to_end(protocol: Protocol) {
     vigil_tests::require_root();
-    let vigil_bin = vigil_tests::vigil_binary();
     let dir = TempDir::new("vigil-e2e");
     let cwd = dir.path().join("cwd");
     std::fs::create_dir(&cwd).expect("create cwd");
@@ -71,7 +70,7 @@ fn end_to_end(protocol: Protocol) {
     let vigil_err = dir.path().join("vigil.stderr");
     let mut vigil = ChildGuard::spawn(
         "vigil",
-        Command::new(&vigil_bin)
+        vigil_tests::vigil_command()
             .args(["--endpoint", &endpoint, "--protocol", proto, "--log-level", "info"])
             .env("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50")
             .stdin(Stdio::null())
@@ -225,7 +224,7 @@ fn run_to_stdout(format: &str, echo_args: &[&str], stop_signal: libc::c_int) -> 
     let err_path = dir.path().join("vigil.stderr");
     let mut vigil = ChildGuard::spawn(
         "vigil",
-        Command::new(vigil_tests::vigil_binary())
+        vigil_tests::vigil_command()
             .args(["--stdout-format", format])
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
@@ -295,7 +294,7 @@ fn stdout_text_keeps_one_line_per_record() {
 #[ignore = "needs root: run by ci/test.sh"]
 fn check_reports_every_hook_and_exits_zero() {
     vigil_tests::require_root();
-    let out = Command::new(vigil_tests::vigil_binary()).arg("check").output().expect("vigil check");
+    let out = vigil_tests::vigil_command().arg("check").output().expect("vigil check");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     for hook in ["tp_btf/sched_process_exec", "tp_btf/sched_process_fork", "tp_btf/sched_process_exit"] {
@@ -313,7 +312,7 @@ fn shutdown_with_an_unreachable_collector_keeps_its_deadline() {
     let port = vigil_tests::collector::free_port();
     let mut vigil = ChildGuard::spawn(
         "vigil",
-        Command::new(vigil_tests::vigil_binary())
+        vigil_tests::vigil_command()
             .args(["--endpoint", &format!("http://127.0.0.1:{port}"), "--protocol", "grpc"])
             .env("VIGIL_EXPORT__SHUTDOWN_DEADLINE_MS", "2000")
             .env("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50")
@@ -354,7 +353,7 @@ fn shutdown_with_an_unreachable_collector_keeps_its_deadline() {
 fn start_vigil_to_sink(dir: &TempDir, sink: &Sink, env: &[(&str, &str)]) -> (ChildGuard, std::path::PathBuf) {
     vigil_tests::require_root();
     let err_path = dir.path().join("vigil.stderr");
-    let mut cmd = Command::new(vigil_tests::vigil_binary());
+    let mut cmd = vigil_tests::vigil_command();
     cmd.args(["--endpoint", &sink.endpoint(), "--protocol", "grpc", "--log-level", "info"])
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.path().join("vigil.stdout")).expect("vigil stdout file"))

@@ -38,3 +38,15 @@ pub fn vigil_binary() -> std::path::PathBuf {
     assert!(bin.is_file(), "{} not found: run `cargo build -p vigil` first (ci/test.sh does)", bin.display());
     bin
 }
+
+/// A `vigil` command whose span state file is private to this invocation
+/// (never the system's /var/lib/vigil), so tests cannot close each other's
+/// or a real agent's spans.
+pub fn vigil_command() -> std::process::Command {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state = std::env::temp_dir().join(format!("vigil-test-spans-{}-{n}.json", std::process::id()));
+    let mut cmd = std::process::Command::new(vigil_binary());
+    cmd.env("VIGIL_SPANS__STATE_PATH", state);
+    cmd
+}

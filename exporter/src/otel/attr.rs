@@ -97,7 +97,7 @@ pub const HB_AGENT_MAPPED: &str = "vigil.heartbeat.agent.mapped";
 pub const HB_AGENT_STREAM_GAPS: &str = "vigil.heartbeat.agent.stream_gaps";
 pub const HB_AGENT_LATE_RECORDS: &str = "vigil.heartbeat.agent.late_records";
 pub const HB_AGENT_PROCESSES: &str = "vigil.heartbeat.agent.processes_tracked";
-pub const HB_AGENT_TABLE_REJECTED: &str = "vigil.heartbeat.agent.process_table_rejected";
+pub const HB_AGENT_TABLE_EVICTED: &str = "vigil.heartbeat.agent.process_table_evicted";
 pub const HB_AGENT_MISSED_EXEC: &str = "vigil.heartbeat.agent.missed_exec";
 pub const HB_AGENT_MISSED_EXIT: &str = "vigil.heartbeat.agent.missed_exit";
 pub const HB_EXPORT_EXPORTED: &str = "vigil.heartbeat.export.exported";
@@ -200,7 +200,7 @@ pub const ALL_KEYS: &[&str] = &[
     HB_AGENT_STREAM_GAPS,
     HB_AGENT_LATE_RECORDS,
     HB_AGENT_PROCESSES,
-    HB_AGENT_TABLE_REJECTED,
+    HB_AGENT_TABLE_EVICTED,
     HB_AGENT_MISSED_EXEC,
     HB_AGENT_MISSED_EXIT,
     HB_EXPORT_EXPORTED,

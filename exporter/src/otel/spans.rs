@@ -87,6 +87,8 @@ mod tests {
                 ppid: 4,
                 argv: Some(vec!["sleep".into(), "1".into()]),
                 uid: Some(0),
+                session_leader: false,
+                prior_images: vec![],
             },
             end_unix_ns: 20,
             reason,
