@@ -336,6 +336,7 @@ impl Mapper {
                 (attr::HB_KERNEL_SKIPPED, skipped),
                 (attr::HB_KERNEL_READ_FAULTS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::ReadFault)))),
                 (attr::HB_KERNEL_TRUNCATIONS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::Truncated)))),
+                (attr::HB_KERNEL_PATH_DEPTH, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::PathDepth)))),
                 (attr::HB_AGENT_RECEIVED, l(&s.received)),
                 (attr::HB_AGENT_QUEUE_FULL, queue_full),
                 (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),

@@ -90,6 +90,7 @@ pub const HB_KERNEL_DROPPED: &str = "vigil.heartbeat.kernel.dropped";
 pub const HB_KERNEL_SKIPPED: &str = "vigil.heartbeat.kernel.skipped";
 pub const HB_KERNEL_READ_FAULTS: &str = "vigil.heartbeat.kernel.read_faults";
 pub const HB_KERNEL_TRUNCATIONS: &str = "vigil.heartbeat.kernel.truncations";
+pub const HB_KERNEL_PATH_DEPTH: &str = "vigil.heartbeat.kernel.path_depth_exceeded";
 pub const HB_AGENT_RECEIVED: &str = "vigil.heartbeat.agent.received";
 pub const HB_AGENT_QUEUE_FULL: &str = "vigil.heartbeat.agent.queue_full";
 pub const HB_AGENT_MALFORMED: &str = "vigil.heartbeat.agent.malformed";
@@ -193,6 +194,7 @@ pub const ALL_KEYS: &[&str] = &[
     HB_KERNEL_SKIPPED,
     HB_KERNEL_READ_FAULTS,
     HB_KERNEL_TRUNCATIONS,
+    HB_KERNEL_PATH_DEPTH,
     HB_AGENT_RECEIVED,
     HB_AGENT_QUEUE_FULL,
     HB_AGENT_MALFORMED,
