@@ -2,7 +2,7 @@
 //! (OTEL-MAPPING.md, "Loss records" and "Heartbeat").
 //!
 //! These records describe the agent, not a process: they carry no process
-//! attributes and no `vigil.context.source`. They are numbered on the agent's
+//! attributes, and `vigil.context.source` is `observed` (the agent's own). They are numbered on the agent's
 //! own stream (`vigil.telemetry.seq`, and `log.record.uid` =
 //! `<boot_id>:<session>-agent:<seq>`), so a lost loss record or heartbeat is
 //! itself visible as a gap; `vigil.loss.total` is cumulative for the same
@@ -83,7 +83,8 @@ fn finish(mut a: Attrs, st: Stamp<'_>, severity: SeverityNumber, body: &str, eve
     uid.push_str(&stream);
     uid.push(':');
     push_padded(&mut uid, st.seq, 1);
-    a.str(attr::LOG_RECORD_UID, &uid).int(attr::VIGIL_TELEMETRY_SEQ, int(st.seq));
+    // The agent describes itself: its context is observed, not inferred.
+    a.str(attr::VIGIL_CONTEXT_SOURCE, "observed").str(attr::LOG_RECORD_UID, &uid).int(attr::VIGIL_TELEMETRY_SEQ, int(st.seq));
     let mut out = a.finish();
     wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, st.now_ns);
     wire::put_fixed64(&mut out, log_record::OBSERVED_TIME_UNIX_NANO, st.now_ns);
@@ -176,7 +177,7 @@ mod tests {
         assert_eq!(get(&l, "vigil.stream.id"), Some(Value::StringValue("s-1-0".into())), "the stream the loss happened on");
         assert_eq!(get(&l, "vigil.telemetry.seq"), Some(Value::IntValue(3)));
         assert_eq!(get(&l, "log.record.uid"), Some(Value::StringValue("boot:s-agent:3".into())));
-        assert!(get(&l, "vigil.context.source").is_none(), "agent records have no process context");
+        assert_eq!(get(&l, "vigil.context.source"), Some(Value::StringValue("observed".into())), "on every record");
     }
 
     #[test]
