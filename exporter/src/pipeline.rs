@@ -173,8 +173,9 @@ impl Mapper {
         self.finished_spans.extend(ended);
     }
 
-    /// Spans saved by the previous run whose process is gone (or runs
-    /// another image) end now, with a synthetic end (`exit_lost`).
+    /// Spans saved by the previous run: those whose process still runs the
+    /// same image are restored as they were; those whose process is gone (or
+    /// runs another image) end now, with a synthetic end (`exit_lost`).
     pub fn resume_saved_spans(&mut self, state_path: &std::path::Path) {
         let Some(book) = self.spans.as_ref() else { return };
         let saved: Vec<(u32, OpenSpan)> = match std::fs::read(state_path) {
@@ -189,10 +190,18 @@ impl Mapper {
         };
         let now = crate::clock::unix_now_ns();
         let mut lost = Vec::new();
+        let mut restored = Vec::new();
         for (pid, span) in saved {
             let same = book.get(pid).is_some_and(|cur| cur.key.start_ticks == span.key.start_ticks && cur.key.image == span.key.image);
-            if !same {
+            if same {
+                restored.push((pid, span));
+            } else {
                 lost.push(FinishedSpan { span, end_unix_ns: now, reason: EndReason::ExitLost, exit_code: None, signal: None });
+            }
+        }
+        if let Some(book) = self.spans.as_mut() {
+            for (pid, span) in restored {
+                book.restore(pid, span);
             }
         }
         if !lost.is_empty() {

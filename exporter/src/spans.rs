@@ -475,6 +475,13 @@ impl SpanBook {
         }
     }
 
+    /// Put back a span saved by a previous run of vigil for a process that
+    /// still runs the same image (it keeps its start, parent, trace and
+    /// segment, instead of the approximation rebuilt from /proc).
+    pub fn restore(&mut self, pid: u32, span: OpenSpan) {
+        self.open.insert(pid, span);
+    }
+
     /// Spans still open (to persist at shutdown).
     pub fn open_spans(&self) -> Vec<(u32, OpenSpan)> {
         let mut v: Vec<(u32, OpenSpan)> = self.open.iter().map(|(p, s)| (*p, s.clone())).collect();

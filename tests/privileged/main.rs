@@ -735,6 +735,7 @@ mod spans {
         assert_eq!(victim_span.reason, EndReason::ExitLost);
         assert!(victim_span.reason.synthetic());
         assert!(lost.iter().all(|s| s.span.span_id != survivor_id.1), "the survivor's span stays open");
+        assert_eq!(second.mapper().span_of(survivor.id()), Some(survivor_id), "restored with the same ids");
         survivor.kill().unwrap();
         survivor.wait().unwrap();
         std::fs::remove_dir_all(dir).unwrap();
