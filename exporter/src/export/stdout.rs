@@ -1,11 +1,13 @@
 //! Console exporter, used when no OTLP endpoint is configured.
 //!
 //! - `text`: one line per record: time, severity, event name, body, then
-//!   every attribute as `key=value`. Values are already escaped (no control
-//!   characters, see `crate::escape`); the body and any value holding a
-//!   space, `"`, `=`, `,`, `[`, `]` or `|` are double-quoted with `"` written
-//!   as `\"`, so nothing a process controls can pose as another attribute. The resource is printed once,
-//!   as a line starting with `# resource`.
+//!   every attribute as `key=value`, then `trace_id=` and `span_id=` of the
+//!   acting process's span when spans are on. Values are already escaped
+//!   (no control characters, see `crate::escape`); the body and any value
+//!   holding a space, `"`, `=`, `,`, `[`, `]` or `|` are double-quoted with
+//!   `"` written as `\"`, so nothing a process controls can pose as another
+//!   attribute. The resource is printed once, as a line starting with
+//!   `# resource`.
 //!   Spans take one line each too:
 //!   `<start> SPAN <name> trace=<hex> span=<hex> parent=<hex or -> end=<end>
 //!   duration_ms=<ms> status=<UNSET|OK|ERROR> | key=value ...` (with
@@ -66,14 +68,18 @@ pub fn text_lines(req: &ExportLogsServiceRequest) -> Vec<String> {
         for sl in &rl.scope_logs {
             for r in &sl.log_records {
                 let body = text_value(r.body.as_ref());
-                out.push(format!(
+                let mut line = format!(
                     "{} {} {} {} | {}",
                     rfc3339_nanos(r.time_unix_nano),
                     r.severity_text,
                     r.event_name,
                     body,
                     text_attrs(&r.attributes)
-                ));
+                );
+                if !r.trace_id.is_empty() {
+                    line.push_str(&format!(" trace_id={} span_id={}", hex(&r.trace_id), hex(&r.span_id)));
+                }
+                out.push(line);
             }
         }
     }
