@@ -4,6 +4,7 @@
 #   2. unit and golden tests (no root needed)
 #   3. privileged tests: real eBPF probes in this kernel (root)
 #   4. end-to-end tests: vigil -> rotel collector over OTLP/gRPC and HTTP (root)
+#   (and static checks of docker/: compose, collector config, Grafana, k8s)
 # Without root, 3 and 4 are SKIPPED with a loud message, never reported as passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ echo "== fmt"; cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== build"; cargo build --locked -p vigil
 echo "== unit, golden and command-line tests"; cargo test --locked --workspace
+echo "== docker/ static checks"; python3 ci/check-docker.py
 
 if [[ $(id -u) -ne 0 ]]; then
   cat >&2 <<'MSG'
