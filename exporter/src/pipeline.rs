@@ -497,7 +497,15 @@ async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, sta
         } else {
             (&stats.exported, &stats.export_rejected, &stats.export_failed)
         };
-        match exporter.export(&req, EXPORT_RETRY_BUDGET).await {
+        let started = std::time::Instant::now();
+        let result = exporter.export(&req, EXPORT_RETRY_BUDGET, &stats).await;
+        if result.is_ok() {
+            stats.last_export_ok_ns.store(crate::clock::unix_now_ns(), Ordering::Relaxed);
+            stats.export_failing_since_ns.store(0, Ordering::Relaxed);
+            stats.export_calls_ok.fetch_add(1, Ordering::Relaxed);
+            stats.export_latency_ns_sum.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+        match result {
             Ok(d) => {
                 exported.fetch_add(n, Ordering::Relaxed);
                 rejected.fetch_add(d.rejected, Ordering::Relaxed);
@@ -589,7 +597,12 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
                 Some(raw) => ready.extend(mapper.map(&raw).and_then(|lr| batcher.push(lr))),
                 None => break,
             },
-            _ = flush_tick.tick() => if !batcher.is_empty() { ready.push(batcher.take()) },
+            _ = flush_tick.tick() => {
+                stats.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
+                if !batcher.is_empty() {
+                    ready.push(batcher.take());
+                }
+            }
             _ = loss_tick.tick() => {
                 let now = crate::clock::unix_now_ns();
                 mapper.cut_segments(now);

@@ -99,6 +99,20 @@ pub struct Stats {
     pub spans_rejected: AtomicU64,
     /// Spans whose export failed for good.
     pub spans_export_failed: AtomicU64,
+    /// Unix ns of the last export attempt that delivered (0: none yet).
+    pub last_export_ok_ns: AtomicU64,
+    /// Unix ns since when exports have been failing without a success in
+    /// between (0: the last attempt succeeded, or none failed yet).
+    pub export_failing_since_ns: AtomicU64,
+    /// Export attempts that were retried.
+    pub export_retries: AtomicU64,
+    /// Total time spent in successful export calls, ns, and their number
+    /// (mean export latency = sum / count).
+    pub export_latency_ns_sum: AtomicU64,
+    /// Number of successful export calls.
+    pub export_calls_ok: AtomicU64,
+    /// Records (and spans) waiting in the pipeline queues right now.
+    pub queue_depth: AtomicU64,
     /// Records given up at the shutdown deadline.
     pub shutdown_lost: AtomicU64,
     /// Processes found in /proc whose start or exec was never observed.
@@ -130,6 +144,12 @@ impl Default for Stats {
             spans_rejected: AtomicU64::new(0),
             spans_export_failed: AtomicU64::new(0),
             shutdown_lost: AtomicU64::new(0),
+            last_export_ok_ns: AtomicU64::new(0),
+            export_failing_since_ns: AtomicU64::new(0),
+            export_retries: AtomicU64::new(0),
+            export_latency_ns_sum: AtomicU64::new(0),
+            export_calls_ok: AtomicU64::new(0),
+            queue_depth: AtomicU64::new(0),
             missed_exec: AtomicU64::new(0),
             missed_exit: AtomicU64::new(0),
             kernel_emitted: std::array::from_fn(|_| AtomicU64::new(0)),

@@ -215,12 +215,23 @@ impl Exporter {
     /// backoff (100 ms doubling to 5 s, honouring server-requested delays)
     /// until `budget` has elapsed. `Delivered::rejected` counts items of
     /// `req.signal`.
-    pub async fn export(&mut self, req: &Batch, budget: Duration) -> Result<Delivered, ExportError> {
+    ///
+    /// Every failed attempt is recorded in `stats` as it happens
+    /// (`export_failing_since_ns`, `export_retries`), so health checks see
+    /// an unreachable collector while the retries are still running.
+    pub async fn export(&mut self, req: &Batch, budget: Duration, stats: &crate::stats::Stats) -> Result<Delivered, ExportError> {
+        use std::sync::atomic::Ordering;
         let start = tokio::time::Instant::now();
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.export_once(req).await {
+            let attempt = self.export_once(req).await;
+            if attempt.is_err() {
+                let now = crate::clock::unix_now_ns();
+                let _ = stats.export_failing_since_ns.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+            }
+            match attempt {
                 Err(ExportError::Retryable { message, delay }) => {
+                    stats.export_retries.fetch_add(1, Ordering::Relaxed);
                     let wait = delay.unwrap_or(backoff);
                     if start.elapsed() + wait > budget {
                         return Err(ExportError::Retryable { message: format!("{message} (gave up after {:?})", start.elapsed()), delay });
