@@ -172,6 +172,9 @@ pub struct TelemetryConfig {
     /// Length of a loss window in milliseconds: losses are summed and
     /// reported once per window (100..=60000).
     pub loss_window_ms: u64,
+    /// Seconds between exports of vigil's own metrics (OpenTelemetry SDK,
+    /// same endpoint as the data; 1..=3600).
+    pub metrics_interval_s: u64,
     /// Seconds between reconciliations of the process table with /proc
     /// (5..=3600); also run early (at most every 5 s) after a sequence gap.
     pub reconcile_interval_s: u64,
@@ -179,7 +182,7 @@ pub struct TelemetryConfig {
 
 impl Default for TelemetryConfig {
     fn default() -> Self {
-        TelemetryConfig { heartbeat_interval_s: 10, loss_window_ms: 1000, reconcile_interval_s: 30 }
+        TelemetryConfig { heartbeat_interval_s: 10, loss_window_ms: 1000, metrics_interval_s: 10, reconcile_interval_s: 30 }
     }
 }
 
@@ -244,6 +247,23 @@ impl ExportConfig {
     }
 }
 
+/// The health endpoint (`/healthz`, `/readyz`, `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Address (`ip:port`) of the HTTP health endpoint. Empty: disabled.
+    pub listen: String,
+    /// `/readyz` answers 503 once exports have been failing, without a
+    /// success in between, for longer than this many seconds (1..=3600).
+    pub unready_after_s: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig { listen: "127.0.0.1:9464".into(), unready_after_s: 30 }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -258,6 +278,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Process spans.
     pub spans: SpansConfig,
+    /// The health endpoint.
+    pub health: HealthConfig,
 }
 
 /// Values given on the command line (highest precedence).
@@ -373,7 +395,7 @@ impl Config {
         // the same key wins, which gives the documented precedence.
         for (k, v) in env {
             let Some(rest) = k.strip_prefix("VIGIL_") else { continue };
-            if k == "VIGIL_CONFIG" || k == "VIGIL_LOG" {
+            if k == "VIGIL_CONFIG" || k == "VIGIL_LOG" || k == "VIGIL_LOG_FORMAT" {
                 continue;
             }
             b = b.set_override(rest.to_ascii_lowercase().replace("__", "."), v.clone())?;
@@ -432,6 +454,9 @@ impl Config {
         if !(10..=86_400).contains(&self.spans.max_duration_s) {
             return Err(invalid("spans.max_duration_s", format!("{} is outside 10..=86400", self.spans.max_duration_s)));
         }
+        if !(1..=3600).contains(&t.metrics_interval_s) {
+            return Err(invalid("telemetry.metrics_interval_s", format!("{} is outside 1..=3600", t.metrics_interval_s)));
+        }
         if !(5..=3600).contains(&t.reconcile_interval_s) {
             return Err(invalid("telemetry.reconcile_interval_s", format!("{} is outside 5..=3600", t.reconcile_interval_s)));
         }
@@ -461,6 +486,13 @@ impl Config {
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
                 return Err(invalid(&format!("export.headers.{k}"), "header names may hold only letters, digits, '-' and '_'"));
             }
+        }
+        let h = &self.health;
+        if !h.listen.is_empty() && h.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid("health.listen", format!("`{}` is not an ip:port address (empty disables the endpoint)", h.listen)));
+        }
+        if !(1..=3600).contains(&h.unready_after_s) {
+            return Err(invalid("health.unready_after_s", format!("{} is outside 1..=3600", h.unready_after_s)));
         }
         Ok(())
     }
@@ -669,6 +701,9 @@ mod tests {
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318")]).contains("export.traces_endpoint"));
         assert!(err_text(&[("VIGIL_EXPORT__TRACES_ENDPOINT", "https://c:4318/v1/traces")]).contains("export.traces_endpoint"));
         assert!(err_text(&[("VIGIL_EXPORT__STDOUT_FORMAT", "xml")]).contains("stdout_format"));
+        assert!(err_text(&[("VIGIL_HEALTH__LISTEN", "localhost")]).contains("health.listen"));
+        assert!(err_text(&[("VIGIL_HEALTH__UNREADY_AFTER_S", "0")]).contains("health.unready_after_s"));
+        assert!(err_text(&[("VIGIL_HEALTH__UNREADY_AFTER_S", "3601")]).contains("health.unready_after_s"));
     }
 
     #[test]
@@ -676,6 +711,14 @@ mod tests {
         for v in ["64", "4096"] {
             let c = Config::load(None, &env(&[("VIGIL_PROBES__PATH_MAX_BYTES", v)]), &Overrides::default()).expect("in range");
             assert_eq!(c.probes.path_max_bytes.to_string(), v);
+        }
+    }
+
+    #[test]
+    fn health_listen_may_be_disabled_or_any_address() {
+        for v in ["", "0.0.0.0:9464", "[::1]:8080"] {
+            let c = Config::load(None, &env(&[("VIGIL_HEALTH__LISTEN", v)]), &Overrides::default()).expect("valid");
+            assert_eq!(c.health.listen, v);
         }
     }
 

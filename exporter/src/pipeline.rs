@@ -673,6 +673,9 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let stats = Arc::new(Stats::default());
     let exporter = Exporter::from_config(&cfg).context("setting up the exporter")?;
     tracing::info!("exporting to {}", exporter.describe());
+    // The health endpoint answers from here on; ready once the probes are attached.
+    let probes_attached = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _health = crate::health::spawn(&cfg.health, stats.clone(), probes_attached.clone(), shutdown.clone()).await;
 
     let (raw_tx, raw_rx) = mpsc::channel::<RawRecord>(cfg.pipeline.queue_records);
     let (req_tx, req_rx) = mpsc::channel::<Batch>(EXPORT_QUEUE_BATCHES);
@@ -683,6 +686,21 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let receiver =
         tokio::task::spawn_blocking(move || probes::start(settings, raw_tx, receiver_stats)).await.context("receiver start")??;
     tracing::info!(hooks = ?receiver.status.active_hooks, "probes attached");
+    tracing::info!(
+        kernel = host.os_version.as_deref().unwrap_or("unknown"),
+        hooks = %receiver.status.active_hooks.join(","),
+        lanes = "critical (one ring buffer)",
+        ringbuf_kib = cfg.probes.ringbuf_kib,
+        args_max_bytes = cfg.probes.args_max_bytes,
+        path_max_bytes = cfg.probes.path_max_bytes,
+        filters = "none",
+        drop_policy = "count and report",
+        spans = cfg.spans.enabled,
+        heartbeat_s = cfg.telemetry.heartbeat_interval_s,
+        metrics_s = cfg.telemetry.metrics_interval_s,
+        "vigil started"
+    );
+    probes_attached.store(true, Ordering::Release);
 
     let ctx =
         MapContext { clock: BootClock::sample(), boot_id: boot_id.clone(), session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
@@ -708,6 +726,13 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     mapper.set_probes_status(receiver.status.active_hooks.iter().map(|h| format!("{h}:attached")).collect());
     let refresher = tokio::spawn(mapper.cgroups().clone().refresher(Duration::from_secs(1)));
     let resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);
+    let self_metrics = match crate::metrics::start(&cfg, stats.clone(), &resource, Duration::from_secs(cfg.telemetry.metrics_interval_s)) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("vigil's own metrics are not exported: {e:#}");
+            None
+        }
+    };
     let mut map_task = tokio::spawn(map_stage(mapper, raw_rx, req_tx, RequestEncoder::new(&resource), cfg.clone()));
     let mut export_task = export_task;
 
@@ -731,6 +756,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         let unsent = l(&stats.in_flight) + unmapped;
         stats.shutdown_lost.store(unsent, Ordering::Relaxed);
         tracing::error!(records = unsent, "shutdown deadline of {deadline:?} reached: records still unsent are lost");
+    }
+    if let Some(m) = self_metrics {
+        // The SDK flushes synchronously: keep it off the async workers.
+        let _ = tokio::task::spawn_blocking(move || m.shutdown()).await;
     }
     Ok(RunSummary { stats: stats.summary() })
 }

@@ -7,6 +7,8 @@
 //! with `--ignored --test-threads=1`.
 #![allow(clippy::unwrap_used)]
 
+mod metrics;
+
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -801,4 +803,173 @@ fn heartbeats_arrive_at_the_interval_with_monotonic_counters() {
     assert!(emitted(last) - emitted(first) >= 2 * runs, "kernel.emitted {} -> {} over {runs} runs", emitted(first), emitted(last));
     let last_periodic = periodic.last().unwrap();
     assert!(emitted(last_periodic) > emitted(first), "kernel.emitted grows between periodic heartbeats while events happen");
+}
+
+// ---------------------------------------------------------------------------
+// vigil watching itself: the health endpoint and `vigil status`.
+// ---------------------------------------------------------------------------
+
+/// `GET path` from 127.0.0.1:`port`: (status code, body), or `None` if
+/// nothing answers. One request per connection, as the endpoint serves.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    let code = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: "))?.parse().ok()?;
+    assert_eq!(length, body.len(), "Content-Length of {path}");
+    Some((code, body.to_owned()))
+}
+
+/// The value of the one unlabelled sample `name` of a `/metrics` text.
+fn metric(text: &str, name: &str) -> f64 {
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap_or_else(|e| panic!("{name} {v}: {e}")))
+        .collect();
+    assert_eq!(values.len(), 1, "one sample of {name} in:\n{text}");
+    values[0]
+}
+
+/// Scrape `/metrics` (200 required).
+fn scrape(port: u16) -> String {
+    let (code, text) = http_get(port, "/metrics").expect("/metrics answers");
+    assert_eq!(code, 200, "/metrics: {text}");
+    text
+}
+
+/// `vigil status --health-url http://127.0.0.1:<port>`: (exit code, stdout, stderr).
+fn vigil_status(port: u16) -> (Option<i32>, String, String) {
+    let out =
+        vigil_tests::vigil_command().args(["status", "--health-url", &format!("http://127.0.0.1:{port}")]).output().expect("vigil status");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn health_endpoint_follows_probes_and_exports() {
+    vigil_tests::require_root();
+    const RUNS: usize = 20;
+    let dir = TempDir::new("vigil-health");
+    let mut sink = Sink::start();
+    let port = vigil_tests::collector::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut vigil, err_path) = start_vigil_to_sink(
+        &dir,
+        &sink,
+        &[
+            ("VIGIL_HEALTH__LISTEN", listen.as_str()),
+            ("VIGIL_HEALTH__UNREADY_AFTER_S", "2"),
+            ("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50"),
+            ("VIGIL_TELEMETRY__HEARTBEAT_INTERVAL_S", "1"),
+        ],
+    );
+    let diag = |sink: &Sink| {
+        format!(
+            "\n--- vigil stderr ---\n{}\n--- sink: {} calls, {} answered\n--- /readyz: {:?}",
+            tail(&err_path, 4000),
+            sink.calls(),
+            sink.requests(),
+            http_get(port, "/readyz")
+        )
+    };
+
+    // Attached: live and ready.
+    assert_eq!(http_get(port, "/healthz"), Some((200, "ok\n".to_owned())), "{}", diag(&sink));
+    assert!(wait_until(WAIT, || http_get(port, "/readyz") == Some((200, "ready\n".to_owned()))), "not ready after attach{}", diag(&sink));
+    assert_eq!(http_get(port, "/nope").map(|r| r.0), Some(404));
+
+    // Known traffic, delivered.
+    let pids: Vec<i64> = (0..RUNS).map(|_| run_true()).collect();
+    let execs_of_runs = |sink: &Sink| {
+        sink.records()
+            .iter()
+            .filter(|r| event_name(r) == "vigil.process.exec")
+            .filter(|r| int_attr(&r.record.attributes, "process.pid").is_some_and(|p| pids.contains(&p)))
+            .count()
+    };
+    assert!(wait_until(WAIT, || execs_of_runs(&sink) == RUNS), "{} of {RUNS} exec records arrived{}", execs_of_runs(&sink), diag(&sink));
+
+    // vigil_records_exported_total agrees with the sink: every record the
+    // sink had before the scrape is counted once its answer is back, and
+    // nothing the sink did not store yet is counted.
+    let stored_before = sink.records().len() as u64;
+    let mut text = String::new();
+    let caught_up = wait_until(WAIT, || {
+        text = scrape(port);
+        metric(&text, "vigil_records_exported_total") >= stored_before as f64
+    });
+    let stored_after = sink.records().len() as u64;
+    let scraped_at = unix_now_ns();
+    let exported = metric(&text, "vigil_records_exported_total") as u64;
+    assert!(caught_up, "vigil_records_exported_total {exported} < {stored_before} records in the sink{}", diag(&sink));
+    assert!(exported <= stored_after, "vigil_records_exported_total {exported} > {stored_after} records in the sink");
+    assert!(exported >= RUNS as u64);
+    assert_eq!(metric(&text, "vigil_ready"), 1.0);
+    assert_eq!(metric(&text, "vigil_export_failed_total"), 0.0);
+    assert!(metric(&text, "vigil_export_latency_seconds_count") > 0.0);
+    // vigil_records_received_total is the counter the heartbeats carry:
+    // between the last heartbeat sent before the scrape and the first one
+    // made after it. Each run is at least an exec and an exit record.
+    let received = metric(&text, "vigil_records_received_total") as u64;
+    assert!(received >= 2 * RUNS as u64, "vigil_records_received_total {received} after {RUNS} runs");
+    let hb_received = |h: &Heartbeat| u64::try_from(h.get("vigil.heartbeat.agent.received")).expect("non-negative");
+    let before = heartbeats(&sink.records()).into_iter().filter(|h| h.time_ns < scraped_at).map(|h| hb_received(&h)).max();
+    assert!(before.is_some_and(|b| b <= received), "heartbeat before the scrape: received {before:?} > scraped {received}");
+    let mut after = None;
+    assert!(
+        wait_until(WAIT, || {
+            after = heartbeats(&sink.records()).iter().find(|h| h.time_ns > scraped_at).map(hb_received);
+            after.is_some()
+        }),
+        "no heartbeat after the scrape{}",
+        diag(&sink)
+    );
+    assert!(after.is_some_and(|a| a >= received), "heartbeat after the scrape: received {after:?} < scraped {received}");
+
+    let (code, out, err) = vigil_status(port);
+    assert_eq!(code, Some(0), "vigil status while ready:\n{out}{err}");
+    assert!(out.contains("status:    ready\n") && out.contains(" received, "), "vigil status output:\n{out}");
+    // Without --health-url, the address comes from the configuration.
+    let derived = vigil_tests::vigil_command().arg("status").env("VIGIL_HEALTH__LISTEN", &listen).output().expect("vigil status");
+    assert_eq!(derived.status.code(), Some(0), "vigil status from health.listen:\n{}", String::from_utf8_lossy(&derived.stderr));
+
+    // The collector goes away: connections are refused, every export
+    // attempt fails (heartbeats and these runs keep vigil exporting). Past
+    // health.unready_after_s of failing, vigil is not ready, still live.
+    sink.stop();
+    let stopped = std::time::Instant::now();
+    for _ in 0..3 {
+        run_true();
+    }
+    let unready = wait_until(WAIT, || http_get(port, "/readyz").is_some_and(|(c, body)| c == 503 && body.contains("exports failing for")));
+    assert!(unready, "/readyz did not turn 503 while the collector was gone{}", diag(&sink));
+    assert!(stopped.elapsed() > Duration::from_secs(2), "not ready before 2 s of failing exports: {:?}", stopped.elapsed());
+    assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200), "live while exports fail");
+    let text = scrape(port);
+    assert_eq!(metric(&text, "vigil_ready"), 0.0);
+    assert!(metric(&text, "vigil_export_retries_total") > 0.0, "failed attempts are retried");
+    assert!(metric(&text, "vigil_export_failing_since_timestamp_seconds") > 0.0);
+    let (code, out, err) = vigil_status(port);
+    assert_eq!(code, Some(1), "vigil status while not ready:\n{out}{err}");
+    assert!(out.contains("NOT READY (exports failing for"), "vigil status output:\n{out}");
+
+    // The collector is back on the same port: the next successful export
+    // (a retry) makes vigil ready again.
+    sink.restart();
+    let ready = wait_until(WAIT, || http_get(port, "/readyz").is_some_and(|(c, _)| c == 200));
+    assert!(ready, "/readyz did not return to 200 after the collector came back{}", diag(&sink));
+    assert_eq!(metric(&scrape(port), "vigil_export_failing_since_timestamp_seconds"), 0.0);
+
+    stop_vigil(&mut vigil, &err_path);
+    assert_eq!(http_get(port, "/healthz"), None, "the endpoint closes with vigil");
+    let (code, _, err) = vigil_status(port);
+    assert_eq!(code, Some(2), "vigil status with vigil stopped: {err}");
+    assert!(err.contains("cannot reach vigil's health endpoint"), "{err}");
 }

@@ -385,7 +385,9 @@ impl Service<http::Request<tonic::body::Body>> for LogsAndTraces {
 /// and the answer says some were rejected). It also accepts and keeps OTLP
 /// trace requests, at once and apart from the logs
 /// ([`Sink::trace_requests`]), so that a vigil exporting spans to the same
-/// endpoint sees no export failure.
+/// endpoint sees no export failure. It can also go away and come back on
+/// the same port ([`Sink::stop`], [`Sink::restart`]): a collector that
+/// refuses connections for a while.
 #[derive(Debug)]
 pub struct Sink {
     addr: SocketAddr,
@@ -395,11 +397,26 @@ pub struct Sink {
 
 impl Sink {
     pub fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
         let store = Store::default();
-        let incoming = runtime
-            .block_on(async { tonic::transport::server::TcpIncoming::bind(SocketAddr::from(([127, 0, 0, 1], 0))) })
-            .expect("bind sink on 127.0.0.1");
+        let (runtime, addr) = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), &store);
+        Self { addr, store, runtime: Some(runtime) }
+    }
+
+    /// Serve `store` on `addr` (retrying for up to [`WAIT`] while the
+    /// address is still in use); the runtime it runs on and the bound
+    /// address.
+    fn serve(addr: SocketAddr, store: &Store) -> (tokio::runtime::Runtime, SocketAddr) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+        let deadline = Instant::now() + WAIT;
+        let incoming = loop {
+            match runtime.block_on(async { tonic::transport::server::TcpIncoming::bind(addr) }) {
+                Ok(incoming) => break incoming,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("bind sink on {addr}: {e}"),
+            }
+        };
         let addr = incoming.local_addr().expect("sink local addr");
         let gzip = tonic::codec::CompressionEncoding::Gzip;
         let service = LogsAndTraces {
@@ -411,7 +428,24 @@ impl Sink {
                 eprintln!("e2e sink stopped: {e}");
             }
         });
-        Self { addr, store, runtime: Some(runtime) }
+        (runtime, addr)
+    }
+
+    /// Stop serving, as a collector that went away: the listener and every
+    /// connection close, so clients get "connection refused" until
+    /// [`Sink::restart`]. What was received is kept. A no-op when stopped.
+    pub fn stop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+
+    /// Serve again on the same address, with what was received so far and
+    /// the same behaviour switches (stopping first if still running).
+    pub fn restart(&mut self) {
+        self.stop();
+        let (runtime, _) = Self::serve(self.addr, &self.store);
+        self.runtime = Some(runtime);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -492,9 +526,7 @@ impl Sink {
 
 impl Drop for Sink {
     fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
+        self.stop();
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `vigil` command: `vigil run` (default) and `vigil check`.
+//! The `vigil` command: `vigil run` (default), `vigil check` and `vigil status`.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,6 +22,17 @@ enum Command {
     /// Print what the kernel supports and which hook each event uses; exit
     /// non-zero if vigil cannot run here.
     Check(RunArgs),
+    /// Ask a running vigil how it is doing (its health endpoint): exit 0
+    /// when ready, 1 when not ready, 2 when it cannot be reached.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct StatusArgs {
+    /// Base URL of vigil's health endpoint, e.g. http://127.0.0.1:9464.
+    /// Default: from `health.listen` in the configuration.
+    #[arg(long)]
+    health_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -29,6 +40,12 @@ enum ProtocolArg {
     Grpc,
     #[value(name = "http/protobuf", alias = "http")]
     HttpProtobuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,6 +78,10 @@ struct RunArgs {
     /// vigil's own log filter (stderr), e.g. info, debug, vigil=trace; also VIGIL_LOG.
     #[arg(long, global = true)]
     log_level: Option<String>,
+    /// vigil's own log format on stderr: text or json (one JSON object per
+    /// line); also VIGIL_LOG_FORMAT.
+    #[arg(long, global = true)]
+    log_format: Option<LogFormatArg>,
 }
 
 impl RunArgs {
@@ -89,15 +110,17 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Exit code for configuration errors (as for usage errors).
 const EXIT_CONFIG: u8 = 2;
 
-fn init_logging(level: Option<&str>) {
+fn init_logging(level: Option<&str>, format: Option<LogFormatArg>) {
     let filter = level.map(str::to_owned).or_else(|| std::env::var("VIGIL_LOG").ok()).unwrap_or_else(|| "info".to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    let json =
+        format.map_or_else(|| std::env::var("VIGIL_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")), |f| f == LogFormatArg::Json);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
 }
 
 fn main() -> ExitCode {
@@ -105,9 +128,10 @@ fn main() -> ExitCode {
     let (check, args) = match cli.command {
         Some(Command::Run(a)) => (false, a),
         Some(Command::Check(a)) => (true, a),
+        Some(Command::Status(s)) => return status(&s, &cli.run),
         None => (false, cli.run),
     };
-    init_logging(args.log_level.as_deref());
+    init_logging(args.log_level.as_deref(), args.log_format);
     let env: Vec<(String, String)> = std::env::vars().collect();
     let path = config_path(args.config.clone(), &env);
     let cfg = match Config::load(path.as_deref(), &env, &args.overrides()) {
@@ -158,4 +182,78 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::info!("stopped: {}", summary.stats);
         Ok(())
     })
+}
+
+/// Exit code of `vigil status` when the endpoint cannot be reached (or
+/// is not vigil's).
+const EXIT_UNREACHABLE: u8 = 2;
+
+/// `vigil status`: read `/readyz` and `/metrics` and print a summary.
+fn status(s: &StatusArgs, args: &RunArgs) -> ExitCode {
+    let url = match &s.health_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let env: Vec<(String, String)> = std::env::vars().collect();
+            let cfg = match Config::load(config_path(args.config.clone(), &env).as_deref(), &env, &args.overrides()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("vigil status: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            match health_url_from_listen(&cfg.health.listen) {
+                Some(u) => u,
+                None => {
+                    eprintln!("vigil status: the health endpoint is disabled (health.listen is empty); pass --health-url");
+                    return ExitCode::from(EXIT_UNREACHABLE);
+                }
+            }
+        }
+    };
+    let fetched = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+        .and_then(|rt| rt.block_on(fetch_health(&url)));
+    match fetched {
+        Ok((code, ready_body, metrics)) if code == 200 || code == 503 => {
+            print!("{}", vigil::health::status_report(&url, code, &ready_body, &metrics));
+            if code == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Ok((code, _, _)) => {
+            eprintln!("vigil status: {url}/readyz answered HTTP {code}: is this vigil's health endpoint?");
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+        Err(e) => {
+            eprintln!("vigil status: cannot reach vigil's health endpoint at {url}: {e:#} (is vigil running, with health.listen set?)");
+            ExitCode::from(EXIT_UNREACHABLE)
+        }
+    }
+}
+
+/// `http://<listen>`, with an unspecified address (all interfaces) replaced
+/// by the loopback one; `None` when the endpoint is disabled.
+fn health_url_from_listen(listen: &str) -> Option<String> {
+    let mut addr: std::net::SocketAddr = listen.parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    Some(format!("http://{addr}"))
+}
+
+/// `/readyz` (status code and body) and `/metrics` (body) of `url`.
+async fn fetch_health(url: &str) -> anyhow::Result<(u16, String, String)> {
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).no_proxy().build().context("HTTP client")?;
+    let ready = client.get(format!("{url}/readyz")).send().await.context("GET /readyz")?;
+    let code = ready.status().as_u16();
+    let ready_body = ready.text().await.context("reading /readyz")?;
+    let metrics = client.get(format!("{url}/metrics")).send().await.context("GET /metrics")?;
+    if !metrics.status().is_success() {
+        anyhow::bail!("GET /metrics answered HTTP {}", metrics.status().as_u16());
+    }
+    Ok((code, ready_body, metrics.text().await.context("reading /metrics")?))
 }

@@ -1,0 +1,288 @@
+//! vigil's own health as OpenTelemetry metrics, exported with the
+//! `opentelemetry` SDK and `opentelemetry-otlp` to the same endpoint (and
+//! protocol, headers, compression) as the data.
+//!
+//! Every instrument is observable: its callback reads [`Stats`] at
+//! collection time, so the hot path only bumps the atomics it already
+//! bumps. Names follow the OpenTelemetry metric conventions: `vigil.`
+//! prefix, units set, counters for monotonic values, gauges for levels.
+
+use crate::abi::{DropCause, EventType};
+use crate::config::{Config, Protocol};
+use crate::stats::Stats;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A running meter provider; shut it down to flush the last collection.
+#[derive(Debug)]
+pub struct SelfMetrics {
+    provider: SdkMeterProvider,
+}
+
+impl SelfMetrics {
+    /// Export one last collection and stop.
+    pub fn shutdown(self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::warn!("metrics shutdown: {e}");
+        }
+    }
+}
+
+/// The agent's own CPU time (s) and resident memory (bytes), from /proc.
+pub fn own_cpu_and_memory() -> (f64, u64) {
+    let ticks = crate::procfs::clock_ticks() as f64;
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit(')').next()?.split_whitespace().collect::<Vec<_>>();
+            // fields 14 (utime) and 15 (stime), counted from the state (field 3)
+            Some((rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?) / ticks)
+        })
+        .unwrap_or(0.0);
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024);
+    (cpu, rss)
+}
+
+fn sdk_resource(resource: &opentelemetry_proto::tonic::resource::v1::Resource) -> opentelemetry_sdk::Resource {
+    let attrs = resource.attributes.iter().filter_map(|kv| {
+        let v = kv.value.as_ref()?.value.as_ref()?;
+        let value: opentelemetry::Value = match v {
+            Value::StringValue(s) => s.clone().into(),
+            Value::IntValue(i) => (*i).into(),
+            Value::BoolValue(b) => (*b).into(),
+            Value::ArrayValue(a) => opentelemetry::Value::Array(
+                a.values
+                    .iter()
+                    .filter_map(|x| match &x.value {
+                        Some(Value::StringValue(s)) => Some(opentelemetry::StringValue::from(s.clone())),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
+            _ => return None,
+        };
+        Some(KeyValue::new(kv.key.clone(), value))
+    });
+    opentelemetry_sdk::Resource::builder_empty().with_attributes(attrs).build()
+}
+
+/// Start exporting vigil's metrics every `interval`, when an endpoint is
+/// configured (without one, the local /metrics endpoint serves them).
+/// Must be called inside the tokio runtime (the gRPC client lives there).
+pub fn start(
+    cfg: &Config,
+    stats: Arc<Stats>,
+    resource: &opentelemetry_proto::tonic::resource::v1::Resource,
+    interval: Duration,
+) -> anyhow::Result<Option<SelfMetrics>> {
+    let e = &cfg.export;
+    if e.endpoint.is_empty() {
+        return Ok(None);
+    }
+    let exporter = match e.protocol {
+        Protocol::Grpc => {
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            for (k, v) in &e.headers {
+                if let (Ok(k), Ok(v)) = (tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()), v.parse()) {
+                    metadata.insert(k, v);
+                }
+            }
+            let b = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(e.endpoint.clone())
+                .with_timeout(e.timeout())
+                .with_metadata(metadata);
+            if e.gzip {
+                b.with_compression(opentelemetry_otlp::Compression::Gzip).build()?
+            } else {
+                b.build()?
+            }
+        }
+        Protocol::HttpProtobuf => {
+            let url = format!("{}/v1/metrics", e.endpoint.trim_end_matches('/'));
+            opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_endpoint(url)
+                .with_timeout(e.timeout())
+                .with_headers(e.headers.clone().into_iter().collect())
+                .build()?
+        }
+    };
+    let reader = PeriodicReader::builder(exporter).with_interval(interval).build();
+    let provider = SdkMeterProvider::builder().with_resource(sdk_resource(resource)).with_reader(reader).build();
+    register(&provider, stats);
+    Ok(Some(SelfMetrics { provider }))
+}
+
+fn register(provider: &SdkMeterProvider, stats: Arc<Stats>) {
+    let meter = provider.meter("vigil");
+    let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    macro_rules! counter {
+        ($name:expr, $unit:expr, $desc:expr, |$s:ident, $obs:ident| $body:block) => {{
+            let $s = stats.clone();
+            let _ = meter.u64_observable_counter($name).with_unit($unit).with_description($desc).with_callback(move |$obs| $body).build();
+        }};
+    }
+    counter!("vigil.records.received", "{record}", "records read from the ring buffers", |s, o| {
+        o.observe(l(&s.received), &[]);
+    });
+    counter!("vigil.records.exported", "{record}", "log records accepted by the collector", |s, o| {
+        o.observe(l(&s.exported), &[]);
+    });
+    counter!("vigil.spans.exported", "{span}", "process spans accepted by the collector", |s, o| {
+        o.observe(l(&s.spans_exported), &[]);
+    });
+    counter!("vigil.records.lost", "{record}", "records lost, by stage and cause", |s, o| {
+        for t in EventType::ALL {
+            for c in DropCause::ALL {
+                let attrs = [
+                    KeyValue::new("vigil.loss.stage", "kernel"),
+                    KeyValue::new("error.type", c.error_type()),
+                    KeyValue::new("vigil.loss.event_name", t.event_name()),
+                ];
+                o.observe(s.kernel_dropped(t, c), &attrs);
+            }
+            let attrs = [
+                KeyValue::new("vigil.loss.stage", "agent"),
+                KeyValue::new("error.type", "queue_full"),
+                KeyValue::new("vigil.loss.event_name", t.event_name()),
+            ];
+            o.observe(s.queue_full(t), &attrs);
+        }
+        for (stage, cause, v) in [
+            ("agent", "malformed_record", l(&s.decode_errors)),
+            ("export", "export_failed", l(&s.export_failed) + l(&s.spans_export_failed)),
+            ("export", "export_rejected", l(&s.export_rejected) + l(&s.spans_rejected)),
+            ("kernel", "probe_skipped", s.recursion_misses_total()),
+            ("agent", "missed_exec", l(&s.missed_exec)),
+            ("agent", "missed_exit", l(&s.missed_exit)),
+        ] {
+            o.observe(v, &[KeyValue::new("vigil.loss.stage", stage), KeyValue::new("error.type", cause)]);
+        }
+    });
+    counter!("vigil.export.retries", "{attempt}", "export attempts retried", |s, o| {
+        o.observe(l(&s.export_retries), &[]);
+    });
+    counter!("vigil.bpf.program.runs", "{run}", "runs of each eBPF program (BPF stats)", |s, o| {
+        for t in EventType::ALL {
+            if let Some(runs) = s.program_run_count(t) {
+                o.observe(runs, &[KeyValue::new("vigil.event_name", t.event_name())]);
+            }
+        }
+    });
+    let s = stats.clone();
+    let _ = meter
+        .f64_observable_counter("vigil.bpf.program.time")
+        .with_unit("s")
+        .with_description("time spent in each eBPF program (BPF stats)")
+        .with_callback(move |o| {
+            for t in EventType::ALL {
+                if let Some(ns) = s.program_run_time_ns(t) {
+                    o.observe(ns as f64 / 1e9, &[KeyValue::new("vigil.event_name", t.event_name())]);
+                }
+            }
+        })
+        .build();
+    let s = stats.clone();
+    let _ = meter
+        .u64_observable_gauge("vigil.queue.depth")
+        .with_unit("{record}")
+        .with_description("records waiting between the ring buffer reader and the map stage")
+        .with_callback(move |o| o.observe(s.queue_depth.load(Ordering::Relaxed), &[]))
+        .build();
+    let s = stats.clone();
+    let _ = meter
+        .u64_observable_gauge("vigil.export.in_flight")
+        .with_unit("{record}")
+        .with_description("records handed to the exporter and not yet delivered or failed")
+        .with_callback(move |o| o.observe(s.in_flight.load(Ordering::Relaxed), &[]))
+        .build();
+    let s = stats.clone();
+    let _ = meter
+        .f64_observable_gauge("vigil.export.latency")
+        .with_unit("s")
+        .with_description("mean duration of successful export calls (retries included)")
+        .with_callback(move |o| {
+            let n = s.export_calls_ok.load(Ordering::Relaxed);
+            if n > 0 {
+                o.observe(s.export_latency_ns_sum.load(Ordering::Relaxed) as f64 / n as f64 / 1e9, &[]);
+            }
+        })
+        .build();
+    let _ = meter
+        .f64_observable_counter("vigil.process.cpu.time")
+        .with_unit("s")
+        .with_description("CPU time used by vigil")
+        .with_callback(|o| o.observe(own_cpu_and_memory().0, &[]))
+        .build();
+    let _ = meter
+        .u64_observable_gauge("vigil.process.memory.usage")
+        .with_unit("By")
+        .with_description("resident memory of vigil")
+        .with_callback(|o| o.observe(own_cpu_and_memory().1, &[]))
+        .build();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_cpu_and_memory() {
+        let (cpu, rss) = own_cpu_and_memory();
+        assert!(cpu >= 0.0);
+        assert!(rss > 1024 * 1024, "a test process uses more than 1 MiB: {rss}");
+    }
+
+    /// The registered instruments report the counters' values.
+    #[test]
+    fn instruments_observe_the_counters() {
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        use opentelemetry_sdk::metrics::InMemoryMetricExporter;
+        let stats = Arc::new(Stats::default());
+        stats.received.store(42, Ordering::Relaxed);
+        stats.count_queue_full(&(EventType::Exec as u16).to_ne_bytes());
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+        register(&provider, stats);
+        provider.force_flush().expect("flush");
+        let mut received = None;
+        let mut queue_full = None;
+        for rm in exporter.get_finished_metrics().expect("metrics") {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                        for p in sum.data_points() {
+                            let attr = |k: &str| p.attributes().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.to_string());
+                            match m.name() {
+                                "vigil.records.received" => received = Some(p.value()),
+                                "vigil.records.lost"
+                                    if attr("error.type").as_deref() == Some("queue_full")
+                                        && attr("vigil.loss.event_name").as_deref() == Some("vigil.process.exec") =>
+                                {
+                                    queue_full = Some(p.value())
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(received, Some(42));
+        assert_eq!(queue_full, Some(1));
+        let _ = provider.shutdown();
+    }
+}
