@@ -445,6 +445,13 @@ fn render(stats: &Stats, ready: bool, process: Option<ProcessUsage>) -> String {
         e.sample("vigil_kernel_records_emitted_total", &[("event", t.event_name())], l(stats.kernel_emitted(t)));
     }
     e.single("vigil_records_received_total", "counter", "Records read from the ring buffer.", l(&stats.received));
+    e.family("vigil_records_received_by_event_total", "counter", "Records read from the ring buffer, by event.");
+    for t in EventType::ALL {
+        e.sample("vigil_records_received_by_event_total", &[("event", t.event_name())], stats.received_of(t));
+    }
+    e.single("vigil_ringbuf_used_bytes", "gauge", "Bytes waiting in the ring buffer at the last read.", l(&stats.ringbuf_used_bytes));
+    e.single("vigil_ringbuf_size_bytes", "gauge", "Size of the ring buffer.", l(&stats.ringbuf_size_bytes));
+    e.single("vigil_processes_tracked", "gauge", "Processes in the process table.", l(&stats.processes_tracked));
     e.single("vigil_records_mapped_total", "counter", "Records mapped to OTLP log records.", l(&stats.mapped));
     e.single(
         "vigil_records_exported_total",
@@ -977,5 +984,31 @@ mod tests {
         drop(server);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(TcpStream::connect(addr).await.is_err(), "the listener closes with the server");
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn ring_fill_table_size_and_per_event_reads_are_exposed() {
+        let stats = Stats::default();
+        stats.ringbuf_used_bytes.store(4096, Ordering::Relaxed);
+        stats.ringbuf_size_bytes.store(8 << 20, Ordering::Relaxed);
+        stats.processes_tracked.store(77, Ordering::Relaxed);
+        let exec = (EventType::Exec as u16).to_ne_bytes();
+        stats.count_received(&exec);
+        stats.count_received(&exec);
+        let text = prometheus_text(&stats, true);
+        for line in [
+            "vigil_ringbuf_used_bytes 4096",
+            "vigil_ringbuf_size_bytes 8388608",
+            "vigil_processes_tracked 77",
+            "vigil_records_received_by_event_total{event=\"vigil.process.exec\"} 2",
+            "vigil_records_received_total 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! bumps. Names follow the OpenTelemetry metric conventions: `vigil.`
 //! prefix, units set, counters for monotonic values, gauges for levels.
 
-use crate::abi::{DropCause, EventType};
+use crate::abi::EventType;
 use crate::config::{Config, Protocol};
 use crate::stats::Stats;
 use opentelemetry::metrics::MeterProvider as _;
@@ -144,32 +144,18 @@ fn register(provider: &SdkMeterProvider, stats: Arc<Stats>) {
     counter!("vigil.spans.exported", "{span}", "process spans accepted by the collector", |s, o| {
         o.observe(l(&s.spans_exported), &[]);
     });
-    counter!("vigil.records.lost", "{record}", "records lost, by stage and cause", |s, o| {
-        for t in EventType::ALL {
-            for c in DropCause::ALL {
-                let attrs = [
-                    KeyValue::new("vigil.loss.stage", "kernel"),
-                    KeyValue::new("error.type", c.error_type()),
-                    KeyValue::new("vigil.loss.event_name", t.event_name()),
-                ];
-                o.observe(s.kernel_dropped(t, c), &attrs);
+    counter!("vigil.records.lost", "{record}", "records lost, by stage, cause and event (the loss records' series)", |s, o| {
+        for (stage, cause, event, v) in crate::health::loss_series(&s) {
+            let mut attrs = vec![KeyValue::new("vigil.loss.stage", stage), KeyValue::new("error.type", cause)];
+            if let Some(e) = event {
+                attrs.push(KeyValue::new("vigil.loss.event_name", e));
             }
-            let attrs = [
-                KeyValue::new("vigil.loss.stage", "agent"),
-                KeyValue::new("error.type", "queue_full"),
-                KeyValue::new("vigil.loss.event_name", t.event_name()),
-            ];
-            o.observe(s.queue_full(t), &attrs);
+            o.observe(v, &attrs);
         }
-        for (stage, cause, v) in [
-            ("agent", "malformed_record", l(&s.decode_errors)),
-            ("export", "export_failed", l(&s.export_failed) + l(&s.spans_export_failed)),
-            ("export", "export_rejected", l(&s.export_rejected) + l(&s.spans_rejected)),
-            ("kernel", "probe_skipped", s.recursion_misses_total()),
-            ("agent", "missed_exec", l(&s.missed_exec)),
-            ("agent", "missed_exit", l(&s.missed_exit)),
-        ] {
-            o.observe(v, &[KeyValue::new("vigil.loss.stage", stage), KeyValue::new("error.type", cause)]);
+    });
+    counter!("vigil.records.read", "{record}", "records read from the ring buffer, by event", |s, o| {
+        for t in EventType::ALL {
+            o.observe(s.received_of(t), &[KeyValue::new("vigil.event_name", t.event_name())]);
         }
     });
     counter!("vigil.export.retries", "{attempt}", "export attempts retried", |s, o| {
@@ -201,6 +187,27 @@ fn register(provider: &SdkMeterProvider, stats: Arc<Stats>) {
         .with_unit("{record}")
         .with_description("records waiting between the ring buffer reader and the map stage")
         .with_callback(move |o| o.observe(s.queue_depth.load(Ordering::Relaxed), &[]))
+        .build();
+    let s = stats.clone();
+    let _ = meter
+        .u64_observable_gauge("vigil.ringbuf.usage")
+        .with_unit("By")
+        .with_description("bytes waiting in the ring buffer at the last read (size: vigil.ringbuf.limit)")
+        .with_callback(move |o| o.observe(s.ringbuf_used_bytes.load(Ordering::Relaxed), &[KeyValue::new("vigil.lane", "critical")]))
+        .build();
+    let s = stats.clone();
+    let _ = meter
+        .u64_observable_gauge("vigil.ringbuf.limit")
+        .with_unit("By")
+        .with_description("ring buffer size")
+        .with_callback(move |o| o.observe(s.ringbuf_size_bytes.load(Ordering::Relaxed), &[KeyValue::new("vigil.lane", "critical")]))
+        .build();
+    let s = stats.clone();
+    let _ = meter
+        .u64_observable_gauge("vigil.process_table.size")
+        .with_unit("{process}")
+        .with_description("processes in the process table")
+        .with_callback(move |o| o.observe(s.processes_tracked.load(Ordering::Relaxed), &[]))
         .build();
     let s = stats.clone();
     let _ = meter

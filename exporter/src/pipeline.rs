@@ -599,6 +599,7 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
             },
             _ = flush_tick.tick() => {
                 stats.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
+                stats.processes_tracked.store(mapper.table.len() as u64, Ordering::Relaxed);
                 if !batcher.is_empty() {
                     ready.push(batcher.take());
                 }
@@ -672,7 +673,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let instance_id = new_instance_id().context("reading /proc/sys/kernel/random/uuid")?;
     let stats = Arc::new(Stats::default());
     let exporter = Exporter::from_config(&cfg).context("setting up the exporter")?;
-    tracing::info!("exporting to {}", exporter.describe());
+    let exporter_target = exporter.describe();
+    tracing::info!("exporting to {exporter_target}");
     // The health endpoint answers from here on; ready once the probes are attached.
     let probes_attached = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let _health = crate::health::spawn(&cfg.health, stats.clone(), probes_attached.clone(), shutdown.clone()).await;
@@ -694,7 +696,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         args_max_bytes = cfg.probes.args_max_bytes,
         path_max_bytes = cfg.probes.path_max_bytes,
         filters = "none",
-        drop_policy = "count and report",
+        drop_policy = "count_and_report",
+        exporter = %exporter_target,
         spans = cfg.spans.enabled,
         heartbeat_s = cfg.telemetry.heartbeat_interval_s,
         metrics_s = cfg.telemetry.metrics_interval_s,
@@ -725,7 +728,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     }
     mapper.set_probes_status(receiver.status.active_hooks.iter().map(|h| format!("{h}:attached")).collect());
     let refresher = tokio::spawn(mapper.cgroups().clone().refresher(Duration::from_secs(1)));
-    let resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);
+    let mut resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);
+    crate::otel::resource::add_config(&mut resource, &cfg, &exporter_target);
     let self_metrics = match crate::metrics::start(&cfg, stats.clone(), &resource, Duration::from_secs(cfg.telemetry.metrics_interval_s)) {
         Ok(m) => m,
         Err(e) => {

@@ -77,6 +77,13 @@ impl ProgramStats {
 pub struct Stats {
     /// Records read from the ring buffer.
     pub received: AtomicU64,
+    received_by_type: [AtomicU64; EV_SLOTS],
+    /// Bytes waiting in the ring buffer at the last read, and its size.
+    pub ringbuf_used_bytes: AtomicU64,
+    /// Ring buffer size in bytes.
+    pub ringbuf_size_bytes: AtomicU64,
+    /// Processes in the process table (set by the map stage).
+    pub processes_tracked: AtomicU64,
     queue_full: [AtomicU64; EV_SLOTS],
     /// Queue-full drops whose record was too short to name its type.
     pub queue_full_untyped: AtomicU64,
@@ -132,6 +139,10 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             received: AtomicU64::new(0),
+            received_by_type: std::array::from_fn(|_| AtomicU64::new(0)),
+            ringbuf_used_bytes: AtomicU64::new(0),
+            ringbuf_size_bytes: AtomicU64::new(0),
+            processes_tracked: AtomicU64::new(0),
             queue_full: std::array::from_fn(|_| AtomicU64::new(0)),
             queue_full_untyped: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
@@ -162,6 +173,19 @@ impl Default for Stats {
 }
 
 impl Stats {
+    /// Count a record read from the ring buffer, by its type.
+    pub fn count_received(&self, record: &[u8]) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = record.get(..2).map(|b| usize::from(u16::from_ne_bytes([b[0], b[1]]))).filter(|t| *t < EV_SLOTS) {
+            self.received_by_type[t].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records of one type read from the ring buffer.
+    pub fn received_of(&self, t: EventType) -> u64 {
+        self.received_by_type[t as usize].load(Ordering::Relaxed)
+    }
+
     /// Count a record the receiver could not hand on, by its type.
     pub fn count_queue_full(&self, record: &[u8]) {
         match record.get(..2).map(|b| usize::from(u16::from_ne_bytes([b[0], b[1]]))) {

@@ -123,6 +123,13 @@ pub const OS_DESCRIPTION: &str = "os.description";
 pub const VIGIL_HOST_BOOT_ID: &str = "vigil.host.boot_id";
 pub const VIGIL_HOOKS_ACTIVE: &str = "vigil.hooks.active";
 pub const VIGIL_ABI_VERSION: &str = "vigil.abi.version";
+pub const VIGIL_CONFIG_RINGBUF_KIB: &str = "vigil.config.ringbuf_kib";
+pub const VIGIL_CONFIG_ARGS_MAX: &str = "vigil.config.args_max_bytes";
+pub const VIGIL_CONFIG_PATH_MAX: &str = "vigil.config.path_max_bytes";
+pub const VIGIL_CONFIG_LANES: &str = "vigil.config.lanes";
+pub const VIGIL_CONFIG_DROP_POLICY: &str = "vigil.config.drop_policy";
+pub const VIGIL_CONFIG_SPANS: &str = "vigil.config.spans_enabled";
+pub const VIGIL_EXPORTER_TARGET: &str = "vigil.exporter.target";
 
 /// Every attribute key above (resource and record), for the schema test.
 pub const ALL_KEYS: &[&str] = &[
@@ -222,6 +229,13 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_HOST_BOOT_ID,
     VIGIL_HOOKS_ACTIVE,
     VIGIL_ABI_VERSION,
+    VIGIL_CONFIG_RINGBUF_KIB,
+    VIGIL_CONFIG_ARGS_MAX,
+    VIGIL_CONFIG_PATH_MAX,
+    VIGIL_CONFIG_LANES,
+    VIGIL_CONFIG_DROP_POLICY,
+    VIGIL_CONFIG_SPANS,
+    VIGIL_EXPORTER_TARGET,
 ];
 
 #[cfg(test)]

@@ -36,6 +36,21 @@ pub fn host_resource(host: &HostInfo, instance_id: &str, hooks: &[String]) -> Re
     Resource { attributes, ..Resource::default() }
 }
 
+/// Add the running configuration (the start-up summary) to the resource,
+/// so a backend sees the limits and policy the data was captured under.
+pub fn add_config(resource: &mut Resource, cfg: &crate::config::Config, exporter_target: &str) {
+    let p = &cfg.probes;
+    resource.attributes.extend([
+        kv_int(attr::VIGIL_CONFIG_RINGBUF_KIB, i64::from(p.ringbuf_kib)),
+        kv_int(attr::VIGIL_CONFIG_ARGS_MAX, i64::from(p.args_max_bytes)),
+        kv_int(attr::VIGIL_CONFIG_PATH_MAX, i64::from(p.path_max_bytes)),
+        kv_str_array(attr::VIGIL_CONFIG_LANES, ["critical".to_owned()]),
+        kv_str(attr::VIGIL_CONFIG_DROP_POLICY, "count_and_report"),
+        super::kv_bool(attr::VIGIL_CONFIG_SPANS, cfg.spans.enabled),
+        kv_str(attr::VIGIL_EXPORTER_TARGET, exporter_target),
+    ]);
+}
+
 /// A fresh `service.instance.id` (a random UUID from the kernel).
 pub fn new_instance_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/uuid").ok().map(|s| s.trim().to_owned())

@@ -293,6 +293,22 @@ pub fn start(settings: ProbeSettings, tx: mpsc::Sender<RawRecord>, stats: Arc<St
     }
 }
 
+/// How full the ring buffer is (bytes waiting to be read, and its size).
+fn read_ring_fill(ring: &libbpf_rs::RingBuffer<'_>, stats: &Stats) {
+    use libbpf_rs::AsRawLibbpf;
+    // SAFETY: the ring buffer manager is valid for `ring`'s lifetime and has
+    // one ring (index 0); the two queries only read its positions.
+    let (used, size) = unsafe {
+        let r = libbpf_rs::libbpf_sys::ring_buffer__ring(ring.as_libbpf_object().as_ptr(), 0);
+        if r.is_null() {
+            return;
+        }
+        (libbpf_rs::libbpf_sys::ring__avail_data_size(r), libbpf_rs::libbpf_sys::ring__size(r))
+    };
+    stats.ringbuf_used_bytes.store(used, Ordering::Relaxed);
+    stats.ringbuf_size_bytes.store(size, Ordering::Relaxed);
+}
+
 /// The ring buffer manager's epoll descriptor, owned by libbpf (not closed
 /// here).
 struct EpollFd(i32);
@@ -332,7 +348,7 @@ fn receiver_thread(
     let mut builder = RingBufferBuilder::new();
     let added = builder.add(&skel.maps.events, move |data: &[u8]| {
         let observed_ns = crate::clock::unix_now_ns();
-        cb_stats.received.fetch_add(1, Ordering::Relaxed);
+        cb_stats.count_received(data);
         match tx.try_send(RawRecord { bytes: data.to_vec(), observed_ns }) {
             Ok(()) => {}
             Err(_) => cb_stats.count_queue_full(data),
@@ -386,6 +402,7 @@ fn receiver_thread(
                     ready = epoll.readable() => if let Ok(mut guard) = ready { guard.clear_ready() },
                     _ = tick.tick() => {}
                     _ = counters.tick() => {
+                        read_ring_fill(&ring, &stats);
                         read_kernel_counters(&skel, &stats);
                         read_program_stats(&skel, &stats, run_stats.is_some());
                     }
