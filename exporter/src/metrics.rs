@@ -181,41 +181,31 @@ fn register(provider: &SdkMeterProvider, stats: Arc<Stats>) {
             }
         })
         .build();
-    let s = stats.clone();
-    let _ = meter
-        .u64_observable_gauge("vigil.queue.depth")
-        .with_unit("{record}")
-        .with_description("records waiting between the ring buffer reader and the map stage")
-        .with_callback(move |o| o.observe(s.queue_depth.load(Ordering::Relaxed), &[]))
-        .build();
-    let s = stats.clone();
-    let _ = meter
-        .u64_observable_gauge("vigil.ringbuf.usage")
-        .with_unit("By")
-        .with_description("bytes waiting in the ring buffer at the last read (size: vigil.ringbuf.limit)")
-        .with_callback(move |o| o.observe(s.ringbuf_used_bytes.load(Ordering::Relaxed), &[KeyValue::new("vigil.lane", "critical")]))
-        .build();
-    let s = stats.clone();
-    let _ = meter
-        .u64_observable_gauge("vigil.ringbuf.limit")
-        .with_unit("By")
-        .with_description("ring buffer size")
-        .with_callback(move |o| o.observe(s.ringbuf_size_bytes.load(Ordering::Relaxed), &[KeyValue::new("vigil.lane", "critical")]))
-        .build();
-    let s = stats.clone();
-    let _ = meter
-        .u64_observable_gauge("vigil.process_table.size")
-        .with_unit("{process}")
-        .with_description("processes in the process table")
-        .with_callback(move |o| o.observe(s.processes_tracked.load(Ordering::Relaxed), &[]))
-        .build();
-    let s = stats.clone();
-    let _ = meter
-        .u64_observable_gauge("vigil.export.in_flight")
-        .with_unit("{record}")
-        .with_description("records handed to the exporter and not yet delivered or failed")
-        .with_callback(move |o| o.observe(s.in_flight.load(Ordering::Relaxed), &[]))
-        .build();
+    // Level gauges read straight from one counter: (name, unit, description, lane-labelled, read).
+    type Read = fn(&Stats) -> u64;
+    let levels: [(&'static str, &'static str, &'static str, bool, Read); 5] = [
+        ("vigil.queue.depth", "{record}", "records waiting between the ring buffer reader and the map stage", false, |s| {
+            s.queue_depth.load(Ordering::Relaxed)
+        }),
+        ("vigil.ringbuf.usage", "By", "bytes waiting in the ring buffer at the last read (size: vigil.ringbuf.limit)", true, |s| {
+            s.ringbuf_used_bytes.load(Ordering::Relaxed)
+        }),
+        ("vigil.ringbuf.limit", "By", "ring buffer size", true, |s| s.ringbuf_size_bytes.load(Ordering::Relaxed)),
+        ("vigil.process_table.size", "{process}", "processes in the process table", false, |s| s.processes_tracked.load(Ordering::Relaxed)),
+        ("vigil.export.in_flight", "{record}", "records handed to the exporter and not yet delivered or failed", false, |s| {
+            s.in_flight.load(Ordering::Relaxed)
+        }),
+    ];
+    for (name, unit, description, lane, read) in levels {
+        let s = stats.clone();
+        let attrs: Vec<KeyValue> = if lane { vec![KeyValue::new("vigil.lane", "critical")] } else { Vec::new() };
+        let _ = meter
+            .u64_observable_gauge(name)
+            .with_unit(unit)
+            .with_description(description)
+            .with_callback(move |o| o.observe(read(&s), &attrs))
+            .build();
+    }
     let s = stats.clone();
     let _ = meter
         .f64_observable_gauge("vigil.export.latency")
@@ -261,15 +251,23 @@ mod tests {
         let stats = Arc::new(Stats::default());
         stats.received.store(42, Ordering::Relaxed);
         stats.count_queue_full(&(EventType::Exec as u16).to_ne_bytes());
+        stats.processes_tracked.store(7, Ordering::Relaxed);
+        stats.ringbuf_used_bytes.store(4096, Ordering::Relaxed);
         let exporter = InMemoryMetricExporter::default();
         let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
         register(&provider, stats);
         provider.force_flush().expect("flush");
         let mut received = None;
         let mut queue_full = None;
+        let mut gauges = std::collections::BTreeMap::new();
         for rm in exporter.get_finished_metrics().expect("metrics") {
             for sm in rm.scope_metrics() {
                 for m in sm.metrics() {
+                    if let AggregatedMetrics::U64(MetricData::Gauge(g)) = m.data() {
+                        for p in g.data_points() {
+                            gauges.insert(m.name().to_owned(), p.value());
+                        }
+                    }
                     if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
                         for p in sum.data_points() {
                             let attr = |k: &str| p.attributes().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.to_string());
@@ -290,6 +288,8 @@ mod tests {
         }
         assert_eq!(received, Some(42));
         assert_eq!(queue_full, Some(1));
+        assert_eq!(gauges.get("vigil.process_table.size"), Some(&7));
+        assert_eq!(gauges.get("vigil.ringbuf.usage"), Some(&4096));
         let _ = provider.shutdown();
     }
 }
