@@ -23,3 +23,5 @@ pub mod procfs;
 pub mod proctable;
 pub mod spans;
 pub mod stats;
+pub mod users;
+pub mod workload;

@@ -17,7 +17,7 @@ use crate::escape::escape;
 use crate::export::{Batch, Exporter, RequestEncoder, Signal};
 use crate::host::HostInfo;
 use crate::otel::attr;
-use crate::otel::logs::{to_log_record, MapContext, ProcContext, OBSERVED};
+use crate::otel::logs::{to_log_record, ExecExtra, MapContext, ProcContext, OBSERVED};
 use crate::otel::resource::{host_resource, new_instance_id};
 use crate::otel::telemetry::{self, HeartbeatCounters, Stamp};
 use crate::otel::wire::EncodedLog;
@@ -44,6 +44,9 @@ pub struct Mapper {
     ctx: MapContext,
     table: ProcessTable,
     cgroups: CgroupCache,
+    users: crate::users::UserNames,
+    /// Workload parsed from each cgroup id's path (paths do not change).
+    workloads: std::collections::HashMap<u64, crate::workload::Workload>,
     proc_root: PathBuf,
     stats: Arc<Stats>,
     tracker: StreamTracker,
@@ -65,6 +68,8 @@ impl Mapper {
             ctx,
             table: ProcessTable::new(table_max),
             cgroups: CgroupCache::new(crate::procfs::cgroup2_root()),
+            users: crate::users::UserNames::default(),
+            workloads: std::collections::HashMap::new(),
             proc_root,
             stats,
             tracker: StreamTracker::default(),
@@ -385,6 +390,13 @@ impl Mapper {
         self
     }
 
+    /// Resolve user and group names from these files instead of
+    /// /etc/passwd and /etc/group (golden tests use fixtures).
+    pub fn with_user_files(mut self, passwd: PathBuf, group: PathBuf) -> Self {
+        self.users = crate::users::UserNames::new(passwd, group);
+        self
+    }
+
     /// The cgroup cache (to scan it before the first record, and to run its
     /// refresher).
     pub fn cgroups(&self) -> &CgroupCache {
@@ -410,9 +422,25 @@ impl Mapper {
         let h = rec.header;
         let gap = self.tracker.observe(h.cpu, h.lane, h.seq);
         self.last_ktime_ns = self.last_ktime_ns.max(h.ktime_ns);
+        let mut container_id = None;
         let lr = match &rec.event {
             Event::Exec(e) => {
                 let cgroup = self.cgroups.lookup(e.cgroup_id, h.tgid, &self.proc_root);
+                let workload = match (cgroup.as_deref(), self.workloads.get(&e.cgroup_id)) {
+                    (Some(_), Some(w)) => w.clone(),
+                    (Some(path), None) => {
+                        let w = crate::workload::parse_cgroup_path(path);
+                        if self.workloads.len() >= crate::cgroups::CGROUP_CACHE_MAX {
+                            self.workloads.clear();
+                        }
+                        self.workloads.insert(e.cgroup_id, w.clone());
+                        w
+                    }
+                    (None, _) => crate::workload::Workload::default(),
+                };
+                let (user_name, real_user_name, group_name) = self.users.exec_names(e.creds.euid, e.creds.uid, e.creds.egid);
+                let extra = ExecExtra { workload, user_name, real_user_name, group_name };
+                container_id = extra.workload.container_id.clone();
                 let clock = self.ctx.clock;
                 if let Some(book) = self.spans.as_mut() {
                     let exe = e.exe.bytes.as_deref().map(|b| escape(b).into_owned());
@@ -431,7 +459,8 @@ impl Mapper {
                     });
                     self.finished_spans.extend(ended);
                 }
-                to_log_record(&rec, &self.ctx, OBSERVED.in_span(self.span_of(h.tgid)), raw.observed_ns, cgroup.as_deref(), gap)
+                let proc = OBSERVED.in_span(self.span_of(h.tgid)).with_exec(&extra);
+                to_log_record(&rec, &self.ctx, proc, raw.observed_ns, cgroup.as_deref(), gap)
             }
             Event::Fork(f) => {
                 // The child inherits the parent's comm: a difference from the
@@ -445,8 +474,13 @@ impl Mapper {
                 let known = info.source != ContextSource::Unknown;
                 let parent_span = self.span_of(h.tgid);
                 self.start_fork_span(h.tgid, f, &info);
-                let ctx =
-                    ProcContext { info: Some(&info), source: info.source, name_mismatch: mismatch.filter(|_| known), span: parent_span };
+                let ctx = ProcContext {
+                    info: Some(&info),
+                    source: info.source,
+                    name_mismatch: mismatch.filter(|_| known),
+                    span: parent_span,
+                    exec: None,
+                };
                 to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
             }
             Event::Exit(x) => {
@@ -463,7 +497,7 @@ impl Mapper {
         };
         // Mapped: an exec's executable and comm move into the table.
         if let Event::Exec(e) = rec.event {
-            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid);
+            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, container_id);
         }
         self.end_evicted_spans();
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);
@@ -730,6 +764,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let refresher = tokio::spawn(mapper.cgroups().clone().refresher(Duration::from_secs(1)));
     let mut resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);
     crate::otel::resource::add_config(&mut resource, &cfg, &exporter_target);
+    crate::otel::resource::add_k8s_node(&mut resource, |k| std::env::var(k).ok());
     let self_metrics = match crate::metrics::start(&cfg, stats.clone(), &resource, Duration::from_secs(cfg.telemetry.metrics_interval_s)) {
         Ok(m) => m,
         Err(e) => {

@@ -54,6 +54,8 @@ pub struct ProcessInfo {
     pub exec_count: u32,
     /// Where the context came from.
     pub source: ContextSource,
+    /// `container.id` from the cgroup of the process's last exec.
+    pub container_id: Option<String>,
 }
 
 /// Bounded map of live processes by tgid.
@@ -147,7 +149,16 @@ impl ProcessTable {
     }
 
     fn insert_from_proc(&mut self, e: ProcEntry, source: ContextSource) {
-        let info = ProcessInfo { ppid: e.ppid, start_ns: e.start_ns, exe: e.exe, comm: e.comm, euid: e.euid, exec_count: 0, source };
+        let info = ProcessInfo {
+            ppid: e.ppid,
+            start_ns: e.start_ns,
+            exe: e.exe,
+            comm: e.comm,
+            euid: e.euid,
+            exec_count: 0,
+            source,
+            container_id: None,
+        };
         self.insert(e.tgid, info);
     }
 
@@ -190,22 +201,50 @@ impl ProcessTable {
     }
 
     /// An exec replaced the image of `tgid`.
-    pub fn on_exec(&mut self, tgid: u32, ppid: u32, start_ns: u64, exe: Option<Vec<u8>>, comm: Vec<u8>, euid: u32) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_exec(
+        &mut self,
+        tgid: u32,
+        ppid: u32,
+        start_ns: u64,
+        exe: Option<Vec<u8>>,
+        comm: Vec<u8>,
+        euid: u32,
+        container_id: Option<String>,
+    ) {
         let full = self.procs.len() >= self.capacity;
         match self.procs.entry(tgid) {
             std::collections::hash_map::Entry::Occupied(mut o) => {
                 let p = o.get_mut();
                 let exec_count = p.exec_count.saturating_add(1);
-                *p = ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count, source: ContextSource::Observed };
+                *p = ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count, source: ContextSource::Observed, container_id };
             }
             std::collections::hash_map::Entry::Vacant(_) if full => {
                 self.insert(
                     tgid,
-                    ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count: 1, source: ContextSource::Observed },
+                    ProcessInfo {
+                        ppid,
+                        start_ns,
+                        exe,
+                        comm,
+                        euid: Some(euid),
+                        exec_count: 1,
+                        source: ContextSource::Observed,
+                        container_id,
+                    },
                 );
             }
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count: 1, source: ContextSource::Observed });
+                v.insert(ProcessInfo {
+                    ppid,
+                    start_ns,
+                    exe,
+                    comm,
+                    euid: Some(euid),
+                    exec_count: 1,
+                    source: ContextSource::Observed,
+                    container_id,
+                });
             }
         }
     }
@@ -215,11 +254,11 @@ impl ProcessTable {
     /// process with the same pid was still there (its exit was missed).
     pub fn on_fork(&mut self, parent: u32, child: u32, child_start_ns: u64, comm: Vec<u8>) -> (ProcessInfo, bool) {
         let stale = self.procs.get(&child).is_some_and(|p| !same_start(p.start_ns, child_start_ns));
-        let (exe, euid, source) = match self.procs.get(&parent) {
-            Some(p) => (p.exe.clone(), p.euid, p.source),
-            None => (None, None, ContextSource::Unknown),
+        let (exe, euid, source, container_id) = match self.procs.get(&parent) {
+            Some(p) => (p.exe.clone(), p.euid, p.source, p.container_id.clone()),
+            None => (None, None, ContextSource::Unknown, None),
         };
-        let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source };
+        let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source, container_id };
         self.insert(child, info.clone());
         (info, stale)
     }
@@ -277,8 +316,8 @@ mod tests {
     #[test]
     fn exec_is_observed_and_counts_images() {
         let mut t = ProcessTable::new(16);
-        t.on_exec(5, 1, 7, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0);
-        t.on_exec(5, 1, 7, Some(b"/bin/b".to_vec()), b"b".to_vec(), 0);
+        t.on_exec(5, 1, 7, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0, None);
+        t.on_exec(5, 1, 7, Some(b"/bin/b".to_vec()), b"b".to_vec(), 0, None);
         let p = t.get(5).expect("known");
         assert_eq!(p.exec_count, 2);
         assert_eq!(p.source, ContextSource::Observed);
@@ -288,18 +327,18 @@ mod tests {
     #[test]
     fn exit_removes_and_checks_start_time() {
         let mut t = ProcessTable::new(16);
-        t.on_exec(5, 1, 7_000_000_000, None, b"a".to_vec(), 0);
+        t.on_exec(5, 1, 7_000_000_000, None, b"a".to_vec(), 0, None);
         assert!(t.on_exit(5, 9_000_000_000).is_none(), "pid reuse must not match");
         assert!(t.is_empty());
-        t.on_exec(6, 1, 7_000_000_000, None, b"a".to_vec(), 0);
+        t.on_exec(6, 1, 7_000_000_000, None, b"a".to_vec(), 0, None);
         assert!(t.on_exit(6, 7_004_000_000).is_some());
     }
 
     #[test]
     fn reconcile_finds_missed_execs_and_exits() {
         let mut t = ProcessTable::new(16);
-        t.on_exec(10, 1, 1_000_000_000, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0);
-        t.on_exec(11, 1, 1_000_000_000, Some(b"/bin/old".to_vec()), b"old".to_vec(), 0);
+        t.on_exec(10, 1, 1_000_000_000, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0, None);
+        t.on_exec(11, 1, 1_000_000_000, Some(b"/bin/old".to_vec()), b"old".to_vec(), 0, None);
         let mut e11 = entry(11, "/bin/new");
         e11.start_ns = 1_000_000_000;
         let young = ProcEntry { start_ns: 9_000_000_000, ..entry(13, "/bin/young") };

@@ -33,7 +33,9 @@ fn mapper(stats: Arc<Stats>) -> Mapper {
         session: "1a2b3c".into(),
     };
     let fixtures = golden_dir().join("fixtures");
-    let mut m = Mapper::new(ctx, 1024, fixtures.join("proc"), stats).with_roots(fixtures.join("proc"), None);
+    let mut m = Mapper::new(ctx, 1024, fixtures.join("proc"), stats)
+        .with_roots(fixtures.join("proc"), None)
+        .with_user_files(fixtures.join("etc/passwd"), fixtures.join("etc/group"));
     m.table_mut().load_snapshot([ProcEntry {
         tgid: 900,
         ppid: 1,
@@ -188,6 +190,36 @@ fn fork_exec_exit_of_one_process() {
     check(
         "fork_exec_exit",
         vec![abi::encode_fixed(fork, EventType::Fork, |r| &mut r.hdr), exec, abi::encode_fixed(exit, EventType::Exit, |r| &mut r.hdr)],
+    );
+}
+
+/// An exec in a Kubernetes container (cgroup path from the fixture
+/// /proc/4343/cgroup): workload attributes on the exec, `container.id` on
+/// the fork and exit of its child.
+#[test]
+fn container_exec_fork_exit() {
+    let exec = abi::encode_exec(exec_raw(1, 4343), [b"/usr/bin/sudo", b"/usr/bin/sudo", b"sudo\0-u\0bob\0id\0", b"/"]);
+    let fork = RawFork {
+        hdr: RawHdr { cpu: 1, seq: 2, ktime_ns: 5_100_000_000, tgid: 4343, pid: 4343, ..RawHdr::default() },
+        child_tgid: 4345,
+        child_pid: 4345,
+        child_start_ns: 5_100_000_000,
+        parent_start_ns: 4_900_000_000,
+        child_vpid: 7,
+        comm: *b"sudo\0\0\0\0\0\0\0\0\0\0\0\0",
+        ..RawFork::default()
+    };
+    let exit = RawExit {
+        hdr: RawHdr { cpu: 1, seq: 3, ktime_ns: 5_200_000_000, tgid: 4345, pid: 4345, ..RawHdr::default() },
+        ppid: 4343,
+        start_ns: 5_100_000_000,
+        group_dead: 1,
+        comm: *b"sudo\0\0\0\0\0\0\0\0\0\0\0\0",
+        ..RawExit::default()
+    };
+    check(
+        "container_exec_fork_exit",
+        vec![exec, abi::encode_fixed(fork, EventType::Fork, |r| &mut r.hdr), abi::encode_fixed(exit, EventType::Exit, |r| &mut r.hdr)],
     );
 }
 

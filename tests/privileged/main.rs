@@ -741,3 +741,93 @@ mod spans {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// cgroups made for a test, removed (deepest first) when dropped.
+struct TestCgroups(Vec<PathBuf>);
+
+impl TestCgroups {
+    /// Create `rel` (and its parents) under the cgroup2 root.
+    fn create(root: &Path, rel: &str) -> (TestCgroups, PathBuf) {
+        let mut made = Vec::new();
+        let mut dir = root.to_path_buf();
+        for seg in rel.split('/') {
+            dir.push(seg);
+            if !dir.exists() {
+                std::fs::create_dir(&dir).unwrap_or_else(|e| {
+                    panic!("cannot create cgroup {}: {e} (the cgroup2 hierarchy must be writable by root here)", dir.display())
+                });
+                made.push(dir.clone());
+            }
+        }
+        (TestCgroups(made), dir)
+    }
+}
+
+impl Drop for TestCgroups {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            // An emptied cgroup may stay busy for a moment.
+            for _ in 0..100 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// The exec of `/bin/true` by `pid` (not the exec of the shell before it).
+fn is_exec_of_true(c: &Captured, pid: u32) -> bool {
+    is_exec_of(c, pid) && str_attr(&c.log.attributes, "process.executable.name") == Some("true")
+}
+
+/// Run `/bin/true` inside `cgroup` (the shell moves itself there before it
+/// execs) and return its pid.
+fn exec_true_in(cgroup: &Path) -> u32 {
+    let script = format!("echo $$ > '{}/cgroup.procs' && exec /bin/true", cgroup.display());
+    let mut child = Command::new("/bin/sh").args(["-c", &script]).spawn().unwrap();
+    let pid = child.id();
+    assert!(child.wait().unwrap().success(), "moving into {} failed", cgroup.display());
+    pid
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn exec_in_container_cgroups_carries_the_workload() {
+    let root = vigil::procfs::cgroup2_root().expect("a cgroup2 hierarchy is mounted");
+    let id = format!("{:0>64}", format!("{:x}{:x}", std::process::id(), vigil::clock::unix_now_ns()));
+    let top = format!("vigil-test-{}.slice", std::process::id());
+    let mut cap = Capture::start_default();
+
+    // Docker (systemd cgroup driver).
+    let (docker_cg, docker_dir) = TestCgroups::create(&root, &format!("{top}/docker-{id}.scope"));
+    // The ids of cgroups made after the capture started are only known after a rescan.
+    cap.mapper().cgroups().refresh_blocking();
+    let pid = exec_true_in(&docker_dir);
+    let exec = cap.wait_for("exec of /bin/true in the docker cgroup", WAIT, |c| is_exec_of_true(c, pid));
+    let l = &exec.log.attributes;
+    assert_eq!(str_attr(l, "process.linux.cgroup"), Some(format!("/{top}/docker-{id}.scope").as_str()));
+    assert_eq!(str_attr(l, "container.id"), Some(id.as_str()));
+    assert_eq!(str_attr(l, "container.runtime.name"), Some("docker"));
+    assert_eq!(str_attr(l, "k8s.pod.uid"), None);
+    assert_eq!(str_attr(l, "user.name"), Some("root"), "uid 0 is root in /etc/passwd");
+    let exit = cap.wait_for("exit record in the docker cgroup", WAIT, |c| is_exit_of(c, pid));
+    assert_eq!(str_attr(&exit.log.attributes, "container.id"), Some(id.as_str()), "exit carries the id from the process table");
+    drop(docker_cg);
+
+    // Kubernetes (systemd driver, containerd).
+    let uid = "6c2b0b7e-1f2a-4c3d-9e8f-0a1b2c3d4e5f";
+    let pod = format!("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice", uid.replace('-', "_"));
+    let (k8s_cg, k8s_dir) = TestCgroups::create(&root, &format!("{top}/{pod}/cri-containerd-{id}.scope"));
+    cap.mapper().cgroups().refresh_blocking();
+    let pid = exec_true_in(&k8s_dir);
+    let exec = cap.wait_for("exec of /bin/true in the kubepods cgroup", WAIT, |c| is_exec_of_true(c, pid));
+    let l = &exec.log.attributes;
+    assert_eq!(str_attr(l, "container.id"), Some(id.as_str()));
+    assert_eq!(str_attr(l, "container.runtime.name"), Some("containerd"));
+    assert_eq!(str_attr(l, "k8s.pod.uid"), Some(uid));
+    assert_eq!(str_attr(l, "vigil.k8s.pod.qos_class"), Some("besteffort"));
+    drop(k8s_cg);
+    assert!(!root.join(&top).exists(), "test cgroups removed");
+}

@@ -50,6 +50,18 @@ pub const VIGIL_EXIT_SIGNAL_NAME: &str = "vigil.process.exit.signal_name";
 pub const VIGIL_EXIT_CORE_DUMPED: &str = "vigil.process.exit.core_dumped";
 pub const VIGIL_EXIT_GROUP_DEAD: &str = "vigil.process.exit.group_dead";
 
+// Users (names resolved from /etc/passwd and /etc/group)
+pub const USER_NAME: &str = "user.name";
+pub const VIGIL_REAL_USER_NAME: &str = "vigil.process.real_user.name";
+pub const VIGIL_GROUP_NAME: &str = "vigil.process.group.name";
+
+// Workload (from the cgroup path)
+pub const CONTAINER_ID: &str = "container.id";
+pub const CONTAINER_RUNTIME_NAME: &str = "container.runtime.name";
+pub const K8S_POD_UID: &str = "k8s.pod.uid";
+pub const VIGIL_K8S_POD_QOS_CLASS: &str = "vigil.k8s.pod.qos_class";
+pub const VIGIL_SYSTEMD_UNIT: &str = "vigil.systemd.unit";
+
 // Missing versus absent
 pub const VIGIL_TRUNCATED_FIELDS: &str = "vigil.truncated_fields";
 pub const VIGIL_ORIGINAL_SIZE_PREFIX: &str = "vigil.original_size.";
@@ -130,6 +142,10 @@ pub const VIGIL_CONFIG_LANES: &str = "vigil.config.lanes";
 pub const VIGIL_CONFIG_DROP_POLICY: &str = "vigil.config.drop_policy";
 pub const VIGIL_CONFIG_SPANS: &str = "vigil.config.spans_enabled";
 pub const VIGIL_EXPORTER_TARGET: &str = "vigil.exporter.target";
+pub const K8S_NODE_NAME: &str = "k8s.node.name";
+pub const VIGIL_AGENT_K8S_POD_NAME: &str = "vigil.agent.k8s.pod.name";
+pub const VIGIL_AGENT_K8S_NAMESPACE: &str = "vigil.agent.k8s.namespace.name";
+pub const VIGIL_AGENT_K8S_POD_UID: &str = "vigil.agent.k8s.pod.uid";
 
 /// Every attribute key above (resource and record), for the schema test.
 pub const ALL_KEYS: &[&str] = &[
@@ -172,6 +188,14 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_EXIT_SIGNAL_NAME,
     VIGIL_EXIT_CORE_DUMPED,
     VIGIL_EXIT_GROUP_DEAD,
+    USER_NAME,
+    VIGIL_REAL_USER_NAME,
+    VIGIL_GROUP_NAME,
+    CONTAINER_ID,
+    CONTAINER_RUNTIME_NAME,
+    K8S_POD_UID,
+    VIGIL_K8S_POD_QOS_CLASS,
+    VIGIL_SYSTEMD_UNIT,
     VIGIL_TRUNCATED_FIELDS,
     VIGIL_UNAVAILABLE_FIELDS,
     VIGIL_STREAM_ID,
@@ -236,6 +260,10 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_CONFIG_DROP_POLICY,
     VIGIL_CONFIG_SPANS,
     VIGIL_EXPORTER_TARGET,
+    K8S_NODE_NAME,
+    VIGIL_AGENT_K8S_POD_NAME,
+    VIGIL_AGENT_K8S_NAMESPACE,
+    VIGIL_AGENT_K8S_POD_UID,
 ];
 
 #[cfg(test)]

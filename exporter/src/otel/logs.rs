@@ -57,12 +57,33 @@ pub struct ProcContext<'a> {
     /// Trace and span of the acting process's current image, when spans
     /// are on.
     pub span: Option<([u8; 16], [u8; 8])>,
+    /// Workload and names resolved for an exec record.
+    pub exec: Option<&'a ExecExtra>,
+}
+
+/// What the map stage resolves for an exec record beyond the record itself.
+#[derive(Debug, Clone, Default)]
+pub struct ExecExtra {
+    /// Container, pod and unit from the cgroup path.
+    pub workload: crate::workload::Workload,
+    /// `user.name` (effective uid).
+    pub user_name: Option<String>,
+    /// `vigil.process.real_user.name`.
+    pub real_user_name: Option<String>,
+    /// `vigil.process.group.name` (effective gid).
+    pub group_name: Option<String>,
 }
 
 impl<'a> ProcContext<'a> {
     /// Context from a table entry (or its absence).
     pub fn from_table(info: Option<&'a ProcessInfo>, name_mismatch: Option<bool>) -> Self {
-        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch, span: None }
+        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch, span: None, exec: None }
+    }
+
+    /// The same context, with what was resolved for an exec.
+    pub fn with_exec(mut self, exec: &'a ExecExtra) -> Self {
+        self.exec = Some(exec);
+        self
     }
 
     /// The same context, in the span `span`.
@@ -73,7 +94,8 @@ impl<'a> ProcContext<'a> {
 }
 
 /// Context for records that carry their own (exec).
-pub const OBSERVED: ProcContext<'static> = ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None };
+pub const OBSERVED: ProcContext<'static> =
+    ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None, exec: None };
 
 /// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
 /// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
@@ -91,7 +113,7 @@ pub fn to_log_record(
     let h = &rec.header;
     let mut a = Attrs::with_capacity(2048);
     let body = match &rec.event {
-        Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path),
+        Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path, proc.exec),
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
         Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
     };
@@ -127,7 +149,7 @@ fn basename(path: &[u8]) -> &[u8] {
 /// Kernel "unset" value for audit login uid and session id.
 const AUDIT_UNSET: u32 = u32::MAX;
 
-fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup_path: Option<&str>) -> String {
+fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup_path: Option<&str>, extra: Option<&ExecExtra>) -> String {
     let c = &e.creds;
     a.int(attr::PROCESS_PID, h.tgid)
         .int(attr::PROCESS_PARENT_PID, e.ppid)
@@ -183,6 +205,16 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
             a.unavailable(attr::PROCESS_LINUX_CGROUP, "lookup_failed");
         }
     }
+    if let Some(x) = extra {
+        workload_attrs(a, &x.workload);
+        for (key, name) in
+            [(attr::USER_NAME, &x.user_name), (attr::VIGIL_REAL_USER_NAME, &x.real_user_name), (attr::VIGIL_GROUP_NAME, &x.group_name)]
+        {
+            if let Some(n) = name {
+                a.str(key, n);
+            }
+        }
+    }
     a.int(attr::VIGIL_PID_NAMESPACE, e.pidns);
     a.field(attr::VIGIL_EXEC_FILENAME, &e.filename);
     a.int(attr::VIGIL_EXECUTABLE_INODE, i64::try_from(e.exe_ino).unwrap_or(i64::MAX));
@@ -210,6 +242,29 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
     body
 }
 
+/// Container, pod and unit attributes (only those the cgroup path names).
+fn workload_attrs(a: &mut Attrs, w: &crate::workload::Workload) {
+    let strs = [
+        (attr::CONTAINER_ID, w.container_id.as_deref()),
+        (attr::CONTAINER_RUNTIME_NAME, w.runtime),
+        (attr::K8S_POD_UID, w.pod_uid.as_deref()),
+        (attr::VIGIL_K8S_POD_QOS_CLASS, w.qos_class),
+        (attr::VIGIL_SYSTEMD_UNIT, w.systemd_unit.as_deref()),
+    ];
+    for (key, v) in strs {
+        if let Some(v) = v {
+            a.str(key, v);
+        }
+    }
+}
+
+/// `container.id` of a process, from the table.
+fn table_container(a: &mut Attrs, proc: ProcContext<'_>) {
+    if let Some(id) = proc.info.and_then(|p| p.container_id.as_deref()) {
+        a.str(attr::CONTAINER_ID, id);
+    }
+}
+
 /// The executable path and name from the process table, or their
 /// unavailability when the agent never saw the process.
 fn table_exe(a: &mut Attrs, proc: ProcContext<'_>) -> Option<String> {
@@ -234,6 +289,7 @@ fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: 
     a.bytes(attr::THREAD_NAME, &f.comm).int(attr::VIGIL_PARENT_THREAD_ID, h.pid);
     a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(f.child_start_ns)));
     let exe = table_exe(a, proc);
+    table_container(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
     }
@@ -284,6 +340,7 @@ fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: 
     a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(x.start_ns)));
     a.str(attr::PROCESS_EXIT_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(h.ktime_ns)));
     let exe = table_exe(a, proc);
+    table_container(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
     }

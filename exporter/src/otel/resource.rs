@@ -51,6 +51,25 @@ pub fn add_config(resource: &mut Resource, cfg: &crate::config::Config, exporter
     ]);
 }
 
+/// Node and agent-pod identity from the Kubernetes downward API: with
+/// `K8S_NODE_NAME` set (e.g. `fieldRef: spec.nodeName`), `k8s.node.name`;
+/// `K8S_POD_NAME`, `K8S_NAMESPACE` and `K8S_POD_UID` name vigil's own pod
+/// (`vigil.agent.k8s.*`: the events are not about that pod). Unset or empty
+/// variables add nothing. `env` looks a variable up (`std::env::var`).
+pub fn add_k8s_node(resource: &mut Resource, env: impl Fn(&str) -> Option<String>) {
+    let vars = [
+        ("K8S_NODE_NAME", attr::K8S_NODE_NAME),
+        ("K8S_POD_NAME", attr::VIGIL_AGENT_K8S_POD_NAME),
+        ("K8S_NAMESPACE", attr::VIGIL_AGENT_K8S_NAMESPACE),
+        ("K8S_POD_UID", attr::VIGIL_AGENT_K8S_POD_UID),
+    ];
+    for (var, key) in vars {
+        if let Some(v) = env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+            resource.attributes.push(kv_str(key, v));
+        }
+    }
+}
+
 /// A fresh `service.instance.id` (a random UUID from the kernel).
 pub fn new_instance_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/uuid").ok().map(|s| s.trim().to_owned())
@@ -68,5 +87,37 @@ mod tests {
         assert!(keys.contains(&"vigil.host.boot_id"));
         assert!(!keys.contains(&"host.name"));
         assert!(keys.contains(&"vigil.hooks.active"));
+    }
+
+    #[test]
+    fn k8s_node_from_downward_api_env() {
+        let mut r = Resource::default();
+        add_k8s_node(&mut r, |_| None);
+        assert!(r.attributes.is_empty(), "nothing outside Kubernetes");
+        let env = |k: &str| match k {
+            "K8S_NODE_NAME" => Some("node-a".to_owned()),
+            "K8S_POD_NAME" => Some("vigil-x7k2p".to_owned()),
+            "K8S_NAMESPACE" => Some("vigil-system".to_owned()),
+            "K8S_POD_UID" => Some(String::new()),
+            _ => None,
+        };
+        add_k8s_node(&mut r, env);
+        let got: Vec<(String, String)> = r
+            .attributes
+            .iter()
+            .map(|kv| {
+                let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s.clone(),
+                    other => panic!("{other:?}"),
+                };
+                (kv.key.clone(), v)
+            })
+            .collect();
+        let want: Vec<(String, String)> =
+            [("k8s.node.name", "node-a"), ("vigil.agent.k8s.pod.name", "vigil-x7k2p"), ("vigil.agent.k8s.namespace.name", "vigil-system")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+        assert_eq!(got, want, "empty K8S_POD_UID is left out");
     }
 }
