@@ -213,38 +213,24 @@ impl ProcessTable {
         container_id: Option<String>,
     ) {
         let full = self.procs.len() >= self.capacity;
+        let info = move |exec_count| ProcessInfo {
+            ppid,
+            start_ns,
+            exe,
+            comm,
+            euid: Some(euid),
+            exec_count,
+            source: ContextSource::Observed,
+            container_id,
+        };
         match self.procs.entry(tgid) {
             std::collections::hash_map::Entry::Occupied(mut o) => {
-                let p = o.get_mut();
-                let exec_count = p.exec_count.saturating_add(1);
-                *p = ProcessInfo { ppid, start_ns, exe, comm, euid: Some(euid), exec_count, source: ContextSource::Observed, container_id };
+                let exec_count = o.get().exec_count.saturating_add(1);
+                *o.get_mut() = info(exec_count);
             }
-            std::collections::hash_map::Entry::Vacant(_) if full => {
-                self.insert(
-                    tgid,
-                    ProcessInfo {
-                        ppid,
-                        start_ns,
-                        exe,
-                        comm,
-                        euid: Some(euid),
-                        exec_count: 1,
-                        source: ContextSource::Observed,
-                        container_id,
-                    },
-                );
-            }
+            std::collections::hash_map::Entry::Vacant(_) if full => self.insert(tgid, info(1)),
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(ProcessInfo {
-                    ppid,
-                    start_ns,
-                    exe,
-                    comm,
-                    euid: Some(euid),
-                    exec_count: 1,
-                    source: ContextSource::Observed,
-                    container_id,
-                });
+                v.insert(info(1));
             }
         }
     }
