@@ -45,6 +45,8 @@ pub struct Mapper {
     table: ProcessTable,
     cgroups: CgroupCache,
     users: crate::users::UserNames,
+    /// Container and pod metadata lookups (None: all off).
+    metadata: Option<crate::metadata::Metadata>,
     /// Workload parsed from each cgroup id's path (paths do not change).
     workloads: std::collections::HashMap<u64, crate::workload::Workload>,
     proc_root: PathBuf,
@@ -69,6 +71,7 @@ impl Mapper {
             table: ProcessTable::new(table_max),
             cgroups: CgroupCache::new(crate::procfs::cgroup2_root()),
             users: crate::users::UserNames::default(),
+            metadata: None,
             workloads: std::collections::HashMap::new(),
             proc_root,
             stats,
@@ -397,6 +400,12 @@ impl Mapper {
         self
     }
 
+    /// Add what the metadata lookups know to each workload.
+    pub fn with_metadata(mut self, metadata: Option<crate::metadata::Metadata>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
     /// The cgroup cache (to scan it before the first record, and to run its
     /// refresher).
     pub fn cgroups(&self) -> &CgroupCache {
@@ -439,7 +448,8 @@ impl Mapper {
                     (None, _) => crate::workload::Workload::default(),
                 };
                 let (user_name, real_user_name, group_name) = self.users.exec_names(e.creds.euid, e.creds.uid, e.creds.egid);
-                let extra = ExecExtra { workload, user_name, real_user_name, group_name };
+                let meta = self.metadata.as_ref().map(|m| m.resolve(&workload)).unwrap_or_default();
+                let extra = ExecExtra { workload, meta, user_name, real_user_name, group_name };
                 container_id = extra.workload.container_id.clone();
                 let clock = self.ctx.clock;
                 if let Some(book) = self.spans.as_mut() {
@@ -741,7 +751,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
 
     let ctx =
         MapContext { clock: BootClock::sample(), boot_id: boot_id.clone(), session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
-    let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone());
+    let metadata = crate::metadata::Metadata::start(&cfg.metadata, |k| std::env::var(k).ok()).context("starting the metadata lookups")?;
+    let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone())
+        .with_user_files(PathBuf::from(&cfg.users.passwd_path), PathBuf::from(&cfg.users.group_path))
+        .with_metadata(metadata);
     if cfg.spans.enabled {
         let ids = crate::spans::SpanIds::new(host.host_id.as_deref().unwrap_or(&boot_id), &boot_id);
         mapper = mapper.with_spans(SpanBook::new(ids, cfg.spans.root_daemons.clone(), cfg.spans.max_duration_s), cfg.spans.error_on_signal);

@@ -66,6 +66,8 @@ pub struct ProcContext<'a> {
 pub struct ExecExtra {
     /// Container, pod and unit from the cgroup path.
     pub workload: crate::workload::Workload,
+    /// What the metadata lookups know about it.
+    pub meta: crate::metadata::WorkloadMeta,
     /// `user.name` (effective uid).
     pub user_name: Option<String>,
     /// `vigil.process.real_user.name`.
@@ -206,7 +208,7 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
         }
     }
     if let Some(x) = extra {
-        workload_attrs(a, &x.workload);
+        workload_attrs(a, &x.workload, &x.meta);
         for (key, name) in
             [(attr::USER_NAME, &x.user_name), (attr::VIGIL_REAL_USER_NAME, &x.real_user_name), (attr::VIGIL_GROUP_NAME, &x.group_name)]
         {
@@ -242,18 +244,26 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
     body
 }
 
-/// Container, pod and unit attributes (only those the cgroup path names).
-fn workload_attrs(a: &mut Attrs, w: &crate::workload::Workload) {
-    let strs = [
-        (attr::CONTAINER_ID, w.container_id.as_deref()),
-        (attr::CONTAINER_RUNTIME_NAME, w.runtime),
-        (attr::K8S_POD_UID, w.pod_uid.as_deref()),
-        (attr::VIGIL_K8S_POD_QOS_CLASS, w.qos_class),
-        (attr::VIGIL_SYSTEMD_UNIT, w.systemd_unit.as_deref()),
-    ];
-    for (key, v) in strs {
-        if let Some(v) = v {
-            a.str(key, v);
+/// Container, pod and unit attributes (only those known).
+fn workload_attrs(a: &mut Attrs, w: &crate::workload::Workload, m: &crate::metadata::WorkloadMeta) {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    for kv in super::resource::workload_attributes(w, m) {
+        match kv.value.and_then(|v| v.value) {
+            Some(Value::StringValue(s)) => {
+                a.str(&kv.key, &s);
+            }
+            Some(Value::ArrayValue(arr)) => {
+                let items: Vec<std::borrow::Cow<'_, str>> = arr
+                    .values
+                    .into_iter()
+                    .filter_map(|v| match v.value {
+                        Some(Value::StringValue(s)) => Some(std::borrow::Cow::Owned(s)),
+                        _ => None,
+                    })
+                    .collect();
+                a.str_array(&kv.key, &items);
+            }
+            _ => {}
         }
     }
 }

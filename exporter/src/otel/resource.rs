@@ -2,6 +2,9 @@
 
 use super::{attr, kv_int, kv_str, kv_str_array};
 use crate::host::HostInfo;
+use crate::metadata::WorkloadMeta;
+use crate::workload::Workload;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 /// vigil's own version, as `service.version`.
@@ -68,6 +71,62 @@ pub fn add_k8s_node(resource: &mut Resource, env: impl Fn(&str) -> Option<String
             resource.attributes.push(kv_str(key, v));
         }
     }
+}
+
+/// The attributes that say which workload records came from: the ids the
+/// cgroup path names, then what the metadata lookups know, then the state
+/// of each lookup that applies (`vigil.metadata.{container,k8s}.status`
+/// and `.reason`). Only what is known is listed; the order is fixed, so the
+/// same workload always gives the same attributes.
+pub fn workload_attributes(w: &Workload, m: &WorkloadMeta) -> Vec<KeyValue> {
+    let mut out = Vec::new();
+    let mut push = |key: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            out.push(kv_str(key, v));
+        }
+    };
+    push(attr::CONTAINER_ID, w.container_id.as_deref());
+    push(attr::CONTAINER_RUNTIME_NAME, w.runtime);
+    let c = m.container.as_ref().and_then(|l| l.ready());
+    let pod = m.pod.as_ref().and_then(|l| l.ready());
+    push(attr::CONTAINER_NAME, c.and_then(|c| c.name.as_deref()));
+    push(attr::CONTAINER_IMAGE_NAME, c.and_then(|c| c.image_name.as_deref()));
+    let tags = c.map(|c| c.image_tags.clone()).unwrap_or_default();
+    push(attr::CONTAINER_IMAGE_ID, c.and_then(|c| c.image_id.as_deref()));
+    push(attr::K8S_POD_UID, w.pod_uid.as_deref());
+    push(attr::K8S_POD_NAME, pod.map(|p| p.name.as_str()).or_else(|| c.and_then(|c| c.pod_name.as_deref())));
+    push(attr::K8S_NAMESPACE_NAME, pod.map(|p| p.namespace.as_str()).or_else(|| c.and_then(|c| c.pod_namespace.as_deref())));
+    push(attr::VIGIL_K8S_POD_QOS_CLASS, w.qos_class);
+    if let Some(p) = pod {
+        for (key, name) in &p.owners {
+            push(key, Some(name));
+        }
+    }
+    push(attr::VIGIL_SYSTEMD_UNIT, w.systemd_unit.as_deref());
+    if !tags.is_empty() {
+        out.push(kv_str_array(attr::CONTAINER_IMAGE_TAGS, tags));
+    }
+    if let Some(p) = pod {
+        for (k, v) in &p.labels {
+            out.push(kv_str(&format!("{}{k}", attr::K8S_POD_LABEL_PREFIX), v.clone()));
+        }
+    }
+    for (lookup, status, reason) in [
+        (
+            m.container.as_ref().map(|l| (l.status(), l.reason())),
+            attr::VIGIL_METADATA_CONTAINER_STATUS,
+            attr::VIGIL_METADATA_CONTAINER_REASON,
+        ),
+        (m.pod.as_ref().map(|l| (l.status(), l.reason())), attr::VIGIL_METADATA_K8S_STATUS, attr::VIGIL_METADATA_K8S_REASON),
+    ] {
+        if let Some((s, r)) = lookup {
+            out.push(kv_str(status, s));
+            if let Some(r) = r {
+                out.push(kv_str(reason, r));
+            }
+        }
+    }
+    out
 }
 
 /// A fresh `service.instance.id` (a random UUID from the kernel).
