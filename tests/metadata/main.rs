@@ -12,6 +12,7 @@ mod fakes;
 
 use fakes::{FakeCri, FakeDocker, FakeK8s, Mode};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil::abi::{self, RawCreds, RawExec, RawHdr};
@@ -33,6 +34,10 @@ const POD_ADDED: &str = "3d4e5f60-7182-4394-a5b6-c7d8e9f0a1b2";
 /// How long a test waits for a state it expects, at most.
 const WAIT: Duration = Duration::from_secs(20);
 
+thread_local! {
+    static SCHEMA: vigil_tests::schema::Schema = vigil_tests::schema::Schema::load();
+}
+
 /// A mapper over a fake /proc: each exec's process has the cgroup path the
 /// test gives.
 struct Harness {
@@ -50,7 +55,8 @@ impl Harness {
         Harness { dir, mapper, n: 0 }
     }
 
-    /// Map one exec of a process in `cgroup`; its attributes.
+    /// Map one exec of a process in `cgroup`; its attributes, the record's
+    /// followed by its workload Resource's.
     fn exec_in(&mut self, cgroup: &str) -> Vec<KeyValue> {
         self.n += 1;
         let pid = 20_000 + self.n;
@@ -70,8 +76,15 @@ impl Harness {
             ..RawExec::default()
         };
         let bytes = abi::encode_exec(raw, [b"/bin/true", b"/bin/true", b"true\0", b"/"]);
-        let log = self.mapper.map(&RawRecord { bytes, observed_ns: 1 }).expect("maps").decode().expect("decodes");
-        log.attributes
+        let (resource, log) = self.mapper.map_grouped(&RawRecord { bytes, observed_ns: 1 }).expect("maps");
+        let log = log.decode().expect("decodes");
+        let workload = resource.map(|r| r.attributes.clone()).unwrap_or_default();
+        for kv in &workload {
+            assert!(log.attributes.iter().all(|l| l.key != kv.key), "{} is on the resource, not the record", kv.key);
+        }
+        // Every workload attribute is documented for the resource.
+        SCHEMA.with(|s| s.validate_resource(&Resource { attributes: workload.clone(), ..Resource::default() }));
+        [log.attributes, workload].concat()
     }
 }
 

@@ -14,7 +14,8 @@ pub mod http;
 pub mod stdout;
 
 use crate::config::{Config, StdoutFormat};
-use crate::otel::wire::{encode_request, EncodedLog};
+use crate::otel::resource::WorkloadResource;
+use crate::otel::wire::{encode_request, encode_request_groups, EncodedLog};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -146,6 +147,40 @@ impl RequestEncoder {
     pub fn encode(&self, logs: &[EncodedLog]) -> Batch {
         let bytes = encode_request(&self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
         Batch { bytes: bytes.into(), records: logs.len() as u64, signal: Signal::Logs }
+    }
+
+    /// One `ExportLogsServiceRequest` with one ResourceLogs per group: the
+    /// host resource plus the group's workload attributes (`None`: the host
+    /// resource alone), each encoded once beforehand.
+    pub fn encode_groups(&self, groups: &[(Option<&WorkloadResource>, &[EncodedLog])]) -> Batch {
+        let parts: Vec<(&[u8], &[EncodedLog])> =
+            groups.iter().map(|(w, logs)| (w.map_or(&[][..], |w| w.encoded.as_slice()), *logs)).collect();
+        let bytes = encode_request_groups(&self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, &parts);
+        let records = groups.iter().map(|(_, l)| l.len() as u64).sum();
+        Batch { bytes: bytes.into(), records, signal: Signal::Logs }
+    }
+
+    /// One `ExportTraceServiceRequest` with one ResourceSpans per group
+    /// (host resource plus the group's workload attributes).
+    pub fn encode_span_groups(&self, groups: Vec<(Option<std::sync::Arc<WorkloadResource>>, Vec<Span>)>) -> Batch {
+        let records = groups.iter().map(|(_, s)| s.len() as u64).sum();
+        let schema_url = crate::otel::attr::SCHEMA_URL.to_owned();
+        let resource_spans = groups
+            .into_iter()
+            .map(|(w, spans)| {
+                let mut resource = self.resource_value.clone();
+                if let Some(w) = &w {
+                    resource.attributes.extend(w.attributes.iter().cloned());
+                }
+                ResourceSpans {
+                    resource: Some(resource),
+                    scope_spans: vec![ScopeSpans { scope: Some(self.scope_value.clone()), spans, schema_url: schema_url.clone() }],
+                    schema_url: schema_url.clone(),
+                }
+            })
+            .collect();
+        let req = ExportTraceServiceRequest { resource_spans };
+        Batch { bytes: req.encode_to_vec().into(), records, signal: Signal::Traces }
     }
 
     /// One `ExportTraceServiceRequest` holding `spans`: one ResourceSpans

@@ -129,6 +129,46 @@ pub fn workload_attributes(w: &Workload, m: &WorkloadMeta) -> Vec<KeyValue> {
     out
 }
 
+/// Whether `key` is one of the attributes [`workload_attributes`] emits
+/// (as opposed to the host's and vigil's own).
+pub fn is_workload_key(key: &str) -> bool {
+    const EXACT: [&str; 4] = [attr::CONTAINER_ID, attr::CONTAINER_RUNTIME_NAME, attr::VIGIL_SYSTEMD_UNIT, attr::VIGIL_K8S_POD_QOS_CLASS];
+    EXACT.contains(&key)
+        || key.starts_with("container.")
+        || key.starts_with("vigil.metadata.")
+        || (key.starts_with("k8s.") && key != attr::K8S_NODE_NAME)
+}
+
+/// One workload's part of a Resource: its attributes, and the same encoded
+/// as `Resource` fields. The request encoder appends `encoded` to the host
+/// resource's bytes (repeated protobuf fields concatenate), so the host part
+/// is encoded once per run and each workload's once per change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadResource {
+    /// [`workload_attributes`] of the workload.
+    pub attributes: Vec<KeyValue>,
+    /// `attributes` as `Resource.attributes` fields.
+    pub encoded: Vec<u8>,
+}
+
+impl WorkloadResource {
+    /// Encode `attributes` once.
+    pub fn new(attributes: Vec<KeyValue>) -> Self {
+        let encoded = prost::Message::encode_to_vec(&Resource { attributes: attributes.clone(), ..Resource::default() });
+        WorkloadResource { attributes, encoded }
+    }
+
+    /// Whether every lookup that applies has answered (nothing pending or
+    /// unavailable that a later retry could fill in).
+    pub fn is_settled(&self) -> bool {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        self.attributes
+            .iter()
+            .filter(|kv| kv.key.starts_with("vigil.metadata.") && kv.key.ends_with(".status"))
+            .all(|kv| matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::StringValue(s)) if s == "ok"))
+    }
+}
+
 /// A fresh `service.instance.id` (a random UUID from the kernel).
 pub fn new_instance_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/uuid").ok().map(|s| s.trim().to_owned())

@@ -193,22 +193,45 @@ impl EncodedLog {
 /// Encode an `ExportLogsServiceRequest` with one resource and one scope
 /// from pre-encoded parts, in one allocation of the exact size.
 pub fn encode_request(resource: &[u8], scope: &[u8], schema_url: &str, logs: &[EncodedLog]) -> Vec<u8> {
-    let records: usize = logs.iter().map(|l| len_field_size(SCOPE_LOGS_LOG_RECORDS, l.0.len())).sum();
-    let scope_logs = len_field_size(SCOPE_LOGS_SCOPE, scope.len()) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url.len());
-    let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, resource.len())
-        + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
-        + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url.len());
-    let total = len_field_size(REQUEST_RESOURCE_LOGS, resource_logs);
+    encode_request_groups(resource, scope, schema_url, &[(&[], logs)])
+}
+
+/// Encode an `ExportLogsServiceRequest` with one `ResourceLogs` per group:
+/// its Resource is the `host` resource's fields followed by the group's own
+/// (`extra`, encoded `Resource` fields: repeated fields concatenate), one
+/// scope, the group's records. One allocation of the exact size.
+pub fn encode_request_groups(host: &[u8], scope: &[u8], schema_url: &str, groups: &[(&[u8], &[EncodedLog])]) -> Vec<u8> {
+    let scope_logs_len = |logs: &[EncodedLog]| {
+        let records: usize = logs.iter().map(|l| len_field_size(SCOPE_LOGS_LOG_RECORDS, l.0.len())).sum();
+        len_field_size(SCOPE_LOGS_SCOPE, scope.len()) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url.len())
+    };
+    let resource_logs_len = |extra: &[u8], scope_logs: usize| {
+        len_field_size(RESOURCE_LOGS_RESOURCE, host.len() + extra.len())
+            + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
+            + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url.len())
+    };
+    let sizes: Vec<(usize, usize)> = groups
+        .iter()
+        .map(|(extra, logs)| {
+            let sl = scope_logs_len(logs);
+            (sl, resource_logs_len(extra, sl))
+        })
+        .collect();
+    let total: usize = sizes.iter().map(|(_, rl)| len_field_size(REQUEST_RESOURCE_LOGS, *rl)).sum();
     let mut out = Vec::with_capacity(total);
-    put_len_prefix(&mut out, REQUEST_RESOURCE_LOGS, resource_logs);
-    put_bytes(&mut out, RESOURCE_LOGS_RESOURCE, resource);
-    put_len_prefix(&mut out, RESOURCE_LOGS_SCOPE_LOGS, scope_logs);
-    put_bytes(&mut out, SCOPE_LOGS_SCOPE, scope);
-    for l in logs {
-        put_bytes(&mut out, SCOPE_LOGS_LOG_RECORDS, &l.0);
+    for ((extra, logs), (scope_logs, resource_logs)) in groups.iter().zip(sizes) {
+        put_len_prefix(&mut out, REQUEST_RESOURCE_LOGS, resource_logs);
+        put_len_prefix(&mut out, RESOURCE_LOGS_RESOURCE, host.len() + extra.len());
+        out.extend_from_slice(host);
+        out.extend_from_slice(extra);
+        put_len_prefix(&mut out, RESOURCE_LOGS_SCOPE_LOGS, scope_logs);
+        put_bytes(&mut out, SCOPE_LOGS_SCOPE, scope);
+        for l in *logs {
+            put_bytes(&mut out, SCOPE_LOGS_LOG_RECORDS, &l.0);
+        }
+        put_bytes(&mut out, SCOPE_LOGS_SCHEMA_URL, schema_url.as_bytes());
+        put_bytes(&mut out, RESOURCE_LOGS_SCHEMA_URL, schema_url.as_bytes());
     }
-    put_bytes(&mut out, SCOPE_LOGS_SCHEMA_URL, schema_url.as_bytes());
-    put_bytes(&mut out, RESOURCE_LOGS_SCHEMA_URL, schema_url.as_bytes());
     debug_assert_eq!(out.len(), total);
     out
 }
@@ -298,5 +321,26 @@ mod tests {
             }],
         };
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn grouped_request_has_one_resource_per_group_with_the_host_fields_first() {
+        let host = Resource { attributes: vec![kv("host.name", Value::StringValue("h".into()))], ..Resource::default() };
+        let pod = Resource { attributes: vec![kv("k8s.pod.uid", Value::StringValue("u".into()))], ..Resource::default() };
+        let scope = InstrumentationScope { name: "vigil".into(), ..InstrumentationScope::default() };
+        let rec = |n: u64| LogRecord { time_unix_nano: n, ..LogRecord::default() };
+        let (a, b) =
+            (vec![EncodedLog(rec(1).encode_to_vec())], vec![EncodedLog(rec(2).encode_to_vec()), EncodedLog(rec(3).encode_to_vec())]);
+        let (hb, pb) = (host.encode_to_vec(), pod.encode_to_vec());
+        let bytes = encode_request_groups(&hb, &scope.encode_to_vec(), "s", &[(&[], &a), (&pb, &b)]);
+        let got = ExportLogsServiceRequest::decode(bytes.as_slice()).expect("decodes");
+        assert_eq!(got.resource_logs.len(), 2);
+        assert_eq!(got.resource_logs[0].resource.as_ref(), Some(&host));
+        let mut both = host.clone();
+        both.attributes.extend(pod.attributes);
+        assert_eq!(got.resource_logs[1].resource.as_ref(), Some(&both));
+        let times: Vec<Vec<u64>> =
+            got.resource_logs.iter().map(|r| r.scope_logs[0].log_records.iter().map(|l| l.time_unix_nano).collect()).collect();
+        assert_eq!(times, [vec![1], vec![2, 3]]);
     }
 }
