@@ -56,18 +56,20 @@ pub fn add_config(resource: &mut Resource, cfg: &crate::config::Config, exporter
 
 /// Node and agent-pod identity from the Kubernetes downward API: with
 /// `K8S_NODE_NAME` set (e.g. `fieldRef: spec.nodeName`), `k8s.node.name`;
-/// `K8S_POD_NAME`, `K8S_NAMESPACE` and `K8S_POD_UID` name vigil's own pod
-/// (`vigil.agent.k8s.*`: the events are not about that pod). Unset or empty
-/// variables add nothing. `env` looks a variable up (`std::env::var`).
+/// `K8S_POD_NAME`, `K8S_POD_NAMESPACE` (or `K8S_NAMESPACE`) and
+/// `K8S_POD_UID` name vigil's own pod (`vigil.agent.k8s.*`: the events are
+/// not about that pod). Unset or empty variables add nothing. `env` looks a
+/// variable up (`std::env::var`).
 pub fn add_k8s_node(resource: &mut Resource, env: impl Fn(&str) -> Option<String>) {
-    let vars = [
-        ("K8S_NODE_NAME", attr::K8S_NODE_NAME),
-        ("K8S_POD_NAME", attr::VIGIL_AGENT_K8S_POD_NAME),
-        ("K8S_NAMESPACE", attr::VIGIL_AGENT_K8S_NAMESPACE),
-        ("K8S_POD_UID", attr::VIGIL_AGENT_K8S_POD_UID),
+    let vars: [(&[&str], &str); 4] = [
+        (&["K8S_NODE_NAME"], attr::K8S_NODE_NAME),
+        (&["K8S_POD_NAME"], attr::VIGIL_AGENT_K8S_POD_NAME),
+        (&["K8S_POD_NAMESPACE", "K8S_NAMESPACE"], attr::VIGIL_AGENT_K8S_NAMESPACE),
+        (&["K8S_POD_UID"], attr::VIGIL_AGENT_K8S_POD_UID),
     ];
-    for (var, key) in vars {
-        if let Some(v) = env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+    for (names, key) in vars {
+        let value = names.iter().find_map(|var| env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+        if let Some(v) = value {
             resource.attributes.push(kv_str(key, v));
         }
     }
@@ -196,7 +198,8 @@ mod tests {
         let env = |k: &str| match k {
             "K8S_NODE_NAME" => Some("node-a".to_owned()),
             "K8S_POD_NAME" => Some("vigil-x7k2p".to_owned()),
-            "K8S_NAMESPACE" => Some("vigil-system".to_owned()),
+            "K8S_POD_NAMESPACE" => Some("vigil-system".to_owned()),
+            "K8S_NAMESPACE" => Some("ignored-when-K8S_POD_NAMESPACE-is-set".to_owned()),
             "K8S_POD_UID" => Some(String::new()),
             _ => None,
         };
