@@ -421,31 +421,38 @@ impl Mapper {
             + l(&s.export_rejected)
             + missed_exec
             + missed_exit;
-        HeartbeatCounters {
-            counters: vec![
-                (attr::HB_KERNEL_EMITTED, sum(&|t| l(s.kernel_emitted(t)))),
-                (attr::HB_KERNEL_DROPPED, kernel_dropped),
-                (attr::HB_KERNEL_SKIPPED, skipped),
-                (attr::HB_KERNEL_READ_FAULTS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::ReadFault)))),
-                (attr::HB_KERNEL_TRUNCATIONS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::Truncated)))),
-                (attr::HB_KERNEL_PATH_DEPTH, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::PathDepth)))),
-                (attr::HB_AGENT_RECEIVED, l(&s.received)),
-                (attr::HB_AGENT_QUEUE_FULL, queue_full),
-                (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
-                (attr::HB_AGENT_MAPPED, l(&s.mapped)),
-                (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
-                (attr::HB_AGENT_LATE_RECORDS, self.tracker.late),
-                (attr::HB_AGENT_PROCESSES, self.table.len() as u64),
-                (attr::HB_AGENT_TABLE_EVICTED, self.table.evicted()),
-                (attr::HB_AGENT_MISSED_EXEC, missed_exec),
-                (attr::HB_AGENT_MISSED_EXIT, missed_exit),
-                (attr::HB_EXPORT_EXPORTED, l(&s.exported)),
-                (attr::HB_EXPORT_FAILED, l(&s.export_failed)),
-                (attr::HB_EXPORT_REJECTED, l(&s.export_rejected)),
-                (attr::HB_LOSS_TOTAL, loss_total),
-            ],
-            probes: self.probes_status.iter().map(|p| self.with_program_stats(p)).collect(),
+        let mut counters = vec![
+            (attr::HB_KERNEL_EMITTED, sum(&|t| l(s.kernel_emitted(t)))),
+            (attr::HB_KERNEL_DROPPED, kernel_dropped),
+            (attr::HB_KERNEL_SKIPPED, skipped),
+            (attr::HB_KERNEL_READ_FAULTS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::ReadFault)))),
+            (attr::HB_KERNEL_TRUNCATIONS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::Truncated)))),
+            (attr::HB_KERNEL_PATH_DEPTH, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::PathDepth)))),
+            (attr::HB_AGENT_RECEIVED, l(&s.received)),
+            (attr::HB_AGENT_QUEUE_FULL, queue_full),
+            (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
+            (attr::HB_AGENT_MAPPED, l(&s.mapped)),
+            (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
+            (attr::HB_AGENT_LATE_RECORDS, self.tracker.late),
+            (attr::HB_AGENT_PROCESSES, self.table.len() as u64),
+            (attr::HB_AGENT_TABLE_EVICTED, self.table.evicted()),
+            (attr::HB_AGENT_MISSED_EXEC, missed_exec),
+            (attr::HB_AGENT_MISSED_EXIT, missed_exit),
+            (attr::HB_EXPORT_EXPORTED, l(&s.exported)),
+            (attr::HB_EXPORT_FAILED, l(&s.export_failed)),
+            (attr::HB_EXPORT_REJECTED, l(&s.export_rejected)),
+            (attr::HB_LOSS_TOTAL, loss_total),
+        ];
+        if let Some(m) = &self.metadata {
+            let ms = m.stats();
+            counters.extend([
+                (attr::HB_METADATA_LOOKUPS, l(&ms.lookups)),
+                (attr::HB_METADATA_FAILURES, l(&ms.failures) + l(&ms.k8s_failures)),
+                (attr::HB_METADATA_SKIPPED, l(&ms.skipped)),
+                (attr::HB_METADATA_K8S_LISTS, l(&ms.k8s_lists)),
+            ]);
         }
+        HeartbeatCounters { counters, probes: self.probes_status.iter().map(|p| self.with_program_stats(p)).collect() }
     }
 
     /// A heartbeat record.

@@ -190,6 +190,11 @@ async fn docker_lookups_never_stall_mapping_and_fill_in_when_the_daemon_answers(
     until(&mut h, &other, "unknown container", status_is(C_STATUS, "unavailable", Some("not_found"))).await;
     let st = md.stats();
     assert!(st.failures.load(std::sync::atomic::Ordering::Relaxed) >= 4, "timeout, 500, hang-up and not found are counted");
+    let hb = h.mapper.heartbeat_counters().counters;
+    let counter = |k: &str| hb.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+    assert!(counter("vigil.heartbeat.metadata.failures") >= Some(4), "heartbeats carry the lookup counters: {hb:?}");
+    assert!(counter("vigil.heartbeat.metadata.lookups") >= Some(5));
+    assert_eq!(counter("vigil.heartbeat.metadata.skipped"), Some(0));
 
     // A host process: no container, no lookup, no status.
     let host = h.exec_in("/system.slice/cron.service");
@@ -339,4 +344,6 @@ async fn all_lookups_off_adds_nothing() {
     let a = h.exec_in(&format!("/docker/{DOCKER_ID}"));
     assert_eq!(s(&a, "container.id"), Some(DOCKER_ID));
     assert!(a.iter().all(|kv| !kv.key.starts_with("vigil.metadata.")), "no lookup, no status");
+    let hb = h.mapper.heartbeat_counters().counters;
+    assert!(hb.iter().all(|(k, _)| !k.starts_with("vigil.heartbeat.metadata.")), "no lookup, no lookup counters");
 }

@@ -137,6 +137,10 @@ pub const HB_EXPORT_EXPORTED: &str = "vigil.heartbeat.export.exported";
 pub const HB_EXPORT_FAILED: &str = "vigil.heartbeat.export.failed";
 pub const HB_EXPORT_REJECTED: &str = "vigil.heartbeat.export.rejected";
 pub const HB_LOSS_TOTAL: &str = "vigil.heartbeat.loss.total";
+pub const HB_METADATA_LOOKUPS: &str = "vigil.heartbeat.metadata.lookups";
+pub const HB_METADATA_FAILURES: &str = "vigil.heartbeat.metadata.failures";
+pub const HB_METADATA_SKIPPED: &str = "vigil.heartbeat.metadata.skipped";
+pub const HB_METADATA_K8S_LISTS: &str = "vigil.heartbeat.metadata.k8s_lists";
 
 /// `vigil.unavailable_reason.<key>` for context the agent never saw.
 pub const REASON_LOST_CONTEXT: &str = "lost_context";
@@ -276,6 +280,10 @@ pub const ALL_KEYS: &[&str] = &[
     HB_EXPORT_FAILED,
     HB_EXPORT_REJECTED,
     HB_LOSS_TOTAL,
+    HB_METADATA_LOOKUPS,
+    HB_METADATA_FAILURES,
+    HB_METADATA_SKIPPED,
+    HB_METADATA_K8S_LISTS,
     SERVICE_NAME,
     SERVICE_VERSION,
     SERVICE_INSTANCE_ID,
