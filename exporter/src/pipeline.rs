@@ -65,10 +65,11 @@ pub struct Mapper {
     /// Each workload's part of the Resource, with the metadata epoch it was
     /// built at (rebuilt when the lookups learn something).
     resources: std::collections::HashMap<Arc<Workload>, CachedResource>,
-    /// The workload of each process with an open span (spans are grouped
-    /// by workload like the records); pids exited since the last take.
+    /// The workload of each process with a span (spans are grouped by
+    /// workload like the records). An exited pid's entry stays until its pid
+    /// is reused or a reconciliation finds it gone: its span may end after
+    /// the exit record (segments, shutdown).
     span_workloads: std::collections::HashMap<u32, Arc<Workload>>,
-    span_exited: Vec<u32>,
     proc_root: PathBuf,
     stats: Arc<Stats>,
     tracker: StreamTracker,
@@ -95,7 +96,6 @@ impl Mapper {
             workloads: std::collections::HashMap::new(),
             resources: std::collections::HashMap::new(),
             span_workloads: std::collections::HashMap::new(),
-            span_exited: Vec::new(),
             proc_root,
             stats,
             tracker: StreamTracker::default(),
@@ -196,9 +196,6 @@ impl Mapper {
                 Some((_, spans)) => spans.push(span),
                 None => groups.push((r, vec![span])),
             }
-        }
-        for pid in std::mem::take(&mut self.span_exited) {
-            self.span_workloads.remove(&pid);
         }
         groups
     }
@@ -602,9 +599,6 @@ impl Mapper {
             Event::Exit(x) => {
                 let info = self.table.on_exit(h.tgid, x.start_ns);
                 record_workload = info.as_ref().and_then(|i| i.workload.clone());
-                if self.spans.is_some() {
-                    self.span_exited.push(h.tgid);
-                }
                 let mismatch = info.as_ref().map(|i| i.comm != x.comm);
                 let span = self.span_of(h.tgid);
                 let end = self.ctx.clock.to_unix_ns(h.ktime_ns);

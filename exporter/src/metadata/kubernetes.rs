@@ -135,8 +135,11 @@ impl Settings {
             }
         }
         let mut p = format!("{}/api/v1/pods?fieldSelector=spec.nodeName%3D{node}", self.prefix);
-        if let Some(rv) = watch {
-            p.push_str(&format!("&watch=1&allowWatchBookmarks=true&timeoutSeconds={WATCH_TIMEOUT_S}&resourceVersion={rv}"));
+        match watch {
+            Some(rv) => p.push_str(&format!("&watch=1&allowWatchBookmarks=true&timeoutSeconds={WATCH_TIMEOUT_S}&resourceVersion={rv}")),
+            // Served from the API server's watch cache, not etcd: one list per
+            // node agent at roll-out must stay cheap; the watch catches up.
+            None => p.push_str("&resourceVersion=0"),
         }
         p
     }
@@ -187,10 +190,17 @@ impl PodStore {
         });
     }
 
-    fn upsert(&self, pod: PodMeta) {
+    /// Add or replace a pod; whether what vigil keeps of it changed (a pod
+    /// is MODIFIED at every status change, which vigil does not keep).
+    fn upsert(&self, pod: PodMeta) -> bool {
+        let mut changed = false;
         self.with(|s| {
-            s.pods.insert(pod.uid.clone(), Arc::new(pod));
+            if s.pods.get(&pod.uid).is_none_or(|old| **old != pod) {
+                s.pods.insert(pod.uid.clone(), Arc::new(pod));
+                changed = true;
+            }
         });
+        changed
     }
 
     fn delete(&self, uid: String, now: Instant) {
@@ -307,8 +317,9 @@ fn apply_event(line: &[u8], rv: &mut String, store: &PodStore, epoch: &AtomicU64
     match v["type"].as_str().unwrap_or("") {
         "ADDED" | "MODIFIED" => {
             if let Some(p) = pod_from_json(obj) {
-                store.upsert(p);
-                epoch.fetch_add(1, Ordering::AcqRel);
+                if store.upsert(p) {
+                    epoch.fetch_add(1, Ordering::AcqRel);
+                }
             }
         }
         "DELETED" => {
@@ -439,7 +450,7 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port, s.https, s.node()), ("fd00::1", 6443, true, "node-a"));
         let s = Settings::from_config(&cfg("http://127.0.0.1:8080/k8s/", "n 1"), Duration::from_secs(1), |_| None).expect("explicit");
         assert_eq!((s.host.as_str(), s.port, s.https), ("127.0.0.1", 8080, false));
-        assert_eq!(s.pods_path(None), "/k8s/api/v1/pods?fieldSelector=spec.nodeName%3Dn%201");
+        assert_eq!(s.pods_path(None), "/k8s/api/v1/pods?fieldSelector=spec.nodeName%3Dn%201&resourceVersion=0");
         assert!(s.pods_path(Some("42")).ends_with("&resourceVersion=42"));
         assert!(Settings::from_config(&cfg("", "n"), Duration::from_secs(1), |_| None).is_err(), "no API server");
         assert!(Settings::from_config(&cfg("http://h", ""), Duration::from_secs(1), |_| None).is_err(), "no node");
@@ -480,6 +491,10 @@ mod tests {
         let added = br#"{"type":"ADDED","object":{"metadata":{"uid":"u1","name":"a","namespace":"n","resourceVersion":"5"}}}"#;
         apply_event(added, &mut rv, &store, &epoch).expect("applies");
         assert_eq!((rv.as_str(), epoch.load(Ordering::Relaxed)), ("5", 1));
+        let status_only =
+            br#"{"type":"MODIFIED","object":{"metadata":{"uid":"u1","name":"a","namespace":"n","resourceVersion":"6"},"status":{"phase":"Running"}}}"#;
+        apply_event(status_only, &mut rv, &store, &epoch).expect("applies");
+        assert_eq!((rv.as_str(), epoch.load(Ordering::Relaxed)), ("6", 1), "a status change is not a metadata change");
         assert_eq!(store.get("u1").ready().map(|p| p.name.as_str()), Some("a"));
         let bookmark = br#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"9"}}}"#;
         apply_event(bookmark, &mut rv, &store, &epoch).expect("applies");

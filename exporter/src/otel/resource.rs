@@ -151,23 +151,26 @@ pub struct WorkloadResource {
     pub attributes: Vec<KeyValue>,
     /// `attributes` as `Resource.attributes` fields.
     pub encoded: Vec<u8>,
+    /// Computed once: see [`WorkloadResource::is_settled`].
+    settled: bool,
 }
 
 impl WorkloadResource {
     /// Encode `attributes` once.
     pub fn new(attributes: Vec<KeyValue>) -> Self {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
         let encoded = prost::Message::encode_to_vec(&Resource { attributes: attributes.clone(), ..Resource::default() });
-        WorkloadResource { attributes, encoded }
+        let settled = attributes
+            .iter()
+            .filter(|kv| kv.key.starts_with("vigil.metadata.") && kv.key.ends_with(".status"))
+            .all(|kv| matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::StringValue(s)) if s == "ok"));
+        WorkloadResource { attributes, encoded, settled }
     }
 
     /// Whether every lookup that applies has answered (nothing pending or
     /// unavailable that a later retry could fill in).
     pub fn is_settled(&self) -> bool {
-        use opentelemetry_proto::tonic::common::v1::any_value::Value;
-        self.attributes
-            .iter()
-            .filter(|kv| kv.key.starts_with("vigil.metadata.") && kv.key.ends_with(".status"))
-            .all(|kv| matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::StringValue(s)) if s == "ok"))
+        self.settled
     }
 }
 
