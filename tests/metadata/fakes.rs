@@ -242,21 +242,55 @@ struct K8sState {
 
 impl FakeK8s {
     pub async fn start(mode: Mode, gone_first_watch: bool) -> FakeK8s {
+        FakeK8s::start_with(mode, gone_first_watch, None).await
+    }
+
+    /// Serve HTTPS with the `tls/server.crt` fixture (issued by
+    /// `tls/ca.crt` for 127.0.0.1).
+    pub async fn start_tls(mode: Mode) -> FakeK8s {
+        use rustls_pki_types::pem::PemObject;
+        use tokio_rustls::rustls;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("metadata/fixtures/tls");
+        let certs =
+            rustls_pki_types::CertificateDer::pem_file_iter(dir.join("server.crt")).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        FakeK8s::start_with(mode, false, Some(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))).await
+    }
+
+    async fn start_with(mode: Mode, gone_first_watch: bool, tls: Option<tokio_rustls::TlsAcceptor>) -> FakeK8s {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         let control = Control::new(mode);
         let state = Arc::new(K8sState { gone_first: gone_first_watch, ..K8sState::default() });
         let (c, s) = (control.clone(), state.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                let (c, s) = (c.clone(), s.clone());
+                let (c, s, tls) = (c.clone(), s.clone(), tls.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                         let (c, s) = (c.clone(), s.clone());
                         async move { Ok::<_, Infallible>(k8s_answer(&c, &s, &req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                        Some(acceptor) => {
+                            // A client that refuses our certificate ends here.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
+                    }
                 });
             }
         });

@@ -309,6 +309,36 @@ async fn kubernetes_list_and_watch_name_pods_and_owners() {
     assert!(watches.iter().all(|w| w.contains("resourceVersion=48211")), "watch from the list's resourceVersion: {watches:?}");
 }
 
+/// In a pod the API is HTTPS with the service account's CA: vigil trusts that
+/// CA only (no system roots), and a server it cannot verify is reported as
+/// `tls_error`, never trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_api_over_tls_trusts_only_the_configured_ca() {
+    let dir = TempDir::new("vigil-fake-k8s-tls");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "tls-token").unwrap();
+    let api = FakeK8s::start_tls(Mode::Ok).await;
+    assert!(api.url.starts_with("https://127.0.0.1:"));
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("metadata/fixtures/tls");
+    let listed = pod_cgroup(POD_LISTED, CRI_ID);
+    let node = |k: &str| (k == "K8S_NODE_NAME").then(|| "node-a".to_owned());
+
+    for ca in [tls.join("other-ca.crt"), dir.path().join("missing-ca.crt")] {
+        let mut cfg = k8s_config(&api.url, &token);
+        cfg.kubernetes.ca_path = ca.to_string_lossy().into_owned();
+        let mut h = Harness::new(Metadata::start(&cfg, node).unwrap());
+        until(&mut h, &listed, &format!("CA {}", ca.display()), status_is(K_STATUS, "unavailable", Some("tls_error"))).await;
+    }
+    assert!(api.seen().is_empty(), "no request reaches a server vigil could not verify");
+
+    let mut cfg = k8s_config(&api.url, &token);
+    cfg.kubernetes.ca_path = tls.join("ca.crt").to_string_lossy().into_owned();
+    let mut h = Harness::new(Metadata::start(&cfg, node).unwrap());
+    let a = until(&mut h, &listed, "listed over TLS", status_is(K_STATUS, "ok", None)).await;
+    assert_eq!(s(&a, "k8s.pod.name"), Some("checkout-7c9d8f6b5-x2x9q"));
+    assert!(api.seen().iter().all(|(_, auth)| auth.as_deref() == Some("Bearer tls-token")));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_kubernetes_api_does_not_stall_mapping() {
     let dir = TempDir::new("vigil-fake-k8s-slow");
