@@ -120,6 +120,9 @@ impl Batch {
 /// prost (spans are far fewer than log records).
 #[derive(Debug, Clone)]
 pub struct RequestEncoder {
+    /// Kept across requests so its allocation is reused (see
+    /// [`encode_request`]).
+    buf: bytes::BytesMut,
     resource: Vec<u8>,
     scope: Vec<u8>,
     resource_value: Resource,
@@ -135,6 +138,7 @@ impl RequestEncoder {
             ..InstrumentationScope::default()
         };
         RequestEncoder {
+            buf: bytes::BytesMut::new(),
             resource: resource.encode_to_vec(),
             scope: scope.encode_to_vec(),
             resource_value: resource.clone(),
@@ -143,9 +147,9 @@ impl RequestEncoder {
     }
 
     /// One `ExportLogsServiceRequest` holding `logs`.
-    pub fn encode(&self, logs: &[EncodedLog]) -> Batch {
-        let bytes = encode_request(&self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
-        Batch { bytes: bytes.into(), records: logs.len() as u64, signal: Signal::Logs }
+    pub fn encode(&mut self, logs: &[EncodedLog]) -> Batch {
+        let bytes = encode_request(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
+        Batch { bytes, records: logs.len() as u64, signal: Signal::Logs }
     }
 
     /// One `ExportTraceServiceRequest` holding `spans`: one ResourceSpans
@@ -275,7 +279,7 @@ mod tests {
 
     #[test]
     fn spans_round_trip_with_the_logs_resource_and_scope() {
-        let enc = RequestEncoder::new(&resource());
+        let mut enc = RequestEncoder::new(&resource());
         let spans = vec![span(1, None), span(2, Some(1)), span(3, Some(1))];
         let batch = enc.encode_spans(spans.clone());
         assert_eq!(batch.signal, Signal::Traces);
@@ -299,6 +303,31 @@ mod tests {
         let logs = logs.decode().expect("decodes");
         assert_eq!(logs.resource_logs[0].resource, rs.resource);
         assert_eq!(logs.resource_logs[0].scope_logs[0].scope.as_ref(), Some(scope));
+    }
+
+    #[test]
+    fn encoder_reuses_its_buffer_once_a_request_is_dropped() {
+        use crate::otel::wire::EncodedLog;
+        let mut enc = RequestEncoder::new(&resource());
+        // LogRecords holding only severity_number = i (field 2, varint).
+        let logs: Vec<EncodedLog> = (1..=64u8).map(|i| EncodedLog(vec![0x10, i])).collect();
+        let first = enc.encode(&logs);
+        let (first_ptr, first_copy) = (first.bytes.as_ptr(), first.bytes.to_vec());
+        drop(first);
+        // Delivered and dropped: the next request is written into the same
+        // allocation instead of fresh pages.
+        let second = enc.encode(&logs);
+        assert!(std::ptr::eq(second.bytes.as_ptr(), first_ptr), "allocation reused");
+        assert_eq!(second.bytes.as_ref(), first_copy.as_slice());
+        // Still in flight (a retry may resend it): the next request must not
+        // touch its bytes.
+        let third = enc.encode(&logs[..10]);
+        assert!(!std::ptr::eq(third.bytes.as_ptr(), first_ptr));
+        assert_eq!(second.bytes.as_ref(), first_copy.as_slice());
+        let records = |b: &Batch| b.decode().expect("decodes").resource_logs[0].scope_logs[0].log_records.clone();
+        let severities: Vec<i32> = records(&second).iter().map(|r| r.severity_number).collect();
+        assert_eq!(severities, (1..=64).collect::<Vec<i32>>());
+        assert_eq!(records(&third).len(), 10);
     }
 
     #[test]
