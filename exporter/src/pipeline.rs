@@ -806,7 +806,13 @@ async fn send(tx: &mpsc::Sender<Batch>, batch: Batch, stats: &Stats) -> bool {
     true
 }
 
-async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mpsc::Sender<Batch>, encoder: RequestEncoder, cfg: Config) {
+async fn map_stage(
+    mut mapper: Mapper,
+    mut rx: mpsc::Receiver<RawRecord>,
+    tx: mpsc::Sender<Batch>,
+    mut encoder: RequestEncoder,
+    cfg: Config,
+) {
     let stats = mapper.stats.clone();
     let mut batcher = Batcher::new(cfg.export.batch_max_records, cfg.export.batch_max_bytes);
     let mut flush_tick = tokio::time::interval(Duration::from_millis(cfg.export.batch_timeout_ms.max(1)));

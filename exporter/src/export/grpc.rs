@@ -238,7 +238,7 @@ mod tests {
         let seen = receiver::Seen::default();
         let url = receiver::start(seen.clone()).await;
         let mut g = GrpcExporter::new(&url, &ExportConfig::default()).expect("client");
-        let enc = RequestEncoder::new(&Resource::default());
+        let mut enc = RequestEncoder::new(&Resource::default());
         let spans = enc.encode_spans(vec![Span::default(), Span::default(), Span::default()]);
         let logs = enc.encode(&[]);
         assert_eq!(g.export(&spans).await.expect("traces delivered"), Delivered { rejected: 3 });

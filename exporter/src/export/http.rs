@@ -184,7 +184,7 @@ mod tests {
         let (addr, mut seen) = collector().await;
         let cfg = ExportConfig { gzip: false, ..ExportConfig::default() };
         let mut h = HttpExporter::new(&format!("http://{addr}/v1/logs"), &format!("http://{addr}/v1/traces"), &cfg).expect("client");
-        let enc = RequestEncoder::new(&Resource::default());
+        let mut enc = RequestEncoder::new(&Resource::default());
 
         let spans = enc.encode_spans(vec![Span::default(), Span::default()]);
         assert_eq!(h.export(&spans).await.expect("traces delivered"), Delivered { rejected: 2 });

@@ -121,6 +121,9 @@ impl Batch {
 /// prost (spans are far fewer than log records).
 #[derive(Debug, Clone)]
 pub struct RequestEncoder {
+    /// Kept across requests so its allocation is reused (see
+    /// [`encode_request`]).
+    buf: bytes::BytesMut,
     resource: Vec<u8>,
     scope: Vec<u8>,
     resource_value: Resource,
@@ -136,6 +139,7 @@ impl RequestEncoder {
             ..InstrumentationScope::default()
         };
         RequestEncoder {
+            buf: bytes::BytesMut::new(),
             resource: resource.encode_to_vec(),
             scope: scope.encode_to_vec(),
             resource_value: resource.clone(),
@@ -144,20 +148,20 @@ impl RequestEncoder {
     }
 
     /// One `ExportLogsServiceRequest` holding `logs`.
-    pub fn encode(&self, logs: &[EncodedLog]) -> Batch {
-        let bytes = encode_request(&self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
-        Batch { bytes: bytes.into(), records: logs.len() as u64, signal: Signal::Logs }
+    pub fn encode(&mut self, logs: &[EncodedLog]) -> Batch {
+        let bytes = encode_request(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
+        Batch { bytes, records: logs.len() as u64, signal: Signal::Logs }
     }
 
     /// One `ExportLogsServiceRequest` with one ResourceLogs per group: the
     /// host resource plus the group's workload attributes (`None`: the host
     /// resource alone), each encoded once beforehand.
-    pub fn encode_groups(&self, groups: &[(Option<&WorkloadResource>, &[EncodedLog])]) -> Batch {
+    pub fn encode_groups(&mut self, groups: &[(Option<&WorkloadResource>, &[EncodedLog])]) -> Batch {
         let parts: Vec<(&[u8], &[EncodedLog])> =
             groups.iter().map(|(w, logs)| (w.map_or(&[][..], |w| w.encoded.as_slice()), *logs)).collect();
-        let bytes = encode_request_groups(&self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, &parts);
+        let bytes = encode_request_groups(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, &parts);
         let records = groups.iter().map(|(_, l)| l.len() as u64).sum();
-        Batch { bytes: bytes.into(), records, signal: Signal::Logs }
+        Batch { bytes, records, signal: Signal::Logs }
     }
 
     /// One `ExportTraceServiceRequest` with one ResourceSpans per group
@@ -310,7 +314,7 @@ mod tests {
 
     #[test]
     fn spans_round_trip_with_the_logs_resource_and_scope() {
-        let enc = RequestEncoder::new(&resource());
+        let mut enc = RequestEncoder::new(&resource());
         let spans = vec![span(1, None), span(2, Some(1)), span(3, Some(1))];
         let batch = enc.encode_spans(spans.clone());
         assert_eq!(batch.signal, Signal::Traces);
@@ -334,6 +338,53 @@ mod tests {
         let logs = logs.decode().expect("decodes");
         assert_eq!(logs.resource_logs[0].resource, rs.resource);
         assert_eq!(logs.resource_logs[0].scope_logs[0].scope.as_ref(), Some(scope));
+    }
+
+    #[test]
+    fn encoder_reuses_its_buffer_once_a_request_is_dropped() {
+        use crate::otel::wire::EncodedLog;
+        let mut enc = RequestEncoder::new(&resource());
+        // LogRecords holding only severity_number = i (field 2, varint).
+        let logs: Vec<EncodedLog> = (1..=64u8).map(|i| EncodedLog(vec![0x10, i])).collect();
+        let first = enc.encode(&logs);
+        let (first_ptr, first_copy) = (first.bytes.as_ptr(), first.bytes.to_vec());
+        drop(first);
+        // Delivered and dropped: the next request is written into the same
+        // allocation instead of fresh pages.
+        let second = enc.encode(&logs);
+        assert!(std::ptr::eq(second.bytes.as_ptr(), first_ptr), "allocation reused");
+        assert_eq!(second.bytes.as_ref(), first_copy.as_slice());
+        // Still in flight (a retry may resend it): the next request must not
+        // touch its bytes.
+        let third = enc.encode(&logs[..10]);
+        assert!(!std::ptr::eq(third.bytes.as_ptr(), first_ptr));
+        assert_eq!(second.bytes.as_ref(), first_copy.as_slice());
+        let records = |b: &Batch| b.decode().expect("decodes").resource_logs[0].scope_logs[0].log_records.clone();
+        let severities: Vec<i32> = records(&second).iter().map(|r| r.severity_number).collect();
+        assert_eq!(severities, (1..=64).collect::<Vec<i32>>());
+        assert_eq!(records(&third).len(), 10);
+    }
+
+    #[test]
+    fn grouped_requests_reuse_the_buffer_too() {
+        use crate::otel::resource::WorkloadResource;
+        use crate::otel::wire::EncodedLog;
+        let mut enc = RequestEncoder::new(&resource());
+        let pod = WorkloadResource::new(vec![kv_str("k8s.pod.uid", "u")]);
+        let logs: Vec<EncodedLog> = (1..=8u8).map(|i| EncodedLog(vec![0x10, i])).collect();
+        let groups = [(None, &logs[..4]), (Some(&pod), &logs[4..])];
+        let first = enc.encode_groups(&groups);
+        let (ptr, copy) = (first.bytes.as_ptr(), first.bytes.to_vec());
+        drop(first);
+        let second = enc.encode_groups(&groups);
+        assert!(std::ptr::eq(second.bytes.as_ptr(), ptr), "allocation reused once the request is dropped");
+        assert_eq!(second.bytes.as_ref(), copy.as_slice());
+        let req = second.decode().expect("decodes");
+        assert_eq!((req.resource_logs.len(), second.records), (2, 8));
+        assert_eq!(req.resource_logs[0].resource.as_ref(), Some(&resource()));
+        let mut with_pod = resource();
+        with_pod.attributes.push(kv_str("k8s.pod.uid", "u"));
+        assert_eq!(req.resource_logs[1].resource.as_ref(), Some(&with_pod));
     }
 
     #[test]

@@ -264,7 +264,7 @@ mod tests {
             attributes: vec![kv_str("host.name", "h1")],
             ..opentelemetry_proto::tonic::resource::v1::Resource::default()
         };
-        let enc = RequestEncoder::new(&resource);
+        let mut enc = RequestEncoder::new(&resource);
         let mut text = StdoutExporter::new(false);
         let out = String::from_utf8(text.format(&enc.encode_spans(vec![span(), span()])).expect("spans")).expect("utf-8");
         let lines: Vec<&str> = out.lines().collect();

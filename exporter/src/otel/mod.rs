@@ -172,9 +172,8 @@ pub fn push_padded(out: &mut String, mut v: u64, width: usize) {
         v /= 10;
     }
     let start = buf.len().saturating_sub(width).min(i);
-    for &b in &buf[start..] {
-        out.push(char::from(b));
-    }
+    // ASCII digits only, so this always succeeds.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
