@@ -236,6 +236,9 @@ struct K8sState {
     gone_first: bool,
     added: Notify,
     added_released: std::sync::atomic::AtomicBool,
+    /// End each watch right after its ADDED event (as an API server does
+    /// at its timeout, or a load balancer at its idle limit).
+    close_watch: std::sync::atomic::AtomicBool,
     /// Every request's (path and query, Authorization header).
     seen: Mutex<Vec<(String, Option<String>)>>,
 }
@@ -303,6 +306,11 @@ impl FakeK8s {
         self.state.added.notify_waiters();
     }
 
+    /// End every watch stream after its ADDED event.
+    pub fn close_watch_after_event(&self) {
+        self.state.close_watch.store(true, Ordering::SeqCst);
+    }
+
     pub fn lists_ok(&self) -> u64 {
         self.state.lists_ok.load(Ordering::SeqCst)
     }
@@ -361,7 +369,9 @@ fn async_stream(s: Arc<K8sState>) -> impl tokio_stream::Stream<Item = Result<Fra
             released.await;
         }
         let _ = tx.send(Ok(Frame::data(Bytes::from(fixture("pod-added.json"))))).await;
-        tokio::time::sleep(HOLD).await;
+        if !s.close_watch.load(Ordering::SeqCst) {
+            tokio::time::sleep(HOLD).await;
+        }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }

@@ -309,6 +309,32 @@ async fn kubernetes_list_and_watch_name_pods_and_owners() {
     assert!(watches.iter().all(|w| w.contains("resourceVersion=48211")), "watch from the list's resourceVersion: {watches:?}");
 }
 
+/// A watch that ends (server timeout, proxy idle limit) is resumed from the
+/// last resourceVersion it delivered, without listing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_watch_resumes_from_the_last_resource_version() {
+    let dir = TempDir::new("vigil-fake-k8s-resume");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").unwrap();
+    let api = FakeK8s::start(Mode::Ok, false).await;
+    api.close_watch_after_event();
+    api.release_added();
+    let md = Metadata::start(&k8s_config(&api.url, &token), |k| (k == "K8S_NODE_NAME").then(|| "node-a".to_owned())).unwrap();
+    let mut h = Harness::new(md);
+    until(&mut h, &pod_cgroup(POD_ADDED, DOCKER_ID), "pod added by the watch", status_is(K_STATUS, "ok", None)).await;
+    let deadline = Instant::now() + WAIT;
+    while api.watches() < 3 {
+        assert!(Instant::now() < deadline, "the ended watch was not resumed: {:?}", api.seen());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let watches: Vec<String> = api.seen().into_iter().map(|(pq, _)| pq).filter(|pq| pq.contains("watch=1")).collect();
+    assert!(watches[0].ends_with("resourceVersion=48211"), "first watch from the list: {watches:?}");
+    assert!(watches[1..].iter().all(|w| w.ends_with("resourceVersion=48230")), "then from the ADDED event's version: {watches:?}");
+    assert_eq!(api.lists_ok(), 1, "resumed, not listed again");
+    // Records keep flowing and the pod stays known across the reconnects.
+    assert_eq!(s(&h.exec_in(&pod_cgroup(POD_LISTED, CRI_ID)), K_STATUS), Some("ok"));
+}
+
 /// In a pod the API is HTTPS with the service account's CA: vigil trusts that
 /// CA only (no system roots), and a server it cannot verify is reported as
 /// `tls_error`, never trusted.
