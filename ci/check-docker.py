@@ -451,6 +451,66 @@ def check_k8s() -> None:
                             continue
                         if isinstance(cfg, dict) and "service" in cfg and "receivers" in cfg:
                             check_collector(f"{where} data {key}", cfg)
+        check_vigil_daemonset(path, [d for d in docs or [] if isinstance(d, dict)])
+
+
+# Downward-API variables vigil reads (exporter/src/otel/resource.rs and the
+# Kubernetes metadata lookup) and the field each must come from.
+DOWNWARD_API = {
+    "K8S_NODE_NAME": "spec.nodeName",
+    "K8S_POD_NAME": "metadata.name",
+    "K8S_POD_NAMESPACE": "metadata.namespace",
+    "K8S_POD_UID": "metadata.uid",
+}
+
+
+def check_vigil_daemonset(path: str, docs: list) -> None:
+    """The vigil DaemonSet sets the downward-API variables, and when it
+    enables the Kubernetes lookup, its service account may get, list and
+    watch pods (and nothing the lookup does not need)."""
+    for doc in docs:
+        if doc.get("kind") != "DaemonSet":
+            continue
+        where = f"{rel(path)} DaemonSet {doc['metadata']['name']}"
+        spec = doc["spec"]["template"]["spec"]
+        for c in spec.get("containers") or []:
+            env = {e.get("name"): e for e in c.get("env") or []}
+            if "K8S_NODE_NAME" not in env:
+                continue  # not a vigil container
+            for var, field in DOWNWARD_API.items():
+                got = ((env.get(var) or {}).get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+                if got == field:
+                    ok(f"{where}: {var} from {field}")
+                else:
+                    fail(f"{where}: {var} must come from fieldRef {field} (got {got!r})")
+            lookup = str((env.get("VIGIL_METADATA__KUBERNETES__ENABLED") or {}).get("value", "")).lower() == "true"
+            if not lookup:
+                continue
+            account = spec.get("serviceAccountName")
+            ns = doc["metadata"].get("namespace")
+            roles = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "ClusterRole"}
+            bound = [
+                d for d in docs
+                if d.get("kind") == "ClusterRoleBinding"
+                and any(s.get("kind") == "ServiceAccount" and s.get("name") == account and s.get("namespace") == ns
+                        for s in d.get("subjects") or [])
+            ]
+            grants = set()
+            for b in bound:
+                role = roles.get((b.get("roleRef") or {}).get("name"))
+                for rule in (role or {}).get("rules") or []:
+                    if "" in (rule.get("apiGroups") or []):
+                        for res in rule.get("resources") or []:
+                            for verb in rule.get("verbs") or []:
+                                grants.add((res, verb))
+            need = {("pods", v) for v in ("get", "list", "watch")}
+            if need <= grants:
+                ok(f"{where}: service account {account} may get/list/watch pods (Kubernetes lookup)")
+            else:
+                fail(f"{where}: the Kubernetes lookup is enabled but {account} lacks {sorted(need - grants)}")
+            extra = {g for g in grants if g[0] != "pods" or g[1] not in ("get", "list", "watch")}
+            if extra:
+                fail(f"{where}: {account} is granted more than the lookup needs: {sorted(extra)}")
 
 
 def check_demo() -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs what is missing first.
 #   1. formatting and lints (cargo fmt --check, clippy -D warnings)
-#   2. unit and golden tests (no root needed)
+#   2. unit, golden and metadata-lookup tests (fake Docker/CRI/Kubernetes
+#      servers on local sockets; no root needed)
 #   3. privileged tests: real eBPF probes in this kernel (root)
 #   4. end-to-end tests: vigil -> rotel collector over OTLP/gRPC and HTTP (root)
 #   (and static checks of docker/: compose, collector config, Grafana, k8s)
@@ -15,7 +16,7 @@ export CARGO_TERM_COLOR=never
 echo "== fmt"; cargo fmt --all -- --check
 echo "== clippy"; cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== build"; cargo build --locked -p vigil
-echo "== unit, golden and command-line tests"; cargo test --locked --workspace
+echo "== unit, golden, metadata and command-line tests"; cargo test --locked --workspace
 echo "== docker/ static checks"; python3 ci/check-docker.py
 
 if [[ $(id -u) -ne 0 ]]; then

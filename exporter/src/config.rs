@@ -264,6 +264,115 @@ impl Default for HealthConfig {
     }
 }
 
+/// The Docker Engine API lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerConfig {
+    /// Ask Docker (or Podman's compatible API) for container names and images.
+    pub enabled: bool,
+    /// Its unix socket.
+    pub socket: String,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig { enabled: false, socket: "/var/run/docker.sock".into() }
+    }
+}
+
+/// The CRI (containerd, CRI-O) lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CriConfig {
+    /// Ask the CRI runtime for container names, images and pod labels.
+    pub enabled: bool,
+    /// Its unix socket.
+    pub socket: String,
+}
+
+impl Default for CriConfig {
+    fn default() -> Self {
+        CriConfig { enabled: false, socket: "/run/containerd/containerd.sock".into() }
+    }
+}
+
+/// The Kubernetes API lookup (pods of this node, list + watch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubernetesConfig {
+    /// Watch the pods of this node for names, namespaces, labels and owners.
+    pub enabled: bool,
+    /// API server base URL. Empty: `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`.
+    pub api_url: String,
+    /// Bearer token file (the pod's service account). Empty: no token.
+    pub token_path: String,
+    /// CA bundle for an https API URL. Empty: TLS is refused (no system roots).
+    pub ca_path: String,
+    /// Node whose pods are watched. Empty: `K8S_NODE_NAME` (downward API).
+    pub node_name: String,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            enabled: false,
+            api_url: String::new(),
+            token_path: "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
+            ca_path: "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into(),
+            node_name: String::new(),
+        }
+    }
+}
+
+/// Optional metadata lookups (all off by default); see `metadata`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetadataConfig {
+    /// Each lookup (one HTTP or gRPC call) is given up after this many
+    /// milliseconds (10..=60000).
+    pub timeout_ms: u64,
+    /// Container entries cached at most (16..=1048576).
+    pub cache_max: usize,
+    /// A failed container lookup is retried after this many seconds (1..=3600).
+    pub negative_ttl_s: u64,
+    /// Docker Engine API.
+    pub docker: DockerConfig,
+    /// CRI (containerd, CRI-O) RuntimeService.
+    pub cri: CriConfig,
+    /// Kubernetes API.
+    pub kubernetes: KubernetesConfig,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig {
+            timeout_ms: 2000,
+            cache_max: 4096,
+            negative_ttl_s: 30,
+            docker: DockerConfig::default(),
+            cri: CriConfig::default(),
+            kubernetes: KubernetesConfig::default(),
+        }
+    }
+}
+
+/// Where user and group names come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsersConfig {
+    /// The host's passwd file (in a container: the host's, mounted, e.g.
+    /// `/host/etc/passwd`). Empty: names are not resolved.
+    pub passwd_path: String,
+    /// The host's group file. Empty: group names are not resolved.
+    pub group_path: String,
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        UsersConfig { passwd_path: "/etc/passwd".into(), group_path: "/etc/group".into() }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -280,6 +389,10 @@ pub struct Config {
     pub spans: SpansConfig,
     /// The health endpoint.
     pub health: HealthConfig,
+    /// Container and pod metadata lookups.
+    pub metadata: MetadataConfig,
+    /// User and group names.
+    pub users: UsersConfig,
 }
 
 /// Values given on the command line (highest precedence).
@@ -493,6 +606,28 @@ impl Config {
         }
         if !(1..=3600).contains(&h.unready_after_s) {
             return Err(invalid("health.unready_after_s", format!("{} is outside 1..=3600", h.unready_after_s)));
+        }
+        let m = &self.metadata;
+        if !(10..=60_000).contains(&m.timeout_ms) {
+            return Err(invalid("metadata.timeout_ms", format!("{} is outside 10..=60000", m.timeout_ms)));
+        }
+        if !(16..=1 << 20).contains(&m.cache_max) {
+            return Err(invalid("metadata.cache_max", format!("{} is outside 16..=1048576", m.cache_max)));
+        }
+        if !(1..=3600).contains(&m.negative_ttl_s) {
+            return Err(invalid("metadata.negative_ttl_s", format!("{} is outside 1..=3600", m.negative_ttl_s)));
+        }
+        for (key, enabled, socket) in
+            [("metadata.docker.socket", m.docker.enabled, &m.docker.socket), ("metadata.cri.socket", m.cri.enabled, &m.cri.socket)]
+        {
+            if enabled && socket.is_empty() {
+                return Err(invalid(key, "must name a unix socket when the lookup is enabled"));
+            }
+        }
+        let k = &m.kubernetes;
+        let url = k.api_url.to_ascii_lowercase();
+        if !k.api_url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err(invalid("metadata.kubernetes.api_url", format!("`{}` must start with https:// or http://", k.api_url)));
         }
         Ok(())
     }

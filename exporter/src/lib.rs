@@ -15,6 +15,7 @@ pub mod escape;
 pub mod export;
 pub mod health;
 pub mod host;
+pub mod metadata;
 pub mod metrics;
 pub mod otel;
 pub mod pipeline;

@@ -18,13 +18,14 @@ use crate::export::{Batch, Exporter, RequestEncoder, Signal};
 use crate::host::HostInfo;
 use crate::otel::attr;
 use crate::otel::logs::{to_log_record, ExecExtra, MapContext, ProcContext, OBSERVED};
-use crate::otel::resource::{host_resource, new_instance_id};
+use crate::otel::resource::{host_resource, new_instance_id, workload_attributes, WorkloadResource};
 use crate::otel::telemetry::{self, HeartbeatCounters, Stamp};
 use crate::otel::wire::EncodedLog;
 use crate::probes::{self, ProbeSettings, RawRecord};
 use crate::proctable::{ContextSource, ProcessTable};
 use crate::spans::{EndReason, FinishedSpan, OpenSpan, SpanBook, SpanStart, StartSource};
 use crate::stats::Stats;
+use crate::workload::Workload;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -38,6 +39,18 @@ const EXPORT_QUEUE_BATCHES: usize = 8;
 /// How long one batch may be retried in normal operation.
 const EXPORT_RETRY_BUDGET: Duration = Duration::from_secs(30);
 
+/// A workload's Resource part, as built.
+#[derive(Debug)]
+struct CachedResource {
+    resource: Arc<WorkloadResource>,
+    epoch: u64,
+    built: std::time::Instant,
+}
+
+/// An unsettled resource (a lookup pending or failed) is rebuilt at least
+/// this often, so retries after `metadata.negative_ttl_s` are asked for.
+const UNSETTLED_REBUILD: Duration = Duration::from_secs(1);
+
 /// The map stage's state: everything needed to turn raw records into OTLP.
 #[derive(Debug)]
 pub struct Mapper {
@@ -45,8 +58,18 @@ pub struct Mapper {
     table: ProcessTable,
     cgroups: CgroupCache,
     users: crate::users::UserNames,
+    /// Container and pod metadata lookups (None: all off).
+    metadata: Option<crate::metadata::Metadata>,
     /// Workload parsed from each cgroup id's path (paths do not change).
-    workloads: std::collections::HashMap<u64, crate::workload::Workload>,
+    workloads: std::collections::HashMap<u64, Arc<Workload>>,
+    /// Each workload's part of the Resource, with the metadata epoch it was
+    /// built at (rebuilt when the lookups learn something).
+    resources: std::collections::HashMap<Arc<Workload>, CachedResource>,
+    /// The workload of each process with a span (spans are grouped by
+    /// workload like the records). An exited pid's entry stays until its pid
+    /// is reused or a reconciliation finds it gone: its span may end after
+    /// the exit record (segments, shutdown).
+    span_workloads: std::collections::HashMap<u32, Arc<Workload>>,
     proc_root: PathBuf,
     stats: Arc<Stats>,
     tracker: StreamTracker,
@@ -69,7 +92,10 @@ impl Mapper {
             table: ProcessTable::new(table_max),
             cgroups: CgroupCache::new(crate::procfs::cgroup2_root()),
             users: crate::users::UserNames::default(),
+            metadata: None,
             workloads: std::collections::HashMap::new(),
+            resources: std::collections::HashMap::new(),
+            span_workloads: std::collections::HashMap::new(),
             proc_root,
             stats,
             tracker: StreamTracker::default(),
@@ -152,6 +178,53 @@ impl Mapper {
         self.finished_spans.drain(..).map(|f| crate::otel::spans::to_span(&f, error_on_signal)).collect()
     }
 
+    /// Spans that ended since the last call, as OTLP spans grouped by the
+    /// workload of their process (`None`: the host resource alone).
+    pub fn take_span_groups(&mut self) -> Vec<(Option<Arc<WorkloadResource>>, Vec<opentelemetry_proto::tonic::trace::v1::Span>)> {
+        let error_on_signal = self.error_on_signal;
+        let finished = std::mem::take(&mut self.finished_spans);
+        let mut groups: Vec<(Option<Arc<WorkloadResource>>, Vec<opentelemetry_proto::tonic::trace::v1::Span>)> = Vec::new();
+        for f in &finished {
+            let w = self.span_workloads.get(&f.span.key.pid).cloned();
+            let r = self.resource_for(w.as_ref());
+            let span = crate::otel::spans::to_span(f, error_on_signal);
+            match groups.iter_mut().find(|(g, _)| match (g, &r) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }) {
+                Some((_, spans)) => spans.push(span),
+                None => groups.push((r, vec![span])),
+            }
+        }
+        groups
+    }
+
+    /// The Resource part of workload `w` (`None`: nothing to add to the host
+    /// resource), built once and rebuilt when the metadata lookups learned
+    /// something (or, while a lookup is pending or failed, every second).
+    pub fn resource_for(&mut self, w: Option<&Arc<Workload>>) -> Option<Arc<WorkloadResource>> {
+        let w = w.filter(|w| !w.is_empty())?;
+        let epoch = self.metadata.as_ref().map_or(0, |m| m.epoch());
+        if let Some(c) = self.resources.get(w) {
+            if c.epoch == epoch && (c.resource.is_settled() || c.built.elapsed() < UNSETTLED_REBUILD) {
+                return Some(c.resource.clone());
+            }
+        }
+        let meta = self.metadata.as_ref().map(|m| m.resolve(w)).unwrap_or_default();
+        let attributes = workload_attributes(w, &meta);
+        let resource = match self.resources.get(w) {
+            // Unchanged: keep the same value (records stay in one group).
+            Some(c) if c.resource.attributes == attributes => c.resource.clone(),
+            _ => Arc::new(WorkloadResource::new(attributes)),
+        };
+        if self.resources.len() >= crate::cgroups::CGROUP_CACHE_MAX {
+            self.resources.clear();
+        }
+        self.resources.insert(w.clone(), CachedResource { resource: resource.clone(), epoch, built: std::time::Instant::now() });
+        Some(resource)
+    }
+
     /// Spans that ended since the last call, as they were (tests).
     pub fn take_finished_spans(&mut self) -> Vec<FinishedSpan> {
         std::mem::take(&mut self.finished_spans)
@@ -222,6 +295,8 @@ impl Mapper {
         let newest = if self.last_ktime_ns > 0 { self.last_ktime_ns } else { crate::clock::boot_now_ns() };
         let rebuilt_from = if self.spans.is_some() { snapshot.clone() } else { Vec::new() };
         let r = self.table.reconcile(snapshot, newest.saturating_sub(2_000_000_000));
+        let table = &self.table;
+        self.span_workloads.retain(|pid, _| table.get(*pid).is_some());
         if self.spans.is_some() {
             let now = crate::clock::unix_now_ns();
             for tgid in &r.missed_exit {
@@ -343,31 +418,38 @@ impl Mapper {
             + l(&s.export_rejected)
             + missed_exec
             + missed_exit;
-        HeartbeatCounters {
-            counters: vec![
-                (attr::HB_KERNEL_EMITTED, sum(&|t| l(s.kernel_emitted(t)))),
-                (attr::HB_KERNEL_DROPPED, kernel_dropped),
-                (attr::HB_KERNEL_SKIPPED, skipped),
-                (attr::HB_KERNEL_READ_FAULTS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::ReadFault)))),
-                (attr::HB_KERNEL_TRUNCATIONS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::Truncated)))),
-                (attr::HB_KERNEL_PATH_DEPTH, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::PathDepth)))),
-                (attr::HB_AGENT_RECEIVED, l(&s.received)),
-                (attr::HB_AGENT_QUEUE_FULL, queue_full),
-                (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
-                (attr::HB_AGENT_MAPPED, l(&s.mapped)),
-                (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
-                (attr::HB_AGENT_LATE_RECORDS, self.tracker.late),
-                (attr::HB_AGENT_PROCESSES, self.table.len() as u64),
-                (attr::HB_AGENT_TABLE_EVICTED, self.table.evicted()),
-                (attr::HB_AGENT_MISSED_EXEC, missed_exec),
-                (attr::HB_AGENT_MISSED_EXIT, missed_exit),
-                (attr::HB_EXPORT_EXPORTED, l(&s.exported)),
-                (attr::HB_EXPORT_FAILED, l(&s.export_failed)),
-                (attr::HB_EXPORT_REJECTED, l(&s.export_rejected)),
-                (attr::HB_LOSS_TOTAL, loss_total),
-            ],
-            probes: self.probes_status.iter().map(|p| self.with_program_stats(p)).collect(),
+        let mut counters = vec![
+            (attr::HB_KERNEL_EMITTED, sum(&|t| l(s.kernel_emitted(t)))),
+            (attr::HB_KERNEL_DROPPED, kernel_dropped),
+            (attr::HB_KERNEL_SKIPPED, skipped),
+            (attr::HB_KERNEL_READ_FAULTS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::ReadFault)))),
+            (attr::HB_KERNEL_TRUNCATIONS, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::Truncated)))),
+            (attr::HB_KERNEL_PATH_DEPTH, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::PathDepth)))),
+            (attr::HB_AGENT_RECEIVED, l(&s.received)),
+            (attr::HB_AGENT_QUEUE_FULL, queue_full),
+            (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
+            (attr::HB_AGENT_MAPPED, l(&s.mapped)),
+            (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
+            (attr::HB_AGENT_LATE_RECORDS, self.tracker.late),
+            (attr::HB_AGENT_PROCESSES, self.table.len() as u64),
+            (attr::HB_AGENT_TABLE_EVICTED, self.table.evicted()),
+            (attr::HB_AGENT_MISSED_EXEC, missed_exec),
+            (attr::HB_AGENT_MISSED_EXIT, missed_exit),
+            (attr::HB_EXPORT_EXPORTED, l(&s.exported)),
+            (attr::HB_EXPORT_FAILED, l(&s.export_failed)),
+            (attr::HB_EXPORT_REJECTED, l(&s.export_rejected)),
+            (attr::HB_LOSS_TOTAL, loss_total),
+        ];
+        if let Some(m) = &self.metadata {
+            let ms = m.stats();
+            counters.extend([
+                (attr::HB_METADATA_LOOKUPS, l(&ms.lookups)),
+                (attr::HB_METADATA_FAILURES, l(&ms.failures) + l(&ms.k8s_failures)),
+                (attr::HB_METADATA_SKIPPED, l(&ms.skipped)),
+                (attr::HB_METADATA_K8S_LISTS, l(&ms.k8s_lists)),
+            ]);
         }
+        HeartbeatCounters { counters, probes: self.probes_status.iter().map(|p| self.with_program_stats(p)).collect() }
     }
 
     /// A heartbeat record.
@@ -397,6 +479,12 @@ impl Mapper {
         self
     }
 
+    /// Add what the metadata lookups know to each workload.
+    pub fn with_metadata(mut self, metadata: Option<crate::metadata::Metadata>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
     /// The cgroup cache (to scan it before the first record, and to run its
     /// refresher).
     pub fn cgroups(&self) -> &CgroupCache {
@@ -409,8 +497,15 @@ impl Mapper {
     }
 
     /// Decode, update the process table and map one raw record. A record
-    /// that does not decode is counted and returns `None`.
+    /// that does not decode is counted and returns `None`. The record's
+    /// workload is dropped: see [`Mapper::map_grouped`].
     pub fn map(&mut self, raw: &RawRecord) -> Option<EncodedLog> {
+        self.map_grouped(raw).map(|(_, log)| log)
+    }
+
+    /// [`Mapper::map`], with the Resource part of the workload the record
+    /// came from (`None`: the host resource alone).
+    pub fn map_grouped(&mut self, raw: &RawRecord) -> Option<(Option<Arc<WorkloadResource>>, EncodedLog)> {
         let rec: Record = match decode(&raw.bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -422,25 +517,36 @@ impl Mapper {
         let h = rec.header;
         let gap = self.tracker.observe(h.cpu, h.lane, h.seq);
         self.last_ktime_ns = self.last_ktime_ns.max(h.ktime_ns);
-        let mut container_id = None;
+        let mut exec_workload = None;
+        let record_workload: Option<Arc<Workload>>;
         let lr = match &rec.event {
             Event::Exec(e) => {
                 let cgroup = self.cgroups.lookup(e.cgroup_id, h.tgid, &self.proc_root);
+                // A cgroup id names one directory for its lifetime: its
+                // workload stays known while the path lookup misses.
                 let workload = match (cgroup.as_deref(), self.workloads.get(&e.cgroup_id)) {
-                    (Some(_), Some(w)) => w.clone(),
+                    (_, Some(w)) => Some(w.clone()),
                     (Some(path), None) => {
-                        let w = crate::workload::parse_cgroup_path(path);
+                        let w = Arc::new(crate::workload::parse_cgroup_path(path));
                         if self.workloads.len() >= crate::cgroups::CGROUP_CACHE_MAX {
                             self.workloads.clear();
                         }
                         self.workloads.insert(e.cgroup_id, w.clone());
-                        w
+                        Some(w)
                     }
-                    (None, _) => crate::workload::Workload::default(),
+                    (None, _) => None,
                 };
                 let (user_name, real_user_name, group_name) = self.users.exec_names(e.creds.euid, e.creds.uid, e.creds.egid);
-                let extra = ExecExtra { workload, user_name, real_user_name, group_name };
-                container_id = extra.workload.container_id.clone();
+                let extra = ExecExtra { user_name, real_user_name, group_name };
+                let workload = workload.filter(|w| !w.is_empty());
+                if self.spans.is_some() {
+                    match &workload {
+                        Some(w) => self.span_workloads.insert(h.tgid, w.clone()),
+                        None => self.span_workloads.remove(&h.tgid),
+                    };
+                }
+                exec_workload = workload.clone();
+                record_workload = workload;
                 let clock = self.ctx.clock;
                 if let Some(book) = self.spans.as_mut() {
                     let exe = e.exe.bytes.as_deref().map(|b| escape(b).into_owned());
@@ -472,6 +578,13 @@ impl Mapper {
                     self.stats.missed_exit.fetch_add(1, Ordering::Relaxed);
                 }
                 let known = info.source != ContextSource::Unknown;
+                record_workload = info.workload.clone();
+                if self.spans.is_some() {
+                    match &info.workload {
+                        Some(w) => self.span_workloads.insert(f.child_tgid, w.clone()),
+                        None => self.span_workloads.remove(&f.child_tgid),
+                    };
+                }
                 let parent_span = self.span_of(h.tgid);
                 self.start_fork_span(h.tgid, f, &info);
                 let ctx = ProcContext {
@@ -485,6 +598,7 @@ impl Mapper {
             }
             Event::Exit(x) => {
                 let info = self.table.on_exit(h.tgid, x.start_ns);
+                record_workload = info.as_ref().and_then(|i| i.workload.clone());
                 let mismatch = info.as_ref().map(|i| i.comm != x.comm);
                 let span = self.span_of(h.tgid);
                 let end = self.ctx.clock.to_unix_ns(h.ktime_ns);
@@ -497,11 +611,12 @@ impl Mapper {
         };
         // Mapped: an exec's executable and comm move into the table.
         if let Event::Exec(e) = rec.event {
-            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, container_id);
+            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, exec_workload);
         }
         self.end_evicted_spans();
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);
-        Some(lr)
+        let resource = self.resource_for(record_workload.as_ref());
+        Some((resource, lr))
     }
 }
 
@@ -556,45 +671,124 @@ async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, sta
     }
 }
 
+/// The records of one logs request, grouped by the workload they came from
+/// (one `ResourceLogs` each); records keep their order within a group.
+#[derive(Debug, Default)]
+pub struct LogBatch {
+    groups: Vec<(Option<Arc<WorkloadResource>>, Vec<EncodedLog>)>,
+    /// Group of each resource (by pointer; 0: the host resource alone).
+    index: std::collections::HashMap<usize, usize>,
+    len: usize,
+}
+
+fn resource_key(r: Option<&Arc<WorkloadResource>>) -> usize {
+    r.map_or(0, |r| Arc::as_ptr(r) as usize)
+}
+
+impl LogBatch {
+    /// Add a record of `resource` (`None`: the host resource alone).
+    pub fn push(&mut self, resource: Option<Arc<WorkloadResource>>, log: EncodedLog) {
+        let key = resource_key(resource.as_ref());
+        let i = match self.index.get(&key) {
+            Some(i) => *i,
+            None => {
+                self.groups.push((resource, Vec::new()));
+                self.index.insert(key, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        self.groups[i].1.push(log);
+        self.len += 1;
+    }
+
+    /// Whether records of `resource` are in the batch already.
+    pub fn has_group(&self, resource: Option<&Arc<WorkloadResource>>) -> bool {
+        self.index.contains_key(&resource_key(resource))
+    }
+
+    /// Records in the batch.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The groups, for [`RequestEncoder::encode_groups`].
+    pub fn groups(&self) -> Vec<(Option<&WorkloadResource>, &[EncodedLog])> {
+        self.groups.iter().map(|(r, logs)| (r.as_deref(), logs.as_slice())).collect()
+    }
+
+    /// Every record, group by group.
+    pub fn logs(&self) -> impl Iterator<Item = &EncodedLog> {
+        self.groups.iter().flat_map(|(_, logs)| logs.iter())
+    }
+}
+
 /// Collects encoded records into export requests bounded in records and in
-/// encoded bytes (a request over ~4 MiB is refused by common gRPC servers).
+/// encoded bytes (a request over ~4 MiB is refused by common gRPC servers),
+/// grouped by workload.
 #[derive(Debug)]
 pub struct Batcher {
-    logs: Vec<EncodedLog>,
+    batch: LogBatch,
     bytes: usize,
     max_records: usize,
     max_bytes: usize,
 }
 
+/// Bytes a new group adds besides its workload attributes (the host
+/// resource's share is small next to a batch; this keeps the bound honest).
+const GROUP_OVERHEAD_BYTES: usize = 256;
+
 impl Batcher {
     /// A batcher with the given limits.
     pub fn new(max_records: usize, max_bytes: usize) -> Self {
-        Batcher { logs: Vec::with_capacity(max_records.min(4096)), bytes: 0, max_records: max_records.max(1), max_bytes }
+        Batcher { batch: LogBatch::default(), bytes: 0, max_records: max_records.max(1), max_bytes }
     }
 
-    /// Add a record; returns a full batch to send when the limits are
-    /// reached (the record that would overflow the byte limit starts the
-    /// next batch).
-    pub fn push(&mut self, log: EncodedLog) -> Option<Vec<EncodedLog>> {
-        let size = log.0.len() + 8;
-        let full = if !self.logs.is_empty() && self.bytes + size > self.max_bytes { Some(self.take()) } else { None };
+    /// Add a record of the host resource alone; see [`Batcher::push_in`].
+    pub fn push(&mut self, log: EncodedLog) -> Option<LogBatch> {
+        self.push_in(None, log)
+    }
+
+    /// Add a record of `resource`; returns a full batch to send when the
+    /// limits are reached (the record that would overflow the byte limit
+    /// starts the next batch).
+    pub fn push_in(&mut self, resource: Option<Arc<WorkloadResource>>, log: EncodedLog) -> Option<LogBatch> {
+        let group = |b: &LogBatch| {
+            if b.has_group(resource.as_ref()) {
+                0
+            } else {
+                GROUP_OVERHEAD_BYTES + resource.as_ref().map_or(0, |r| r.encoded.len())
+            }
+        };
+        let mut size = log.0.len() + 8 + group(&self.batch);
+        let full = if !self.batch.is_empty() && self.bytes + size > self.max_bytes {
+            let full = self.take();
+            size = log.0.len() + 8 + group(&self.batch);
+            Some(full)
+        } else {
+            None
+        };
         self.bytes += size;
-        self.logs.push(log);
-        if full.is_none() && self.logs.len() >= self.max_records {
+        self.batch.push(resource, log);
+        if full.is_none() && self.batch.len() >= self.max_records {
             return Some(self.take());
         }
         full
     }
 
     /// Whatever is batched, leaving the batcher empty.
-    pub fn take(&mut self) -> Vec<EncodedLog> {
+    pub fn take(&mut self) -> LogBatch {
         self.bytes = 0;
-        std::mem::take(&mut self.logs)
+        std::mem::take(&mut self.batch)
     }
 
     /// Whether nothing is batched.
     pub fn is_empty(&self) -> bool {
-        self.logs.is_empty()
+        self.batch.is_empty()
     }
 }
 
@@ -630,11 +824,11 @@ async fn map_stage(
     reconcile_tick.tick().await; // the start-up snapshot was just loaded
     let mut gaps_at_reconcile = 0;
     let mut last_reconcile = tokio::time::Instant::now();
-    let mut ready: Vec<Vec<EncodedLog>> = Vec::new();
+    let mut ready: Vec<LogBatch> = Vec::new();
     loop {
         tokio::select! {
             raw = rx.recv() => match raw {
-                Some(raw) => ready.extend(mapper.map(&raw).and_then(|lr| batcher.push(lr))),
+                Some(raw) => ready.extend(mapper.map_grouped(&raw).and_then(|(r, lr)| batcher.push_in(r, lr))),
                 None => break,
             },
             _ = flush_tick.tick() => {
@@ -664,12 +858,12 @@ async fn map_stage(
             last_reconcile = tokio::time::Instant::now();
         }
         for logs in ready.drain(..) {
-            if !send(&tx, encoder.encode(&logs), &stats).await {
+            if !send(&tx, encoder.encode_groups(&logs.groups()), &stats).await {
                 return;
             }
         }
-        let spans = mapper.take_spans();
-        if !spans.is_empty() && !send(&tx, encoder.encode_spans(spans), &stats).await {
+        let spans = mapper.take_span_groups();
+        if !spans.is_empty() && !send(&tx, encoder.encode_span_groups(spans), &stats).await {
             return;
         }
     }
@@ -681,16 +875,17 @@ async fn map_stage(
     ready.extend(last.into_iter().filter_map(|l| batcher.push(l)));
     ready.push(batcher.take());
     for logs in ready.iter().filter(|l| !l.is_empty()) {
-        if !send(&tx, encoder.encode(logs), &stats).await {
+        if !send(&tx, encoder.encode_groups(&logs.groups()), &stats).await {
             return;
         }
     }
     let state_path = Some(cfg.spans.state_path.as_str()).filter(|p| !p.is_empty()).map(std::path::Path::new);
     mapper.end_spans_at_shutdown(state_path);
-    let spans = mapper.take_spans();
-    for chunk in spans.chunks(cfg.export.batch_max_records) {
-        if !send(&tx, encoder.encode_spans(chunk.to_vec()), &stats).await {
-            return;
+    for (resource, spans) in mapper.take_span_groups() {
+        for chunk in spans.chunks(cfg.export.batch_max_records) {
+            if !send(&tx, encoder.encode_span_groups(vec![(resource.clone(), chunk.to_vec())]), &stats).await {
+                return;
+            }
         }
     }
 }
@@ -747,7 +942,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
 
     let ctx =
         MapContext { clock: BootClock::sample(), boot_id: boot_id.clone(), session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
-    let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone());
+    let metadata = crate::metadata::Metadata::start(&cfg.metadata, |k| std::env::var(k).ok()).context("starting the metadata lookups")?;
+    let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone())
+        .with_user_files(PathBuf::from(&cfg.users.passwd_path), PathBuf::from(&cfg.users.group_path))
+        .with_metadata(metadata);
     if cfg.spans.enabled {
         let ids = crate::spans::SpanIds::new(host.host_id.as_deref().unwrap_or(&boot_id), &boot_id);
         mapper = mapper.with_spans(SpanBook::new(ids, cfg.spans.root_daemons.clone(), cfg.spans.max_duration_s), cfg.spans.error_on_signal);
@@ -831,5 +1029,58 @@ mod tests {
         // A single record larger than the limit still goes out, alone.
         assert!(b.push(log(5000)).is_none());
         assert_eq!(b.push(log(1)).map(|v| v.len()), Some(1));
+    }
+
+    #[test]
+    fn batches_group_records_by_workload_resource() {
+        use crate::otel::kv_str;
+        let pod = Arc::new(WorkloadResource::new(vec![kv_str(attr::K8S_POD_UID, "u")]));
+        let unit = Arc::new(WorkloadResource::new(vec![kv_str(attr::VIGIL_SYSTEMD_UNIT, "a.service")]));
+        let rec = |n: u64| {
+            let mut out = Vec::new();
+            crate::otel::wire::put_fixed64(&mut out, crate::otel::wire::log_record::TIME_UNIX_NANO, n);
+            EncodedLog(out)
+        };
+        let mut b = Batcher::new(100, 1 << 20);
+        for (r, n) in [(Some(pod.clone()), 1), (None, 2), (Some(unit.clone()), 3), (Some(pod.clone()), 4), (None, 5)] {
+            assert!(b.push_in(r, rec(n)).is_none());
+        }
+        let batch = b.take();
+        assert_eq!(batch.len(), 5);
+        let host = opentelemetry_proto::tonic::resource::v1::Resource { attributes: vec![kv_str("host.name", "h")], ..Default::default() };
+        let req = RequestEncoder::new(&host).encode_groups(&batch.groups());
+        assert_eq!(req.records, 5);
+        let req = req.decode().expect("decodes");
+        let got: Vec<(Vec<String>, Vec<u64>)> = req
+            .resource_logs
+            .iter()
+            .map(|rl| {
+                let keys = rl.resource.as_ref().map(|r| r.attributes.iter().map(|a| a.key.clone()).collect()).unwrap_or_default();
+                (keys, rl.scope_logs[0].log_records.iter().map(|l| l.time_unix_nano).collect())
+            })
+            .collect();
+        let keys = |extra: &[&str]| ["host.name"].iter().chain(extra).map(|k| (*k).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            [(keys(&["k8s.pod.uid"]), vec![1, 4]), (keys(&[]), vec![2, 5]), (keys(&["vigil.systemd.unit"]), vec![3]),],
+            "one ResourceLogs per workload, records in order within each"
+        );
+        // A rebuilt resource (new metadata) is a group of its own.
+        let renamed = Arc::new(WorkloadResource::new(vec![kv_str(attr::K8S_POD_UID, "u"), kv_str(attr::K8S_POD_NAME, "p")]));
+        let mut b = Batcher::new(100, 1 << 20);
+        assert!(b.push_in(Some(pod), rec(1)).is_none());
+        assert!(b.push_in(Some(renamed), rec(2)).is_none());
+        assert_eq!(b.take().groups().len(), 2);
+    }
+
+    #[test]
+    fn a_new_group_counts_its_resource_bytes() {
+        use crate::otel::kv_str;
+        let big = Arc::new(WorkloadResource::new(vec![kv_str(attr::K8S_POD_NAME, "p".repeat(70_000))]));
+        let mut b = Batcher::new(100, 65_536);
+        assert!(b.push(log(10)).is_none());
+        let full = b.push_in(Some(big.clone()), log(10)).expect("the resource alone overflows the byte limit");
+        assert_eq!(full.len(), 1);
+        assert_eq!(b.take().groups().len(), 1, "the overflowing record starts the next batch with its group");
     }
 }

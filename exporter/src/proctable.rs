@@ -54,8 +54,9 @@ pub struct ProcessInfo {
     pub exec_count: u32,
     /// Where the context came from.
     pub source: ContextSource,
-    /// `container.id` from the cgroup of the process's last exec.
-    pub container_id: Option<String>,
+    /// The workload (container, pod, unit) of the cgroup of the process's
+    /// last exec, inherited by its forks.
+    pub workload: Option<std::sync::Arc<crate::workload::Workload>>,
 }
 
 /// Bounded map of live processes by tgid.
@@ -157,7 +158,7 @@ impl ProcessTable {
             euid: e.euid,
             exec_count: 0,
             source,
-            container_id: None,
+            workload: None,
         };
         self.insert(e.tgid, info);
     }
@@ -210,7 +211,7 @@ impl ProcessTable {
         exe: Option<Vec<u8>>,
         comm: Vec<u8>,
         euid: u32,
-        container_id: Option<String>,
+        workload: Option<std::sync::Arc<crate::workload::Workload>>,
     ) {
         let full = self.procs.len() >= self.capacity;
         let info = move |exec_count| ProcessInfo {
@@ -221,7 +222,7 @@ impl ProcessTable {
             euid: Some(euid),
             exec_count,
             source: ContextSource::Observed,
-            container_id,
+            workload,
         };
         match self.procs.entry(tgid) {
             std::collections::hash_map::Entry::Occupied(mut o) => {
@@ -240,11 +241,11 @@ impl ProcessTable {
     /// process with the same pid was still there (its exit was missed).
     pub fn on_fork(&mut self, parent: u32, child: u32, child_start_ns: u64, comm: Vec<u8>) -> (ProcessInfo, bool) {
         let stale = self.procs.get(&child).is_some_and(|p| !same_start(p.start_ns, child_start_ns));
-        let (exe, euid, source, container_id) = match self.procs.get(&parent) {
-            Some(p) => (p.exe.clone(), p.euid, p.source, p.container_id.clone()),
+        let (exe, euid, source, workload) = match self.procs.get(&parent) {
+            Some(p) => (p.exe.clone(), p.euid, p.source, p.workload.clone()),
             None => (None, None, ContextSource::Unknown, None),
         };
-        let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source, container_id };
+        let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source, workload };
         self.insert(child, info.clone());
         (info, stale)
     }

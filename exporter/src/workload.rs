@@ -6,7 +6,7 @@
 
 /// What a cgroup path says about its workload. Every field is absent when
 /// the path does not say it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Workload {
     /// `container.id`: the runtime's 64-hex-digit id.
     pub container_id: Option<String>,

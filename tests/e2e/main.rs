@@ -7,7 +7,14 @@
 //! with `--ignored --test-threads=1`.
 #![allow(clippy::unwrap_used)]
 
+mod metadata;
 mod metrics;
+
+/// The fake metadata servers of the `metadata` test (only the Docker one is
+/// used here).
+#[allow(dead_code)]
+#[path = "../metadata/fakes.rs"]
+mod fakes;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use std::path::Path;

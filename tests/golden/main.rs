@@ -114,10 +114,17 @@ fn raw(bytes: Vec<u8>) -> RawRecord {
 fn check(name: &str, records: Vec<Vec<u8>>) {
     let stats = Arc::new(Stats::default());
     let mut m = mapper(stats.clone());
-    let logs: Vec<_> = records.into_iter().map(|b| m.map(&raw(b)).expect("maps")).collect();
+    let mut batch = vigil::pipeline::LogBatch::default();
+    for b in records {
+        let (resource, log) = m.map_grouped(&raw(b)).expect("maps");
+        batch.push(resource, log);
+    }
     assert_eq!(stats.decode_errors.load(Ordering::Relaxed), 0);
-    let req = RequestEncoder::new(&resource()).encode(&logs).decode().expect("our encoding decodes");
-    assert_documented(&req.resource_logs[0].scope_logs[0].log_records);
+    let req = RequestEncoder::new(&resource()).encode_groups(&batch.groups()).decode().expect("our encoding decodes");
+    for rl in &req.resource_logs {
+        assert_documented(&rl.scope_logs[0].log_records);
+        assert_resource_documented(rl.resource.as_ref().expect("resource"));
+    }
     let json = serde_json::to_string_pretty(&req).unwrap() + "\n";
     let text = text_lines(&req).join("\n") + "\n";
     for (ext, actual) in [("json", json), ("txt", text)] {
@@ -134,6 +141,10 @@ fn check(name: &str, records: Vec<Vec<u8>>) {
 }
 
 /// Every record conforms to schemas/otel-attributes.json.
+fn assert_resource_documented(r: &opentelemetry_proto::tonic::resource::v1::Resource) {
+    vigil_tests::schema::Schema::load().validate_resource(r);
+}
+
 fn assert_documented(logs: &[opentelemetry_proto::tonic::logs::v1::LogRecord]) {
     let schema = vigil_tests::schema::Schema::load();
     for l in logs {
@@ -191,6 +202,62 @@ fn fork_exec_exit_of_one_process() {
         "fork_exec_exit",
         vec![abi::encode_fixed(fork, EventType::Fork, |r| &mut r.hdr), exec, abi::encode_fixed(exit, EventType::Exit, |r| &mut r.hdr)],
     );
+}
+
+/// Execs of a host session process, a container and a systemd service in
+/// one batch: one ResourceLogs per workload, the host's without workload
+/// attributes, and the records of each under their own.
+#[test]
+fn one_resource_per_workload() {
+    let execs: Vec<Vec<u8>> = [(1, 4242u32, 1u64 << 40), (2, 4343, 1 << 41), (3, 4444, 1 << 42), (4, 4343, 1 << 41)]
+        .into_iter()
+        .map(|(seq, pid, cgroup_id)| {
+            let mut raw = exec_raw(seq, pid);
+            raw.cgroup_id = cgroup_id;
+            raw.argc = 1;
+            abi::encode_exec(raw, [b"/usr/bin/id", b"/usr/bin/id", b"id\0", b"/"])
+        })
+        .collect();
+    check("one_resource_per_workload", execs);
+}
+
+/// Process spans are grouped like the records: the span of a process in a
+/// container goes out under that container's Resource, a host process's
+/// under the host resource alone.
+#[test]
+fn spans_are_grouped_by_workload() {
+    let ids = vigil::spans::SpanIds::new("0123456789abcdef0123456789abcdef", "3f1c2b9e-0000-4000-8000-000000000001");
+    let mut m = mapper(Arc::new(Stats::default())).with_spans(vigil::spans::SpanBook::new(ids, Vec::new(), 300), true);
+    for (seq, pid, cgroup_id) in [(1, 4343u32, 1u64 << 41), (2, 4242, 1 << 40)] {
+        let mut exec = exec_raw(seq, pid);
+        exec.cgroup_id = cgroup_id;
+        exec.argc = 1;
+        m.map(&raw(abi::encode_exec(exec, [b"/usr/bin/id", b"/usr/bin/id", b"id\0", b"/"]))).unwrap();
+        let exit = RawExit {
+            hdr: RawHdr { cpu: 1, seq: seq + 10, ktime_ns: 6_000_000_000 + seq, tgid: pid, pid, ..RawHdr::default() },
+            ppid: 900,
+            start_ns: 4_900_000_000,
+            group_dead: 1,
+            comm: *b"id\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            ..RawExit::default()
+        };
+        m.map(&raw(abi::encode_fixed(exit, EventType::Exit, |r| &mut r.hdr))).unwrap();
+    }
+    let groups = m.take_span_groups();
+    let req = RequestEncoder::new(&resource()).encode_span_groups(groups).decode_traces().unwrap();
+    let by_pid = |pid: i64| {
+        req.resource_spans
+            .iter()
+            .find(|rs| rs.scope_spans[0].spans.iter().any(|sp| vigil_tests::attrs::int_attr(&sp.attributes, "process.pid") == Some(pid)))
+            .unwrap_or_else(|| panic!("no span of pid {pid}"))
+    };
+    let container = by_pid(4343).resource.as_ref().unwrap();
+    assert_eq!(
+        vigil_tests::attrs::str_attr(&container.attributes, "container.id"),
+        Some("3f4e2b1c9a8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f")
+    );
+    assert_eq!(by_pid(4242).resource.as_ref(), Some(&resource()), "a host session process: the host resource alone");
+    assert_eq!(req.resource_spans.len(), 2);
 }
 
 /// An exec in a Kubernetes container (cgroup path from the fixture
@@ -389,6 +456,7 @@ fn attribute_docs_match_the_schema() {
     table("Attribute families (prefix + key)", &schema["record_attribute_prefixes"], &mut out);
     table("Span attributes (process lifetimes)", &schema["span_attributes"], &mut out);
     table("Resource attributes", &schema["resource_attributes"], &mut out);
+    table("Resource attribute families (prefix + key)", &schema["resource_attribute_prefixes"], &mut out);
     let path = root.join("docs/attributes.md");
     if std::env::var_os("VIGIL_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &out).unwrap();

@@ -808,12 +808,14 @@ fn exec_in_container_cgroups_carries_the_workload() {
     let exec = cap.wait_for("exec of /bin/true in the docker cgroup", WAIT, |c| is_exec_of_true(c, pid));
     let l = &exec.log.attributes;
     assert_eq!(str_attr(l, "process.linux.cgroup"), Some(format!("/{top}/docker-{id}.scope").as_str()));
-    assert_eq!(str_attr(l, "container.id"), Some(id.as_str()));
-    assert_eq!(str_attr(l, "container.runtime.name"), Some("docker"));
-    assert_eq!(str_attr(l, "k8s.pod.uid"), None);
+    assert_eq!(str_attr(l, "container.id"), None, "the workload is on the Resource, not the record");
+    let w = exec.workload();
+    assert_eq!(str_attr(w, "container.id"), Some(id.as_str()));
+    assert_eq!(str_attr(w, "container.runtime.name"), Some("docker"));
+    assert_eq!(str_attr(w, "k8s.pod.uid"), None);
     assert_eq!(str_attr(l, "user.name"), Some("root"), "uid 0 is root in /etc/passwd");
     let exit = cap.wait_for("exit record in the docker cgroup", WAIT, |c| is_exit_of(c, pid));
-    assert_eq!(str_attr(&exit.log.attributes, "container.id"), Some(id.as_str()), "exit carries the id from the process table");
+    assert_eq!(str_attr(exit.workload(), "container.id"), Some(id.as_str()), "exit carries the workload from the process table");
     drop(docker_cg);
 
     // Kubernetes (systemd driver, containerd).
@@ -823,11 +825,97 @@ fn exec_in_container_cgroups_carries_the_workload() {
     cap.mapper().cgroups().refresh_blocking();
     let pid = exec_true_in(&k8s_dir);
     let exec = cap.wait_for("exec of /bin/true in the kubepods cgroup", WAIT, |c| is_exec_of_true(c, pid));
-    let l = &exec.log.attributes;
-    assert_eq!(str_attr(l, "container.id"), Some(id.as_str()));
-    assert_eq!(str_attr(l, "container.runtime.name"), Some("containerd"));
-    assert_eq!(str_attr(l, "k8s.pod.uid"), Some(uid));
-    assert_eq!(str_attr(l, "vigil.k8s.pod.qos_class"), Some("besteffort"));
+    let w = exec.workload();
+    assert_eq!(str_attr(w, "container.id"), Some(id.as_str()));
+    assert_eq!(str_attr(w, "container.runtime.name"), Some("containerd"));
+    assert_eq!(str_attr(w, "k8s.pod.uid"), Some(uid));
+    assert_eq!(str_attr(w, "vigil.k8s.pod.qos_class"), Some("besteffort"));
     drop(k8s_cg);
+    assert!(!root.join(&top).exists(), "test cgroups removed");
+}
+
+/// Processes in cgroups laid out as each runtime lays them out, plus a
+/// systemd service and a plain session: their records, encoded as one
+/// request, arrive in one ResourceLogs per workload, each Resource holding
+/// the host attributes and that workload's, and nothing else in it.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn records_arrive_under_one_resource_per_workload() {
+    let root = vigil::procfs::cgroup2_root().expect("a cgroup2 hierarchy is mounted");
+    let top = format!("vigil-test-rs-{}.slice", std::process::id());
+    let base = vigil::clock::unix_now_ns();
+    let id = |n: u64| format!("{:064x}", base + n);
+    let uid = "0b3e7a52-9d41-4c6e-8a2f-5f7e9c1d3b20";
+    let u = uid.replace('-', "_");
+    // (cgroup under `top`, expected workload attributes)
+    let layouts: Vec<(String, Vec<(&str, String)>)> = vec![
+        (format!("docker/{}", id(1)), vec![("container.id", id(1)), ("container.runtime.name", "docker".into())]),
+        (format!("system.slice/docker-{}.scope", id(2)), vec![("container.id", id(2)), ("container.runtime.name", "docker".into())]),
+        (
+            format!("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{u}.slice/cri-containerd-{}.scope", id(3)),
+            vec![
+                ("container.id", id(3)),
+                ("container.runtime.name", "containerd".into()),
+                ("k8s.pod.uid", uid.into()),
+                ("vigil.k8s.pod.qos_class", "burstable".into()),
+            ],
+        ),
+        (
+            format!("kubepods.slice/kubepods-pod{u}.slice/crio-{}.scope", id(4)),
+            vec![
+                ("container.id", id(4)),
+                ("container.runtime.name", "cri-o".into()),
+                ("k8s.pod.uid", uid.into()),
+                ("vigil.k8s.pod.qos_class", "guaranteed".into()),
+            ],
+        ),
+        (
+            format!("kubepods/besteffort/pod{uid}/{}", id(5)),
+            vec![("container.id", id(5)), ("k8s.pod.uid", uid.into()), ("vigil.k8s.pod.qos_class", "besteffort".into())],
+        ),
+        (format!("machine.slice/libpod-{}.scope", id(6)), vec![("container.id", id(6)), ("container.runtime.name", "podman".into())]),
+        ("system.slice/vigil-test-app.service".into(), vec![("vigil.systemd.unit", "vigil-test-app.service".into())]),
+        ("user.slice/session-vigil.scope".into(), vec![]),
+    ];
+    let mut cap = Capture::start_default();
+    let mut made = Vec::new();
+    let mut dirs = Vec::new();
+    for (rel, _) in &layouts {
+        let (cg, dir) = TestCgroups::create(&root, &format!("{top}/{rel}"));
+        made.push(cg);
+        dirs.push(dir);
+    }
+    cap.mapper().cgroups().refresh_blocking();
+    let pids: Vec<u32> = dirs.iter().map(|d| exec_true_in(d)).collect();
+    let mut batch = vigil::pipeline::LogBatch::default();
+    for pid in &pids {
+        let exec = cap.wait_for("exec of /bin/true", WAIT, |c| is_exec_of_true(c, *pid));
+        let exit = cap.wait_for("exit of /bin/true", WAIT, |c| is_exit_of(c, *pid));
+        batch.push(exec.resource.clone(), exec.encoded.clone());
+        batch.push(exit.resource.clone(), exit.encoded.clone());
+    }
+    // Later cgroups sit inside directories the earlier ones made.
+    while let Some(cg) = made.pop() {
+        drop(cg);
+    }
+    let host = vigil::otel::resource::host_resource(&vigil::host::HostInfo::detect(), "test-instance", &[]);
+    let req = vigil::export::RequestEncoder::new(&host).encode_groups(&batch.groups()).decode().expect("decodes");
+    assert_eq!(req.resource_logs.len(), layouts.len(), "one ResourceLogs per workload");
+    for ((rel, want), pid) in layouts.iter().zip(&pids) {
+        let rl = req
+            .resource_logs
+            .iter()
+            .find(|rl| rl.scope_logs[0].log_records.iter().any(|l| int_attr(&l.attributes, "process.pid") == Some(i64::from(*pid))))
+            .unwrap_or_else(|| panic!("no ResourceLogs holds pid {pid} ({rel})"));
+        let records = &rl.scope_logs[0].log_records;
+        let events: Vec<&str> = records.iter().map(|l| l.event_name.as_str()).collect();
+        assert_eq!(events, ["vigil.process.exec", "vigil.process.exit"], "{rel}: its exec and exit, and nothing else");
+        let attrs = &rl.resource.as_ref().expect("resource").attributes;
+        let (host_part, workload) = attrs.split_at(host.attributes.len());
+        assert_eq!(host_part, host.attributes.as_slice(), "{rel}: the host attributes first");
+        let got: Vec<(&str, String)> =
+            workload.iter().map(|kv| (kv.key.as_str(), str_attr(std::slice::from_ref(kv), &kv.key).expect("string").to_owned())).collect();
+        assert_eq!(&got, want, "{rel}");
+    }
     assert!(!root.join(&top).exists(), "test cgroups removed");
 }

@@ -19,6 +19,17 @@ pub struct Captured {
     pub record: Record,
     /// The mapped OTLP record.
     pub log: LogRecord,
+    /// The workload part of the record's Resource (`None`: host alone).
+    pub resource: Option<Arc<vigil::otel::resource::WorkloadResource>>,
+    /// The record as the map stage encoded it.
+    pub encoded: vigil::otel::wire::EncodedLog,
+}
+
+impl Captured {
+    /// The workload attributes of the record's Resource.
+    pub fn workload(&self) -> &[opentelemetry_proto::tonic::common::v1::KeyValue] {
+        self.resource.as_ref().map_or(&[], |r| r.attributes.as_slice())
+    }
 }
 
 /// Spans as vigil configures them by default (ids keyed by this host).
@@ -88,9 +99,16 @@ impl Capture {
     fn pump(&mut self) {
         while let Ok(raw) = self.rx.try_recv() {
             let record = decode(&raw.bytes).expect("every record from the real probes decodes");
-            let log = self.mapper.map(&raw).expect("maps").decode().expect("our encoding decodes");
+            let (resource, encoded) = self.mapper.map_grouped(&raw).expect("maps");
+            let log = encoded.decode().expect("our encoding decodes");
             self.schema.validate(&log);
-            self.seen.push(Captured { record, log });
+            if let Some(r) = &resource {
+                self.schema.validate_resource(&opentelemetry_proto::tonic::resource::v1::Resource {
+                    attributes: r.attributes.clone(),
+                    ..Default::default()
+                });
+            }
+            self.seen.push(Captured { record, log, resource, encoded });
         }
         let ended = self.mapper.take_finished_spans();
         self.spans.extend(ended);

@@ -28,30 +28,42 @@ impl Schema {
         })
     }
 
+    /// Panic with a precise message unless every attribute of `resource`
+    /// is a documented resource attribute (exact or by prefix) of its type.
+    pub fn validate_resource(&self, resource: &opentelemetry_proto::tonic::resource::v1::Resource) {
+        for kv in &resource.attributes {
+            let spec = self.0["resource_attributes"].get(&kv.key).or_else(|| {
+                let prefixes = self.0["resource_attribute_prefixes"].as_object()?;
+                prefixes.iter().find(|(p, _)| kv.key.starts_with(p.as_str()) && kv.key.len() > p.len()).map(|(_, s)| s)
+            });
+            let spec = spec.unwrap_or_else(|| panic!("resource attribute {} is not in the schema", kv.key));
+            check_value(spec, "resource", &kv.key, kv.value.as_ref().and_then(|v| v.value.as_ref()));
+        }
+    }
+
     /// Panic with a precise message unless `log` conforms.
     pub fn validate(&self, log: &LogRecord) {
         assert!(self.0["events"].get(&log.event_name).is_some(), "event {} is not in the schema", log.event_name);
         for kv in &log.attributes {
             let spec = self.spec(&kv.key).unwrap_or_else(|| panic!("{}: attribute {} is not in the schema", log.event_name, kv.key));
-            let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
-            let ty = spec["type"].as_str().unwrap_or("");
-            let ok = match (ty, value) {
-                ("string", Some(Value::StringValue(s))) => {
-                    if let Some(allowed) = spec["enum"].as_array() {
-                        assert!(
-                            allowed.iter().any(|a| a.as_str() == Some(s)),
-                            "{}: {} = {s:?} is not one of {allowed:?}",
-                            log.event_name,
-                            kv.key
-                        );
-                    }
-                    true
-                }
-                ("int", Some(Value::IntValue(_))) | ("bool", Some(Value::BoolValue(_))) => true,
-                ("string[]", Some(Value::ArrayValue(a))) => a.values.iter().all(|v| matches!(v.value, Some(Value::StringValue(_)))),
-                _ => false,
-            };
-            assert!(ok, "{}: attribute {} should be {ty}, is {value:?}", log.event_name, kv.key);
+            check_value(spec, &log.event_name, &kv.key, kv.value.as_ref().and_then(|v| v.value.as_ref()));
         }
     }
+}
+
+/// Panic unless `value` has the type (and, for enums, a value) `spec` documents.
+fn check_value(spec: &Json, context: &str, key: &str, value: Option<&Value>) {
+    let ty = spec["type"].as_str().unwrap_or("");
+    let ok = match (ty, value) {
+        ("string", Some(Value::StringValue(s))) => {
+            if let Some(allowed) = spec["enum"].as_array() {
+                assert!(allowed.iter().any(|a| a.as_str() == Some(s)), "{context}: {key} = {s:?} is not one of {allowed:?}");
+            }
+            true
+        }
+        ("int", Some(Value::IntValue(_))) | ("bool", Some(Value::BoolValue(_))) => true,
+        ("string[]", Some(Value::ArrayValue(a))) => a.values.iter().all(|v| matches!(v.value, Some(Value::StringValue(_)))),
+        _ => false,
+    };
+    assert!(ok, "{context}: attribute {key} should be {ty}, is {value:?}");
 }

@@ -14,7 +14,8 @@ pub mod http;
 pub mod stdout;
 
 use crate::config::{Config, StdoutFormat};
-use crate::otel::wire::{encode_request, EncodedLog};
+use crate::otel::resource::WorkloadResource;
+use crate::otel::wire::{encode_request, encode_request_groups, EncodedLog};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -150,6 +151,40 @@ impl RequestEncoder {
     pub fn encode(&mut self, logs: &[EncodedLog]) -> Batch {
         let bytes = encode_request(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
         Batch { bytes, records: logs.len() as u64, signal: Signal::Logs }
+    }
+
+    /// One `ExportLogsServiceRequest` with one ResourceLogs per group: the
+    /// host resource plus the group's workload attributes (`None`: the host
+    /// resource alone), each encoded once beforehand.
+    pub fn encode_groups(&mut self, groups: &[(Option<&WorkloadResource>, &[EncodedLog])]) -> Batch {
+        let parts: Vec<(&[u8], &[EncodedLog])> =
+            groups.iter().map(|(w, logs)| (w.map_or(&[][..], |w| w.encoded.as_slice()), *logs)).collect();
+        let bytes = encode_request_groups(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, &parts);
+        let records = groups.iter().map(|(_, l)| l.len() as u64).sum();
+        Batch { bytes, records, signal: Signal::Logs }
+    }
+
+    /// One `ExportTraceServiceRequest` with one ResourceSpans per group
+    /// (host resource plus the group's workload attributes).
+    pub fn encode_span_groups(&self, groups: Vec<(Option<std::sync::Arc<WorkloadResource>>, Vec<Span>)>) -> Batch {
+        let records = groups.iter().map(|(_, s)| s.len() as u64).sum();
+        let schema_url = crate::otel::attr::SCHEMA_URL.to_owned();
+        let resource_spans = groups
+            .into_iter()
+            .map(|(w, spans)| {
+                let mut resource = self.resource_value.clone();
+                if let Some(w) = &w {
+                    resource.attributes.extend(w.attributes.iter().cloned());
+                }
+                ResourceSpans {
+                    resource: Some(resource),
+                    scope_spans: vec![ScopeSpans { scope: Some(self.scope_value.clone()), spans, schema_url: schema_url.clone() }],
+                    schema_url: schema_url.clone(),
+                }
+            })
+            .collect();
+        let req = ExportTraceServiceRequest { resource_spans };
+        Batch { bytes: req.encode_to_vec().into(), records, signal: Signal::Traces }
     }
 
     /// One `ExportTraceServiceRequest` holding `spans`: one ResourceSpans
@@ -328,6 +363,28 @@ mod tests {
         let severities: Vec<i32> = records(&second).iter().map(|r| r.severity_number).collect();
         assert_eq!(severities, (1..=64).collect::<Vec<i32>>());
         assert_eq!(records(&third).len(), 10);
+    }
+
+    #[test]
+    fn grouped_requests_reuse_the_buffer_too() {
+        use crate::otel::resource::WorkloadResource;
+        use crate::otel::wire::EncodedLog;
+        let mut enc = RequestEncoder::new(&resource());
+        let pod = WorkloadResource::new(vec![kv_str("k8s.pod.uid", "u")]);
+        let logs: Vec<EncodedLog> = (1..=8u8).map(|i| EncodedLog(vec![0x10, i])).collect();
+        let groups = [(None, &logs[..4]), (Some(&pod), &logs[4..])];
+        let first = enc.encode_groups(&groups);
+        let (ptr, copy) = (first.bytes.as_ptr(), first.bytes.to_vec());
+        drop(first);
+        let second = enc.encode_groups(&groups);
+        assert!(std::ptr::eq(second.bytes.as_ptr(), ptr), "allocation reused once the request is dropped");
+        assert_eq!(second.bytes.as_ref(), copy.as_slice());
+        let req = second.decode().expect("decodes");
+        assert_eq!((req.resource_logs.len(), second.records), (2, 8));
+        assert_eq!(req.resource_logs[0].resource.as_ref(), Some(&resource()));
+        let mut with_pod = resource();
+        with_pod.attributes.push(kv_str("k8s.pod.uid", "u"));
+        assert_eq!(req.resource_logs[1].resource.as_ref(), Some(&with_pod));
     }
 
     #[test]

@@ -65,6 +65,15 @@ pub fn text_attrs(kvs: &[KeyValue]) -> String {
 pub fn text_lines(req: &ExportLogsServiceRequest) -> Vec<String> {
     let mut out = Vec::new();
     for rl in &req.resource_logs {
+        // The workload this group of records came from (the host part of
+        // the resource is the same on every line and left out).
+        let workload: Vec<_> = rl
+            .resource
+            .iter()
+            .flat_map(|r| r.attributes.iter())
+            .filter(|kv| crate::otel::resource::is_workload_key(&kv.key))
+            .cloned()
+            .collect();
         for sl in &rl.scope_logs {
             for r in &sl.log_records {
                 let body = text_value(r.body.as_ref());
@@ -78,6 +87,9 @@ pub fn text_lines(req: &ExportLogsServiceRequest) -> Vec<String> {
                 );
                 if !r.trace_id.is_empty() {
                     line.push_str(&format!(" trace_id={} span_id={}", hex(&r.trace_id), hex(&r.span_id)));
+                }
+                if !workload.is_empty() {
+                    line.push_str(&format!(" | resource: {}", text_attrs(&workload)));
                 }
                 out.push(line);
             }

@@ -62,6 +62,26 @@ pub const K8S_POD_UID: &str = "k8s.pod.uid";
 pub const VIGIL_K8S_POD_QOS_CLASS: &str = "vigil.k8s.pod.qos_class";
 pub const VIGIL_SYSTEMD_UNIT: &str = "vigil.systemd.unit";
 
+// Workload (from the metadata lookups)
+pub const CONTAINER_NAME: &str = "container.name";
+pub const CONTAINER_IMAGE_NAME: &str = "container.image.name";
+pub const CONTAINER_IMAGE_TAGS: &str = "container.image.tags";
+pub const CONTAINER_IMAGE_ID: &str = "container.image.id";
+pub const K8S_POD_NAME: &str = "k8s.pod.name";
+pub const K8S_NAMESPACE_NAME: &str = "k8s.namespace.name";
+/// `k8s.pod.label.<label key>`.
+pub const K8S_POD_LABEL_PREFIX: &str = "k8s.pod.label.";
+pub const K8S_REPLICASET_NAME: &str = "k8s.replicaset.name";
+pub const K8S_DEPLOYMENT_NAME: &str = "k8s.deployment.name";
+pub const K8S_DAEMONSET_NAME: &str = "k8s.daemonset.name";
+pub const K8S_STATEFULSET_NAME: &str = "k8s.statefulset.name";
+pub const K8S_JOB_NAME: &str = "k8s.job.name";
+pub const K8S_CRONJOB_NAME: &str = "k8s.cronjob.name";
+pub const VIGIL_METADATA_CONTAINER_STATUS: &str = "vigil.metadata.container.status";
+pub const VIGIL_METADATA_CONTAINER_REASON: &str = "vigil.metadata.container.reason";
+pub const VIGIL_METADATA_K8S_STATUS: &str = "vigil.metadata.k8s.status";
+pub const VIGIL_METADATA_K8S_REASON: &str = "vigil.metadata.k8s.reason";
+
 // Missing versus absent
 pub const VIGIL_TRUNCATED_FIELDS: &str = "vigil.truncated_fields";
 pub const VIGIL_ORIGINAL_SIZE_PREFIX: &str = "vigil.original_size.";
@@ -117,6 +137,10 @@ pub const HB_EXPORT_EXPORTED: &str = "vigil.heartbeat.export.exported";
 pub const HB_EXPORT_FAILED: &str = "vigil.heartbeat.export.failed";
 pub const HB_EXPORT_REJECTED: &str = "vigil.heartbeat.export.rejected";
 pub const HB_LOSS_TOTAL: &str = "vigil.heartbeat.loss.total";
+pub const HB_METADATA_LOOKUPS: &str = "vigil.heartbeat.metadata.lookups";
+pub const HB_METADATA_FAILURES: &str = "vigil.heartbeat.metadata.failures";
+pub const HB_METADATA_SKIPPED: &str = "vigil.heartbeat.metadata.skipped";
+pub const HB_METADATA_K8S_LISTS: &str = "vigil.heartbeat.metadata.k8s_lists";
 
 /// `vigil.unavailable_reason.<key>` for context the agent never saw.
 pub const REASON_LOST_CONTEXT: &str = "lost_context";
@@ -196,6 +220,22 @@ pub const ALL_KEYS: &[&str] = &[
     K8S_POD_UID,
     VIGIL_K8S_POD_QOS_CLASS,
     VIGIL_SYSTEMD_UNIT,
+    CONTAINER_NAME,
+    CONTAINER_IMAGE_NAME,
+    CONTAINER_IMAGE_TAGS,
+    CONTAINER_IMAGE_ID,
+    K8S_POD_NAME,
+    K8S_NAMESPACE_NAME,
+    K8S_REPLICASET_NAME,
+    K8S_DEPLOYMENT_NAME,
+    K8S_DAEMONSET_NAME,
+    K8S_STATEFULSET_NAME,
+    K8S_JOB_NAME,
+    K8S_CRONJOB_NAME,
+    VIGIL_METADATA_CONTAINER_STATUS,
+    VIGIL_METADATA_CONTAINER_REASON,
+    VIGIL_METADATA_K8S_STATUS,
+    VIGIL_METADATA_K8S_REASON,
     VIGIL_TRUNCATED_FIELDS,
     VIGIL_UNAVAILABLE_FIELDS,
     VIGIL_STREAM_ID,
@@ -240,6 +280,10 @@ pub const ALL_KEYS: &[&str] = &[
     HB_EXPORT_FAILED,
     HB_EXPORT_REJECTED,
     HB_LOSS_TOTAL,
+    HB_METADATA_LOOKUPS,
+    HB_METADATA_FAILURES,
+    HB_METADATA_SKIPPED,
+    HB_METADATA_K8S_LISTS,
     SERVICE_NAME,
     SERVICE_VERSION,
     SERVICE_INSTANCE_ID,

@@ -61,11 +61,10 @@ pub struct ProcContext<'a> {
     pub exec: Option<&'a ExecExtra>,
 }
 
-/// What the map stage resolves for an exec record beyond the record itself.
+/// What the map stage resolves for an exec record beyond the record itself
+/// (the workload goes on the record's Resource, not on the record).
 #[derive(Debug, Clone, Default)]
 pub struct ExecExtra {
-    /// Container, pod and unit from the cgroup path.
-    pub workload: crate::workload::Workload,
     /// `user.name` (effective uid).
     pub user_name: Option<String>,
     /// `vigil.process.real_user.name`.
@@ -206,7 +205,6 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
         }
     }
     if let Some(x) = extra {
-        workload_attrs(a, &x.workload);
         for (key, name) in
             [(attr::USER_NAME, &x.user_name), (attr::VIGIL_REAL_USER_NAME, &x.real_user_name), (attr::VIGIL_GROUP_NAME, &x.group_name)]
         {
@@ -242,29 +240,6 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
     body
 }
 
-/// Container, pod and unit attributes (only those the cgroup path names).
-fn workload_attrs(a: &mut Attrs, w: &crate::workload::Workload) {
-    let strs = [
-        (attr::CONTAINER_ID, w.container_id.as_deref()),
-        (attr::CONTAINER_RUNTIME_NAME, w.runtime),
-        (attr::K8S_POD_UID, w.pod_uid.as_deref()),
-        (attr::VIGIL_K8S_POD_QOS_CLASS, w.qos_class),
-        (attr::VIGIL_SYSTEMD_UNIT, w.systemd_unit.as_deref()),
-    ];
-    for (key, v) in strs {
-        if let Some(v) = v {
-            a.str(key, v);
-        }
-    }
-}
-
-/// `container.id` of a process, from the table.
-fn table_container(a: &mut Attrs, proc: ProcContext<'_>) {
-    if let Some(id) = proc.info.and_then(|p| p.container_id.as_deref()) {
-        a.str(attr::CONTAINER_ID, id);
-    }
-}
-
 /// The executable path and name from the process table, or their
 /// unavailability when the agent never saw the process.
 fn table_exe(a: &mut Attrs, proc: ProcContext<'_>) -> Option<String> {
@@ -289,7 +264,6 @@ fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: 
     a.bytes(attr::THREAD_NAME, &f.comm).int(attr::VIGIL_PARENT_THREAD_ID, h.pid);
     a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(f.child_start_ns)));
     let exe = table_exe(a, proc);
-    table_container(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
     }
@@ -340,7 +314,6 @@ fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: 
     a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(x.start_ns)));
     a.str(attr::PROCESS_EXIT_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(h.ktime_ns)));
     let exe = table_exe(a, proc);
-    table_container(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
     }

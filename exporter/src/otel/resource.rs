@@ -2,6 +2,9 @@
 
 use super::{attr, kv_int, kv_str, kv_str_array};
 use crate::host::HostInfo;
+use crate::metadata::WorkloadMeta;
+use crate::workload::Workload;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 /// vigil's own version, as `service.version`.
@@ -53,20 +56,121 @@ pub fn add_config(resource: &mut Resource, cfg: &crate::config::Config, exporter
 
 /// Node and agent-pod identity from the Kubernetes downward API: with
 /// `K8S_NODE_NAME` set (e.g. `fieldRef: spec.nodeName`), `k8s.node.name`;
-/// `K8S_POD_NAME`, `K8S_NAMESPACE` and `K8S_POD_UID` name vigil's own pod
-/// (`vigil.agent.k8s.*`: the events are not about that pod). Unset or empty
-/// variables add nothing. `env` looks a variable up (`std::env::var`).
+/// `K8S_POD_NAME`, `K8S_POD_NAMESPACE` (or `K8S_NAMESPACE`) and
+/// `K8S_POD_UID` name vigil's own pod (`vigil.agent.k8s.*`: the events are
+/// not about that pod). Unset or empty variables add nothing. `env` looks a
+/// variable up (`std::env::var`).
 pub fn add_k8s_node(resource: &mut Resource, env: impl Fn(&str) -> Option<String>) {
-    let vars = [
-        ("K8S_NODE_NAME", attr::K8S_NODE_NAME),
-        ("K8S_POD_NAME", attr::VIGIL_AGENT_K8S_POD_NAME),
-        ("K8S_NAMESPACE", attr::VIGIL_AGENT_K8S_NAMESPACE),
-        ("K8S_POD_UID", attr::VIGIL_AGENT_K8S_POD_UID),
+    let vars: [(&[&str], &str); 4] = [
+        (&["K8S_NODE_NAME"], attr::K8S_NODE_NAME),
+        (&["K8S_POD_NAME"], attr::VIGIL_AGENT_K8S_POD_NAME),
+        (&["K8S_POD_NAMESPACE", "K8S_NAMESPACE"], attr::VIGIL_AGENT_K8S_NAMESPACE),
+        (&["K8S_POD_UID"], attr::VIGIL_AGENT_K8S_POD_UID),
     ];
-    for (var, key) in vars {
-        if let Some(v) = env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+    for (names, key) in vars {
+        let value = names.iter().find_map(|var| env(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+        if let Some(v) = value {
             resource.attributes.push(kv_str(key, v));
         }
+    }
+}
+
+/// The attributes that say which workload records came from: the ids the
+/// cgroup path names, then what the metadata lookups know, then the state
+/// of each lookup that applies (`vigil.metadata.{container,k8s}.status`
+/// and `.reason`). Only what is known is listed; the order is fixed, so the
+/// same workload always gives the same attributes.
+pub fn workload_attributes(w: &Workload, m: &WorkloadMeta) -> Vec<KeyValue> {
+    let mut out = Vec::new();
+    let mut push = |key: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            out.push(kv_str(key, v));
+        }
+    };
+    push(attr::CONTAINER_ID, w.container_id.as_deref());
+    push(attr::CONTAINER_RUNTIME_NAME, w.runtime);
+    let c = m.container.as_ref().and_then(|l| l.ready());
+    let pod = m.pod.as_ref().and_then(|l| l.ready());
+    push(attr::CONTAINER_NAME, c.and_then(|c| c.name.as_deref()));
+    push(attr::CONTAINER_IMAGE_NAME, c.and_then(|c| c.image_name.as_deref()));
+    let tags = c.map(|c| c.image_tags.clone()).unwrap_or_default();
+    push(attr::CONTAINER_IMAGE_ID, c.and_then(|c| c.image_id.as_deref()));
+    push(attr::K8S_POD_UID, w.pod_uid.as_deref());
+    push(attr::K8S_POD_NAME, pod.map(|p| p.name.as_str()).or_else(|| c.and_then(|c| c.pod_name.as_deref())));
+    push(attr::K8S_NAMESPACE_NAME, pod.map(|p| p.namespace.as_str()).or_else(|| c.and_then(|c| c.pod_namespace.as_deref())));
+    push(attr::VIGIL_K8S_POD_QOS_CLASS, w.qos_class);
+    if let Some(p) = pod {
+        for (key, name) in &p.owners {
+            push(key, Some(name));
+        }
+    }
+    push(attr::VIGIL_SYSTEMD_UNIT, w.systemd_unit.as_deref());
+    if !tags.is_empty() {
+        out.push(kv_str_array(attr::CONTAINER_IMAGE_TAGS, tags));
+    }
+    if let Some(p) = pod {
+        for (k, v) in &p.labels {
+            out.push(kv_str(&format!("{}{k}", attr::K8S_POD_LABEL_PREFIX), v.clone()));
+        }
+    }
+    for (lookup, status, reason) in [
+        (
+            m.container.as_ref().map(|l| (l.status(), l.reason())),
+            attr::VIGIL_METADATA_CONTAINER_STATUS,
+            attr::VIGIL_METADATA_CONTAINER_REASON,
+        ),
+        (m.pod.as_ref().map(|l| (l.status(), l.reason())), attr::VIGIL_METADATA_K8S_STATUS, attr::VIGIL_METADATA_K8S_REASON),
+    ] {
+        if let Some((s, r)) = lookup {
+            out.push(kv_str(status, s));
+            if let Some(r) = r {
+                out.push(kv_str(reason, r));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `key` is one of the attributes [`workload_attributes`] emits
+/// (as opposed to the host's and vigil's own).
+pub fn is_workload_key(key: &str) -> bool {
+    const EXACT: [&str; 4] = [attr::CONTAINER_ID, attr::CONTAINER_RUNTIME_NAME, attr::VIGIL_SYSTEMD_UNIT, attr::VIGIL_K8S_POD_QOS_CLASS];
+    EXACT.contains(&key)
+        || key.starts_with("container.")
+        || key.starts_with("vigil.metadata.")
+        || (key.starts_with("k8s.") && key != attr::K8S_NODE_NAME)
+}
+
+/// One workload's part of a Resource: its attributes, and the same encoded
+/// as `Resource` fields. The request encoder appends `encoded` to the host
+/// resource's bytes (repeated protobuf fields concatenate), so the host part
+/// is encoded once per run and each workload's once per change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadResource {
+    /// [`workload_attributes`] of the workload.
+    pub attributes: Vec<KeyValue>,
+    /// `attributes` as `Resource.attributes` fields.
+    pub encoded: Vec<u8>,
+    /// Computed once: see [`WorkloadResource::is_settled`].
+    settled: bool,
+}
+
+impl WorkloadResource {
+    /// Encode `attributes` once.
+    pub fn new(attributes: Vec<KeyValue>) -> Self {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let encoded = prost::Message::encode_to_vec(&Resource { attributes: attributes.clone(), ..Resource::default() });
+        let settled = attributes
+            .iter()
+            .filter(|kv| kv.key.starts_with("vigil.metadata.") && kv.key.ends_with(".status"))
+            .all(|kv| matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()), Some(Value::StringValue(s)) if s == "ok"));
+        WorkloadResource { attributes, encoded, settled }
+    }
+
+    /// Whether every lookup that applies has answered (nothing pending or
+    /// unavailable that a later retry could fill in).
+    pub fn is_settled(&self) -> bool {
+        self.settled
     }
 }
 
@@ -97,7 +201,8 @@ mod tests {
         let env = |k: &str| match k {
             "K8S_NODE_NAME" => Some("node-a".to_owned()),
             "K8S_POD_NAME" => Some("vigil-x7k2p".to_owned()),
-            "K8S_NAMESPACE" => Some("vigil-system".to_owned()),
+            "K8S_POD_NAMESPACE" => Some("vigil-system".to_owned()),
+            "K8S_NAMESPACE" => Some("ignored-when-K8S_POD_NAMESPACE-is-set".to_owned()),
             "K8S_POD_UID" => Some(String::new()),
             _ => None,
         };

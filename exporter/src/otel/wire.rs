@@ -280,6 +280,54 @@ pub fn encode_request(buf: &mut BytesMut, resource: &[u8], scope: &[u8], schema_
     buf.split().freeze()
 }
 
+/// Encode an `ExportLogsServiceRequest` with one `ResourceLogs` per group
+/// into `buf` (kept and passed again, as for [`encode_request`]). Each
+/// group's Resource is the `host` resource's fields followed by the group's
+/// own (`extra`: encoded `Resource` fields; repeated fields concatenate),
+/// then one scope and the group's records.
+pub fn encode_request_groups(buf: &mut BytesMut, host: &[u8], scope: &[u8], schema_url: &str, groups: &[(&[u8], &[EncodedLog])]) -> Bytes {
+    let sizes: Vec<(usize, usize)> = groups
+        .iter()
+        .map(|(extra, logs)| {
+            let records: usize = logs.iter().map(|l| len_field_size(SCOPE_LOGS_LOG_RECORDS, l.0.len())).sum();
+            let scope_logs =
+                len_field_size(SCOPE_LOGS_SCOPE, scope.len()) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url.len());
+            let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, host.len() + extra.len())
+                + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
+                + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url.len());
+            (scope_logs, resource_logs)
+        })
+        .collect();
+    let total: usize = sizes.iter().map(|(_, rl)| len_field_size(REQUEST_RESOURCE_LOGS, *rl)).sum();
+    buf.clear();
+    buf.reserve(total);
+    for ((extra, logs), (scope_logs, resource_logs)) in groups.iter().zip(sizes) {
+        let mut head = Head::new();
+        head.len_prefix(REQUEST_RESOURCE_LOGS, resource_logs).len_prefix(RESOURCE_LOGS_RESOURCE, host.len() + extra.len());
+        buf.extend_from_slice(head.as_slice());
+        buf.extend_from_slice(host);
+        buf.extend_from_slice(extra);
+        let mut head = Head::new();
+        head.len_prefix(RESOURCE_LOGS_SCOPE_LOGS, scope_logs).len_prefix(SCOPE_LOGS_SCOPE, scope.len());
+        buf.extend_from_slice(head.as_slice());
+        buf.extend_from_slice(scope);
+        for l in *logs {
+            let mut head = Head::new();
+            head.len_prefix(SCOPE_LOGS_LOG_RECORDS, l.0.len());
+            buf.extend_from_slice(head.as_slice());
+            buf.extend_from_slice(&l.0);
+        }
+        for field in [SCOPE_LOGS_SCHEMA_URL, RESOURCE_LOGS_SCHEMA_URL] {
+            let mut head = Head::new();
+            head.len_prefix(field, schema_url.len());
+            buf.extend_from_slice(head.as_slice());
+            buf.extend_from_slice(schema_url.as_bytes());
+        }
+    }
+    debug_assert_eq!(buf.len(), total);
+    buf.split().freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +414,26 @@ mod tests {
             }],
         };
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn grouped_request_has_one_resource_per_group_with_the_host_fields_first() {
+        let host = Resource { attributes: vec![kv("host.name", Value::StringValue("h".into()))], ..Resource::default() };
+        let pod = Resource { attributes: vec![kv("k8s.pod.uid", Value::StringValue("u".into()))], ..Resource::default() };
+        let scope = InstrumentationScope { name: "vigil".into(), ..InstrumentationScope::default() };
+        let rec = |n: u64| LogRecord { time_unix_nano: n, ..LogRecord::default() };
+        let (a, b) =
+            (vec![EncodedLog(rec(1).encode_to_vec())], vec![EncodedLog(rec(2).encode_to_vec()), EncodedLog(rec(3).encode_to_vec())]);
+        let (hb, pb) = (host.encode_to_vec(), pod.encode_to_vec());
+        let bytes = encode_request_groups(&mut BytesMut::new(), &hb, &scope.encode_to_vec(), "s", &[(&[], &a), (&pb, &b)]);
+        let got = ExportLogsServiceRequest::decode(bytes.as_ref()).expect("decodes");
+        assert_eq!(got.resource_logs.len(), 2);
+        assert_eq!(got.resource_logs[0].resource.as_ref(), Some(&host));
+        let mut both = host.clone();
+        both.attributes.extend(pod.attributes);
+        assert_eq!(got.resource_logs[1].resource.as_ref(), Some(&both));
+        let times: Vec<Vec<u64>> =
+            got.resource_logs.iter().map(|r| r.scope_logs[0].log_records.iter().map(|l| l.time_unix_nano).collect()).collect();
+        assert_eq!(times, [vec![1], vec![2, 3]]);
     }
 }
