@@ -3,8 +3,10 @@
 //! One iteration takes a batch of raw exec records (the bytes the probes
 //! write: a 232-byte fixed part, a 38-byte executable path, a 14-byte
 //! filename, seven arguments in 104 bytes, a 27-byte cwd), decodes and maps
-//! each one (process table update included) straight into OTLP protobuf, and
-//! assembles the export request, exactly what the gRPC and HTTP exporters send. Criterion
+//! each one (process table update included) straight into OTLP protobuf,
+//! groups the records by workload as the map stage does, and assembles the
+//! export request (one ResourceLogs per workload), exactly what the gRPC and
+//! HTTP exporters send. Criterion
 //! reports records per second (Throughput::Elements). The goal
 //! (docs/performance.md): at least 500,000 records per second per core.
 
@@ -18,7 +20,7 @@ use vigil::export::RequestEncoder;
 use vigil::host::HostInfo;
 use vigil::otel::logs::MapContext;
 use vigil::otel::resource::host_resource;
-use vigil::pipeline::Mapper;
+use vigil::pipeline::{LogBatch, Mapper};
 use vigil::probes::RawRecord;
 use vigil::stats::Stats;
 
@@ -118,11 +120,14 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
         b.iter_batched(
             || raws.iter().map(|bytes| RawRecord { bytes: bytes.clone(), observed_ns: 1 }).collect::<Vec<_>>(),
             |batch| {
-                let logs: Vec<_> = batch.iter().filter_map(|r| mapper.map(r)).collect();
+                let mut logs = LogBatch::default();
+                for (workload, log) in batch.iter().filter_map(|r| mapper.map_grouped(r)) {
+                    logs.push(workload, log);
+                }
                 assert_eq!(logs.len(), BATCH);
                 // Dropped here, as the export stage drops a request once it
                 // is delivered: the encoder then reuses its buffer.
-                let batch = encoder.encode(&logs);
+                let batch = encoder.encode_groups(&logs.groups());
                 encoded_bytes = batch.bytes.len();
                 batch.records
             },
@@ -142,10 +147,13 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
         b.iter_batched(
             || raws.iter().map(|bytes| RawRecord { bytes: bytes.clone(), observed_ns: 1 }).collect::<Vec<_>>(),
             |batch| {
-                let logs: Vec<_> = batch.iter().filter_map(|r| with_spans.map(r)).collect();
+                let mut logs = LogBatch::default();
+                for (workload, log) in batch.iter().filter_map(|r| with_spans.map_grouped(r)) {
+                    logs.push(workload, log);
+                }
                 assert_eq!(logs.len(), BATCH);
-                let spans = with_spans.take_spans();
-                (encoder.encode(&logs).records, encoder.encode_spans(spans).records)
+                let spans = with_spans.take_span_groups();
+                (encoder.encode_groups(&logs.groups()).records, encoder.encode_span_groups(spans).records)
             },
             BatchSize::SmallInput,
         );
