@@ -7,10 +7,11 @@
 //! their records out by the pid of the process they started.
 #![allow(clippy::unwrap_used)]
 
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use vigil::abi::{EventType, Reason};
 use vigil::config::ProbesConfig;
@@ -598,11 +599,13 @@ fn leader_leaving_early_gives_one_exit_with_the_process_code() {
 #[ignore = "needs root: run by ci/test.sh"]
 fn unknown_parent_is_rebuilt_from_proc_and_reconciled() {
     // The shell starts before the capture, which skips the /proc snapshot:
-    // its later fork names a parent the table does not know.
-    let mut sh = Command::new("/bin/sh").args(["-c", "sleep 0.8; /bin/true; sleep 0.5"]).spawn().unwrap();
+    // its later fork names a parent the table does not know. It waits on
+    // its stdin (the `read` builtin does not fork) until the probes are
+    // attached, however long loading takes on a busy machine.
+    let mut sh = Command::new("/bin/sh").args(["-c", "read go; /bin/true; sleep 0.5"]).stdin(Stdio::piped()).spawn().unwrap();
     let sh_pid = sh.id();
-    std::thread::sleep(Duration::from_millis(300));
     let mut cap = Capture::start_without_snapshot(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..ProbesConfig::default() });
+    sh.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let fork =
         cap.wait_for("fork by the unknown shell", WAIT, |c| matches!(&c.record.event, Event::Fork(_)) && c.record.header.tgid == sh_pid);
     assert_eq!(str_attr(&fork.log.attributes, "vigil.context.source"), Some("rebuilt"), "parent context rebuilt from /proc");
