@@ -217,6 +217,16 @@ pub struct ExportConfig {
     pub batch_timeout_ms: u64,
     /// On shutdown, how long the exporter may keep sending.
     pub shutdown_deadline_ms: u64,
+    /// First wait before retrying a retryable failure, milliseconds; each
+    /// further wait doubles, up to `retry_max_backoff_ms`, and is jittered
+    /// (drawn from the upper half). A server-requested delay (gRPC
+    /// RetryInfo, HTTP Retry-After) replaces it.
+    pub retry_initial_backoff_ms: u64,
+    /// Cap of the backoff between attempts, milliseconds.
+    pub retry_max_backoff_ms: u64,
+    /// How long one batch is retried at most, milliseconds (from its first
+    /// attempt); then it goes to the spool.
+    pub retry_max_elapsed_ms: u64,
     /// Console format when `endpoint` is empty.
     pub stdout_format: StdoutFormat,
 }
@@ -235,6 +245,9 @@ impl Default for ExportConfig {
             batch_max_bytes: 2 << 20,
             batch_timeout_ms: 200,
             shutdown_deadline_ms: 5_000,
+            retry_initial_backoff_ms: 100,
+            retry_max_backoff_ms: 5_000,
+            retry_max_elapsed_ms: 30_000,
             stdout_format: StdoutFormat::Text,
         }
     }
@@ -478,6 +491,21 @@ impl Config {
         }
         if !(65_536..=16 << 20).contains(&e.batch_max_bytes) {
             return Err(invalid("export.batch_max_bytes", format!("{} is outside 65536..=16777216", e.batch_max_bytes)));
+        }
+        if !(1..=60_000).contains(&e.retry_initial_backoff_ms) {
+            return Err(invalid("export.retry_initial_backoff_ms", format!("{} is outside 1..=60000", e.retry_initial_backoff_ms)));
+        }
+        if !(e.retry_initial_backoff_ms..=600_000).contains(&e.retry_max_backoff_ms) {
+            return Err(invalid(
+                "export.retry_max_backoff_ms",
+                format!(
+                    "{} is outside retry_initial_backoff_ms..=600000 ({}..=600000)",
+                    e.retry_max_backoff_ms, e.retry_initial_backoff_ms
+                ),
+            ));
+        }
+        if e.retry_max_elapsed_ms > 3_600_000 {
+            return Err(invalid("export.retry_max_elapsed_ms", format!("{} is outside 0..=3600000", e.retry_max_elapsed_ms)));
         }
         if e.timeout_ms == 0 {
             return Err(invalid("export.timeout_ms", "must be at least 1"));

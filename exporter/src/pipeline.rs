@@ -14,7 +14,7 @@ use crate::clock::BootClock;
 use crate::config::Config;
 use crate::decode::{decode, Event, Record};
 use crate::escape::escape;
-use crate::export::{Batch, Exporter, RequestEncoder, Signal};
+use crate::export::{Batch, Exporter, RequestEncoder, RetryPolicy, Signal};
 use crate::host::HostInfo;
 use crate::otel::attr;
 use crate::otel::logs::{to_log_record, ExecExtra, MapContext, ProcContext, OBSERVED};
@@ -35,8 +35,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Batches in flight between map and export.
 const EXPORT_QUEUE_BATCHES: usize = 8;
-/// How long one batch may be retried in normal operation.
-const EXPORT_RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 /// The map stage's state: everything needed to turn raw records into OTLP.
 #[derive(Debug)]
@@ -522,7 +520,7 @@ pub struct RunSummary {
     pub stats: String,
 }
 
-async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, stats: Arc<Stats>) {
+async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, stats: Arc<Stats>, policy: RetryPolicy) {
     while let Some(req) = rx.recv().await {
         let n = req.records;
         let spans = req.signal == Signal::Traces;
@@ -532,7 +530,7 @@ async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, sta
             (&stats.exported, &stats.export_rejected, &stats.export_failed)
         };
         let started = std::time::Instant::now();
-        let result = exporter.export(&req, EXPORT_RETRY_BUDGET, &stats).await;
+        let result = exporter.export(&req, &policy, &stats).await;
         if result.is_ok() {
             stats.last_export_ok_ns.store(crate::clock::unix_now_ns(), Ordering::Relaxed);
             stats.export_failing_since_ns.store(0, Ordering::Relaxed);
@@ -715,7 +713,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
 
     let (raw_tx, raw_rx) = mpsc::channel::<RawRecord>(cfg.pipeline.queue_records);
     let (req_tx, req_rx) = mpsc::channel::<Batch>(EXPORT_QUEUE_BATCHES);
-    let export_task = tokio::spawn(export_stage(exporter, req_rx, stats.clone()));
+    let export_task = tokio::spawn(export_stage(exporter, req_rx, stats.clone(), RetryPolicy::from_config(&cfg.export)));
 
     let settings = ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id() };
     let receiver_stats = stats.clone();

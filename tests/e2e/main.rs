@@ -7,6 +7,7 @@
 //! with `--ignored --test-threads=1`.
 #![allow(clippy::unwrap_used)]
 
+mod delivery;
 mod metrics;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;

@@ -248,6 +248,10 @@ struct Behaviour {
     partial_left: usize,
     partial_rejected: i64,
     partial_message: String,
+    /// Answer this many more export calls with UNAVAILABLE carrying a
+    /// `google.rpc.RetryInfo` of `throttle_delay` (records not kept).
+    throttle_left: usize,
+    throttle_delay: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -255,6 +259,8 @@ struct State {
     behaviour: Behaviour,
     /// Export calls that arrived, answered or not.
     calls: usize,
+    /// When each export call arrived, and whether it was throttled.
+    arrivals: Vec<(Instant, bool)>,
     /// Calls being held by a stall right now.
     stalled_now: usize,
     answered: Vec<ExportCall>,
@@ -305,7 +311,25 @@ impl LogsService for Store {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.lock()?.calls += 1;
+        {
+            let mut st = self.lock()?;
+            st.calls += 1;
+            let throttled = st.behaviour.throttle_left > 0;
+            st.arrivals.push((Instant::now(), throttled));
+            if throttled {
+                st.behaviour.throttle_left -= 1;
+                let details = vigil::export::retry::rpc::Status::with_retry_delay(
+                    tonic::Code::Unavailable as i32,
+                    "throttled by the test sink",
+                    st.behaviour.throttle_delay,
+                );
+                return Err(tonic::Status::with_details(
+                    tonic::Code::Unavailable,
+                    "throttled by the test sink",
+                    prost::Message::encode_to_vec(&details).into(),
+                ));
+            }
+        }
         // Stall: poll the switch so a release or a new deadline takes effect
         // within a few milliseconds. Nothing is stored until the answer.
         let mut held = Held { store: self, counted: false };
@@ -507,6 +531,21 @@ impl Sink {
         self.state().behaviour.stall_until = Some(Instant::now() + d);
     }
 
+    /// Answer the next `calls` logs export calls with UNAVAILABLE and a
+    /// `google.rpc.RetryInfo` asking for `delay` (their records are not
+    /// kept: the client must send them again).
+    pub fn throttle(&self, calls: usize, delay: Duration) {
+        let b = &mut self.state().behaviour;
+        b.throttle_left = calls;
+        b.throttle_delay = delay;
+    }
+
+    /// When each logs export call arrived, and whether it was answered
+    /// with a throttle.
+    pub fn arrivals(&self) -> Vec<(Instant, bool)> {
+        self.state().arrivals.clone()
+    }
+
     /// End a stall now.
     pub fn release(&self) {
         self.state().behaviour.stall_until = None;
@@ -614,5 +653,134 @@ impl Rotel {
     /// Stop with SIGTERM and wait (bounded); the exit status, if it exited.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         self.child.stop(libc::SIGTERM, WAIT)
+    }
+}
+
+/// One request an [`HttpSink`] received.
+#[derive(Debug, Clone)]
+pub struct HttpCall {
+    pub at: Instant,
+    pub path: String,
+    /// The status it was answered with.
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct HttpState {
+    /// Answer this many more /v1/logs requests with 429 and this
+    /// `Retry-After` value.
+    throttle_left: usize,
+    retry_after: String,
+    calls: Vec<HttpCall>,
+}
+
+/// A minimal OTLP/HTTP receiver (uncompressed protobuf bodies, HTTP/1.1,
+/// keep-alive) on 127.0.0.1 that can throttle: [`HttpSink::throttle`]
+/// makes it answer `429 Too Many Requests` with a `Retry-After` header.
+/// Every other /v1/logs and /v1/traces request gets 200 with an empty
+/// export response. Stops when dropped.
+#[derive(Debug)]
+pub struct HttpSink {
+    addr: SocketAddr,
+    state: Arc<Mutex<HttpState>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl HttpSink {
+    pub fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind http sink");
+        let addr = listener.local_addr().expect("http sink addr");
+        let state = Arc::new(Mutex::new(HttpState::default()));
+        let st = state.clone();
+        runtime.spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                tokio::spawn(Self::serve(conn, st.clone()));
+            }
+        });
+        Self { addr, state, _runtime: runtime }
+    }
+
+    async fn serve(mut conn: tokio::net::TcpStream, state: Arc<Mutex<HttpState>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let mut chunk = [0u8; 8192];
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            while buf.len() < head_end + len {
+                let mut chunk = [0u8; 8192];
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body = buf[head_end..head_end + len].to_vec();
+            buf.drain(..head_end + len);
+            let (status, extra) = {
+                let Ok(mut st) = state.lock() else { return };
+                let throttled = path == "/v1/logs" && st.throttle_left > 0;
+                let (status, extra) = if throttled {
+                    st.throttle_left -= 1;
+                    (429, format!("retry-after: {}\r\n", st.retry_after))
+                } else if path == "/v1/logs" || path == "/v1/traces" {
+                    (200, String::new())
+                } else {
+                    (404, String::new())
+                };
+                st.calls.push(HttpCall { at: Instant::now(), path, status, body });
+                (status, extra)
+            };
+            let reason = match status {
+                200 => "OK",
+                429 => "Too Many Requests",
+                _ => "Not Found",
+            };
+            let resp = format!("HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-protobuf\r\n{extra}content-length: 0\r\n\r\n");
+            if conn.write_all(resp.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answer the next `requests` /v1/logs requests with 429 and
+    /// `Retry-After: <retry_after>`.
+    pub fn throttle(&self, requests: usize, retry_after: &str) {
+        let mut st = self.state.lock().expect("http sink state");
+        st.throttle_left = requests;
+        st.retry_after = retry_after.to_owned();
+    }
+
+    /// Every request so far.
+    pub fn calls(&self) -> Vec<HttpCall> {
+        self.state.lock().expect("http sink state").calls.clone()
+    }
+
+    /// Log records accepted (answered 200) so far.
+    pub fn records(&self) -> Vec<LogRecord> {
+        self.calls()
+            .iter()
+            .filter(|c| c.path == "/v1/logs" && c.status == 200)
+            .flat_map(|c| {
+                let req: ExportLogsServiceRequest = prost::Message::decode(c.body.as_slice()).expect("an uncompressed logs request");
+                req.resource_logs.into_iter().flat_map(|rl| rl.scope_logs).flat_map(|sl| sl.log_records).collect::<Vec<_>>()
+            })
+            .collect()
     }
 }

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::Status;
 
 /// The OTLP export method for `signal`.
 pub fn grpc_path(signal: Signal) -> &'static str {
@@ -70,13 +70,6 @@ impl<R: ExportResponse> Codec for PreEncoded<R> {
     }
 }
 
-/// OTLP retry rules for gRPC status codes. RESOURCE_EXHAUSTED is retryable
-/// only with RetryInfo, which this build does not parse yet, so it is
-/// treated as permanent.
-pub fn is_retryable(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled | Code::OutOfRange | Code::DataLoss)
-}
-
 impl GrpcExporter {
     /// A client for `url` (e.g. `http://127.0.0.1:4317`). No connection is
     /// made until the first export.
@@ -122,10 +115,7 @@ impl GrpcExporter {
         let path = tonic::codegen::http::uri::PathAndQuery::from_static(grpc_path(req.signal));
         match self.client.unary(request, path, PreEncoded::<R>::new()).await {
             Ok(resp) => Ok(Delivered { rejected: resp.into_inner().rejected() }),
-            Err(status) if is_retryable(status.code()) => {
-                Err(ExportError::Retryable { message: format!("{}: {}", status.code(), status.message()), delay: None })
-            }
-            Err(status) => Err(ExportError::Permanent(format!("{}: {}", status.code(), status.message()))),
+            Err(status) => Err(super::retry::classify_grpc(&status)),
         }
     }
 }
@@ -245,22 +235,5 @@ mod tests {
         assert_eq!(g.export(&logs).await.expect("logs delivered"), Delivered { rejected: 7 });
         let seen = seen.0.lock().expect("lock").clone();
         assert_eq!(seen, vec![("traces", spans.bytes.to_vec()), ("logs", logs.bytes.to_vec())]);
-    }
-
-    #[test]
-    fn retry_classification_follows_otlp() {
-        for c in [Code::Unavailable, Code::DeadlineExceeded, Code::Aborted, Code::Cancelled, Code::OutOfRange, Code::DataLoss] {
-            assert!(is_retryable(c), "{c:?}");
-        }
-        for c in [
-            Code::InvalidArgument,
-            Code::PermissionDenied,
-            Code::Unauthenticated,
-            Code::Unimplemented,
-            Code::Internal,
-            Code::ResourceExhausted,
-        ] {
-            assert!(!is_retryable(c), "{c:?}");
-        }
     }
 }
