@@ -229,6 +229,29 @@ pub struct ExportConfig {
     pub retry_max_elapsed_ms: u64,
     /// Console format when `endpoint` is empty.
     pub stdout_format: StdoutFormat,
+    /// TLS to the collector (used by `https://` endpoints).
+    pub tls: TlsConfig,
+}
+
+/// TLS settings of the export connection (`[export.tls]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM CA certificate(s) that sign the collector's certificate. Empty:
+    /// the system trust store. (`OTEL_EXPORTER_OTLP_CERTIFICATE`)
+    pub ca_file: String,
+    /// PEM client certificate (chain) for mutual TLS; needs `key_file`.
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`)
+    pub cert_file: String,
+    /// PEM private key of `cert_file`. (`OTEL_EXPORTER_OTLP_CLIENT_KEY`)
+    pub key_file: String,
+    /// Verify the collector's certificate for this name (and send it in
+    /// SNI) instead of the endpoint's host. Empty: the endpoint's host.
+    pub server_name: String,
+    /// An endpoint given without a scheme (`collector:4317`) is plaintext
+    /// `http://` when true, `https://` when false (the OTLP specification's
+    /// `OTEL_EXPORTER_OTLP_INSECURE`). An explicit scheme always decides.
+    pub insecure: bool,
 }
 
 impl Default for ExportConfig {
@@ -249,11 +272,29 @@ impl Default for ExportConfig {
             retry_max_backoff_ms: 5_000,
             retry_max_elapsed_ms: 30_000,
             stdout_format: StdoutFormat::Text,
+            tls: TlsConfig::default(),
         }
     }
 }
 
 impl ExportConfig {
+    /// Give scheme-less endpoints (`host:port`) their scheme: `http://`
+    /// when `tls.insecure`, else `https://`.
+    pub fn add_schemes(&mut self) {
+        let scheme = if self.tls.insecure { "http://" } else { "https://" };
+        for url in [&mut self.endpoint, &mut self.traces_endpoint] {
+            let t = url.trim();
+            if !t.is_empty() && !t.contains("://") {
+                *url = format!("{scheme}{t}");
+            }
+        }
+    }
+
+    /// Whether the endpoint is `https://`.
+    pub fn uses_tls(&self) -> bool {
+        self.endpoint.to_ascii_lowercase().starts_with("https://")
+    }
+
     /// Per-request timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
@@ -385,6 +426,19 @@ fn otel_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, config:
         };
         out.push(("export.gzip".into(), gzip.into()));
     }
+    for (suffix, key) in [("CERTIFICATE", "ca_file"), ("CLIENT_CERTIFICATE", "cert_file"), ("CLIENT_KEY", "key_file")] {
+        if let Some((_, v)) = get(&format!("OTEL_EXPORTER_OTLP_LOGS_{suffix}"), &format!("OTEL_EXPORTER_OTLP_{suffix}")) {
+            out.push((format!("export.tls.{key}"), v.trim().into()));
+        }
+    }
+    if let Some((var, v)) = get("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE") {
+        let insecure = match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            other => return Err(invalid(&var, format!("`{other}` is not true or false"))),
+        };
+        out.push(("export.tls.insecure".into(), insecure.into()));
+    }
     Ok(out)
 }
 
@@ -425,7 +479,8 @@ impl Config {
         )?;
         b = b.set_override_option("probes.args_max_bytes", o.args_max_bytes.map(u64::from))?;
         b = b.set_override_option("probes.ringbuf_kib", o.ringbuf_kib.map(u64::from))?;
-        let cfg: Config = b.build()?.try_deserialize()?;
+        let mut cfg: Config = b.build()?.try_deserialize()?;
+        cfg.export.add_schemes();
         cfg.validate()?;
         Ok(cfg)
     }
@@ -479,13 +534,11 @@ impl Config {
                 continue;
             }
             let lower = url.to_ascii_lowercase();
-            if lower.starts_with("https://") {
-                return Err(invalid(key, "https endpoints (TLS) are not supported yet; use http:// to a local collector"));
-            }
-            if !lower.starts_with("http://") {
-                return Err(invalid(key, format!("`{url}` must start with http://")));
+            if !lower.starts_with("http://") && !lower.starts_with("https://") {
+                return Err(invalid(key, format!("`{url}` must start with http:// or https://")));
             }
         }
+        crate::export::tls::check_files(&e.tls).map_err(|(key, message)| invalid(key, message))?;
         if e.batch_max_records == 0 || e.batch_max_records > 100_000 {
             return Err(invalid("export.batch_max_records", format!("{} is outside 1..=100000", e.batch_max_records)));
         }
@@ -725,13 +778,51 @@ mod tests {
         assert!(err_text(&[("VIGIL_PROBES__BOGUS", "1")]).contains("bogus"));
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).contains("OTEL_EXPORTER_OTLP_HEADERS"));
-        assert!(err_text(&[("VIGIL_EXPORT__ENDPOINT", "collector:4317")]).contains("export.endpoint"));
-        assert!(err_text(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318")]).contains("export.traces_endpoint"));
-        assert!(err_text(&[("VIGIL_EXPORT__TRACES_ENDPOINT", "https://c:4318/v1/traces")]).contains("export.traces_endpoint"));
+        assert!(err_text(&[("VIGIL_EXPORT__ENDPOINT", "ftp://collector:4317")]).contains("export.endpoint"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector:4318")]).contains("export.traces_endpoint"));
+        assert!(err_text(&[("VIGIL_EXPORT__TRACES_ENDPOINT", "ftp://c:4318/v1/traces")]).contains("export.traces_endpoint"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")]).contains("export.tls.ca_file"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/nonexistent/key.pem")]).contains("export.tls"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_INSECURE", "maybe")]).contains("OTEL_EXPORTER_OTLP_INSECURE"));
         assert!(err_text(&[("VIGIL_EXPORT__STDOUT_FORMAT", "xml")]).contains("stdout_format"));
         assert!(err_text(&[("VIGIL_HEALTH__LISTEN", "localhost")]).contains("health.listen"));
         assert!(err_text(&[("VIGIL_HEALTH__UNREADY_AFTER_S", "0")]).contains("health.unready_after_s"));
         assert!(err_text(&[("VIGIL_HEALTH__UNREADY_AFTER_S", "3601")]).contains("health.unready_after_s"));
+    }
+
+    #[test]
+    fn tls_variables_and_scheme_less_endpoints() {
+        let dir = std::env::temp_dir().join(format!("vigil-cfg-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cert = rcgen::generate_simple_self_signed(vec!["collector".into()]).expect("cert");
+        let (ca, key) = (dir.join("ca.pem"), dir.join("key.pem"));
+        std::fs::write(&ca, cert.cert.pem()).expect("write");
+        std::fs::write(&key, cert.signing_key.serialize_pem()).expect("write");
+        let (ca, key) = (ca.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/generic.pem"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", ca.as_str()),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", ca.as_str()),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.as_str()),
+        ]);
+        let c = Config::load(None, &e, &Overrides::default()).expect("loads");
+        assert_eq!(c.export.tls.ca_file, ca, "the _LOGS_ variable wins");
+        assert_eq!((c.export.tls.cert_file.as_str(), c.export.tls.key_file.as_str()), (ca.as_str(), key.as_str()));
+        assert_eq!(c.export.endpoint, "https://collector:4317", "no scheme and not insecure: TLS");
+        assert!(c.export.uses_tls());
+        let mut insecure = e.clone();
+        insecure.push(("OTEL_EXPORTER_OTLP_INSECURE".into(), "TRUE".into()));
+        let c = Config::load(None, &insecure, &Overrides::default()).expect("loads");
+        assert_eq!(c.export.endpoint, "http://collector:4317");
+        let c = Config::load(
+            None,
+            &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317"), ("OTEL_EXPORTER_OTLP_INSECURE", "true")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(c.export.endpoint, "https://c:4317", "an explicit scheme decides");
+        std::fs::remove_dir_all(dir).expect("cleanup");
     }
 
     #[test]

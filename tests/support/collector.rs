@@ -417,19 +417,33 @@ pub struct Sink {
     addr: SocketAddr,
     store: Store,
     runtime: Option<tokio::runtime::Runtime>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Sink {
     pub fn start() -> Self {
         let store = Store::default();
-        let (runtime, addr) = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), &store);
-        Self { addr, store, runtime: Some(runtime) }
+        let (runtime, addr) = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), &store, None);
+        Self { addr, store, runtime: Some(runtime), tls: None }
+    }
+
+    /// A sink that serves OTLP/gRPC over TLS with `pki`'s server
+    /// certificate and requires a client certificate signed by `pki`'s CA
+    /// (mutual TLS). Its endpoint is `https://`.
+    pub fn start_tls(pki: &TestPki) -> Self {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&pki.server_cert_pem, &pki.server_key_pem))
+            .client_ca_root(Certificate::from_pem(&pki.ca_pem));
+        let store = Store::default();
+        let (runtime, addr) = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), &store, Some(tls.clone()));
+        Self { addr, store, runtime: Some(runtime), tls: Some(tls) }
     }
 
     /// Serve `store` on `addr` (retrying for up to [`WAIT`] while the
     /// address is still in use); the runtime it runs on and the bound
     /// address.
-    fn serve(addr: SocketAddr, store: &Store) -> (tokio::runtime::Runtime, SocketAddr) {
+    fn serve(addr: SocketAddr, store: &Store, tls: Option<tonic::transport::ServerTlsConfig>) -> (tokio::runtime::Runtime, SocketAddr) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
         let deadline = Instant::now() + WAIT;
         let incoming = loop {
@@ -447,8 +461,12 @@ impl Sink {
             logs: LogsServiceServer::new(store.clone()).accept_compressed(gzip),
             traces: TraceServiceServer::new(store.clone()).accept_compressed(gzip),
         };
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).expect("sink TLS config");
+        }
         runtime.spawn(async move {
-            if let Err(e) = tonic::transport::Server::builder().serve_with_incoming(service, incoming).await {
+            if let Err(e) = builder.serve_with_incoming(service, incoming).await {
                 eprintln!("e2e sink stopped: {e}");
             }
         });
@@ -468,7 +486,7 @@ impl Sink {
     /// the same behaviour switches (stopping first if still running).
     pub fn restart(&mut self) {
         self.stop();
-        let (runtime, _) = Self::serve(self.addr, &self.store);
+        let (runtime, _) = Self::serve(self.addr, &self.store, self.tls.clone());
         self.runtime = Some(runtime);
     }
 
@@ -476,9 +494,9 @@ impl Sink {
         self.store.0.lock().expect("sink store poisoned")
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls.is_some() { "https" } else { "http" }, self.addr)
     }
 
     /// Every record received so far, flattened.
@@ -684,11 +702,38 @@ struct HttpState {
 pub struct HttpSink {
     addr: SocketAddr,
     state: Arc<Mutex<HttpState>>,
+    tls: bool,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl HttpSink {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A sink that serves over TLS with `pki`'s server certificate and
+    /// requires a client certificate signed by `pki`'s CA (mutual TLS).
+    pub fn start_tls(pki: &TestPki) -> Self {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(pki.ca_der.clone())).expect("CA");
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().expect("verifier");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![CertificateDer::from(pki.server_cert_der.clone())],
+                PrivateKeyDer::try_from(pki.server_key_der.clone()).expect("key"),
+            )
+            .expect("server config");
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+        let with_tls = tls.is_some();
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind http sink");
         let addr = listener.local_addr().expect("http sink addr");
@@ -696,13 +741,22 @@ impl HttpSink {
         let st = state.clone();
         runtime.spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(Self::serve(conn, st.clone()));
+                let st = st.clone();
+                match tls.clone() {
+                    None => drop(tokio::spawn(Self::serve(conn, st))),
+                    Some(acceptor) => drop(tokio::spawn(async move {
+                        match acceptor.accept(conn).await {
+                            Ok(conn) => Self::serve(conn, st).await,
+                            Err(e) => eprintln!("e2e http sink: TLS handshake failed: {e}"),
+                        }
+                    })),
+                }
             }
         });
-        Self { addr, state, _runtime: runtime }
+        Self { addr, state, tls: with_tls, _runtime: runtime }
     }
 
-    async fn serve(mut conn: tokio::net::TcpStream, state: Arc<Mutex<HttpState>>) {
+    async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut conn: S, state: Arc<Mutex<HttpState>>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut buf: Vec<u8> = Vec::new();
         loop {
@@ -754,9 +808,9 @@ impl HttpSink {
         }
     }
 
-    /// The base URL, `http://127.0.0.1:<port>`.
+    /// The base URL, `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// Answer the next `requests` /v1/logs requests with 429 and
@@ -782,5 +836,67 @@ impl HttpSink {
                 req.resource_logs.into_iter().flat_map(|rl| rl.scope_logs).flat_map(|sl| sl.log_records).collect::<Vec<_>>()
             })
             .collect()
+    }
+}
+
+/// A test PKI made at run time: a CA, a server certificate for
+/// [`TestPki::SERVER_NAME`] (and no other name, so clients must set the
+/// server name), a client certificate, and an unrelated CA; PEM files of
+/// each in `dir`.
+#[derive(Debug)]
+pub struct TestPki {
+    pub ca_pem: String,
+    pub ca_der: Vec<u8>,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+    pub server_cert_der: Vec<u8>,
+    pub server_key_der: Vec<u8>,
+    pub ca_file: PathBuf,
+    pub client_cert_file: PathBuf,
+    pub client_key_file: PathBuf,
+    pub other_ca_file: PathBuf,
+}
+
+impl TestPki {
+    /// The only name in the server certificate.
+    pub const SERVER_NAME: &'static str = "collector.vigil.test";
+
+    pub fn new(dir: &Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let ca_issuer = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign];
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA cert")
+        };
+        let ca = ca_issuer("vigil e2e CA");
+        let other = ca_issuer("some other CA");
+        let leaf = |name: &str| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.signed_by(&key, &ca).expect("sign");
+            (cert, key)
+        };
+        let (server, server_key) = leaf(Self::SERVER_NAME);
+        let (client, client_key) = leaf("vigil-agent");
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).expect("write PEM");
+            p
+        };
+        Self {
+            ca_pem: ca.pem(),
+            ca_der: ca.der().to_vec(),
+            server_cert_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+            server_cert_der: server.der().to_vec(),
+            server_key_der: server_key.serialize_der(),
+            ca_file: write("ca.pem", &ca.pem()),
+            client_cert_file: write("client.pem", &client.pem()),
+            client_key_file: write("client-key.pem", &client_key.serialize_pem()),
+            other_ca_file: write("other-ca.pem", &other.pem()),
+        }
     }
 }

@@ -70,6 +70,18 @@ impl<R: ExportResponse> Codec for PreEncoded<R> {
     }
 }
 
+/// An error with its sources (a TLS failure is several levels down).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 impl GrpcExporter {
     /// A client for `url` (e.g. `http://127.0.0.1:4317`). No connection is
     /// made until the first export.
@@ -78,6 +90,11 @@ impl GrpcExporter {
             .map_err(|e| ExportError::Permanent(format!("bad endpoint {url}: {e}")))?
             .timeout(cfg.timeout())
             .connect_timeout(cfg.timeout());
+        let endpoint = if url.to_ascii_lowercase().starts_with("https://") {
+            endpoint.tls_config(super::tls::grpc_config(&cfg.tls)?).map_err(|e| ExportError::Permanent(format!("TLS for {url}: {e}")))?
+        } else {
+            endpoint
+        };
         let mut client = tonic::client::Grpc::new(endpoint.connect_lazy()).max_decoding_message_size(16 << 20);
         if cfg.gzip {
             client = client.send_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Gzip);
@@ -109,7 +126,7 @@ impl GrpcExporter {
         self.client
             .ready()
             .await
-            .map_err(|e| ExportError::Retryable { message: format!("connecting to {}: {e}", self.url), delay: None })?;
+            .map_err(|e| ExportError::Retryable { message: format!("connecting to {}: {}", self.url, error_chain(&e)), delay: None })?;
         let mut request = tonic::Request::new(req.bytes.clone());
         *request.metadata_mut() = self.metadata.clone();
         let path = tonic::codegen::http::uri::PathAndQuery::from_static(grpc_path(req.signal));

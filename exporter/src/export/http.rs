@@ -33,8 +33,12 @@ impl HttpExporter {
     /// A client for the full logs URL (`.../v1/logs`) and the full traces
     /// URL (`.../v1/traces`).
     pub fn new(logs_url: &str, traces_url: &str, cfg: &ExportConfig) -> Result<Self, ExportError> {
-        let client =
-            reqwest::Client::builder().timeout(cfg.timeout()).build().map_err(|e| ExportError::Permanent(format!("HTTP client: {e}")))?;
+        super::tls::install_crypto_provider();
+        let mut builder = reqwest::Client::builder().timeout(cfg.timeout());
+        if [logs_url, traces_url].iter().any(|u| u.to_ascii_lowercase().starts_with("https://")) {
+            builder = builder.tls_backend_preconfigured(super::tls::http_config(&cfg.tls)?);
+        }
+        let client = builder.build().map_err(|e| ExportError::Permanent(format!("HTTP client: {e}")))?;
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name =
@@ -64,8 +68,11 @@ impl HttpExporter {
             body = enc.finish().map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?.into();
             builder = builder.header("content-encoding", "gzip");
         }
-        let resp =
-            builder.body(body).send().await.map_err(|e| ExportError::Retryable { message: format!("POST {url}: {e}"), delay: None })?;
+        let resp = builder
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ExportError::Retryable { message: format!("POST {url}: {}", super::grpc::error_chain(&e)), delay: None })?;
         let status = resp.status().as_u16();
         let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = resp.bytes().await.map_err(|e| ExportError::Retryable { message: format!("reading response: {e}"), delay: None })?;

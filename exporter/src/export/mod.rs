@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod http;
 pub mod retry;
 pub mod stdout;
+pub mod tls;
 
 use crate::config::{Config, StdoutFormat};
 use crate::otel::wire::{encode_request, EncodedLog};
@@ -181,6 +182,7 @@ impl Exporter {
     /// the same one; see [`Config::logs_url`] and [`Config::traces_url`]).
     pub fn from_config(cfg: &Config) -> Result<Self, ExportError> {
         let e = &cfg.export;
+        tls::install_crypto_provider();
         let (Some(logs_url), Some(traces_url)) = (cfg.logs_url(), cfg.traces_url()) else {
             if !e.traces_endpoint.is_empty() {
                 tracing::warn!(traces_endpoint = %e.traces_endpoint, "export.traces_endpoint is ignored without export.endpoint: printing to stdout");
