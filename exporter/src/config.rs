@@ -270,7 +270,7 @@ impl Default for ExportConfig {
             shutdown_deadline_ms: 5_000,
             retry_initial_backoff_ms: 100,
             retry_max_backoff_ms: 5_000,
-            retry_max_elapsed_ms: 30_000,
+            retry_max_elapsed_ms: 10_000,
             stdout_format: StdoutFormat::Text,
             tls: TlsConfig::default(),
         }
@@ -301,6 +301,24 @@ impl ExportConfig {
     }
 }
 
+/// The on-disk spool of requests the collector could not accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Directory of the spool segments. Empty: no spool (requests that
+    /// cannot be delivered are counted as lost, `export_failed`).
+    pub path: String,
+    /// Bytes the spool may hold at most (4 MiB..=1 TiB); the oldest bulk,
+    /// then the oldest critical segments make room (`spool_full`).
+    pub max_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig { path: "/var/lib/vigil/spool".into(), max_bytes: 256 << 20 }
+    }
+}
+
 /// The health endpoint (`/healthz`, `/readyz`, `/metrics`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -328,6 +346,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Export.
     pub export: ExportConfig,
+    /// The on-disk spool.
+    pub spool: SpoolConfig,
     /// The agent's own records.
     pub telemetry: TelemetryConfig,
     /// Process spans.
@@ -567,6 +587,15 @@ impl Config {
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
                 return Err(invalid(&format!("export.headers.{k}"), "header names may hold only letters, digits, '-' and '_'"));
             }
+        }
+        if !(4 << 20..=1 << 40).contains(&self.spool.max_bytes) {
+            return Err(invalid("spool.max_bytes", format!("{} is outside 4194304..=1099511627776", self.spool.max_bytes)));
+        }
+        if self.spool.max_bytes < (e.batch_max_bytes as u64) * 2 {
+            return Err(invalid(
+                "spool.max_bytes",
+                format!("{} must hold at least two requests of export.batch_max_bytes", self.spool.max_bytes),
+            ));
         }
         let h = &self.health;
         if !h.listen.is_empty() && h.listen.parse::<std::net::SocketAddr>().is_err() {

@@ -126,6 +126,8 @@ pub struct Stats {
     pub missed_exec: AtomicU64,
     /// Processes gone from /proc whose exit was never observed.
     pub missed_exit: AtomicU64,
+    /// The on-disk spool.
+    pub spool: crate::spool::SpoolStats,
     kernel_emitted: [AtomicU64; EV_SLOTS],
     kernel_field: [AtomicU64; EV_SLOTS * FIELDP_MAX],
     programs: [ProgramStats; EV_SLOTS],
@@ -163,6 +165,7 @@ impl Default for Stats {
             queue_depth: AtomicU64::new(0),
             missed_exec: AtomicU64::new(0),
             missed_exit: AtomicU64::new(0),
+            spool: crate::spool::SpoolStats::default(),
             kernel_emitted: std::array::from_fn(|_| AtomicU64::new(0)),
             kernel_field: std::array::from_fn(|_| AtomicU64::new(0)),
             programs: std::array::from_fn(|_| ProgramStats::default()),

@@ -166,3 +166,224 @@ fn missing_tls_files_are_configuration_errors() {
         assert!(err.contains(key), "{var}: the error names {key}:\n{err}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// The spool: outages, crashes, corrupt segments.
+// ---------------------------------------------------------------------------
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use vigil_tests::attrs::{int_attr, str_attr, value};
+use vigil_tests::collector::Received;
+
+fn is_exit_of(r: &LogRecord, pid: i64) -> bool {
+    int_attr(&r.attributes, "process.pid") == Some(pid) && value(&r.attributes, "process.exit.time").is_some()
+}
+
+fn uid(r: &LogRecord) -> Option<&str> {
+    str_attr(&r.attributes, "log.record.uid")
+}
+
+/// Pids whose exit record is among `records`.
+fn exits_among<'a>(records: impl IntoIterator<Item = &'a LogRecord>, pids: &[i64]) -> BTreeSet<i64> {
+    let want: BTreeSet<i64> = pids.iter().copied().collect();
+    records
+        .into_iter()
+        .filter(|r| value(&r.attributes, "process.exit.time").is_some())
+        .filter_map(|r| int_attr(&r.attributes, "process.pid"))
+        .filter(|p| want.contains(p))
+        .collect()
+}
+
+/// The spool's segment files, oldest first, with the log records of each
+/// (decoded independently of vigil: 48-byte header, then the request).
+fn spool_segments(dir: &Path) -> Vec<(PathBuf, Vec<LogRecord>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "seg")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(&p).ok()?;
+            if bytes.len() < 48 || &bytes[..8] != b"VIGILSPL" || bytes[10] != 0 {
+                return Some((p, Vec::new())); // a traces segment, or one being replaced
+            }
+            let req: ExportLogsServiceRequest = prost::Message::decode(&bytes[48..]).expect("a spooled logs request");
+            let records = req.resource_logs.into_iter().flat_map(|rl| rl.scope_logs).flat_map(|sl| sl.log_records).collect();
+            Some((p, records))
+        })
+        .collect()
+}
+
+/// Every record delivered more than once must be the same record again
+/// (same `log.record.uid`, same bytes): recognisably a duplicate.
+fn assert_duplicates_are_identical(records: &[Received]) -> usize {
+    let mut by_uid: BTreeMap<&str, Vec<Vec<u8>>> = BTreeMap::new();
+    for r in records {
+        if let Some(u) = uid(&r.record) {
+            by_uid.entry(u).or_default().push(prost::Message::encode_to_vec(&r.record));
+        }
+    }
+    let mut dups = 0;
+    for (u, copies) in &by_uid {
+        dups += copies.len() - 1;
+        assert!(copies.iter().all(|c| c == &copies[0]), "records sharing log.record.uid {u} differ");
+    }
+    dups
+}
+
+fn spool_env(spool: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("VIGIL_SPOOL__PATH", spool.to_string_lossy().into_owned()),
+        ("VIGIL_EXPORT__RETRY_MAX_ELAPSED_MS", "1000".into()),
+        ("VIGIL_EXPORT__RETRY_MAX_BACKOFF_MS", "500".into()),
+        ("VIGIL_EXPORT__TIMEOUT_MS", "2000".into()),
+        ("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50".into()),
+        ("VIGIL_TELEMETRY__HEARTBEAT_INTERVAL_S", "1".into()),
+        ("VIGIL_TELEMETRY__LOSS_WINDOW_MS", "200".into()),
+    ]
+}
+
+fn as_strs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Run /bin/true every `every` for `d`; the pids.
+fn steady_workload(d: Duration, every: Duration) -> Vec<i64> {
+    let start = std::time::Instant::now();
+    let mut pids = Vec::new();
+    while start.elapsed() < d {
+        pids.push(run_true());
+        std::thread::sleep(every);
+    }
+    pids
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn collector_down_for_30_seconds_loses_nothing() {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-outage");
+    let spool = dir.path().join("spool");
+    let mut sink = Sink::start();
+    let env = spool_env(&spool);
+    let (mut vigil, err_path) = start_vigil_to_sink(&dir, &sink, &as_strs(&env));
+    let diag = |sink: &Sink| format!("\n--- vigil stderr ---\n{}\n--- sink: {} records", tail(&err_path, 6000), sink.records().len());
+
+    let every = Duration::from_millis(100);
+    let mut pids = steady_workload(Duration::from_secs(3), every);
+    sink.stop();
+    let outage_pids = steady_workload(Duration::from_secs(30), every);
+    let back_at_ns = vigil_tests::collector::unix_now_ns();
+    sink.restart();
+    pids.extend(&outage_pids);
+    pids.extend(steady_workload(Duration::from_secs(3), every));
+
+    let all = |sink: &Sink| exits_among(sink.records().iter().map(|r| &r.record), &pids).len() == pids.len();
+    let arrived = wait_until(Duration::from_secs(60), || all(&sink));
+    let got = exits_among(sink.records().iter().map(|r| &r.record), &pids);
+    let missing: Vec<i64> = pids.iter().filter(|p| !got.contains(p)).copied().collect();
+    assert!(arrived, "{} of {} exit records missing after the outage: {missing:?}{}", missing.len(), pids.len(), diag(&sink));
+    std::thread::sleep(Duration::from_millis(1500)); // a heartbeat after the replay
+    stop_vigil(&mut vigil, &err_path);
+
+    let records = sink.records();
+    let dups = assert_duplicates_are_identical(&records);
+    // Replayed records keep their original time.
+    for pid in &outage_pids {
+        let exit = records.iter().find(|r| is_exit_of(&r.record, *pid)).expect("exit record");
+        assert!(exit.record.time_unix_nano < back_at_ns, "pid {pid}: the replayed record was re-stamped");
+    }
+    let hb = super::heartbeats(&records);
+    let last = hb.last().expect("a final heartbeat");
+    let spooled = last.get("vigil.heartbeat.export.spooled");
+    assert!(spooled > 0, "the outage spooled nothing{}", diag(&sink));
+    assert_eq!(last.get("vigil.heartbeat.export.replayed"), spooled, "everything spooled was replayed");
+    assert_eq!(last.get("vigil.heartbeat.export.spool_full") + last.get("vigil.heartbeat.export.spool_corrupt"), 0);
+    assert_eq!(last.get("vigil.heartbeat.export.failed"), 0);
+    let losses = super::loss_records(&records);
+    assert!(losses.iter().all(|l| l.stage != "export"), "export losses: {losses:#?}");
+    assert!(spool_segments(&spool).is_empty(), "the spool is empty again");
+    eprintln!(
+        "e2e: {} runs, {} during the outage; {spooled} records spooled and replayed; {dups} duplicates",
+        pids.len(),
+        outage_pids.len()
+    );
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn spooled_records_survive_kill_9_and_arrive_after_a_restart() {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-kill9");
+    let spool = dir.path().join("spool");
+    let mut sink = Sink::start();
+    sink.stop();
+    let env = spool_env(&spool);
+    let (mut vigil, err_path) = start_vigil_to_sink(&dir, &sink, &as_strs(&env));
+    let pids = steady_workload(Duration::from_secs(2), Duration::from_millis(100));
+    let spooled = wait_until(WAIT, || exits_among(spool_segments(&spool).iter().flat_map(|(_, r)| r), &pids).len() == pids.len());
+    assert!(spooled, "the records were not all spooled:\n{}", tail(&err_path, 4000));
+    vigil.signal(libc::SIGKILL);
+    assert!(vigil.stop(libc::SIGKILL, WAIT).is_some(), "vigil did not die");
+
+    sink.restart();
+    let dir2 = TempDir::new("vigil-kill9-restart");
+    let (mut vigil, err_path) = start_vigil_to_sink(&dir2, &sink, &as_strs(&env));
+    let arrived = wait_until(WAIT, || exits_among(sink.records().iter().map(|r| &r.record), &pids).len() == pids.len());
+    assert!(arrived, "spooled records did not arrive after the restart:\n{}", tail(&err_path, 4000));
+    stop_vigil(&mut vigil, &err_path);
+    assert_duplicates_are_identical(&sink.records());
+    assert!(tail(&err_path, 1 << 20).contains("will be replayed"), "the restart reports the spool");
+    assert!(spool_segments(&spool).is_empty(), "the spool was emptied");
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn a_corrupt_segment_is_reported_and_skipped() {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-corrupt");
+    let spool = dir.path().join("spool");
+    let mut sink = Sink::start();
+    sink.stop();
+    let env = spool_env(&spool);
+    let (mut vigil, err_path) = start_vigil_to_sink(&dir, &sink, &as_strs(&env));
+    // Far apart, so that the records land in several requests (segments).
+    let pids = steady_workload(Duration::from_secs(3), Duration::from_millis(300));
+    let spooled = wait_until(WAIT, || exits_among(spool_segments(&spool).iter().flat_map(|(_, r)| r), &pids).len() == pids.len());
+    assert!(spooled, "the records were not all spooled:\n{}", tail(&err_path, 4000));
+    // A clean stop with the collector away keeps the spool.
+    stop_vigil(&mut vigil, &err_path);
+
+    let segments = spool_segments(&spool);
+    let (bad_path, bad_records) = segments
+        .iter()
+        .find(|(_, recs)| !exits_among(recs, &pids).is_empty())
+        .map(|(p, r)| (p.clone(), r.clone()))
+        .expect("a segment with exit records");
+    assert!(segments.len() > 2, "several segments: {}", segments.len());
+    let bad_pids = exits_among(&bad_records, &pids);
+    let mut bytes = std::fs::read(&bad_path).expect("read segment");
+    let mid = 48 + (bytes.len() - 48) / 2;
+    bytes[mid] ^= 0x5a;
+    std::fs::write(&bad_path, bytes).expect("corrupt the segment");
+
+    sink.restart();
+    let dir2 = TempDir::new("vigil-corrupt-restart");
+    let (mut vigil, err_path) = start_vigil_to_sink(&dir2, &sink, &as_strs(&env));
+    let good: Vec<i64> = pids.iter().filter(|p| !bad_pids.contains(p)).copied().collect();
+    let reported = |sink: &Sink| super::loss_records(&sink.records()).into_iter().find(|l| l.error_type == "spool_corrupt");
+    let done =
+        wait_until(WAIT, || exits_among(sink.records().iter().map(|r| &r.record), &good).len() == good.len() && reported(&sink).is_some());
+    assert!(done, "the other segments or the report did not arrive:\n{}", tail(&err_path, 4000));
+    stop_vigil(&mut vigil, &err_path);
+    let loss = reported(&sink).expect("spool_corrupt loss record");
+    assert_eq!((loss.stage.as_str(), loss.count), ("export", bad_records.len() as i64), "exactly the corrupt segment's records");
+    assert!(exits_among(sink.records().iter().map(|r| &r.record), &pids).is_disjoint(&bad_pids), "the corrupt segment was not replayed");
+    assert!(tail(&err_path, 1 << 20).contains("corrupt spool segment"), "the corruption is logged");
+    assert!(!bad_path.exists(), "the corrupt segment was removed");
+    assert!(spool_segments(&spool).is_empty());
+}

@@ -9,6 +9,7 @@
 //! with exponential backoff, until the retry budget runs out; a partial
 //! success is never retried and its rejected records are counted.
 
+pub mod deliver;
 pub mod grpc;
 pub mod http;
 pub mod retry;
