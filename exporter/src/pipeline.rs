@@ -689,7 +689,13 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let (raw_tx, raw_rx) = mpsc::channel::<RawRecord>(cfg.pipeline.queue_records);
     let (req_tx, req_rx) = mpsc::channel::<Batch>(EXPORT_QUEUE_BATCHES);
     let spool = crate::export::deliver::open_spool(&cfg, &exporter, &stats);
-    let delivery = crate::export::deliver::Delivery::new(exporter, RetryPolicy::from_config(&cfg.export), stats.clone(), spool);
+    let delivery = crate::export::deliver::Delivery::new(
+        exporter,
+        RetryPolicy::from_config(&cfg.export),
+        stats.clone(),
+        spool,
+        cfg.export.batch_max_bytes,
+    );
     let export_deadline = delivery.deadline.clone();
     let spooling = delivery.has_spool();
     let export_task = tokio::spawn(delivery.run(req_rx));

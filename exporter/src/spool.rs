@@ -375,32 +375,63 @@ impl Spool {
         Ok(true)
     }
 
+    fn read_segment(&self, seq: u64, meta: Meta) -> Result<Batch, String> {
+        let bytes = std::fs::read(self.path(seq, meta.lane)).map_err(|e| e.to_string())?;
+        let (signal, _, items, len) = parse_header(&bytes)?;
+        if bytes.len() as u64 != HEADER_LEN as u64 + len {
+            return Err(format!("size {} does not match the header", bytes.len()));
+        }
+        let payload = &bytes[HEADER_LEN..];
+        let expect = header(signal, Lane::from_code(bytes[11]).unwrap_or(Lane::Critical), items, u64_at(&bytes, 24), payload);
+        if expect[40..44] != bytes[40..44] {
+            return Err("checksum mismatch".into());
+        }
+        Ok(Batch { bytes: bytes::Bytes::copy_from_slice(payload), records: items, signal })
+    }
+
     /// The oldest segment: its id and its request, or the corruption found
     /// (the segment is then already deleted and counted).
     pub fn oldest(&mut self) -> Option<(u64, Result<Batch, Corrupt>)> {
+        let (seqs, read) = self.oldest_run(0)?;
+        Some((seqs[0], read))
+    }
+
+    /// The oldest segment and the ones after it of the same signal, as one
+    /// request of at most `max_bytes` (at least the oldest segment): OTLP
+    /// export requests are a repeated field, so their concatenation is the
+    /// request holding all of them. Returns the segment ids and the request,
+    /// or the oldest segment's corruption (it is then already deleted and
+    /// counted). A corrupt segment after the oldest ends the run; it is
+    /// reported when it becomes the oldest.
+    pub fn oldest_run(&mut self, max_bytes: usize) -> Option<(Vec<u64>, Result<Batch, Corrupt>)> {
         let (&seq, &meta) = self.segments.iter().next()?;
-        let path = self.path(seq, meta.lane);
-        let read = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
-            let (signal, _, items, len) = parse_header(&bytes)?;
-            if bytes.len() as u64 != HEADER_LEN as u64 + len {
-                return Err(format!("size {} does not match the header", bytes.len()));
-            }
-            let payload = &bytes[HEADER_LEN..];
-            let expect = header(signal, Lane::from_code(bytes[11]).unwrap_or(Lane::Critical), items, u64_at(&bytes, 24), payload);
-            if expect[40..44] != bytes[40..44] {
-                return Err("checksum mismatch".into());
-            }
-            Ok(Batch { bytes: bytes::Bytes::copy_from_slice(payload), records: items, signal })
-        });
-        match read {
-            Ok(batch) => Some((seq, Ok(batch))),
+        let first = match self.read_segment(seq, meta) {
+            Ok(b) => b,
             Err(reason) => {
-                let c = Corrupt { file: path, reason, items: Some((meta.signal, meta.items)) };
+                let c = Corrupt { file: self.path(seq, meta.lane), reason, items: Some((meta.signal, meta.items)) };
                 self.remove(seq);
                 self.report_corrupt(std::slice::from_ref(&c));
-                Some((seq, Err(c)))
+                return Some((vec![seq], Err(c)));
             }
+        };
+        let mut seqs = vec![seq];
+        let mut records = first.records;
+        let mut bytes = first.bytes.len();
+        let mut parts = vec![first.bytes];
+        let next: Vec<(u64, Meta)> = self.segments.iter().skip(1).map(|(s, m)| (*s, *m)).collect();
+        for (s, m) in next {
+            let payload = m.bytes.saturating_sub(HEADER_LEN as u64) as usize;
+            if m.signal != meta.signal || bytes + payload > max_bytes {
+                break;
+            }
+            let Ok(b) = self.read_segment(s, m) else { break };
+            seqs.push(s);
+            records += b.records;
+            bytes += b.bytes.len();
+            parts.push(b.bytes);
         }
+        let bytes = if parts.len() == 1 { parts.remove(0) } else { parts.concat().into() };
+        Some((seqs, Ok(Batch { bytes, records, signal: meta.signal })))
     }
 
     /// Delete a segment (delivered, or given up for good).
@@ -486,6 +517,41 @@ mod tests {
         assert!(sp.push(&batch(7, 1, 1), Lane::Critical).expect("push"));
         let names: Vec<String> = std::fs::read_dir(&d.0).expect("ls").map(|e| e.expect("e").file_name().to_string_lossy().into()).collect();
         assert_eq!(names, ["00000000000000000005-critical.seg"]);
+    }
+
+    #[test]
+    fn runs_of_segments_replay_as_one_request() {
+        use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        use prost::Message;
+        let d = dir("runs");
+        let stats = Arc::new(crate::stats::Stats::default());
+        let (mut sp, _) = Spool::open(&d.0, 1 << 20, stats.clone()).expect("open");
+        let req = |n: usize| ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: (0..n).map(|i| LogRecord { time_unix_nano: i as u64 + 1, ..LogRecord::default() }).collect(),
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        };
+        let logs = |n: usize| Batch { bytes: req(n).encode_to_vec().into(), records: n as u64, signal: Signal::Logs };
+        for n in [1, 2, 3] {
+            sp.push(&logs(n), Lane::Critical).expect("push");
+        }
+        sp.push(&Batch { bytes: vec![0; 4].into(), records: 1, signal: Signal::Traces }, Lane::Critical).expect("push");
+        sp.push(&logs(4), Lane::Critical).expect("push");
+        let (seqs, b) = sp.oldest_run(1 << 20).expect("a run");
+        let b = b.expect("intact");
+        assert_eq!((seqs, b.records, b.signal), (vec![1, 2, 3], 6, Signal::Logs), "up to the traces segment");
+        let merged = ExportLogsServiceRequest::decode(b.bytes.as_ref()).expect("one valid request");
+        let records: Vec<u64> =
+            merged.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records).map(|r| r.time_unix_nano).collect();
+        assert_eq!(records, [1, 1, 2, 1, 2, 3], "every record, oldest segment first");
+        // A byte limit: the oldest alone when the next does not fit.
+        let (seqs, _) = sp.oldest_run(1).expect("a run");
+        assert_eq!(seqs, [1]);
     }
 
     #[test]

@@ -387,3 +387,68 @@ fn a_corrupt_segment_is_reported_and_skipped() {
     assert!(!bad_path.exists(), "the corrupt segment was removed");
     assert!(spool_segments(&spool).is_empty());
 }
+
+/// `VmRSS` or `VmHWM` of `pid`, bytes.
+fn vm(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number of kB");
+    kib * 1024
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn memory_stays_bounded_while_the_collector_is_stalled() {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-memory");
+    let spool = dir.path().join("spool");
+    let sink = Sink::start();
+    // The documented bound (docs/delivery.md): the idle footprint plus the
+    // queues: pipeline.queue_records raw records of at most
+    // (record header + 3 * path_max_bytes + args_max_bytes) bytes, and
+    // (8 + 3) export requests of batch_max_bytes.
+    const QUEUE_RECORDS: u64 = 4096;
+    const BATCH_MAX_BYTES: u64 = 262_144;
+    let record_max = 512 + 3 * 4096 + 16_384;
+    let queues = QUEUE_RECORDS * record_max + 11 * BATCH_MAX_BYTES;
+    let mut env = spool_env(&spool);
+    env.push(("VIGIL_PIPELINE__QUEUE_RECORDS", QUEUE_RECORDS.to_string()));
+    env.push(("VIGIL_EXPORT__BATCH_MAX_BYTES", BATCH_MAX_BYTES.to_string()));
+    let (mut vigil, err_path) = start_vigil_to_sink(&dir, &sink, &as_strs(&env));
+    // Settle, then take the idle footprint.
+    let warmup = steady_workload(Duration::from_secs(3), Duration::from_millis(20));
+    assert!(wait_until(WAIT, || exits_among(sink.records().iter().map(|r| &r.record), &warmup).len() == warmup.len()));
+    let idle = vm(vigil.pid(), "VmHWM:");
+
+    const STALL: Duration = Duration::from_secs(60);
+    sink.stall_for(STALL + Duration::from_secs(30));
+    let start = std::time::Instant::now();
+    let mut pids = Vec::new();
+    let mut max_rss = 0;
+    let mut segments_seen = 0;
+    while start.elapsed() < STALL {
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_secs(1) {
+            pids.push(run_true());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        max_rss = max_rss.max(vm(vigil.pid(), "VmRSS:"));
+        segments_seen = segments_seen.max(spool_segments(&spool).len());
+    }
+    let hwm = vm(vigil.pid(), "VmHWM:");
+    sink.release();
+    let arrived = wait_until(Duration::from_secs(60), || exits_among(sink.records().iter().map(|r| &r.record), &pids).len() == pids.len());
+    stop_vigil(&mut vigil, &err_path);
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    eprintln!(
+        "e2e: {} runs in a {STALL:?} stall; idle VmHWM {:.1} MiB, max VmRSS {:.1} MiB, VmHWM {:.1} MiB, bound {:.1} MiB; {segments_seen} segments at most",
+        pids.len(),
+        mib(idle),
+        mib(max_rss),
+        mib(hwm),
+        mib(idle + queues)
+    );
+    assert!(segments_seen > 0, "the stalled exports were spooled");
+    assert!(hwm <= idle + queues, "VmHWM {:.1} MiB above the bound {:.1} MiB", mib(hwm), mib(idle + queues));
+    assert!(arrived, "records of the stall did not all arrive after it:\n{}", tail(&err_path, 4000));
+}

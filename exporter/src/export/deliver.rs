@@ -41,6 +41,9 @@ pub struct Delivery {
     policy: RetryPolicy,
     stats: Arc<Stats>,
     spool: Option<Spool>,
+    /// Replays join consecutive segments into requests of at most this
+    /// many bytes (`export.batch_max_bytes`).
+    max_request_bytes: usize,
     /// Cancelled when the shutdown deadline is reached.
     pub deadline: CancellationToken,
 }
@@ -93,8 +96,8 @@ enum Replay {
 
 impl Delivery {
     /// A stage exporting with `exporter`, spooling to `spool` if any.
-    pub fn new(exporter: Exporter, policy: RetryPolicy, stats: Arc<Stats>, spool: Option<Spool>) -> Self {
-        Delivery { exporter, policy, stats, spool, deadline: CancellationToken::new() }
+    pub fn new(exporter: Exporter, policy: RetryPolicy, stats: Arc<Stats>, spool: Option<Spool>, max_request_bytes: usize) -> Self {
+        Delivery { exporter, policy, stats, spool, max_request_bytes, deadline: CancellationToken::new() }
     }
 
     fn spooling(&self) -> bool {
@@ -134,8 +137,9 @@ impl Delivery {
     /// are spooled behind it (the pipeline does not wait on the attempt);
     /// `open` turns false if the channel closes.
     async fn replay_one(&mut self, backoff: &mut Backoff, rx: &mut mpsc::Receiver<Batch>, open: &mut bool) -> Replay {
+        let max_bytes = self.max_request_bytes;
         let Some(spool) = self.spool.as_mut() else { return Replay::Empty };
-        let Some((seq, read)) = spool.oldest() else { return Replay::Empty };
+        let Some((seqs, read)) = spool.oldest_run(max_bytes) else { return Replay::Empty };
         let Ok(batch) = read else { return Replay::Progress }; // corrupt: counted and deleted
         let started = std::time::Instant::now();
         let attempt = {
@@ -158,7 +162,9 @@ impl Delivery {
             Ok(d) => {
                 self.delivered(&batch, d, started);
                 if let Some(spool) = self.spool.as_mut() {
-                    spool.delivered(seq);
+                    for seq in seqs {
+                        spool.delivered(seq);
+                    }
                 }
                 backoff.reset();
                 Replay::Progress
@@ -174,7 +180,9 @@ impl Delivery {
             Err(e) => {
                 self.failed(&batch, &e);
                 if let Some(spool) = self.spool.as_mut() {
-                    spool.remove(seq);
+                    for seq in seqs {
+                        spool.remove(seq);
+                    }
                 }
                 Replay::Progress
             }
@@ -236,7 +244,11 @@ impl Delivery {
                     }
                 };
                 match result {
-                    Ok(d) => self.delivered(&batch, d, started),
+                    Ok(d) => {
+                        self.delivered(&batch, d, started);
+                        self.leave_pipeline(&batch);
+                    }
+                    // (spool_batch takes the batch out of the pipeline's count)
                     Err(e @ ExportError::Retryable { .. }) => {
                         if self.spool_batch(&batch, &e) {
                             tracing::warn!(
@@ -245,9 +257,11 @@ impl Delivery {
                             );
                         }
                     }
-                    Err(e) => self.failed(&batch, &e),
+                    Err(e) => {
+                        self.failed(&batch, &e);
+                        self.leave_pipeline(&batch);
+                    }
                 }
-                self.leave_pipeline(&batch);
                 continue;
             }
             // Spooling: take what the pipeline has, then try the oldest segment.
