@@ -396,8 +396,10 @@ impl Spool {
         Some((seqs[0], read))
     }
 
-    /// The oldest segment and the ones after it of the same signal, as one
-    /// request of at most `max_bytes` (at least the oldest segment): OTLP
+    /// The oldest segment and the next ones of the same signal (segments of
+    /// the other signal in between are left for later: order matters within
+    /// a signal), as one request of at most `max_bytes` (at least the oldest
+    /// segment): OTLP
     /// export requests are a repeated field, so their concatenation is the
     /// request holding all of them. Returns the segment ids and the request,
     /// or the oldest segment's corruption (it is then already deleted and
@@ -421,7 +423,10 @@ impl Spool {
         let next: Vec<(u64, Meta)> = self.segments.iter().skip(1).map(|(s, m)| (*s, *m)).collect();
         for (s, m) in next {
             let payload = m.bytes.saturating_sub(HEADER_LEN as u64) as usize;
-            if m.signal != meta.signal || bytes + payload > max_bytes {
+            if m.signal != meta.signal {
+                continue; // order matters within a signal only
+            }
+            if bytes + payload > max_bytes {
                 break;
             }
             let Ok(b) = self.read_segment(s, m) else { break };
@@ -544,14 +549,19 @@ mod tests {
         sp.push(&logs(4), Lane::Critical).expect("push");
         let (seqs, b) = sp.oldest_run(1 << 20).expect("a run");
         let b = b.expect("intact");
-        assert_eq!((seqs, b.records, b.signal), (vec![1, 2, 3], 6, Signal::Logs), "up to the traces segment");
+        assert_eq!((seqs, b.records, b.signal), (vec![1, 2, 3, 5], 10, Signal::Logs), "the logs segments, past the traces one");
         let merged = ExportLogsServiceRequest::decode(b.bytes.as_ref()).expect("one valid request");
         let records: Vec<u64> =
             merged.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records).map(|r| r.time_unix_nano).collect();
-        assert_eq!(records, [1, 1, 2, 1, 2, 3], "every record, oldest segment first");
+        assert_eq!(records, [1, 1, 2, 1, 2, 3, 1, 2, 3, 4], "every record, oldest segment first");
         // A byte limit: the oldest alone when the next does not fit.
         let (seqs, _) = sp.oldest_run(1).expect("a run");
         assert_eq!(seqs, [1]);
+        for seq in [1, 2, 3, 5] {
+            sp.delivered(seq);
+        }
+        let (seqs, b) = sp.oldest_run(1 << 20).expect("the traces segment");
+        assert_eq!((seqs, b.expect("intact").signal), (vec![4], Signal::Traces));
     }
 
     #[test]

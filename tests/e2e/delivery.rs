@@ -197,6 +197,35 @@ fn exits_among<'a>(records: impl IntoIterator<Item = &'a LogRecord>, pids: &[i64
         .collect()
 }
 
+/// Pids whose exit record `sink` received.
+fn exits_at(sink: &Sink, pids: &[i64]) -> BTreeSet<i64> {
+    let want: BTreeSet<i64> = pids.iter().copied().collect();
+    let mut got = BTreeSet::new();
+    sink.for_each_record(|r| {
+        if let Some(p) = int_attr(&r.attributes, "process.pid").filter(|p| want.contains(p)) {
+            if value(&r.attributes, "process.exit.time").is_some() {
+                got.insert(p);
+            }
+        }
+    });
+    got
+}
+
+/// Poll (every 250 ms: the sink must not be starved by the polling) until
+/// `sink` has the exit records of all `pids` or `timeout` passes.
+fn wait_for_exits(sink: &Sink, pids: &[i64], timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if exits_at(sink, pids).len() == pids.len() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// The spool's segment files, oldest first, with the log records of each
 /// (decoded independently of vigil: 48-byte header, then the request).
 fn spool_segments(dir: &Path) -> Vec<(PathBuf, Vec<LogRecord>)> {
@@ -271,7 +300,15 @@ fn collector_down_for_30_seconds_loses_nothing() {
     let mut sink = Sink::start();
     let env = spool_env(&spool);
     let (mut vigil, err_path) = start_vigil_to_sink(&dir, &sink, &as_strs(&env));
-    let diag = |sink: &Sink| format!("\n--- vigil stderr ---\n{}\n--- sink: {} records", tail(&err_path, 6000), sink.records().len());
+    let diag = |sink: &Sink| {
+        let mut n = 0;
+        sink.for_each_record(|_| n += 1);
+        format!(
+            "\n--- vigil stderr ---\n{}\n--- sink: {n} records; spool: {} segments",
+            tail(&err_path, 6000),
+            spool_segments(&spool).len()
+        )
+    };
 
     let every = Duration::from_millis(100);
     let mut pids = steady_workload(Duration::from_secs(3), every);
@@ -282,9 +319,8 @@ fn collector_down_for_30_seconds_loses_nothing() {
     pids.extend(&outage_pids);
     pids.extend(steady_workload(Duration::from_secs(3), every));
 
-    let all = |sink: &Sink| exits_among(sink.records().iter().map(|r| &r.record), &pids).len() == pids.len();
-    let arrived = wait_until(Duration::from_secs(60), || all(&sink));
-    let got = exits_among(sink.records().iter().map(|r| &r.record), &pids);
+    let arrived = wait_for_exits(&sink, &pids, Duration::from_secs(90));
+    let got = exits_at(&sink, &pids);
     let missing: Vec<i64> = pids.iter().filter(|p| !got.contains(p)).copied().collect();
     assert!(arrived, "{} of {} exit records missing after the outage: {missing:?}{}", missing.len(), pids.len(), diag(&sink));
     std::thread::sleep(Duration::from_millis(1500)); // a heartbeat after the replay
@@ -333,7 +369,7 @@ fn spooled_records_survive_kill_9_and_arrive_after_a_restart() {
     sink.restart();
     let dir2 = TempDir::new("vigil-kill9-restart");
     let (mut vigil, err_path) = start_vigil_to_sink(&dir2, &sink, &as_strs(&env));
-    let arrived = wait_until(WAIT, || exits_among(sink.records().iter().map(|r| &r.record), &pids).len() == pids.len());
+    let arrived = wait_for_exits(&sink, &pids, Duration::from_secs(60));
     assert!(arrived, "spooled records did not arrive after the restart:\n{}", tail(&err_path, 4000));
     stop_vigil(&mut vigil, &err_path);
     assert_duplicates_are_identical(&sink.records());
@@ -376,13 +412,12 @@ fn a_corrupt_segment_is_reported_and_skipped() {
     let (mut vigil, err_path) = start_vigil_to_sink(&dir2, &sink, &as_strs(&env));
     let good: Vec<i64> = pids.iter().filter(|p| !bad_pids.contains(p)).copied().collect();
     let reported = |sink: &Sink| super::loss_records(&sink.records()).into_iter().find(|l| l.error_type == "spool_corrupt");
-    let done =
-        wait_until(WAIT, || exits_among(sink.records().iter().map(|r| &r.record), &good).len() == good.len() && reported(&sink).is_some());
+    let done = wait_for_exits(&sink, &good, Duration::from_secs(60)) && wait_until(WAIT, || reported(&sink).is_some());
     assert!(done, "the other segments or the report did not arrive:\n{}", tail(&err_path, 4000));
     stop_vigil(&mut vigil, &err_path);
     let loss = reported(&sink).expect("spool_corrupt loss record");
     assert_eq!((loss.stage.as_str(), loss.count), ("export", bad_records.len() as i64), "exactly the corrupt segment's records");
-    assert!(exits_among(sink.records().iter().map(|r| &r.record), &pids).is_disjoint(&bad_pids), "the corrupt segment was not replayed");
+    assert!(exits_at(&sink, &pids).is_disjoint(&bad_pids), "the corrupt segment was not replayed");
     assert!(tail(&err_path, 1 << 20).contains("corrupt spool segment"), "the corruption is logged");
     assert!(!bad_path.exists(), "the corrupt segment was removed");
     assert!(spool_segments(&spool).is_empty());
@@ -417,7 +452,7 @@ fn memory_stays_bounded_while_the_collector_is_stalled() {
     let (mut vigil, err_path) = start_vigil_to_sink(&dir, &sink, &as_strs(&env));
     // Settle, then take the idle footprint.
     let warmup = steady_workload(Duration::from_secs(3), Duration::from_millis(20));
-    assert!(wait_until(WAIT, || exits_among(sink.records().iter().map(|r| &r.record), &warmup).len() == warmup.len()));
+    assert!(wait_for_exits(&sink, &warmup, WAIT), "warm-up records did not arrive:\n{}", tail(&err_path, 4000));
     let idle = vm(vigil.pid(), "VmHWM:");
 
     const STALL: Duration = Duration::from_secs(60);
@@ -437,7 +472,8 @@ fn memory_stays_bounded_while_the_collector_is_stalled() {
     }
     let hwm = vm(vigil.pid(), "VmHWM:");
     sink.release();
-    let arrived = wait_until(Duration::from_secs(60), || exits_among(sink.records().iter().map(|r| &r.record), &pids).len() == pids.len());
+    let arrived = wait_for_exits(&sink, &pids, Duration::from_secs(90));
+    let missing = pids.len() - exits_at(&sink, &pids).len();
     stop_vigil(&mut vigil, &err_path);
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     eprintln!(
@@ -450,5 +486,5 @@ fn memory_stays_bounded_while_the_collector_is_stalled() {
     );
     assert!(segments_seen > 0, "the stalled exports were spooled");
     assert!(hwm <= idle + queues, "VmHWM {:.1} MiB above the bound {:.1} MiB", mib(hwm), mib(idle + queues));
-    assert!(arrived, "records of the stall did not all arrive after it:\n{}", tail(&err_path, 4000));
+    assert!(arrived, "{missing} exit records of the stall did not arrive after it:\n{}", tail(&err_path, 4000));
 }

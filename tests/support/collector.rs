@@ -516,6 +516,20 @@ impl Sink {
         out
     }
 
+    /// Visit every record received so far, under the sink's lock and
+    /// without copying (cheap enough to poll while the sink receives a
+    /// lot).
+    pub fn for_each_record(&self, mut f: impl FnMut(&LogRecord)) {
+        let st = self.state();
+        for call in &st.answered {
+            for rl in &call.request.resource_logs {
+                for sl in &rl.scope_logs {
+                    sl.log_records.iter().for_each(&mut f);
+                }
+            }
+        }
+    }
+
     /// Number of export requests received (answered successfully) so far.
     pub fn requests(&self) -> usize {
         self.state().answered.len()

@@ -84,6 +84,53 @@ fn spool_batch(spool: &mut Option<Spool>, stats: &Stats, batch: &Batch, why: &Ex
     }
 }
 
+/// Join consecutive batches of the same signal into requests of at most
+/// `max_bytes` (OTLP export requests are one repeated field: concatenated,
+/// they are the request holding all of them). Order is kept.
+pub fn merge(batches: Vec<Batch>, max_bytes: usize) -> Vec<Batch> {
+    let mut out: Vec<Batch> = Vec::with_capacity(batches.len());
+    let mut parts: Vec<bytes::Bytes> = Vec::new();
+    let mut cur: Option<(Signal, u64, usize)> = None;
+    let flush = |out: &mut Vec<Batch>, parts: &mut Vec<bytes::Bytes>, cur: Option<(Signal, u64, usize)>| {
+        if let Some((signal, records, _)) = cur {
+            let bytes = if parts.len() == 1 { parts.remove(0) } else { parts.concat().into() };
+            parts.clear();
+            out.push(Batch { bytes, records, signal });
+        }
+    };
+    for b in batches {
+        match cur {
+            Some((signal, records, len)) if signal == b.signal && len + b.bytes.len() <= max_bytes => {
+                cur = Some((signal, records + b.records, len + b.bytes.len()));
+            }
+            _ => {
+                flush(&mut out, &mut parts, cur);
+                cur = Some((b.signal, b.records, b.bytes.len()));
+            }
+        }
+        parts.push(b.bytes);
+    }
+    flush(&mut out, &mut parts, cur);
+    out
+}
+
+/// Spool `first` and every batch already queued behind it, joined into as
+/// few segments as `max_bytes` allows (one fsync per segment, not per
+/// batch: spooling keeps up with the pipeline).
+fn spool_queued(spool: &mut Option<Spool>, stats: &Stats, first: Batch, rx: &mut mpsc::Receiver<Batch>, max_bytes: usize) -> u64 {
+    let mut all = vec![first];
+    while let Ok(b) = rx.try_recv() {
+        all.push(b);
+    }
+    let why = behind();
+    let mut n = 0;
+    for b in merge(all, max_bytes) {
+        n += b.records;
+        spool_batch(spool, stats, &b, &why);
+    }
+    n
+}
+
 enum Replay {
     /// A segment was delivered (or dropped as corrupt or permanently
     /// refused): try the next one at once.
@@ -151,7 +198,7 @@ impl Delivery {
                     () = self.deadline.cancelled() => return Replay::Wait(std::time::Duration::ZERO),
                     b = rx.recv(), if *open => match b {
                         Some(b) => {
-                            spool_batch(&mut self.spool, &self.stats, &b, &behind());
+                            spool_queued(&mut self.spool, &self.stats, b, rx, max_bytes);
                         }
                         None => *open = false,
                     },
@@ -208,8 +255,7 @@ impl Delivery {
             n += batch.records;
         }
         while let Some(batch) = rx.recv().await {
-            self.spool_batch(&batch, &why);
-            n += batch.records;
+            n += spool_queued(&mut self.spool, &self.stats, batch, rx, self.max_request_bytes);
         }
         if n > 0 {
             tracing::warn!(items = n, "shutdown deadline reached: unsent records written to the spool");
@@ -265,9 +311,8 @@ impl Delivery {
                 continue;
             }
             // Spooling: take what the pipeline has, then try the oldest segment.
-            let why = behind();
-            while let Ok(batch) = rx.try_recv() {
-                self.spool_batch(&batch, &why);
+            if let Ok(batch) = rx.try_recv() {
+                spool_queued(&mut self.spool, &self.stats, batch, &mut rx, self.max_request_bytes);
             }
             match self.replay_one(&mut backoff, &mut rx, &mut open).await {
                 Replay::Progress | Replay::Empty => continue,
@@ -281,7 +326,7 @@ impl Delivery {
                             () = self.deadline.cancelled() => break,
                             b = rx.recv(), if open => match b {
                                 Some(batch) => {
-                                    self.spool_batch(&batch, &why);
+                                    spool_queued(&mut self.spool, &self.stats, batch, &mut rx, self.max_request_bytes);
                                 }
                                 None => {
                                     open = false;
@@ -316,5 +361,34 @@ pub fn open_spool(cfg: &crate::config::Config, exporter: &Exporter, stats: &Arc<
             tracing::error!(path = %cfg.spool.path, "cannot open the spool, running without one (undeliverable records will be lost): {e}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_joins_runs_of_one_signal_within_the_byte_limit() {
+        let b = |signal, fill: u8, len: usize, records| Batch { bytes: vec![fill; len].into(), records, signal };
+        let input = vec![
+            b(Signal::Logs, 1, 10, 1),
+            b(Signal::Logs, 2, 10, 2),
+            b(Signal::Traces, 3, 5, 3),
+            b(Signal::Logs, 4, 10, 4),
+            b(Signal::Logs, 5, 10, 5),
+            b(Signal::Logs, 6, 10, 6),
+        ];
+        let out = merge(input, 25);
+        let shape: Vec<(Signal, u64, usize)> = out.iter().map(|b| (b.signal, b.records, b.bytes.len())).collect();
+        assert_eq!(
+            shape,
+            [(Signal::Logs, 3, 20), (Signal::Traces, 3, 5), (Signal::Logs, 9, 20), (Signal::Logs, 6, 10)],
+            "same signal, within 25 bytes, order kept"
+        );
+        assert_eq!(&out[0].bytes[..], &[1u8; 10].iter().chain(&[2u8; 10]).copied().collect::<Vec<u8>>()[..]);
+        assert!(merge(Vec::new(), 10).is_empty());
+        // A batch over the limit stays whole, alone.
+        assert_eq!(merge(vec![b(Signal::Logs, 7, 40, 1), b(Signal::Logs, 8, 1, 1)], 25).len(), 2);
     }
 }

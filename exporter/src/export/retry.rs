@@ -120,7 +120,11 @@ pub fn classify_grpc(status: &tonic::Status) -> ExportError {
     let code = status.code();
     let delay = grpc_retry_delay(status);
     let message = format!("gRPC {code:?}: {}", status.message());
-    let retryable = grpc_code_retryable(code) || (code == Code::ResourceExhausted && delay.is_some());
+    // A status made on this side from a broken connection (h2 or I/O
+    // error as its source; the server never answered) is a transport
+    // failure, not the server's verdict: the collector may come back.
+    let transport = std::error::Error::source(status).is_some() && matches!(code, Code::Unknown | Code::Internal);
+    let retryable = grpc_code_retryable(code) || (code == Code::ResourceExhausted && delay.is_some()) || transport;
     if retryable {
         ExportError::Retryable { message, delay }
     } else {
@@ -268,6 +272,16 @@ mod tests {
         neg.details[0].value =
             prost::Message::encode_to_vec(&rpc::RetryInfo { retry_delay: Some(rpc::ProtoDuration { seconds: -5, nanos: 0 }) });
         assert_eq!(neg.retry_delay(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn broken_connections_are_retryable_server_verdicts_are_not() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
+        let mut local = tonic::Status::unknown("h2 protocol error");
+        local.set_source(std::sync::Arc::new(io));
+        assert!(matches!(classify_grpc(&local), ExportError::Retryable { .. }));
+        assert!(matches!(classify_grpc(&tonic::Status::unknown("server says no")), ExportError::Permanent(_)));
+        assert!(matches!(classify_grpc(&tonic::Status::internal("server bug")), ExportError::Permanent(_)));
     }
 
     #[test]
