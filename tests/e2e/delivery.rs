@@ -488,3 +488,33 @@ fn memory_stays_bounded_while_the_collector_is_stalled() {
     assert!(hwm <= idle + queues, "VmHWM {:.1} MiB above the bound {:.1} MiB", mib(hwm), mib(idle + queues));
     assert!(arrived, "{missing} exit records of the stall did not arrive after it:\n{}", tail(&err_path, 4000));
 }
+
+#[test]
+#[ignore = "needs root and the rotel collector: run by ci/test.sh"]
+fn through_rotel_spooled_records_survive_kill_9_and_arrive_when_the_collector_is_back() {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-rotel-kill9");
+    let spool = dir.path().join("spool");
+    let sink = Sink::start();
+    let mut rotel = vigil_tests::collector::Rotel::start(dir.path(), &sink.endpoint());
+    let endpoint = rotel.grpc_endpoint();
+    rotel.stop(); // the collector process is down
+    let env = spool_env(&spool);
+    let os_env: Vec<(&str, &std::ffi::OsStr)> = env.iter().map(|(k, v)| (*k, std::ffi::OsStr::new(v.as_str()))).collect();
+    let args = ["--endpoint", endpoint.as_str(), "--protocol", "grpc"];
+    let (mut vigil, err_path) = start_vigil(&dir, &args, &os_env);
+    let pids = steady_workload(Duration::from_secs(2), Duration::from_millis(100));
+    let spooled = wait_until(WAIT, || exits_among(spool_segments(&spool).iter().flat_map(|(_, r)| r), &pids).len() == pids.len());
+    assert!(spooled, "the records were not all spooled:\n{}", tail(&err_path, 4000));
+    assert!(vigil.stop(libc::SIGKILL, WAIT).is_some(), "vigil did not die");
+
+    let dir2 = TempDir::new("vigil-rotel-kill9-restart");
+    let (mut vigil, err_path) = start_vigil(&dir2, &args, &os_env);
+    std::thread::sleep(Duration::from_millis(500));
+    rotel.restart(); // the collector is back
+    let arrived = wait_for_exits(&sink, &pids, Duration::from_secs(60));
+    assert!(arrived, "spooled records did not arrive through rotel:\n{}\n{}", tail(&err_path, 4000), rotel.summary("vigil"));
+    stop_vigil(&mut vigil, &err_path);
+    assert_duplicates_are_identical(&sink.records());
+    assert!(spool_segments(&spool).is_empty(), "the spool was emptied");
+}

@@ -609,19 +609,52 @@ pub struct Rotel {
     grpc_port: u16,
     http_port: u16,
     output: PathBuf,
+    dir: PathBuf,
+    forward_to: String,
 }
 
 impl Rotel {
     /// Start rotel in `dir` (pid file and output go there). Retries with new
     /// ports if rotel exits before listening (a port taken meanwhile).
     pub fn start(dir: &Path, forward_to: &str) -> Self {
-        let bin = rotel_agent();
         let mut last_failure = String::new();
         for attempt in 0..3 {
             let (grpc_port, http_port) = (free_port(), free_port());
             if grpc_port == http_port {
                 continue;
             }
+            match Self::spawn_on(dir, forward_to, grpc_port, http_port, &format!("{attempt}")) {
+                Ok(r) => return r,
+                Err(e) => last_failure = e,
+            }
+        }
+        panic!("rotel did not start listening within {WAIT:?}: {last_failure}");
+    }
+
+    /// Start rotel again on the same ports (stopping it first if it runs):
+    /// a collector that went away and came back.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + WAIT;
+        let mut n = 0;
+        loop {
+            n += 1;
+            match Self::spawn_on(&self.dir.clone(), &self.forward_to.clone(), self.grpc_port, self.http_port, &format!("restart-{n}")) {
+                Ok(r) => {
+                    *self = r;
+                    return;
+                }
+                // The old ports may linger for a moment.
+                Err(e) if Instant::now() >= deadline => panic!("rotel did not restart on its ports: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    fn spawn_on(dir: &Path, forward_to: &str, grpc_port: u16, http_port: u16, tag: &str) -> Result<Self, String> {
+        let bin = rotel_agent();
+        {
+            let attempt = tag;
             let output = dir.join(format!("rotel-{attempt}.out"));
             let out = File::create(&output).expect("create rotel output file");
             let err = out.try_clone().expect("clone rotel output file");
@@ -649,11 +682,10 @@ impl Rotel {
             let mut child = ChildGuard::spawn("rotel", &mut cmd);
             let up = wait_until(WAIT, || child.try_status().is_some() || (listening(grpc_port) && listening(http_port)));
             if up && child.try_status().is_none() {
-                return Self { child, grpc_port, http_port, output };
+                return Ok(Self { child, grpc_port, http_port, output, dir: dir.to_path_buf(), forward_to: forward_to.to_owned() });
             }
-            last_failure = format!("status {:?}, output:\n{}", child.try_status(), strip_ansi(&tail(&output, 4000)));
+            Err(format!("status {:?}, output:\n{}", child.try_status(), strip_ansi(&tail(&output, 4000))))
         }
-        panic!("rotel did not start listening within {WAIT:?}: {last_failure}");
     }
 
     /// The gRPC receiver, `http://127.0.0.1:<port>`.
