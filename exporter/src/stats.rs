@@ -289,7 +289,7 @@ impl Stats {
     pub fn summary(&self) -> String {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "received={} kernel_dropped={} recursion_misses={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={} shutdown_lost={}",
+            "received={} kernel_dropped={} recursion_misses={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={} shutdown_lost={} spooled={} replayed={} spool_full={} spool_corrupt={}",
             l(&self.received),
             self.kernel_dropped_total(),
             self.recursion_misses_total(),
@@ -299,7 +299,11 @@ impl Stats {
             l(&self.exported),
             l(&self.export_rejected),
             l(&self.export_failed),
-            l(&self.shutdown_lost)
+            l(&self.shutdown_lost),
+            l(&self.spool.spooled),
+            l(&self.spool.replayed),
+            l(&self.spool.full),
+            l(&self.spool.corrupt)
         )
     }
 }
