@@ -9,6 +9,8 @@
 //!   records that failed to decode;
 //! - export: records whose export failed for good, and records a collector
 //!   rejected in a partial success;
+//! - spool: spooled records evicted when the spool was full, or in a
+//!   segment found corrupt (records still in the spool are not lost);
 //! - reconciliation with /proc: processes that appeared or vanished without
 //!   an observed exec or exit (`missed_exec`, `missed_exit`).
 //!
@@ -81,6 +83,10 @@ enum Key {
     SpansRejected,
     MissedExec,
     MissedExit,
+    SpoolFull,
+    SpoolCorrupt,
+    SpansSpoolFull,
+    SpansSpoolCorrupt,
 }
 
 /// Turns counter increases into loss records, one per window and counter.
@@ -126,6 +132,11 @@ impl LossReporter {
         current.push((Key::SpansRejected, stats.spans_rejected.load(Ordering::Relaxed)));
         current.push((Key::MissedExec, stats.missed_exec.load(Ordering::Relaxed)));
         current.push((Key::MissedExit, stats.missed_exit.load(Ordering::Relaxed)));
+        let sp = &stats.spool;
+        current.push((Key::SpoolFull, sp.full.load(Ordering::Relaxed)));
+        current.push((Key::SpoolCorrupt, sp.corrupt.load(Ordering::Relaxed)));
+        current.push((Key::SpansSpoolFull, sp.spans_full.load(Ordering::Relaxed)));
+        current.push((Key::SpansSpoolCorrupt, sp.spans_corrupt.load(Ordering::Relaxed)));
 
         let window = (self.window_start_ns, now_ns);
         let mut out = Vec::new();
@@ -155,6 +166,12 @@ impl LossReporter {
                 // record is unknown; the agent is where it shows.
                 Key::MissedExec => (LossStage::Agent, "missed_exec", Some(EventType::Exec.event_name()), None),
                 Key::MissedExit => (LossStage::Agent, "missed_exit", Some(EventType::Exit.event_name()), None),
+                // Spooled records evicted from a full spool, or in a segment
+                // found corrupt.
+                Key::SpoolFull => (LossStage::Export, "spool_full", None, None),
+                Key::SpoolCorrupt => (LossStage::Export, "spool_corrupt", None, None),
+                Key::SpansSpoolFull => (LossStage::Export, "spool_full", Some(SPANS), None),
+                Key::SpansSpoolCorrupt => (LossStage::Export, "spool_corrupt", Some(SPANS), None),
             };
             let loss = Loss {
                 stage,

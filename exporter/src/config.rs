@@ -217,8 +217,41 @@ pub struct ExportConfig {
     pub batch_timeout_ms: u64,
     /// On shutdown, how long the exporter may keep sending.
     pub shutdown_deadline_ms: u64,
+    /// First wait before retrying a retryable failure, milliseconds; each
+    /// further wait doubles, up to `retry_max_backoff_ms`, and is jittered
+    /// (drawn from the upper half). A server-requested delay (gRPC
+    /// RetryInfo, HTTP Retry-After) replaces it.
+    pub retry_initial_backoff_ms: u64,
+    /// Cap of the backoff between attempts, milliseconds.
+    pub retry_max_backoff_ms: u64,
+    /// How long one batch is retried at most, milliseconds (from its first
+    /// attempt); then it goes to the spool.
+    pub retry_max_elapsed_ms: u64,
     /// Console format when `endpoint` is empty.
     pub stdout_format: StdoutFormat,
+    /// TLS to the collector (used by `https://` endpoints).
+    pub tls: TlsConfig,
+}
+
+/// TLS settings of the export connection (`[export.tls]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM CA certificate(s) that sign the collector's certificate. Empty:
+    /// the system trust store. (`OTEL_EXPORTER_OTLP_CERTIFICATE`)
+    pub ca_file: String,
+    /// PEM client certificate (chain) for mutual TLS; needs `key_file`.
+    /// (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`)
+    pub cert_file: String,
+    /// PEM private key of `cert_file`. (`OTEL_EXPORTER_OTLP_CLIENT_KEY`)
+    pub key_file: String,
+    /// Verify the collector's certificate for this name (and send it in
+    /// SNI) instead of the endpoint's host. Empty: the endpoint's host.
+    pub server_name: String,
+    /// An endpoint given without a scheme (`collector:4317`) is plaintext
+    /// `http://` when true, `https://` when false (the OTLP specification's
+    /// `OTEL_EXPORTER_OTLP_INSECURE`). An explicit scheme always decides.
+    pub insecure: bool,
 }
 
 impl Default for ExportConfig {
@@ -235,15 +268,54 @@ impl Default for ExportConfig {
             batch_max_bytes: 2 << 20,
             batch_timeout_ms: 200,
             shutdown_deadline_ms: 5_000,
+            retry_initial_backoff_ms: 100,
+            retry_max_backoff_ms: 5_000,
+            retry_max_elapsed_ms: 10_000,
             stdout_format: StdoutFormat::Text,
+            tls: TlsConfig::default(),
         }
     }
 }
 
 impl ExportConfig {
+    /// Give scheme-less endpoints (`host:port`) their scheme: `http://`
+    /// when `tls.insecure`, else `https://`.
+    pub fn add_schemes(&mut self) {
+        let scheme = if self.tls.insecure { "http://" } else { "https://" };
+        for url in [&mut self.endpoint, &mut self.traces_endpoint] {
+            let t = url.trim();
+            if !t.is_empty() && !t.contains("://") {
+                *url = format!("{scheme}{t}");
+            }
+        }
+    }
+
+    /// Whether the endpoint is `https://`.
+    pub fn uses_tls(&self) -> bool {
+        self.endpoint.to_ascii_lowercase().starts_with("https://")
+    }
+
     /// Per-request timeout.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// The on-disk spool of requests the collector could not accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// Directory of the spool segments. Empty: no spool (requests that
+    /// cannot be delivered are counted as lost, `export_failed`).
+    pub path: String,
+    /// Bytes the spool may hold at most (4 MiB..=1 TiB); the oldest bulk,
+    /// then the oldest critical segments make room (`spool_full`).
+    pub max_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig { path: "/var/lib/vigil/spool".into(), max_bytes: 256 << 20 }
     }
 }
 
@@ -383,6 +455,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Export.
     pub export: ExportConfig,
+    /// The on-disk spool.
+    pub spool: SpoolConfig,
     /// The agent's own records.
     pub telemetry: TelemetryConfig,
     /// Process spans.
@@ -485,6 +559,19 @@ fn otel_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, config:
         };
         out.push(("export.gzip".into(), gzip.into()));
     }
+    for (suffix, key) in [("CERTIFICATE", "ca_file"), ("CLIENT_CERTIFICATE", "cert_file"), ("CLIENT_KEY", "key_file")] {
+        if let Some((_, v)) = get(&format!("OTEL_EXPORTER_OTLP_LOGS_{suffix}"), &format!("OTEL_EXPORTER_OTLP_{suffix}")) {
+            out.push((format!("export.tls.{key}"), v.trim().into()));
+        }
+    }
+    if let Some((var, v)) = get("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE") {
+        let insecure = match v.trim().to_ascii_lowercase().as_str() {
+            "true" => true,
+            "false" => false,
+            other => return Err(invalid(&var, format!("`{other}` is not true or false"))),
+        };
+        out.push(("export.tls.insecure".into(), insecure.into()));
+    }
     Ok(out)
 }
 
@@ -525,7 +612,8 @@ impl Config {
         )?;
         b = b.set_override_option("probes.args_max_bytes", o.args_max_bytes.map(u64::from))?;
         b = b.set_override_option("probes.ringbuf_kib", o.ringbuf_kib.map(u64::from))?;
-        let cfg: Config = b.build()?.try_deserialize()?;
+        let mut cfg: Config = b.build()?.try_deserialize()?;
+        cfg.export.add_schemes();
         cfg.validate()?;
         Ok(cfg)
     }
@@ -579,18 +667,31 @@ impl Config {
                 continue;
             }
             let lower = url.to_ascii_lowercase();
-            if lower.starts_with("https://") {
-                return Err(invalid(key, "https endpoints (TLS) are not supported yet; use http:// to a local collector"));
-            }
-            if !lower.starts_with("http://") {
-                return Err(invalid(key, format!("`{url}` must start with http://")));
+            if !lower.starts_with("http://") && !lower.starts_with("https://") {
+                return Err(invalid(key, format!("`{url}` must start with http:// or https://")));
             }
         }
+        crate::export::tls::check_files(&e.tls).map_err(|(key, message)| invalid(key, message))?;
         if e.batch_max_records == 0 || e.batch_max_records > 100_000 {
             return Err(invalid("export.batch_max_records", format!("{} is outside 1..=100000", e.batch_max_records)));
         }
         if !(65_536..=16 << 20).contains(&e.batch_max_bytes) {
             return Err(invalid("export.batch_max_bytes", format!("{} is outside 65536..=16777216", e.batch_max_bytes)));
+        }
+        if !(1..=60_000).contains(&e.retry_initial_backoff_ms) {
+            return Err(invalid("export.retry_initial_backoff_ms", format!("{} is outside 1..=60000", e.retry_initial_backoff_ms)));
+        }
+        if !(e.retry_initial_backoff_ms..=600_000).contains(&e.retry_max_backoff_ms) {
+            return Err(invalid(
+                "export.retry_max_backoff_ms",
+                format!(
+                    "{} is outside retry_initial_backoff_ms..=600000 ({}..=600000)",
+                    e.retry_max_backoff_ms, e.retry_initial_backoff_ms
+                ),
+            ));
+        }
+        if e.retry_max_elapsed_ms > 3_600_000 {
+            return Err(invalid("export.retry_max_elapsed_ms", format!("{} is outside 0..=3600000", e.retry_max_elapsed_ms)));
         }
         if e.timeout_ms == 0 {
             return Err(invalid("export.timeout_ms", "must be at least 1"));
@@ -599,6 +700,15 @@ impl Config {
             if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
                 return Err(invalid(&format!("export.headers.{k}"), "header names may hold only letters, digits, '-' and '_'"));
             }
+        }
+        if !(4 << 20..=1 << 40).contains(&self.spool.max_bytes) {
+            return Err(invalid("spool.max_bytes", format!("{} is outside 4194304..=1099511627776", self.spool.max_bytes)));
+        }
+        if self.spool.max_bytes < (e.batch_max_bytes as u64) * 2 {
+            return Err(invalid(
+                "spool.max_bytes",
+                format!("{} must hold at least two requests of export.batch_max_bytes", self.spool.max_bytes),
+            ));
         }
         let h = &self.health;
         if !h.listen.is_empty() && h.listen.parse::<std::net::SocketAddr>().is_err() {
@@ -832,13 +942,51 @@ mod tests {
         assert!(err_text(&[("VIGIL_PROBES__BOGUS", "1")]).contains("bogus"));
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]).contains("OTEL_EXPORTER_OTLP_PROTOCOL"));
         assert!(err_text(&[("OTEL_EXPORTER_OTLP_HEADERS", "novalue")]).contains("OTEL_EXPORTER_OTLP_HEADERS"));
-        assert!(err_text(&[("VIGIL_EXPORT__ENDPOINT", "collector:4317")]).contains("export.endpoint"));
-        assert!(err_text(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318")]).contains("export.traces_endpoint"));
-        assert!(err_text(&[("VIGIL_EXPORT__TRACES_ENDPOINT", "https://c:4318/v1/traces")]).contains("export.traces_endpoint"));
+        assert!(err_text(&[("VIGIL_EXPORT__ENDPOINT", "ftp://collector:4317")]).contains("export.endpoint"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector:4318")]).contains("export.traces_endpoint"));
+        assert!(err_text(&[("VIGIL_EXPORT__TRACES_ENDPOINT", "ftp://c:4318/v1/traces")]).contains("export.traces_endpoint"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")]).contains("export.tls.ca_file"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/nonexistent/key.pem")]).contains("export.tls"));
+        assert!(err_text(&[("OTEL_EXPORTER_OTLP_INSECURE", "maybe")]).contains("OTEL_EXPORTER_OTLP_INSECURE"));
         assert!(err_text(&[("VIGIL_EXPORT__STDOUT_FORMAT", "xml")]).contains("stdout_format"));
         assert!(err_text(&[("VIGIL_HEALTH__LISTEN", "localhost")]).contains("health.listen"));
         assert!(err_text(&[("VIGIL_HEALTH__UNREADY_AFTER_S", "0")]).contains("health.unready_after_s"));
         assert!(err_text(&[("VIGIL_HEALTH__UNREADY_AFTER_S", "3601")]).contains("health.unready_after_s"));
+    }
+
+    #[test]
+    fn tls_variables_and_scheme_less_endpoints() {
+        let dir = std::env::temp_dir().join(format!("vigil-cfg-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cert = rcgen::generate_simple_self_signed(vec!["collector".into()]).expect("cert");
+        let (ca, key) = (dir.join("ca.pem"), dir.join("key.pem"));
+        std::fs::write(&ca, cert.cert.pem()).expect("write");
+        std::fs::write(&key, cert.signing_key.serialize_pem()).expect("write");
+        let (ca, key) = (ca.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/generic.pem"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", ca.as_str()),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", ca.as_str()),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", key.as_str()),
+        ]);
+        let c = Config::load(None, &e, &Overrides::default()).expect("loads");
+        assert_eq!(c.export.tls.ca_file, ca, "the _LOGS_ variable wins");
+        assert_eq!((c.export.tls.cert_file.as_str(), c.export.tls.key_file.as_str()), (ca.as_str(), key.as_str()));
+        assert_eq!(c.export.endpoint, "https://collector:4317", "no scheme and not insecure: TLS");
+        assert!(c.export.uses_tls());
+        let mut insecure = e.clone();
+        insecure.push(("OTEL_EXPORTER_OTLP_INSECURE".into(), "TRUE".into()));
+        let c = Config::load(None, &insecure, &Overrides::default()).expect("loads");
+        assert_eq!(c.export.endpoint, "http://collector:4317");
+        let c = Config::load(
+            None,
+            &env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317"), ("OTEL_EXPORTER_OTLP_INSECURE", "true")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(c.export.endpoint, "https://c:4317", "an explicit scheme decides");
+        std::fs::remove_dir_all(dir).expect("cleanup");
     }
 
     #[test]

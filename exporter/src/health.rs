@@ -425,6 +425,10 @@ pub fn loss_series(stats: &Stats) -> Vec<(&'static str, &'static str, Option<&'s
     out.push(("export", "export_rejected", None, l(&stats.export_rejected)));
     out.push(("export", "export_failed", Some(crate::accounting::SPANS), l(&stats.spans_export_failed)));
     out.push(("export", "export_rejected", Some(crate::accounting::SPANS), l(&stats.spans_rejected)));
+    out.push(("export", "spool_full", None, l(&stats.spool.full)));
+    out.push(("export", "spool_corrupt", None, l(&stats.spool.corrupt)));
+    out.push(("export", "spool_full", Some(crate::accounting::SPANS), l(&stats.spool.spans_full)));
+    out.push(("export", "spool_corrupt", Some(crate::accounting::SPANS), l(&stats.spool.spans_corrupt)));
     out
 }
 
@@ -474,6 +478,12 @@ fn render(stats: &Stats, ready: bool, process: Option<ProcessUsage>) -> String {
     );
     e.single("vigil_spans_export_failed_total", "counter", "Spans whose export failed for good.", l(&stats.spans_export_failed));
     e.single("vigil_spans_rejected_total", "counter", "Spans the collector rejected in a partial success.", l(&stats.spans_rejected));
+    let sp = &stats.spool;
+    e.single("vigil_spool_spooled_total", "counter", "Log records written to the on-disk spool.", l(&sp.spooled));
+    e.single("vigil_spool_replayed_total", "counter", "Log records delivered from the spool.", l(&sp.replayed));
+    e.single("vigil_spool_bytes", "gauge", "Bytes in the spool.", l(&sp.bytes));
+    e.single("vigil_spool_segments", "gauge", "Requests (segment files) in the spool.", l(&sp.segments));
+    e.single("vigil_spool_corrupt_segments_total", "counter", "Spool segments found corrupt and deleted.", l(&sp.corrupt_segments));
 
     e.family(
         "vigil_records_lost_total",

@@ -23,6 +23,7 @@ pub mod probes;
 pub mod procfs;
 pub mod proctable;
 pub mod spans;
+pub mod spool;
 pub mod stats;
 pub mod users;
 pub mod workload;

@@ -14,7 +14,7 @@ use crate::clock::BootClock;
 use crate::config::Config;
 use crate::decode::{decode, Event, Record};
 use crate::escape::escape;
-use crate::export::{Batch, Exporter, RequestEncoder, Signal};
+use crate::export::{Batch, Exporter, RequestEncoder, RetryPolicy};
 use crate::host::HostInfo;
 use crate::otel::attr;
 use crate::otel::logs::{to_log_record, ExecExtra, MapContext, ProcContext, OBSERVED};
@@ -36,8 +36,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Batches in flight between map and export.
 const EXPORT_QUEUE_BATCHES: usize = 8;
-/// How long one batch may be retried in normal operation.
-const EXPORT_RETRY_BUDGET: Duration = Duration::from_secs(30);
+/// After the shutdown deadline, how long mapping what is queued and
+/// writing it to the spool may take.
+const SPOOL_DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A workload's Resource part, as built.
 #[derive(Debug)]
@@ -417,7 +418,9 @@ impl Mapper {
             + l(&s.export_failed)
             + l(&s.export_rejected)
             + missed_exec
-            + missed_exit;
+            + missed_exit
+            + l(&s.spool.full)
+            + l(&s.spool.corrupt);
         let mut counters = vec![
             (attr::HB_KERNEL_EMITTED, sum(&|t| l(s.kernel_emitted(t)))),
             (attr::HB_KERNEL_DROPPED, kernel_dropped),
@@ -438,6 +441,10 @@ impl Mapper {
             (attr::HB_EXPORT_EXPORTED, l(&s.exported)),
             (attr::HB_EXPORT_FAILED, l(&s.export_failed)),
             (attr::HB_EXPORT_REJECTED, l(&s.export_rejected)),
+            (attr::HB_EXPORT_SPOOLED, l(&s.spool.spooled)),
+            (attr::HB_EXPORT_REPLAYED, l(&s.spool.replayed)),
+            (attr::HB_EXPORT_SPOOL_FULL, l(&s.spool.full)),
+            (attr::HB_EXPORT_SPOOL_CORRUPT, l(&s.spool.corrupt)),
             (attr::HB_LOSS_TOTAL, loss_total),
         ];
         if let Some(m) = &self.metadata {
@@ -635,40 +642,6 @@ fn save_open_spans(path: &std::path::Path, spans: &[(u32, OpenSpan)]) -> std::io
 pub struct RunSummary {
     /// Final counters, one line.
     pub stats: String,
-}
-
-async fn export_stage(mut exporter: Exporter, mut rx: mpsc::Receiver<Batch>, stats: Arc<Stats>) {
-    while let Some(req) = rx.recv().await {
-        let n = req.records;
-        let spans = req.signal == Signal::Traces;
-        let (exported, rejected, failed) = if spans {
-            (&stats.spans_exported, &stats.spans_rejected, &stats.spans_export_failed)
-        } else {
-            (&stats.exported, &stats.export_rejected, &stats.export_failed)
-        };
-        let started = std::time::Instant::now();
-        let result = exporter.export(&req, EXPORT_RETRY_BUDGET, &stats).await;
-        if result.is_ok() {
-            stats.last_export_ok_ns.store(crate::clock::unix_now_ns(), Ordering::Relaxed);
-            stats.export_failing_since_ns.store(0, Ordering::Relaxed);
-            stats.export_calls_ok.fetch_add(1, Ordering::Relaxed);
-            stats.export_latency_ns_sum.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
-        }
-        match result {
-            Ok(d) => {
-                exported.fetch_add(n, Ordering::Relaxed);
-                rejected.fetch_add(d.rejected, Ordering::Relaxed);
-                if d.rejected > 0 {
-                    tracing::warn!(rejected = d.rejected, signal = req.signal.as_str(), "collector rejected items (partial success)");
-                }
-            }
-            Err(e) => {
-                failed.fetch_add(n, Ordering::Relaxed);
-                tracing::error!(items = n, signal = req.signal.as_str(), "export failed: {e}");
-            }
-        }
-        stats.in_flight.fetch_sub(n, Ordering::Relaxed);
-    }
 }
 
 /// The records of one logs request, grouped by the workload they came from
@@ -916,7 +889,17 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
 
     let (raw_tx, raw_rx) = mpsc::channel::<RawRecord>(cfg.pipeline.queue_records);
     let (req_tx, req_rx) = mpsc::channel::<Batch>(EXPORT_QUEUE_BATCHES);
-    let export_task = tokio::spawn(export_stage(exporter, req_rx, stats.clone()));
+    let spool = crate::export::deliver::open_spool(&cfg, &exporter, &stats);
+    let delivery = crate::export::deliver::Delivery::new(
+        exporter,
+        RetryPolicy::from_config(&cfg.export),
+        stats.clone(),
+        spool,
+        cfg.export.batch_max_bytes,
+    );
+    let export_deadline = delivery.deadline.clone();
+    let spooling = delivery.has_spool();
+    let export_task = tokio::spawn(delivery.run(req_rx));
 
     let settings = ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id() };
     let receiver_stats = stats.clone();
@@ -992,13 +975,34 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     })
     .await;
     if drained.is_err() {
+        // The exporter stops sending and spools what it holds and whatever
+        // the map stage still hands on (local writes: bounded by a second,
+        // short deadline). Without a spool the rest is given up at once.
+        export_deadline.cancel();
+        if spooling {
+            // (A task that finished within the first deadline must not be
+            // polled again.)
+            let _ = tokio::time::timeout(SPOOL_DRAIN_DEADLINE, async {
+                if !map_task.is_finished() {
+                    let _ = (&mut map_task).await;
+                }
+                if !export_task.is_finished() {
+                    let _ = (&mut export_task).await;
+                }
+            })
+            .await;
+        }
         map_task.abort();
         export_task.abort();
         let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         let unmapped = l(&stats.received).saturating_sub(l(&stats.mapped) + l(&stats.decode_errors) + stats.queue_full_total());
         let unsent = l(&stats.in_flight) + unmapped;
         stats.shutdown_lost.store(unsent, Ordering::Relaxed);
-        tracing::error!(records = unsent, "shutdown deadline of {deadline:?} reached: records still unsent are lost");
+        if unsent > 0 {
+            tracing::error!(records = unsent, "shutdown deadline of {deadline:?} reached: records still unsent are lost");
+        } else {
+            tracing::warn!("shutdown deadline of {deadline:?} reached: unsent records are in the spool");
+        }
     }
     if let Some(m) = self_metrics {
         // The SDK flushes synchronously: keep it off the async workers.

@@ -126,6 +126,8 @@ pub struct Stats {
     pub missed_exec: AtomicU64,
     /// Processes gone from /proc whose exit was never observed.
     pub missed_exit: AtomicU64,
+    /// The on-disk spool.
+    pub spool: crate::spool::SpoolStats,
     kernel_emitted: [AtomicU64; EV_SLOTS],
     kernel_field: [AtomicU64; EV_SLOTS * FIELDP_MAX],
     programs: [ProgramStats; EV_SLOTS],
@@ -163,6 +165,7 @@ impl Default for Stats {
             queue_depth: AtomicU64::new(0),
             missed_exec: AtomicU64::new(0),
             missed_exit: AtomicU64::new(0),
+            spool: crate::spool::SpoolStats::default(),
             kernel_emitted: std::array::from_fn(|_| AtomicU64::new(0)),
             kernel_field: std::array::from_fn(|_| AtomicU64::new(0)),
             programs: std::array::from_fn(|_| ProgramStats::default()),
@@ -286,7 +289,7 @@ impl Stats {
     pub fn summary(&self) -> String {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "received={} kernel_dropped={} recursion_misses={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={} shutdown_lost={}",
+            "received={} kernel_dropped={} recursion_misses={} queue_full={} decode_errors={} mapped={} exported={} export_rejected={} export_failed={} shutdown_lost={} spooled={} replayed={} spool_full={} spool_corrupt={}",
             l(&self.received),
             self.kernel_dropped_total(),
             self.recursion_misses_total(),
@@ -296,7 +299,11 @@ impl Stats {
             l(&self.exported),
             l(&self.export_rejected),
             l(&self.export_failed),
-            l(&self.shutdown_lost)
+            l(&self.shutdown_lost),
+            l(&self.spool.spooled),
+            l(&self.spool.replayed),
+            l(&self.spool.full),
+            l(&self.spool.corrupt)
         )
     }
 }

@@ -41,7 +41,7 @@ fn unknown_key_in_file_is_named() {
 #[test]
 fn bad_otel_variables_and_flags_are_refused() {
     assert_config_error(&vigil(&[], &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]), "OTEL_EXPORTER_OTLP_PROTOCOL");
-    assert_config_error(&vigil(&["--endpoint", "collector:4317"], &[]), "export.endpoint");
+    assert_config_error(&vigil(&["--endpoint", "ftp://collector:4317"], &[]), "export.endpoint");
     assert_config_error(&vigil(&["--args-max-bytes", "999999"], &[]), "probes.args_max_bytes");
     // clap's own usage errors use the same exit code.
     assert_config_error(&vigil(&["--protocol", "carrier-pigeon"], &[]), "carrier-pigeon");

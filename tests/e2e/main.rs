@@ -7,6 +7,7 @@
 //! with `--ignored --test-threads=1`.
 #![allow(clippy::unwrap_used)]
 
+mod delivery;
 mod metadata;
 mod metrics;
 
@@ -315,8 +316,22 @@ fn check_reports_every_hook_and_exits_zero() {
 #[test]
 #[ignore = "needs root: run by ci/test.sh"]
 fn shutdown_with_an_unreachable_collector_keeps_its_deadline() {
+    shutdown_deadline_with_an_unreachable_collector(false);
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn shutdown_deadline_spools_what_is_unsent() {
+    shutdown_deadline_with_an_unreachable_collector(true);
+}
+
+/// Stop vigil while its exporter retries against a closed port: it exits
+/// within the deadline; without a spool the unsent records are counted
+/// lost, with one they are spooled and nothing is lost.
+fn shutdown_deadline_with_an_unreachable_collector(with_spool: bool) {
     vigil_tests::require_root();
     let dir = TempDir::new("vigil-deadline");
+    let spool = if with_spool { dir.path().join("spool").to_string_lossy().into_owned() } else { String::new() };
     let err_path = dir.path().join("vigil.stderr");
     let port = vigil_tests::collector::free_port();
     let mut vigil = ChildGuard::spawn(
@@ -325,6 +340,7 @@ fn shutdown_with_an_unreachable_collector_keeps_its_deadline() {
             .args(["--endpoint", &format!("http://127.0.0.1:{port}"), "--protocol", "grpc"])
             .env("VIGIL_EXPORT__SHUTDOWN_DEADLINE_MS", "2000")
             .env("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50")
+            .env("VIGIL_SPOOL__PATH", &spool)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&err_path).expect("stderr file")),
@@ -348,7 +364,18 @@ fn shutdown_with_an_unreachable_collector_keeps_its_deadline() {
         .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse().ok())
         .expect("summary line with shutdown_lost");
-    assert!(lost > 0, "records were pending at the deadline:\n{err}");
+    if with_spool {
+        assert_eq!(lost, 0, "with a spool nothing is lost:\n{err}");
+        let segments = std::fs::read_dir(&spool)
+            .expect("spool dir")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+            .count();
+        assert!(segments > 0, "the unsent records are in the spool:\n{err}");
+        assert!(err.contains("written to the spool"), "{err}");
+    } else {
+        assert!(lost > 0, "records were pending at the deadline:\n{err}");
+    }
 }
 
 // ---------------------------------------------------------------------------

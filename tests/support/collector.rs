@@ -248,6 +248,10 @@ struct Behaviour {
     partial_left: usize,
     partial_rejected: i64,
     partial_message: String,
+    /// Answer this many more export calls with UNAVAILABLE carrying a
+    /// `google.rpc.RetryInfo` of `throttle_delay` (records not kept).
+    throttle_left: usize,
+    throttle_delay: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -255,6 +259,8 @@ struct State {
     behaviour: Behaviour,
     /// Export calls that arrived, answered or not.
     calls: usize,
+    /// When each export call arrived, and whether it was throttled.
+    arrivals: Vec<(Instant, bool)>,
     /// Calls being held by a stall right now.
     stalled_now: usize,
     answered: Vec<ExportCall>,
@@ -305,7 +311,25 @@ impl LogsService for Store {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.lock()?.calls += 1;
+        {
+            let mut st = self.lock()?;
+            st.calls += 1;
+            let throttled = st.behaviour.throttle_left > 0;
+            st.arrivals.push((Instant::now(), throttled));
+            if throttled {
+                st.behaviour.throttle_left -= 1;
+                let details = vigil::export::retry::rpc::Status::with_retry_delay(
+                    tonic::Code::Unavailable as i32,
+                    "throttled by the test sink",
+                    st.behaviour.throttle_delay,
+                );
+                return Err(tonic::Status::with_details(
+                    tonic::Code::Unavailable,
+                    "throttled by the test sink",
+                    prost::Message::encode_to_vec(&details).into(),
+                ));
+            }
+        }
         // Stall: poll the switch so a release or a new deadline takes effect
         // within a few milliseconds. Nothing is stored until the answer.
         let mut held = Held { store: self, counted: false };
@@ -393,19 +417,33 @@ pub struct Sink {
     addr: SocketAddr,
     store: Store,
     runtime: Option<tokio::runtime::Runtime>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Sink {
     pub fn start() -> Self {
         let store = Store::default();
-        let (runtime, addr) = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), &store);
-        Self { addr, store, runtime: Some(runtime) }
+        let (runtime, addr) = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), &store, None);
+        Self { addr, store, runtime: Some(runtime), tls: None }
+    }
+
+    /// A sink that serves OTLP/gRPC over TLS with `pki`'s server
+    /// certificate and requires a client certificate signed by `pki`'s CA
+    /// (mutual TLS). Its endpoint is `https://`.
+    pub fn start_tls(pki: &TestPki) -> Self {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(&pki.server_cert_pem, &pki.server_key_pem))
+            .client_ca_root(Certificate::from_pem(&pki.ca_pem));
+        let store = Store::default();
+        let (runtime, addr) = Self::serve(SocketAddr::from(([127, 0, 0, 1], 0)), &store, Some(tls.clone()));
+        Self { addr, store, runtime: Some(runtime), tls: Some(tls) }
     }
 
     /// Serve `store` on `addr` (retrying for up to [`WAIT`] while the
     /// address is still in use); the runtime it runs on and the bound
     /// address.
-    fn serve(addr: SocketAddr, store: &Store) -> (tokio::runtime::Runtime, SocketAddr) {
+    fn serve(addr: SocketAddr, store: &Store, tls: Option<tonic::transport::ServerTlsConfig>) -> (tokio::runtime::Runtime, SocketAddr) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
         let deadline = Instant::now() + WAIT;
         let incoming = loop {
@@ -423,8 +461,12 @@ impl Sink {
             logs: LogsServiceServer::new(store.clone()).accept_compressed(gzip),
             traces: TraceServiceServer::new(store.clone()).accept_compressed(gzip),
         };
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).expect("sink TLS config");
+        }
         runtime.spawn(async move {
-            if let Err(e) = tonic::transport::Server::builder().serve_with_incoming(service, incoming).await {
+            if let Err(e) = builder.serve_with_incoming(service, incoming).await {
                 eprintln!("e2e sink stopped: {e}");
             }
         });
@@ -444,7 +486,7 @@ impl Sink {
     /// the same behaviour switches (stopping first if still running).
     pub fn restart(&mut self) {
         self.stop();
-        let (runtime, _) = Self::serve(self.addr, &self.store);
+        let (runtime, _) = Self::serve(self.addr, &self.store, self.tls.clone());
         self.runtime = Some(runtime);
     }
 
@@ -452,9 +494,9 @@ impl Sink {
         self.store.0.lock().expect("sink store poisoned")
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls.is_some() { "https" } else { "http" }, self.addr)
     }
 
     /// Every record received so far, flattened.
@@ -472,6 +514,20 @@ impl Sink {
             }
         }
         out
+    }
+
+    /// Visit every record received so far, under the sink's lock and
+    /// without copying (cheap enough to poll while the sink receives a
+    /// lot).
+    pub fn for_each_record(&self, mut f: impl FnMut(&LogRecord)) {
+        let st = self.state();
+        for call in &st.answered {
+            for rl in &call.request.resource_logs {
+                for sl in &rl.scope_logs {
+                    sl.log_records.iter().for_each(&mut f);
+                }
+            }
+        }
     }
 
     /// Number of export requests received (answered successfully) so far.
@@ -507,6 +563,21 @@ impl Sink {
         self.state().behaviour.stall_until = Some(Instant::now() + d);
     }
 
+    /// Answer the next `calls` logs export calls with UNAVAILABLE and a
+    /// `google.rpc.RetryInfo` asking for `delay` (their records are not
+    /// kept: the client must send them again).
+    pub fn throttle(&self, calls: usize, delay: Duration) {
+        let b = &mut self.state().behaviour;
+        b.throttle_left = calls;
+        b.throttle_delay = delay;
+    }
+
+    /// When each logs export call arrived, and whether it was answered
+    /// with a throttle.
+    pub fn arrivals(&self) -> Vec<(Instant, bool)> {
+        self.state().arrivals.clone()
+    }
+
     /// End a stall now.
     pub fn release(&self) {
         self.state().behaviour.stall_until = None;
@@ -538,19 +609,52 @@ pub struct Rotel {
     grpc_port: u16,
     http_port: u16,
     output: PathBuf,
+    dir: PathBuf,
+    forward_to: String,
 }
 
 impl Rotel {
     /// Start rotel in `dir` (pid file and output go there). Retries with new
     /// ports if rotel exits before listening (a port taken meanwhile).
     pub fn start(dir: &Path, forward_to: &str) -> Self {
-        let bin = rotel_agent();
         let mut last_failure = String::new();
         for attempt in 0..3 {
             let (grpc_port, http_port) = (free_port(), free_port());
             if grpc_port == http_port {
                 continue;
             }
+            match Self::spawn_on(dir, forward_to, grpc_port, http_port, &format!("{attempt}")) {
+                Ok(r) => return r,
+                Err(e) => last_failure = e,
+            }
+        }
+        panic!("rotel did not start listening within {WAIT:?}: {last_failure}");
+    }
+
+    /// Start rotel again on the same ports (stopping it first if it runs):
+    /// a collector that went away and came back.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + WAIT;
+        let mut n = 0;
+        loop {
+            n += 1;
+            match Self::spawn_on(&self.dir.clone(), &self.forward_to.clone(), self.grpc_port, self.http_port, &format!("restart-{n}")) {
+                Ok(r) => {
+                    *self = r;
+                    return;
+                }
+                // The old ports may linger for a moment.
+                Err(e) if Instant::now() >= deadline => panic!("rotel did not restart on its ports: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+
+    fn spawn_on(dir: &Path, forward_to: &str, grpc_port: u16, http_port: u16, tag: &str) -> Result<Self, String> {
+        let bin = rotel_agent();
+        {
+            let attempt = tag;
             let output = dir.join(format!("rotel-{attempt}.out"));
             let out = File::create(&output).expect("create rotel output file");
             let err = out.try_clone().expect("clone rotel output file");
@@ -578,11 +682,10 @@ impl Rotel {
             let mut child = ChildGuard::spawn("rotel", &mut cmd);
             let up = wait_until(WAIT, || child.try_status().is_some() || (listening(grpc_port) && listening(http_port)));
             if up && child.try_status().is_none() {
-                return Self { child, grpc_port, http_port, output };
+                return Ok(Self { child, grpc_port, http_port, output, dir: dir.to_path_buf(), forward_to: forward_to.to_owned() });
             }
-            last_failure = format!("status {:?}, output:\n{}", child.try_status(), strip_ansi(&tail(&output, 4000)));
+            Err(format!("status {:?}, output:\n{}", child.try_status(), strip_ansi(&tail(&output, 4000))))
         }
-        panic!("rotel did not start listening within {WAIT:?}: {last_failure}");
     }
 
     /// The gRPC receiver, `http://127.0.0.1:<port>`.
@@ -614,5 +717,232 @@ impl Rotel {
     /// Stop with SIGTERM and wait (bounded); the exit status, if it exited.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         self.child.stop(libc::SIGTERM, WAIT)
+    }
+}
+
+/// One request an [`HttpSink`] received.
+#[derive(Debug, Clone)]
+pub struct HttpCall {
+    pub at: Instant,
+    pub path: String,
+    /// The status it was answered with.
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct HttpState {
+    /// Answer this many more /v1/logs requests with 429 and this
+    /// `Retry-After` value.
+    throttle_left: usize,
+    retry_after: String,
+    calls: Vec<HttpCall>,
+}
+
+/// A minimal OTLP/HTTP receiver (uncompressed protobuf bodies, HTTP/1.1,
+/// keep-alive) on 127.0.0.1 that can throttle: [`HttpSink::throttle`]
+/// makes it answer `429 Too Many Requests` with a `Retry-After` header.
+/// Every other /v1/logs and /v1/traces request gets 200 with an empty
+/// export response. Stops when dropped.
+#[derive(Debug)]
+pub struct HttpSink {
+    addr: SocketAddr,
+    state: Arc<Mutex<HttpState>>,
+    tls: bool,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl HttpSink {
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A sink that serves over TLS with `pki`'s server certificate and
+    /// requires a client certificate signed by `pki`'s CA (mutual TLS).
+    pub fn start_tls(pki: &TestPki) -> Self {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(pki.ca_der.clone())).expect("CA");
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().expect("verifier");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![CertificateDer::from(pki.server_cert_der.clone())],
+                PrivateKeyDer::try_from(pki.server_key_der.clone()).expect("key"),
+            )
+            .expect("server config");
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+        let with_tls = tls.is_some();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind http sink");
+        let addr = listener.local_addr().expect("http sink addr");
+        let state = Arc::new(Mutex::new(HttpState::default()));
+        let st = state.clone();
+        runtime.spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let st = st.clone();
+                match tls.clone() {
+                    None => drop(tokio::spawn(Self::serve(conn, st))),
+                    Some(acceptor) => drop(tokio::spawn(async move {
+                        match acceptor.accept(conn).await {
+                            Ok(conn) => Self::serve(conn, st).await,
+                            Err(e) => eprintln!("e2e http sink: TLS handshake failed: {e}"),
+                        }
+                    })),
+                }
+            }
+        });
+        Self { addr, state, tls: with_tls, _runtime: runtime }
+    }
+
+    async fn serve<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut conn: S, state: Arc<Mutex<HttpState>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let mut chunk = [0u8; 8192];
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            while buf.len() < head_end + len {
+                let mut chunk = [0u8; 8192];
+                match conn.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body = buf[head_end..head_end + len].to_vec();
+            buf.drain(..head_end + len);
+            let (status, extra) = {
+                let Ok(mut st) = state.lock() else { return };
+                let throttled = path == "/v1/logs" && st.throttle_left > 0;
+                let (status, extra) = if throttled {
+                    st.throttle_left -= 1;
+                    (429, format!("retry-after: {}\r\n", st.retry_after))
+                } else if path == "/v1/logs" || path == "/v1/traces" {
+                    (200, String::new())
+                } else {
+                    (404, String::new())
+                };
+                st.calls.push(HttpCall { at: Instant::now(), path, status, body });
+                (status, extra)
+            };
+            let reason = match status {
+                200 => "OK",
+                429 => "Too Many Requests",
+                _ => "Not Found",
+            };
+            let resp = format!("HTTP/1.1 {status} {reason}\r\ncontent-type: application/x-protobuf\r\n{extra}content-length: 0\r\n\r\n");
+            if conn.write_all(resp.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The base URL, `http://127.0.0.1:<port>` (`https://` with TLS).
+    pub fn endpoint(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// Answer the next `requests` /v1/logs requests with 429 and
+    /// `Retry-After: <retry_after>`.
+    pub fn throttle(&self, requests: usize, retry_after: &str) {
+        let mut st = self.state.lock().expect("http sink state");
+        st.throttle_left = requests;
+        st.retry_after = retry_after.to_owned();
+    }
+
+    /// Every request so far.
+    pub fn calls(&self) -> Vec<HttpCall> {
+        self.state.lock().expect("http sink state").calls.clone()
+    }
+
+    /// Log records accepted (answered 200) so far.
+    pub fn records(&self) -> Vec<LogRecord> {
+        self.calls()
+            .iter()
+            .filter(|c| c.path == "/v1/logs" && c.status == 200)
+            .flat_map(|c| {
+                let req: ExportLogsServiceRequest = prost::Message::decode(c.body.as_slice()).expect("an uncompressed logs request");
+                req.resource_logs.into_iter().flat_map(|rl| rl.scope_logs).flat_map(|sl| sl.log_records).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// A test PKI made at run time: a CA, a server certificate for
+/// [`TestPki::SERVER_NAME`] (and no other name, so clients must set the
+/// server name), a client certificate, and an unrelated CA; PEM files of
+/// each in `dir`.
+#[derive(Debug)]
+pub struct TestPki {
+    pub ca_pem: String,
+    pub ca_der: Vec<u8>,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+    pub server_cert_der: Vec<u8>,
+    pub server_key_der: Vec<u8>,
+    pub ca_file: PathBuf,
+    pub client_cert_file: PathBuf,
+    pub client_key_file: PathBuf,
+    pub other_ca_file: PathBuf,
+}
+
+impl TestPki {
+    /// The only name in the server certificate.
+    pub const SERVER_NAME: &'static str = "collector.vigil.test";
+
+    pub fn new(dir: &Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let ca_issuer = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::CrlSign];
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA cert")
+        };
+        let ca = ca_issuer("vigil e2e CA");
+        let other = ca_issuer("some other CA");
+        let leaf = |name: &str| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
+            params.distinguished_name.push(DnType::CommonName, name);
+            let cert = params.signed_by(&key, &ca).expect("sign");
+            (cert, key)
+        };
+        let (server, server_key) = leaf(Self::SERVER_NAME);
+        let (client, client_key) = leaf("vigil-agent");
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).expect("write PEM");
+            p
+        };
+        Self {
+            ca_pem: ca.pem(),
+            ca_der: ca.der().to_vec(),
+            server_cert_pem: server.pem(),
+            server_key_pem: server_key.serialize_pem(),
+            server_cert_der: server.der().to_vec(),
+            server_key_der: server_key.serialize_der(),
+            ca_file: write("ca.pem", &ca.pem()),
+            client_cert_file: write("client.pem", &client.pem()),
+            client_key_file: write("client-key.pem", &client_key.serialize_pem()),
+            other_ca_file: write("other-ca.pem", &other.pem()),
+        }
     }
 }

@@ -39,14 +39,20 @@ pub fn vigil_binary() -> std::path::PathBuf {
     bin
 }
 
-/// A `vigil` command whose span state file is private to this invocation
-/// (never the system's /var/lib/vigil), so tests cannot close each other's
-/// or a real agent's spans.
+/// A `vigil` command whose span state file and spool directory are private
+/// to this invocation (never the system's /var/lib/vigil), so tests cannot
+/// close each other's or a real agent's spans or replay each other's
+/// records (a test that restarts vigil on the same spool sets
+/// `VIGIL_SPOOL__PATH` itself).
 pub fn vigil_command() -> std::process::Command {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let state = std::env::temp_dir().join(format!("vigil-test-spans-{}-{n}.json", std::process::id()));
+    let spool = std::env::temp_dir().join(format!("vigil-test-spool-{}-{n}", std::process::id()));
     let mut cmd = std::process::Command::new(vigil_binary());
     cmd.env("VIGIL_SPANS__STATE_PATH", state);
+    // Nor the system's spool: a test's undelivered records must not be
+    // replayed into another test's collector.
+    cmd.env("VIGIL_SPOOL__PATH", spool);
     cmd
 }

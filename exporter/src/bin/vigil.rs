@@ -247,6 +247,7 @@ fn health_url_from_listen(listen: &str) -> Option<String> {
 
 /// `/readyz` (status code and body) and `/metrics` (body) of `url`.
 async fn fetch_health(url: &str) -> anyhow::Result<(u16, String, String)> {
+    vigil::export::tls::install_crypto_provider();
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).no_proxy().build().context("HTTP client")?;
     let ready = client.get(format!("{url}/readyz")).send().await.context("GET /readyz")?;
     let code = ready.status().as_u16();

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::Status;
 
 /// The OTLP export method for `signal`.
 pub fn grpc_path(signal: Signal) -> &'static str {
@@ -70,11 +70,16 @@ impl<R: ExportResponse> Codec for PreEncoded<R> {
     }
 }
 
-/// OTLP retry rules for gRPC status codes. RESOURCE_EXHAUSTED is retryable
-/// only with RetryInfo, which this build does not parse yet, so it is
-/// treated as permanent.
-pub fn is_retryable(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::DeadlineExceeded | Code::Aborted | Code::Cancelled | Code::OutOfRange | Code::DataLoss)
+/// An error with its sources (a TLS failure is several levels down).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 impl GrpcExporter {
@@ -85,6 +90,11 @@ impl GrpcExporter {
             .map_err(|e| ExportError::Permanent(format!("bad endpoint {url}: {e}")))?
             .timeout(cfg.timeout())
             .connect_timeout(cfg.timeout());
+        let endpoint = if url.to_ascii_lowercase().starts_with("https://") {
+            endpoint.tls_config(super::tls::grpc_config(&cfg.tls)?).map_err(|e| ExportError::Permanent(format!("TLS for {url}: {e}")))?
+        } else {
+            endpoint
+        };
         let mut client = tonic::client::Grpc::new(endpoint.connect_lazy()).max_decoding_message_size(16 << 20);
         if cfg.gzip {
             client = client.send_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Gzip);
@@ -116,16 +126,13 @@ impl GrpcExporter {
         self.client
             .ready()
             .await
-            .map_err(|e| ExportError::Retryable { message: format!("connecting to {}: {e}", self.url), delay: None })?;
+            .map_err(|e| ExportError::Retryable { message: format!("connecting to {}: {}", self.url, error_chain(&e)), delay: None })?;
         let mut request = tonic::Request::new(req.bytes.clone());
         *request.metadata_mut() = self.metadata.clone();
         let path = tonic::codegen::http::uri::PathAndQuery::from_static(grpc_path(req.signal));
         match self.client.unary(request, path, PreEncoded::<R>::new()).await {
             Ok(resp) => Ok(Delivered { rejected: resp.into_inner().rejected() }),
-            Err(status) if is_retryable(status.code()) => {
-                Err(ExportError::Retryable { message: format!("{}: {}", status.code(), status.message()), delay: None })
-            }
-            Err(status) => Err(ExportError::Permanent(format!("{}: {}", status.code(), status.message()))),
+            Err(status) => Err(super::retry::classify_grpc(&status)),
         }
     }
 }
@@ -245,22 +252,5 @@ mod tests {
         assert_eq!(g.export(&logs).await.expect("logs delivered"), Delivered { rejected: 7 });
         let seen = seen.0.lock().expect("lock").clone();
         assert_eq!(seen, vec![("traces", spans.bytes.to_vec()), ("logs", logs.bytes.to_vec())]);
-    }
-
-    #[test]
-    fn retry_classification_follows_otlp() {
-        for c in [Code::Unavailable, Code::DeadlineExceeded, Code::Aborted, Code::Cancelled, Code::OutOfRange, Code::DataLoss] {
-            assert!(is_retryable(c), "{c:?}");
-        }
-        for c in [
-            Code::InvalidArgument,
-            Code::PermissionDenied,
-            Code::Unauthenticated,
-            Code::Unimplemented,
-            Code::Internal,
-            Code::ResourceExhausted,
-        ] {
-            assert!(!is_retryable(c), "{c:?}");
-        }
     }
 }

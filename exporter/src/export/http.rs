@@ -6,7 +6,6 @@ use crate::config::ExportConfig;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use std::io::Write;
-use std::time::Duration;
 
 /// POSTs requests to the URL of their signal.
 #[derive(Debug)]
@@ -16,16 +15,6 @@ pub struct HttpExporter {
     client: reqwest::Client,
     gzip: bool,
     headers: reqwest::header::HeaderMap,
-}
-
-/// OTLP/HTTP retry rules: 429, 502, 503 and 504 are retryable.
-pub fn is_retryable(status: u16) -> bool {
-    matches!(status, 429 | 502 | 503 | 504)
-}
-
-/// A `Retry-After` value in seconds (the HTTP-date form is not honoured).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Items rejected according to a 2xx response body of `signal`'s service
@@ -44,8 +33,12 @@ impl HttpExporter {
     /// A client for the full logs URL (`.../v1/logs`) and the full traces
     /// URL (`.../v1/traces`).
     pub fn new(logs_url: &str, traces_url: &str, cfg: &ExportConfig) -> Result<Self, ExportError> {
-        let client =
-            reqwest::Client::builder().timeout(cfg.timeout()).build().map_err(|e| ExportError::Permanent(format!("HTTP client: {e}")))?;
+        super::tls::install_crypto_provider();
+        let mut builder = reqwest::Client::builder().timeout(cfg.timeout());
+        if [logs_url, traces_url].iter().any(|u| u.to_ascii_lowercase().starts_with("https://")) {
+            builder = builder.tls_backend_preconfigured(super::tls::http_config(&cfg.tls)?);
+        }
+        let client = builder.build().map_err(|e| ExportError::Permanent(format!("HTTP client: {e}")))?;
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &cfg.headers {
             let name =
@@ -75,15 +68,17 @@ impl HttpExporter {
             body = enc.finish().map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?.into();
             builder = builder.header("content-encoding", "gzip");
         }
-        let resp =
-            builder.body(body).send().await.map_err(|e| ExportError::Retryable { message: format!("POST {url}: {e}"), delay: None })?;
+        let resp = builder
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ExportError::Retryable { message: format!("POST {url}: {}", super::grpc::error_chain(&e)), delay: None })?;
         let status = resp.status().as_u16();
-        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = resp.bytes().await.map_err(|e| ExportError::Retryable { message: format!("reading response: {e}"), delay: None })?;
         match status {
             200..=299 => Ok(Delivered { rejected: rejected(req.signal, &bytes) }),
-            s if is_retryable(s) => Err(ExportError::Retryable { message: format!("HTTP {s}"), delay: retry_after }),
-            s => Err(ExportError::Permanent(format!("HTTP {s}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])))),
+            s => Err(super::retry::classify_http(s, retry_after.as_deref(), &bytes, std::time::SystemTime::now())),
         }
     }
 }
@@ -196,17 +191,5 @@ mod tests {
 
         let mut wrong = HttpExporter::new(&format!("http://{addr}/v1/logs"), &format!("http://{addr}/nope"), &cfg).expect("client");
         assert!(matches!(wrong.export(&spans).await, Err(ExportError::Permanent(m)) if m.starts_with("HTTP 404")));
-    }
-
-    #[test]
-    fn retry_rules() {
-        for s in [429, 502, 503, 504] {
-            assert!(is_retryable(s));
-        }
-        for s in [400, 401, 403, 404, 413, 500] {
-            assert!(!is_retryable(s));
-        }
-        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 }

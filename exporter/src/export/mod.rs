@@ -9,9 +9,12 @@
 //! with exponential backoff, until the retry budget runs out; a partial
 //! success is never retried and its rejected records are counted.
 
+pub mod deliver;
 pub mod grpc;
 pub mod http;
+pub mod retry;
 pub mod stdout;
+pub mod tls;
 
 use crate::config::{Config, StdoutFormat};
 use crate::otel::resource::WorkloadResource;
@@ -219,6 +222,7 @@ impl Exporter {
     /// the same one; see [`Config::logs_url`] and [`Config::traces_url`]).
     pub fn from_config(cfg: &Config) -> Result<Self, ExportError> {
         let e = &cfg.export;
+        tls::install_crypto_provider();
         let (Some(logs_url), Some(traces_url)) = (cfg.logs_url(), cfg.traces_url()) else {
             if !e.traces_endpoint.is_empty() {
                 tracing::warn!(traces_endpoint = %e.traces_endpoint, "export.traces_endpoint is ignored without export.endpoint: printing to stdout");
@@ -250,18 +254,18 @@ impl Exporter {
         }
     }
 
-    /// Export with retries: retryable failures are retried with exponential
-    /// backoff (100 ms doubling to 5 s, honouring server-requested delays)
-    /// until `budget` has elapsed. `Delivered::rejected` counts items of
-    /// `req.signal`.
+    /// Export with retries: retryable failures are retried with jittered
+    /// exponential backoff ([`RetryPolicy`]), or after the delay the server
+    /// asked for (RetryInfo, Retry-After), until the policy's budget would
+    /// be exceeded. `Delivered::rejected` counts items of `req.signal`.
     ///
     /// Every failed attempt is recorded in `stats` as it happens
     /// (`export_failing_since_ns`, `export_retries`), so health checks see
     /// an unreachable collector while the retries are still running.
-    pub async fn export(&mut self, req: &Batch, budget: Duration, stats: &crate::stats::Stats) -> Result<Delivered, ExportError> {
+    pub async fn export(&mut self, req: &Batch, policy: &RetryPolicy, stats: &crate::stats::Stats) -> Result<Delivered, ExportError> {
         use std::sync::atomic::Ordering;
         let start = tokio::time::Instant::now();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = retry::Backoff::new(policy.initial_backoff, policy.max_backoff);
         loop {
             let attempt = self.export_once(req).await;
             if attempt.is_err() {
@@ -271,16 +275,40 @@ impl Exporter {
             match attempt {
                 Err(ExportError::Retryable { message, delay }) => {
                     stats.export_retries.fetch_add(1, Ordering::Relaxed);
-                    let wait = delay.unwrap_or(backoff);
-                    if start.elapsed() + wait > budget {
+                    // A server-requested delay is honoured as it is (no
+                    // jitter below it); else the backoff.
+                    let wait = delay.unwrap_or_else(|| backoff.next_wait());
+                    if start.elapsed() + wait > policy.budget {
                         return Err(ExportError::Retryable { message: format!("{message} (gave up after {:?})", start.elapsed()), delay });
                     }
                     tracing::warn!(%message, ?wait, "export failed, retrying");
                     tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 other => return other,
             }
+        }
+    }
+}
+
+/// How long and how often a batch is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first backoff (before jitter).
+    pub initial_backoff: Duration,
+    /// The backoff never grows beyond this.
+    pub max_backoff: Duration,
+    /// No retry starts that would end after this much time since the first
+    /// attempt.
+    pub budget: Duration,
+}
+
+impl RetryPolicy {
+    /// `export.retry_*` of the configuration.
+    pub fn from_config(e: &crate::config::ExportConfig) -> Self {
+        RetryPolicy {
+            initial_backoff: Duration::from_millis(e.retry_initial_backoff_ms),
+            max_backoff: Duration::from_millis(e.retry_max_backoff_ms),
+            budget: Duration::from_millis(e.retry_max_elapsed_ms),
         }
     }
 }

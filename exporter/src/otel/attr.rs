@@ -136,6 +136,10 @@ pub const HB_AGENT_MISSED_EXIT: &str = "vigil.heartbeat.agent.missed_exit";
 pub const HB_EXPORT_EXPORTED: &str = "vigil.heartbeat.export.exported";
 pub const HB_EXPORT_FAILED: &str = "vigil.heartbeat.export.failed";
 pub const HB_EXPORT_REJECTED: &str = "vigil.heartbeat.export.rejected";
+pub const HB_EXPORT_SPOOLED: &str = "vigil.heartbeat.export.spooled";
+pub const HB_EXPORT_REPLAYED: &str = "vigil.heartbeat.export.replayed";
+pub const HB_EXPORT_SPOOL_FULL: &str = "vigil.heartbeat.export.spool_full";
+pub const HB_EXPORT_SPOOL_CORRUPT: &str = "vigil.heartbeat.export.spool_corrupt";
 pub const HB_LOSS_TOTAL: &str = "vigil.heartbeat.loss.total";
 pub const HB_METADATA_LOOKUPS: &str = "vigil.heartbeat.metadata.lookups";
 pub const HB_METADATA_FAILURES: &str = "vigil.heartbeat.metadata.failures";
@@ -279,6 +283,10 @@ pub const ALL_KEYS: &[&str] = &[
     HB_EXPORT_EXPORTED,
     HB_EXPORT_FAILED,
     HB_EXPORT_REJECTED,
+    HB_EXPORT_SPOOLED,
+    HB_EXPORT_REPLAYED,
+    HB_EXPORT_SPOOL_FULL,
+    HB_EXPORT_SPOOL_CORRUPT,
     HB_LOSS_TOTAL,
     HB_METADATA_LOOKUPS,
     HB_METADATA_FAILURES,
