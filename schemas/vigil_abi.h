@@ -21,8 +21,8 @@
 /* Versions and limits (an enum so they appear in the object's BTF, where a
  * test compares them with the Rust mirror). */
 enum vigil_limit {
-	VIGIL_ABI_VERSION = 1,
-	VIGIL_EV_SLOTS = 16,      /* event type ids are below this */
+	VIGIL_ABI_VERSION = 2,
+	VIGIL_EV_SLOTS = 128,     /* event type ids are below this */
 	VIGIL_PATH_MAX = 4096,
 	VIGIL_PATH_DEPTH_MAX = 128,
 	VIGIL_ARGS_CAP = 65536,
@@ -36,12 +36,64 @@ enum vigil_event_type {
 	VIGIL_EV_EXEC = 1,
 	VIGIL_EV_FORK = 2,
 	VIGIL_EV_EXIT = 3,
+	/* file (struct vigil_file, bulk lane) */
+	VIGIL_EV_FILE_OPEN = 16,
+	VIGIL_EV_FILE_UNLINK = 17,
+	VIGIL_EV_FILE_RENAME = 18,
+	VIGIL_EV_FILE_CHMOD = 19,
+	VIGIL_EV_FILE_CHOWN = 20,
+	VIGIL_EV_FILE_TRUNCATE = 21,
 };
 
-/* Lanes (separate ring buffers with their own sequence numbers). */
+/* Lanes (separate ring buffers with their own sequence numbers). File and
+ * network records (ids 16-47) travel in the bulk lane, the rest in the
+ * critical lane (vigil_lane_of() in include/emit.bpf.h). */
 enum vigil_lane {
 	VIGIL_LANE_CRITICAL = 0,
-	VIGIL_LANE_MAX = 1,
+	VIGIL_LANE_BULK = 1,
+	VIGIL_LANE_MAX = 2,
+};
+
+/* Which kind of hook produced a record (records of the event families carry
+ * it; exec/fork/exit always come from tp_btf). */
+enum vigil_hook {
+	VIGIL_HOOK_TP_BTF = 1,      /* BTF raw tracepoint */
+	VIGIL_HOOK_SYSCALL_TP = 2,  /* tracepoint/syscalls/sys_exit_<syscall> */
+	VIGIL_HOOK_RAW_SYSCALL = 3, /* tp_btf/sys_exit filtered by number */
+	VIGIL_HOOK_LSM = 4,         /* BPF-LSM */
+	VIGIL_HOOK_FENTRY = 5,      /* fentry/fexit */
+};
+
+/* The system call behind a record (vigil.syscall). */
+enum vigil_syscall {
+	VIGIL_SYS_OPEN = 1,
+	VIGIL_SYS_OPENAT = 2,
+	VIGIL_SYS_OPENAT2 = 3,
+	VIGIL_SYS_CREAT = 4,
+	VIGIL_SYS_UNLINK = 5,
+	VIGIL_SYS_UNLINKAT = 6,
+	VIGIL_SYS_RMDIR = 7,
+	VIGIL_SYS_RENAME = 8,
+	VIGIL_SYS_RENAMEAT = 9,
+	VIGIL_SYS_RENAMEAT2 = 10,
+	VIGIL_SYS_CHMOD = 11,
+	VIGIL_SYS_FCHMOD = 12,
+	VIGIL_SYS_FCHMODAT = 13,
+	VIGIL_SYS_CHOWN = 14,
+	VIGIL_SYS_FCHOWN = 15,
+	VIGIL_SYS_LCHOWN = 16,
+	VIGIL_SYS_FCHOWNAT = 17,
+	VIGIL_SYS_TRUNCATE = 18,
+	VIGIL_SYS_FTRUNCATE = 19,
+};
+
+/* Where a record's path comes from (vigil.file.path_source). */
+enum vigil_path_source {
+	VIGIL_PATH_SRC_NONE = 0,
+	VIGIL_PATH_SRC_OBJECT = 1,  /* walked from the kernel object used */
+	VIGIL_PATH_SRC_ARG = 2,     /* the syscall's path argument (kernel's
+				     * copy read at exit), made absolute with
+				     * the dirfd's or cwd's kernel path */
 };
 
 /* Reasons a record was dropped in the kernel; indexes the drop counters
@@ -174,6 +226,36 @@ struct vigil_exit {
 	__u32 group_dead;    /* 1 when this was the last thread of the group */
 	__u32 _pad0;
 	char comm[VIGIL_COMM_LEN];
+};
+
+/* Syscall return value of the event-family records: >= 0 success (an fd,
+ * a count), < 0 -errno. */
+
+/*
+ * File events (VIGIL_EV_FILE_*), emitted at syscall exit. Variable part:
+ * path, then path2 (rename: the new name; otherwise not present).
+ * For opens that succeeded the path is walked from the opened struct file
+ * (returned descriptor), so symlinks, relative names and renames that race
+ * with the open are resolved by the kernel's own objects.
+ */
+struct vigil_file {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;       /* enum vigil_syscall */
+	__u32 hook;          /* enum vigil_hook */
+	__u32 flags;         /* open flags as passed / unlinkat, renameat2 flags */
+	__u32 mode;          /* open, creat, chmod mode */
+	__u32 uid;           /* chown: new owner (4294967295: unchanged) */
+	__u32 gid;           /* chown: new group (4294967295: unchanged) */
+	__u64 ino;           /* inode of the object, 0 when not known */
+	__s64 length;        /* truncate: new length */
+	__u32 path_source;   /* enum vigil_path_source */
+	__u32 path2_source;
+	__u32 dev;           /* s_dev of the object's superblock, 0 unknown */
+	__u32 _pad0;
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field path;
+	struct vigil_field path2;
 };
 
 /* The largest record the probes can emit (the scratch buffer size). */

@@ -9,7 +9,7 @@
 //! and constants.
 
 /// `VIGIL_ABI_VERSION`: bumped on any change to a record layout.
-pub const ABI_VERSION: u16 = 1;
+pub const ABI_VERSION: u16 = 2;
 
 /// `VIGIL_PATH_MAX`.
 pub const PATH_MAX: usize = 4096;
@@ -20,13 +20,17 @@ pub const ARGS_DEFAULT: usize = 16384;
 /// `VIGIL_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
 /// `VIGIL_EV_SLOTS`: event type ids are below this.
-pub const EV_SLOTS: usize = 16;
+pub const EV_SLOTS: usize = 128;
 /// `VIGIL_DROP_MAX`: drop causes per event type.
 pub const DROP_MAX: usize = 3;
 /// `VIGIL_FIELDP_MAX`: field problems per event type.
 pub const FIELDP_MAX: usize = 3;
 /// `VIGIL_LANE_MAX`.
-pub const LANE_MAX: usize = 1;
+pub const LANE_MAX: usize = 2;
+/// `VIGIL_LANE_CRITICAL`.
+pub const LANE_CRITICAL: u32 = 0;
+/// `VIGIL_LANE_BULK`: file and network records.
+pub const LANE_BULK: u32 = 1;
 
 /// The largest record the probes can emit (`VIGIL_RECORD_MAX`).
 pub const RECORD_MAX: usize = std::mem::size_of::<RawExec>() + 3 * PATH_MAX + ARGS_CAP;
@@ -57,11 +61,33 @@ pub enum EventType {
     Fork = 2,
     /// `VIGIL_EV_EXIT`
     Exit = 3,
+    /// `VIGIL_EV_FILE_OPEN`
+    FileOpen = 16,
+    /// `VIGIL_EV_FILE_UNLINK`
+    FileUnlink = 17,
+    /// `VIGIL_EV_FILE_RENAME`
+    FileRename = 18,
+    /// `VIGIL_EV_FILE_CHMOD`
+    FileChmod = 19,
+    /// `VIGIL_EV_FILE_CHOWN`
+    FileChown = 20,
+    /// `VIGIL_EV_FILE_TRUNCATE`
+    FileTruncate = 21,
 }
 
 impl EventType {
     /// Every event type, in id order.
-    pub const ALL: [EventType; 3] = [EventType::Exec, EventType::Fork, EventType::Exit];
+    pub const ALL: [EventType; 9] = [
+        EventType::Exec,
+        EventType::Fork,
+        EventType::Exit,
+        EventType::FileOpen,
+        EventType::FileUnlink,
+        EventType::FileRename,
+        EventType::FileChmod,
+        EventType::FileChown,
+        EventType::FileTruncate,
+    ];
 
     /// The type for a raw id, if known.
     pub fn from_raw(raw: u16) -> Option<Self> {
@@ -69,6 +95,12 @@ impl EventType {
             1 => Some(EventType::Exec),
             2 => Some(EventType::Fork),
             3 => Some(EventType::Exit),
+            16 => Some(EventType::FileOpen),
+            17 => Some(EventType::FileUnlink),
+            18 => Some(EventType::FileRename),
+            19 => Some(EventType::FileChmod),
+            20 => Some(EventType::FileChown),
+            21 => Some(EventType::FileTruncate),
             _ => None,
         }
     }
@@ -79,6 +111,12 @@ impl EventType {
             EventType::Exec => "vigil.process.exec",
             EventType::Fork => "vigil.process.fork",
             EventType::Exit => "vigil.process.exit",
+            EventType::FileOpen => "vigil.file.open",
+            EventType::FileUnlink => "vigil.file.unlink",
+            EventType::FileRename => "vigil.file.rename",
+            EventType::FileChmod => "vigil.file.chmod",
+            EventType::FileChown => "vigil.file.chown",
+            EventType::FileTruncate => "vigil.file.truncate",
         }
     }
 
@@ -88,8 +126,101 @@ impl EventType {
             EventType::Exec => std::mem::size_of::<RawExec>(),
             EventType::Fork => std::mem::size_of::<RawFork>(),
             EventType::Exit => std::mem::size_of::<RawExit>(),
+            EventType::FileOpen
+            | EventType::FileUnlink
+            | EventType::FileRename
+            | EventType::FileChmod
+            | EventType::FileChown
+            | EventType::FileTruncate => std::mem::size_of::<RawFile>(),
         }
     }
+
+    /// The lane its records travel in (`vigil_lane_of()` in emit.bpf.h).
+    pub fn lane(self) -> u32 {
+        match self {
+            EventType::Exec | EventType::Fork | EventType::Exit => LANE_CRITICAL,
+            EventType::FileOpen
+            | EventType::FileUnlink
+            | EventType::FileRename
+            | EventType::FileChmod
+            | EventType::FileChown
+            | EventType::FileTruncate => LANE_BULK,
+        }
+    }
+}
+
+/// `enum vigil_hook`: the kind of hook that produced a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookKind {
+    /// BTF raw tracepoint.
+    TpBtf = 1,
+    /// `tracepoint/syscalls/sys_exit_<syscall>`.
+    SyscallTp = 2,
+    /// `tp_btf/sys_exit` filtered by syscall number.
+    RawSyscall = 3,
+    /// BPF-LSM.
+    Lsm = 4,
+    /// fentry/fexit.
+    Fentry = 5,
+}
+
+impl HookKind {
+    /// Every kind, in id order.
+    pub const ALL: [HookKind; 5] = [HookKind::TpBtf, HookKind::SyscallTp, HookKind::RawSyscall, HookKind::Lsm, HookKind::Fentry];
+
+    /// The kind for a raw id.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        HookKind::ALL.into_iter().find(|k| *k as u32 == raw)
+    }
+
+    /// The section prefix of programs of this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookKind::TpBtf => "tp_btf",
+            HookKind::SyscallTp => "tracepoint/syscalls",
+            HookKind::RawSyscall => "tp_btf/sys_exit",
+            HookKind::Lsm => "lsm",
+            HookKind::Fentry => "fexit",
+        }
+    }
+}
+
+/// `enum vigil_syscall`: (id, name) of every system call the probes report.
+pub const SYSCALLS: &[(u32, &str)] = &[
+    (1, "open"),
+    (2, "openat"),
+    (3, "openat2"),
+    (4, "creat"),
+    (5, "unlink"),
+    (6, "unlinkat"),
+    (7, "rmdir"),
+    (8, "rename"),
+    (9, "renameat"),
+    (10, "renameat2"),
+    (11, "chmod"),
+    (12, "fchmod"),
+    (13, "fchmodat"),
+    (14, "chown"),
+    (15, "fchown"),
+    (16, "lchown"),
+    (17, "fchownat"),
+    (18, "truncate"),
+    (19, "ftruncate"),
+];
+
+/// The name of a syscall id, `None` when unknown.
+pub fn syscall_name(id: u32) -> Option<&'static str> {
+    SYSCALLS.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
+
+/// `enum vigil_path_source`.
+pub mod path_source {
+    /// No path.
+    pub const NONE: u32 = 0;
+    /// Walked from the kernel object used (opened file, dentry).
+    pub const OBJECT: u32 = 1;
+    /// The syscall's path argument, read at exit and made absolute.
+    pub const ARG: u32 = 2;
 }
 
 /// Kernel drop causes (`enum vigil_drop_cause`).
@@ -312,6 +443,29 @@ pub struct RawExit {
     pub comm: [u8; COMM_LEN],
 }
 
+/// `struct vigil_file`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawFile {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub ino: u64,
+    pub length: i64,
+    pub path_source: u32,
+    pub path2_source: u32,
+    pub dev: u32,
+    pub _pad0: u32,
+    pub comm: [u8; COMM_LEN],
+    pub path: RawField,
+    pub path2: RawField,
+}
+
 /// Plain-old-data record structs: `#[repr(C)]`, only integers and integer
 /// arrays, no implicit padding, every bit pattern valid.
 ///
@@ -339,6 +493,37 @@ unsafe impl Pod for RawExec {}
 unsafe impl Pod for RawFork {}
 // SAFETY: as above.
 unsafe impl Pod for RawExit {}
+// SAFETY: as above.
+unsafe impl Pod for RawFile {}
+
+/// Selects one variable-length field descriptor of a record, with its data.
+pub type VarField<'a, T> = (fn(&mut T) -> &mut RawField, &'a [u8]);
+
+/// Lay out a record with a fixed part `raw` followed by the variable
+/// `data`, each given with its field selector, in order. Field `off`/`len`
+/// are filled in and a field with no flags becomes `PRESENT`; `hdr.size`,
+/// type and version are set. For golden tests, unit tests and benchmarks.
+pub fn encode_var<T: Pod>(mut raw: T, event: EventType, hdr: impl Fn(&mut T) -> &mut RawHdr, fields: &[VarField<'_, T>]) -> Vec<u8> {
+    let fixed = std::mem::size_of::<T>();
+    let mut tail = Vec::new();
+    for (sel, bytes) in fields {
+        let f = sel(&mut raw);
+        f.off = u32::try_from(fixed + tail.len()).unwrap_or(u32::MAX);
+        f.len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        if f.flags == 0 {
+            f.flags = field_flags::PRESENT;
+        }
+        tail.extend_from_slice(bytes);
+    }
+    let h = hdr(&mut raw);
+    h.type_ = event as u16;
+    h.abi_version = ABI_VERSION;
+    h.lane = event.lane();
+    h.size = u32::try_from(fixed + tail.len()).unwrap_or(u32::MAX);
+    let mut out = raw.as_bytes().to_vec();
+    out.extend_from_slice(&tail);
+    out
+}
 
 /// Copy a `Pod` value out of the front of `bytes`; `None` when too short.
 pub fn read_pod<T: Pod>(bytes: &[u8]) -> Option<T> {
@@ -410,6 +595,8 @@ mod tests {
         assert_eq!(offset_of!(RawExec, cgroup_id) % 8, 0);
         assert_eq!(offset_of!(RawFork, child_start_ns) % 8, 0);
         assert_eq!(offset_of!(RawExit, start_ns) % 8, 0);
+        assert_eq!(size_of::<RawFile>(), size_of::<RawHdr>() + 8 + 6 * 4 + 2 * 8 + 4 * 4 + COMM_LEN + 2 * size_of::<RawField>());
+        assert_eq!(offset_of!(RawFile, ino) % 8, 0);
     }
 
     /// Every record struct in the compiled BPF object's BTF has exactly the
@@ -467,6 +654,11 @@ mod tests {
         );
         check!("vigil_fork", RawFork, [hdr, child_tgid, child_pid, child_start_ns, parent_start_ns, child_vpid, _pad0, comm]);
         check!("vigil_exit", RawExit, [hdr, ppid, exit_code, start_ns, group_dead, _pad0, comm]);
+        check!(
+            "vigil_file",
+            RawFile,
+            [hdr, ret, syscall, hook, flags, mode, uid, gid, ino, length, path_source, path2_source, dev, _pad0, comm, path, path2]
+        );
     }
 
     /// Every enum constant of the C header (event types, lanes, causes,
@@ -496,15 +688,49 @@ mod tests {
                 ("VIGIL_COMM_LEN", COMM_LEN as i64),
             ],
         );
+        let types = enum_values("vigil_event_type");
+        assert_eq!(types.len(), EventType::ALL.len(), "{types:?}");
+        for t in EventType::ALL {
+            let c = format!("VIGIL_EV_{}", t.event_name().trim_start_matches("vigil.").replace(['.'], "_").to_ascii_uppercase());
+            let c = c.replace("VIGIL_EV_PROCESS_", "VIGIL_EV_");
+            assert_eq!(types.get(&c), Some(&(t as i64)), "{c}");
+        }
         expect(
-            "vigil_event_type",
+            "vigil_lane",
             &[
-                ("VIGIL_EV_EXEC", EventType::Exec as i64),
-                ("VIGIL_EV_FORK", EventType::Fork as i64),
-                ("VIGIL_EV_EXIT", EventType::Exit as i64),
+                ("VIGIL_LANE_CRITICAL", i64::from(LANE_CRITICAL)),
+                ("VIGIL_LANE_BULK", i64::from(LANE_BULK)),
+                ("VIGIL_LANE_MAX", LANE_MAX as i64),
             ],
         );
-        expect("vigil_lane", &[("VIGIL_LANE_CRITICAL", 0), ("VIGIL_LANE_MAX", LANE_MAX as i64)]);
+        let hooks = enum_values("vigil_hook");
+        assert_eq!(hooks.len(), HookKind::ALL.len());
+        for (name, value) in &hooks {
+            let k = HookKind::from_raw(u32::try_from(*value).expect("u32")).unwrap_or_else(|| panic!("{name} unknown"));
+            let expected = match k {
+                HookKind::TpBtf => "VIGIL_HOOK_TP_BTF",
+                HookKind::SyscallTp => "VIGIL_HOOK_SYSCALL_TP",
+                HookKind::RawSyscall => "VIGIL_HOOK_RAW_SYSCALL",
+                HookKind::Lsm => "VIGIL_HOOK_LSM",
+                HookKind::Fentry => "VIGIL_HOOK_FENTRY",
+            };
+            assert_eq!(name, expected);
+        }
+        let sys = enum_values("vigil_syscall");
+        assert_eq!(sys.len(), SYSCALLS.len(), "{sys:?}");
+        for (name, value) in &sys {
+            let id = u32::try_from(*value).expect("u32");
+            let n = syscall_name(id).unwrap_or_else(|| panic!("{name} = {id} unknown to the Rust side"));
+            assert_eq!(name.trim_start_matches("VIGIL_SYS_").to_ascii_lowercase(), n, "{name}");
+        }
+        expect(
+            "vigil_path_source",
+            &[
+                ("VIGIL_PATH_SRC_NONE", i64::from(path_source::NONE)),
+                ("VIGIL_PATH_SRC_OBJECT", i64::from(path_source::OBJECT)),
+                ("VIGIL_PATH_SRC_ARG", i64::from(path_source::ARG)),
+            ],
+        );
         expect(
             "vigil_drop_cause",
             &[

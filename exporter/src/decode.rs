@@ -6,7 +6,7 @@
 //! record's bounds. It never panics: a malformed record becomes a
 //! [`DecodeError`] that the pipeline counts and reports.
 
-use crate::abi::{self, field_flags, read_pod, EventType, RawExec, RawExit, RawField, RawFork, RawHdr, Reason};
+use crate::abi::{self, field_flags, read_pod, EventType, HookKind, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr, Reason};
 use thiserror::Error;
 
 /// Why a record could not be decoded.
@@ -218,6 +218,87 @@ impl ExitEvent {
     }
 }
 
+/// Where a path in a file record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathSource {
+    /// Walked from the kernel object the syscall used (the opened file).
+    KernelObject,
+    /// The syscall's path argument (the kernel's copy, read at exit), made
+    /// absolute with the kernel path of the dirfd or the cwd.
+    SyscallArgument,
+    /// No path (or a value this build does not know).
+    None,
+}
+
+impl PathSource {
+    fn from_raw(raw: u32) -> Self {
+        match raw {
+            abi::path_source::OBJECT => PathSource::KernelObject,
+            abi::path_source::ARG => PathSource::SyscallArgument,
+            _ => PathSource::None,
+        }
+    }
+
+    /// `vigil.file.path_source` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathSource::KernelObject => "kernel_object",
+            PathSource::SyscallArgument => "syscall_argument",
+            PathSource::None => "none",
+        }
+    }
+}
+
+/// What every event-family record (file, network, privilege, kernel)
+/// carries about the syscall behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallInfo {
+    /// `enum vigil_syscall` id.
+    pub syscall: u32,
+    /// Return value: >= 0 success, < 0 `-errno`.
+    pub ret: i64,
+    /// Hook kind that produced the record (`None`: unknown id).
+    pub hook: Option<HookKind>,
+    /// Acting thread's comm.
+    pub comm: Vec<u8>,
+}
+
+impl SyscallInfo {
+    /// The errno of a failed call.
+    pub fn errno(&self) -> Option<i32> {
+        (self.ret < 0 && self.ret > -4096).then(|| i32::try_from(-self.ret).unwrap_or(0))
+    }
+}
+
+/// `vigil.file.*`: open, unlink, rename, chmod, chown, truncate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// Open flags as passed; unlinkat / renameat2 flags.
+    pub flags: u32,
+    /// Open/creat/chmod mode.
+    pub mode: u32,
+    /// chown: new owner (`None`: unchanged).
+    pub uid: Option<u32>,
+    /// chown: new group (`None`: unchanged).
+    pub gid: Option<u32>,
+    /// Inode of the object, when known.
+    pub ino: Option<u64>,
+    /// Device (`s_dev`) of the object, when known.
+    pub dev: Option<u32>,
+    /// truncate: new length.
+    pub length: i64,
+    /// The object's path.
+    pub path: Field,
+    /// Where `path` comes from.
+    pub path_source: PathSource,
+    /// rename: the new name.
+    pub path2: Option<Field>,
+    /// Where `path2` comes from.
+    pub path2_source: PathSource,
+}
+
 /// The typed payload of a record.
 // Exec records dominate the stream; boxing them would add an allocation to
 // the most common record to save stack space on the rare small ones.
@@ -230,6 +311,8 @@ pub enum Event {
     Fork(ForkEvent),
     /// exit
     Exit(ExitEvent),
+    /// file events (the type is in the header)
+    File(FileEvent),
 }
 
 /// One decoded record.
@@ -262,6 +345,12 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         EventType::Exec => Event::Exec(decode_exec(bytes)?),
         EventType::Fork => Event::Fork(decode_fork(bytes)?),
         EventType::Exit => Event::Exit(decode_exit(bytes)?),
+        EventType::FileOpen
+        | EventType::FileUnlink
+        | EventType::FileRename
+        | EventType::FileChmod
+        | EventType::FileChown
+        | EventType::FileTruncate => Event::File(decode_file(event, bytes)?),
     };
     Ok(Record { header, event })
 }
@@ -312,6 +401,28 @@ fn decode_fork(bytes: &[u8]) -> Result<ForkEvent, DecodeError> {
 fn decode_exit(bytes: &[u8]) -> Result<ExitEvent, DecodeError> {
     let raw: RawExit = read_pod(bytes).ok_or_else(|| short(EventType::Exit, bytes))?;
     Ok(ExitEvent { ppid: raw.ppid, status: raw.exit_code, start_ns: raw.start_ns, group_dead: raw.group_dead != 0, comm: comm(&raw.comm) })
+}
+
+const UNCHANGED: u32 = u32::MAX;
+
+fn decode_file(event: EventType, bytes: &[u8]) -> Result<FileEvent, DecodeError> {
+    let raw: RawFile = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+    let fixed = std::mem::size_of::<RawFile>();
+    let path2 = if event == EventType::FileRename { Some(field(bytes, fixed, &raw.path2, "path2")?) } else { None };
+    Ok(FileEvent {
+        sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+        flags: raw.flags,
+        mode: raw.mode,
+        uid: (raw.uid != UNCHANGED).then_some(raw.uid),
+        gid: (raw.gid != UNCHANGED).then_some(raw.gid),
+        ino: (raw.ino != 0).then_some(raw.ino),
+        dev: (raw.dev != 0).then_some(raw.dev),
+        length: raw.length,
+        path: field(bytes, fixed, &raw.path, "path")?,
+        path_source: PathSource::from_raw(raw.path_source),
+        path2,
+        path2_source: PathSource::from_raw(raw.path2_source),
+    })
 }
 
 /// A fixed-size, NUL-padded comm as bytes up to the first NUL.
@@ -465,6 +576,51 @@ pub(crate) mod tests {
         assert_eq!(e.args.reason, Some(Reason::SizeLimit));
         assert!(e.cwd.is_unavailable());
         assert_eq!(e.cwd.reason, Some(Reason::ReadFault));
+    }
+
+    /// A raw file record as the probes lay it out.
+    pub(crate) fn file_record(event: EventType, ret: i64, path: &[u8], path2: Option<&[u8]>) -> Vec<u8> {
+        let mut raw = RawFile {
+            hdr: RawHdr { cpu: 0, seq: 9, ktime_ns: 6_000_000_000, tgid: 77, pid: 78, ..RawHdr::default() },
+            ret,
+            syscall: 2,
+            hook: HookKind::SyscallTp as u32,
+            flags: 0o1101,
+            mode: 0o644,
+            uid: u32::MAX,
+            gid: u32::MAX,
+            ino: if ret >= 0 { 4242 } else { 0 },
+            dev: if ret >= 0 { 0x800001 } else { 0 },
+            path_source: if ret >= 0 { abi::path_source::OBJECT } else { abi::path_source::ARG },
+            ..RawFile::default()
+        };
+        raw.comm[..4].copy_from_slice(b"test");
+        let mut fields: Vec<abi::VarField<'_, RawFile>> = vec![(|r| &mut r.path, path)];
+        if let Some(p2) = path2 {
+            raw.path2_source = abi::path_source::ARG;
+            fields.push((|r| &mut r.path2, p2));
+        }
+        abi::encode_var(raw, event, |r| &mut r.hdr, &fields)
+    }
+
+    #[test]
+    fn decodes_file_records() {
+        let bytes = file_record(EventType::FileOpen, 3, b"/etc/passwd", None);
+        let rec = decode(&bytes).expect("decodes");
+        assert_eq!(rec.header.lane, abi::LANE_BULK);
+        let Event::File(f) = rec.event else { panic!("not file") };
+        assert_eq!(f.path.bytes.as_deref(), Some(&b"/etc/passwd"[..]));
+        assert_eq!(f.path_source, PathSource::KernelObject);
+        assert_eq!(f.sys.errno(), None);
+        assert_eq!((f.ino, f.uid, f.path2.clone()), (Some(4242), None, None));
+        let bytes = file_record(EventType::FileRename, -2, b"/a", Some(b"/b"));
+        let Event::File(f) = decode(&bytes).expect("decodes").event else { panic!("not file") };
+        assert_eq!(f.sys.errno(), Some(2));
+        assert_eq!(f.path2.and_then(|p| p.bytes).as_deref(), Some(&b"/b"[..]));
+        // Every prefix is rejected, never a panic.
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
     }
 
     #[test]

@@ -494,6 +494,18 @@ impl Mapper {
                 }
                 to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch).in_span(span), raw.observed_ns, None, gap)
             }
+            // Event families: the acting process's context comes from the table.
+            Event::File(_) => {
+                let span = self.span_of(h.tgid);
+                to_log_record(
+                    &rec,
+                    &self.ctx,
+                    ProcContext::from_table(self.table.get(h.tgid), None).in_span(span),
+                    raw.observed_ns,
+                    None,
+                    gap,
+                )
+            }
         };
         // Mapped: an exec's executable and comm move into the table.
         if let Event::Exec(e) = rec.event {

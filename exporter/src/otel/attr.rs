@@ -121,6 +121,25 @@ pub const HB_LOSS_TOTAL: &str = "vigil.heartbeat.loss.total";
 /// `vigil.unavailable_reason.<key>` for context the agent never saw.
 pub const REASON_LOST_CONTEXT: &str = "lost_context";
 
+// Event families (file, network, privilege, kernel, fileless)
+pub const VIGIL_SYSCALL: &str = "vigil.syscall";
+pub const VIGIL_SYSCALL_RETURN: &str = "vigil.syscall.return";
+pub const VIGIL_HOOK: &str = "vigil.hook";
+pub const FILE_PATH: &str = "file.path";
+pub const FILE_NAME: &str = "file.name";
+pub const FILE_MODE: &str = "file.mode";
+pub const FILE_SIZE: &str = "file.size";
+pub const VIGIL_FILE_PATH_SOURCE: &str = "vigil.file.path_source";
+pub const VIGIL_FILE_TARGET_PATH: &str = "vigil.file.target_path";
+pub const VIGIL_FILE_TARGET_PATH_SOURCE: &str = "vigil.file.target_path_source";
+pub const VIGIL_FILE_INODE: &str = "vigil.file.inode";
+pub const VIGIL_FILE_DEVICE: &str = "vigil.file.device";
+pub const VIGIL_FILE_FLAGS: &str = "vigil.file.flags";
+pub const VIGIL_FILE_FLAG_NAMES: &str = "vigil.file.flag_names";
+pub const VIGIL_FILE_ACCESS: &str = "vigil.file.access";
+pub const VIGIL_FILE_NEW_OWNER_ID: &str = "vigil.file.new_owner.id";
+pub const VIGIL_FILE_NEW_GROUP_ID: &str = "vigil.file.new_group.id";
+
 // Resource
 pub const SERVICE_NAME: &str = "service.name";
 pub const SERVICE_VERSION: &str = "service.version";
@@ -264,6 +283,23 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_AGENT_K8S_POD_NAME,
     VIGIL_AGENT_K8S_NAMESPACE,
     VIGIL_AGENT_K8S_POD_UID,
+    VIGIL_SYSCALL,
+    VIGIL_SYSCALL_RETURN,
+    VIGIL_HOOK,
+    FILE_PATH,
+    FILE_NAME,
+    FILE_MODE,
+    FILE_SIZE,
+    VIGIL_FILE_PATH_SOURCE,
+    VIGIL_FILE_TARGET_PATH,
+    VIGIL_FILE_TARGET_PATH_SOURCE,
+    VIGIL_FILE_INODE,
+    VIGIL_FILE_DEVICE,
+    VIGIL_FILE_FLAGS,
+    VIGIL_FILE_FLAG_NAMES,
+    VIGIL_FILE_ACCESS,
+    VIGIL_FILE_NEW_OWNER_ID,
+    VIGIL_FILE_NEW_GROUP_ID,
 ];
 
 #[cfg(test)]

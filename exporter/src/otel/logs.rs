@@ -3,7 +3,7 @@
 use super::wire::{self, log_record, AnyRef, EncodedLog};
 use super::{attr, push_padded, rfc3339_nanos, Attrs};
 use crate::clock::BootClock;
-use crate::decode::{Event, ExecEvent, ExitEvent, ForkEvent, Header, Record};
+use crate::decode::{Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, Record, SyscallInfo};
 use crate::escape::escape;
 use crate::proctable::{ContextSource, ProcessInfo};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
@@ -116,6 +116,7 @@ pub fn to_log_record(
         Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path, proc.exec),
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
         Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
+        Event::File(f) => file_attrs(&mut a, h, f, proc),
     };
     let stream = ctx.stream_id(h.cpu, h.lane);
     if let Some(m) = proc.name_mismatch {
@@ -364,6 +365,156 @@ fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: 
     format!("exit {} pid={} {how}{core}", exe.unwrap_or_else(|| escape(&x.comm).into_owned()), h.tgid)
 }
 
+/// `vigil.hook` of a record produced at the exit of `syscall` by a hook of
+/// `kind` (the attach point, as `vigil check` lists it).
+pub fn hook_name(kind: Option<crate::abi::HookKind>, syscall: u32) -> String {
+    use crate::abi::HookKind;
+    let name = crate::abi::syscall_name(syscall).unwrap_or("unknown");
+    match kind {
+        Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}"),
+        Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})"),
+        Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry)) => format!("{}({name})", k.as_str()),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// Attributes every event-family record has: the acting process (from the
+/// record and the process table), the syscall, its outcome and the hook.
+/// Returns the executable (or comm) for the body.
+fn syscall_attrs(a: &mut Attrs, h: &Header, sys: &SyscallInfo, proc: ProcContext<'_>) -> String {
+    a.int(attr::PROCESS_PID, h.tgid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &sys.comm);
+    let exe = table_exe(a, proc);
+    table_container(a, proc);
+    if let Some(uid) = proc.info.and_then(|p| p.euid) {
+        a.int(attr::PROCESS_USER_ID, uid);
+    }
+    a.str(attr::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown")).int(attr::VIGIL_SYSCALL_RETURN, sys.ret);
+    if let Some(errno) = sys.errno() {
+        match crate::errno::name(errno) {
+            Some(n) => a.str(attr::ERROR_TYPE, n),
+            None => a.str(attr::ERROR_TYPE, &errno.to_string()),
+        };
+    }
+    a.str(attr::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall));
+    exe.unwrap_or_else(|| escape(&sys.comm).into_owned())
+}
+
+/// Open flags (asm-generic numbering, as on x86-64 and arm64), in order.
+const OPEN_FLAGS: &[(u32, &str)] = &[
+    (0o1, "O_WRONLY"),
+    (0o2, "O_RDWR"),
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (0o10000, "O_DSYNC"),
+    (0o20000, "O_ASYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"),
+    (0o200000, "O_DIRECTORY"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"),
+    (0o4000000, "O_SYNC"),
+    (0o10000000, "O_PATH"),
+    (0o20000000, "O_TMPFILE"),
+];
+
+/// Names of the bits of open flags (`O_RDONLY` when no access bit is set).
+pub fn open_flag_names(flags: u32) -> Vec<std::borrow::Cow<'static, str>> {
+    let mut out: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    if flags & 0o3 == 0 {
+        out.push("O_RDONLY".into());
+    }
+    let mut known = 0;
+    for (bit, name) in OPEN_FLAGS {
+        known |= bit;
+        if flags & bit != 0 {
+            out.push((*name).into());
+        }
+    }
+    if flags & !known != 0 {
+        out.push(format!("{:#o}", flags & !known).into());
+    }
+    out
+}
+
+fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -> String {
+    use crate::abi::EventType;
+    let who = syscall_attrs(a, h, &f.sys, proc);
+    a.field(attr::FILE_PATH, &f.path);
+    if let Some(p) = &f.path.bytes {
+        a.bytes(attr::FILE_NAME, basename(p));
+    }
+    a.str(attr::VIGIL_FILE_PATH_SOURCE, f.path_source.as_str());
+    if let Some(ino) = f.ino {
+        a.int(attr::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
+    }
+    if let Some(dev) = f.dev {
+        a.int(attr::VIGIL_FILE_DEVICE, dev);
+    }
+    let verb = match h.event {
+        EventType::FileOpen => {
+            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            a.str_array(attr::VIGIL_FILE_FLAG_NAMES, &open_flag_names(f.flags));
+            a.str(
+                attr::VIGIL_FILE_ACCESS,
+                match f.flags & 0o3 {
+                    0 => "read",
+                    1 => "write",
+                    _ => "read_write",
+                },
+            );
+            if f.flags & (0o100 | 0o20000000) != 0 {
+                a.str(attr::FILE_MODE, &format!("{:04o}", f.mode & 0o7777));
+            }
+            "open"
+        }
+        EventType::FileUnlink => {
+            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            "unlink"
+        }
+        EventType::FileRename => {
+            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            if let Some(p2) = &f.path2 {
+                a.field(attr::VIGIL_FILE_TARGET_PATH, p2);
+                a.str(attr::VIGIL_FILE_TARGET_PATH_SOURCE, f.path2_source.as_str());
+            }
+            "rename"
+        }
+        EventType::FileChmod => {
+            a.str(attr::FILE_MODE, &format!("{:04o}", f.mode & 0o7777));
+            "chmod"
+        }
+        EventType::FileChown => {
+            if let Some(uid) = f.uid {
+                a.int(attr::VIGIL_FILE_NEW_OWNER_ID, uid);
+            }
+            if let Some(gid) = f.gid {
+                a.int(attr::VIGIL_FILE_NEW_GROUP_ID, gid);
+            }
+            "chown"
+        }
+        EventType::FileTruncate => {
+            a.int(attr::FILE_SIZE, f.length);
+            "truncate"
+        }
+        EventType::Exec | EventType::Fork | EventType::Exit => "file",
+    };
+    let path = f.path.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(path unavailable)"), escape);
+    let outcome = match f.sys.errno() {
+        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
+        None => format!("ok ({})", f.sys.ret),
+    };
+    let target = match f.path2.as_ref().and_then(|p| p.bytes.as_deref()) {
+        Some(p) => format!(" -> {}", escape(p)),
+        None => String::new(),
+    };
+    format!("{verb} {path}{target} by {who} pid={}: {outcome}", h.tgid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +566,37 @@ mod tests {
         assert_eq!(get(&lr.attributes, "vigil.context.source"), Some(&Value::StringValue("unknown".into())));
         assert_eq!(get(&lr.attributes, "vigil.stream.gap_before"), Some(&Value::IntValue(3)));
         assert_eq!(get(&lr.attributes, "vigil.process.name_mismatch"), None, "unknown without context");
+    }
+
+    #[test]
+    fn file_open_maps_path_flags_and_errno() {
+        use crate::abi::EventType;
+        use crate::decode::tests::file_record;
+        let rec = decode(&file_record(EventType::FileOpen, 3, b"/etc/passwd", None)).expect("decode");
+        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        assert_eq!(lr.event_name, "vigil.file.open");
+        assert_eq!(get(&lr.attributes, "file.path"), Some(&Value::StringValue("/etc/passwd".into())));
+        assert_eq!(get(&lr.attributes, "file.name"), Some(&Value::StringValue("passwd".into())));
+        assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("kernel_object".into())));
+        assert_eq!(get(&lr.attributes, "vigil.syscall"), Some(&Value::StringValue("openat".into())));
+        assert_eq!(get(&lr.attributes, "vigil.hook"), Some(&Value::StringValue("tracepoint/syscalls/sys_exit_openat".into())));
+        assert_eq!(get(&lr.attributes, "file.mode"), Some(&Value::StringValue("0644".into())));
+        assert_eq!(get(&lr.attributes, "vigil.file.access"), Some(&Value::StringValue("write".into())));
+        assert_eq!(get(&lr.attributes, "error.type"), None);
+        assert_eq!(get(&lr.attributes, "vigil.stream.id"), Some(&Value::StringValue("5-0-1".into())), "bulk lane");
+        let rec = decode(&file_record(EventType::FileOpen, -13, b"/root/x", None)).expect("decode");
+        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        assert_eq!(get(&lr.attributes, "error.type"), Some(&Value::StringValue("EACCES".into())));
+        assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(-13)));
+        assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("syscall_argument".into())));
+        assert_eq!(get(&lr.attributes, "vigil.file.inode"), None, "no object, no inode");
+    }
+
+    #[test]
+    fn open_flag_names_cover_every_bit() {
+        assert_eq!(open_flag_names(0), ["O_RDONLY"]);
+        assert_eq!(open_flag_names(0o1101), ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
+        assert_eq!(open_flag_names(0o2 | 0o2000000 | 0o40000000), ["O_RDWR", "O_CLOEXEC", "0o40000000"]);
     }
 
     #[test]
