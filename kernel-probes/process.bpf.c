@@ -36,6 +36,7 @@ const volatile enum vigil_field_flag vigil_btf_field_flag __attribute__((used));
 const volatile enum vigil_reason vigil_btf_reason __attribute__((used));
 const volatile enum vigil_exe_flag vigil_btf_exe_flag __attribute__((used));
 const volatile struct vigil_file vigil_btf_file __attribute__((used));
+const volatile struct vigil_memfd vigil_btf_memfd __attribute__((used));
 const volatile enum vigil_hook vigil_btf_hook __attribute__((used));
 const volatile enum vigil_syscall vigil_btf_syscall __attribute__((used));
 const volatile enum vigil_path_source vigil_btf_path_source __attribute__((used));
@@ -377,3 +378,4 @@ int handle_exit(unsigned long long *ctx)
  * on or off with autoload before load.
  */
 #include "file.bpf.c"
+#include "fileless.bpf.c"

@@ -43,6 +43,8 @@ enum vigil_event_type {
 	VIGIL_EV_FILE_CHMOD = 19,
 	VIGIL_EV_FILE_CHOWN = 20,
 	VIGIL_EV_FILE_TRUNCATE = 21,
+	/* fileless (critical lane) */
+	VIGIL_EV_FILELESS_MEMFD_CREATE = 80, /* struct vigil_memfd */
 };
 
 /* Lanes (separate ring buffers with their own sequence numbers). File and
@@ -85,6 +87,7 @@ enum vigil_syscall {
 	VIGIL_SYS_FCHOWNAT = 17,
 	VIGIL_SYS_TRUNCATE = 18,
 	VIGIL_SYS_FTRUNCATE = 19,
+	VIGIL_SYS_MEMFD_CREATE = 80,
 };
 
 /* Where a record's path comes from (vigil.file.path_source). */
@@ -256,6 +259,23 @@ struct vigil_file {
 	char comm[VIGIL_COMM_LEN];
 	struct vigil_field path;
 	struct vigil_field path2;
+};
+
+/*
+ * VIGIL_EV_FILELESS_MEMFD_CREATE: an anonymous file was created. Variable
+ * part: name. On success the name is read from the new file's dentry
+ * ("memfd:<name>", the kernel's copy); on failure from the argument at exit.
+ */
+struct vigil_memfd {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;       /* VIGIL_SYS_MEMFD_CREATE */
+	__u32 hook;          /* enum vigil_hook */
+	__u32 flags;         /* MFD_* */
+	__u32 name_source;   /* enum vigil_path_source */
+	__u64 ino;           /* inode of the new file, 0 on failure */
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field name;
 };
 
 /* The largest record the probes can emit (the scratch buffer size). */

@@ -73,11 +73,13 @@ pub enum EventType {
     FileChown = 20,
     /// `VIGIL_EV_FILE_TRUNCATE`
     FileTruncate = 21,
+    /// `VIGIL_EV_FILELESS_MEMFD_CREATE`
+    FilelessMemfdCreate = 80,
 }
 
 impl EventType {
     /// Every event type, in id order.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::Exec,
         EventType::Fork,
         EventType::Exit,
@@ -87,6 +89,7 @@ impl EventType {
         EventType::FileChmod,
         EventType::FileChown,
         EventType::FileTruncate,
+        EventType::FilelessMemfdCreate,
     ];
 
     /// The type for a raw id, if known.
@@ -101,6 +104,7 @@ impl EventType {
             19 => Some(EventType::FileChmod),
             20 => Some(EventType::FileChown),
             21 => Some(EventType::FileTruncate),
+            80 => Some(EventType::FilelessMemfdCreate),
             _ => None,
         }
     }
@@ -117,6 +121,7 @@ impl EventType {
             EventType::FileChmod => "vigil.file.chmod",
             EventType::FileChown => "vigil.file.chown",
             EventType::FileTruncate => "vigil.file.truncate",
+            EventType::FilelessMemfdCreate => "vigil.fileless.memfd_create",
         }
     }
 
@@ -132,13 +137,14 @@ impl EventType {
             | EventType::FileChmod
             | EventType::FileChown
             | EventType::FileTruncate => std::mem::size_of::<RawFile>(),
+            EventType::FilelessMemfdCreate => std::mem::size_of::<RawMemfd>(),
         }
     }
 
     /// The lane its records travel in (`vigil_lane_of()` in emit.bpf.h).
     pub fn lane(self) -> u32 {
         match self {
-            EventType::Exec | EventType::Fork | EventType::Exit => LANE_CRITICAL,
+            EventType::Exec | EventType::Fork | EventType::Exit | EventType::FilelessMemfdCreate => LANE_CRITICAL,
             EventType::FileOpen
             | EventType::FileUnlink
             | EventType::FileRename
@@ -206,6 +212,7 @@ pub const SYSCALLS: &[(u32, &str)] = &[
     (17, "fchownat"),
     (18, "truncate"),
     (19, "ftruncate"),
+    (80, "memfd_create"),
 ];
 
 /// The name of a syscall id, `None` when unknown.
@@ -466,6 +473,21 @@ pub struct RawFile {
     pub path2: RawField,
 }
 
+/// `struct vigil_memfd`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawMemfd {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u32,
+    pub name_source: u32,
+    pub ino: u64,
+    pub comm: [u8; COMM_LEN],
+    pub name: RawField,
+}
+
 /// Plain-old-data record structs: `#[repr(C)]`, only integers and integer
 /// arrays, no implicit padding, every bit pattern valid.
 ///
@@ -495,6 +517,8 @@ unsafe impl Pod for RawFork {}
 unsafe impl Pod for RawExit {}
 // SAFETY: as above.
 unsafe impl Pod for RawFile {}
+// SAFETY: as above.
+unsafe impl Pod for RawMemfd {}
 
 /// Selects one variable-length field descriptor of a record, with its data.
 pub type VarField<'a, T> = (fn(&mut T) -> &mut RawField, &'a [u8]);
@@ -597,6 +621,7 @@ mod tests {
         assert_eq!(offset_of!(RawExit, start_ns) % 8, 0);
         assert_eq!(size_of::<RawFile>(), size_of::<RawHdr>() + 8 + 6 * 4 + 2 * 8 + 4 * 4 + COMM_LEN + 2 * size_of::<RawField>());
         assert_eq!(offset_of!(RawFile, ino) % 8, 0);
+        assert_eq!(size_of::<RawMemfd>(), size_of::<RawHdr>() + 8 + 4 * 4 + 8 + COMM_LEN + size_of::<RawField>());
     }
 
     /// Every record struct in the compiled BPF object's BTF has exactly the
@@ -659,6 +684,7 @@ mod tests {
             RawFile,
             [hdr, ret, syscall, hook, flags, mode, uid, gid, ino, length, path_source, path2_source, dev, _pad0, comm, path, path2]
         );
+        check!("vigil_memfd", RawMemfd, [hdr, ret, syscall, hook, flags, name_source, ino, comm, name]);
     }
 
     /// Every enum constant of the C header (event types, lanes, causes,

@@ -103,6 +103,9 @@ pub struct ProbesConfig {
     /// absolute and at most [`READ_PREFIX_LEN_MAX`] bytes). Matching is done
     /// in the kernel. Empty: no read opens are reported.
     pub file_read_prefixes: Vec<String>,
+    /// Fileless-execution events (memfd_create). Executions of a memfd or a
+    /// deleted file are always marked on the exec record. Default on.
+    pub fileless: bool,
     /// Use BPF-LSM / fentry hooks where the kernel allows them, falling back
     /// to syscall tracepoints. Default on.
     pub prefer_lsm: bool,
@@ -127,6 +130,7 @@ impl Default for ProbesConfig {
             path_max_bytes: crate::abi::PATH_MAX as u32,
             file: true,
             file_read_prefixes: ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/.ssh/"].map(str::to_owned).to_vec(),
+            fileless: true,
             prefer_lsm: true,
         }
     }

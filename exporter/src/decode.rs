@@ -6,7 +6,9 @@
 //! record's bounds. It never panics: a malformed record becomes a
 //! [`DecodeError`] that the pipeline counts and reports.
 
-use crate::abi::{self, field_flags, read_pod, EventType, HookKind, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr, Reason};
+use crate::abi::{
+    self, field_flags, read_pod, EventType, HookKind, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr, RawMemfd, Reason,
+};
 use thiserror::Error;
 
 /// Why a record could not be decoded.
@@ -299,6 +301,30 @@ pub struct FileEvent {
     pub path2_source: PathSource,
 }
 
+/// `vigil.fileless.memfd_create`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemfdEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// `MFD_*` flags.
+    pub flags: u32,
+    /// Inode of the new file, when created.
+    pub ino: Option<u64>,
+    /// The name as the kernel stored it (`memfd:<name>`) on success, the
+    /// argument on failure.
+    pub name: Field,
+    /// Where `name` comes from.
+    pub name_source: PathSource,
+}
+
+impl MemfdEvent {
+    /// The name given to memfd_create (without the kernel's `memfd:`).
+    pub fn given_name(&self) -> Option<&[u8]> {
+        let n = self.name.bytes.as_deref()?;
+        Some(if self.name_source == PathSource::KernelObject { n.strip_prefix(b"memfd:").unwrap_or(n) } else { n })
+    }
+}
+
 /// The typed payload of a record.
 // Exec records dominate the stream; boxing them would add an allocation to
 // the most common record to save stack space on the rare small ones.
@@ -313,6 +339,8 @@ pub enum Event {
     Exit(ExitEvent),
     /// file events (the type is in the header)
     File(FileEvent),
+    /// memfd_create
+    Memfd(MemfdEvent),
 }
 
 /// One decoded record.
@@ -351,6 +379,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         | EventType::FileChmod
         | EventType::FileChown
         | EventType::FileTruncate => Event::File(decode_file(event, bytes)?),
+        EventType::FilelessMemfdCreate => Event::Memfd(decode_memfd(bytes)?),
     };
     Ok(Record { header, event })
 }
@@ -422,6 +451,17 @@ fn decode_file(event: EventType, bytes: &[u8]) -> Result<FileEvent, DecodeError>
         path_source: PathSource::from_raw(raw.path_source),
         path2,
         path2_source: PathSource::from_raw(raw.path2_source),
+    })
+}
+
+fn decode_memfd(bytes: &[u8]) -> Result<MemfdEvent, DecodeError> {
+    let raw: RawMemfd = read_pod(bytes).ok_or_else(|| short(EventType::FilelessMemfdCreate, bytes))?;
+    Ok(MemfdEvent {
+        sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+        flags: raw.flags,
+        ino: (raw.ino != 0).then_some(raw.ino),
+        name: field(bytes, std::mem::size_of::<RawMemfd>(), &raw.name, "name")?,
+        name_source: PathSource::from_raw(raw.name_source),
     })
 }
 
@@ -618,6 +658,29 @@ pub(crate) mod tests {
         assert_eq!(f.sys.errno(), Some(2));
         assert_eq!(f.path2.and_then(|p| p.bytes).as_deref(), Some(&b"/b"[..]));
         // Every prefix is rejected, never a panic.
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
+    }
+
+    #[test]
+    fn decodes_memfd_records() {
+        let raw = RawMemfd {
+            hdr: RawHdr { tgid: 5, pid: 5, ..RawHdr::default() },
+            ret: 4,
+            syscall: 80,
+            hook: HookKind::SyscallTp as u32,
+            flags: 1,
+            name_source: abi::path_source::OBJECT,
+            ino: 99,
+            ..RawMemfd::default()
+        };
+        let bytes = abi::encode_var(raw, EventType::FilelessMemfdCreate, |r| &mut r.hdr, &[(|r| &mut r.name, b"memfd:payload")]);
+        let rec = decode(&bytes).expect("decodes");
+        assert_eq!(rec.header.lane, abi::LANE_CRITICAL);
+        let Event::Memfd(m) = rec.event else { panic!("not memfd") };
+        assert_eq!(m.given_name(), Some(&b"payload"[..]));
+        assert_eq!((m.flags, m.ino), (1, Some(99)));
         for n in 0..bytes.len() {
             assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
         }

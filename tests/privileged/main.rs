@@ -21,6 +21,7 @@ use vigil_tests::capture::{Capture, Captured};
 const WAIT: Duration = Duration::from_secs(10);
 
 mod file;
+mod fileless;
 
 fn is_exec_of(c: &Captured, pid: u32) -> bool {
     matches!(c.record.event, Event::Exec(_)) && c.record.header.tgid == pid

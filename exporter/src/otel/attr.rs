@@ -139,6 +139,10 @@ pub const VIGIL_FILE_FLAG_NAMES: &str = "vigil.file.flag_names";
 pub const VIGIL_FILE_ACCESS: &str = "vigil.file.access";
 pub const VIGIL_FILE_NEW_OWNER_ID: &str = "vigil.file.new_owner.id";
 pub const VIGIL_FILE_NEW_GROUP_ID: &str = "vigil.file.new_group.id";
+pub const VIGIL_MEMFD_NAME: &str = "vigil.memfd.name";
+pub const VIGIL_MEMFD_NAME_SOURCE: &str = "vigil.memfd.name_source";
+pub const VIGIL_MEMFD_FLAGS: &str = "vigil.memfd.flags";
+pub const VIGIL_MEMFD_FLAG_NAMES: &str = "vigil.memfd.flag_names";
 
 // Resource
 pub const SERVICE_NAME: &str = "service.name";
@@ -300,6 +304,10 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_FILE_ACCESS,
     VIGIL_FILE_NEW_OWNER_ID,
     VIGIL_FILE_NEW_GROUP_ID,
+    VIGIL_MEMFD_NAME,
+    VIGIL_MEMFD_NAME_SOURCE,
+    VIGIL_MEMFD_FLAGS,
+    VIGIL_MEMFD_FLAG_NAMES,
 ];
 
 #[cfg(test)]

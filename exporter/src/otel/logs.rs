@@ -3,7 +3,7 @@
 use super::wire::{self, log_record, AnyRef, EncodedLog};
 use super::{attr, push_padded, rfc3339_nanos, Attrs};
 use crate::clock::BootClock;
-use crate::decode::{Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, Record, SyscallInfo};
+use crate::decode::{Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, MemfdEvent, Record, SyscallInfo};
 use crate::escape::escape;
 use crate::proctable::{ContextSource, ProcessInfo};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
@@ -117,6 +117,7 @@ pub fn to_log_record(
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
         Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
         Event::File(f) => file_attrs(&mut a, h, f, proc),
+        Event::Memfd(m) => memfd_attrs(&mut a, h, m, proc),
     };
     let stream = ctx.stream_id(h.cpu, h.lane);
     if let Some(m) = proc.name_mismatch {
@@ -501,7 +502,7 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
             a.int(attr::FILE_SIZE, f.length);
             "truncate"
         }
-        EventType::Exec | EventType::Fork | EventType::Exit => "file",
+        EventType::Exec | EventType::Fork | EventType::Exit | EventType::FilelessMemfdCreate => "file",
     };
     let path = f.path.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(path unavailable)"), escape);
     let outcome = match f.sys.errno() {
@@ -513,6 +514,48 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
         None => String::new(),
     };
     format!("{verb} {path}{target} by {who} pid={}: {outcome}", h.tgid)
+}
+
+/// `MFD_*` flags (include/uapi/linux/memfd.h), in order.
+const MEMFD_FLAGS: &[(u32, &str)] =
+    &[(0x1, "MFD_CLOEXEC"), (0x2, "MFD_ALLOW_SEALING"), (0x4, "MFD_HUGETLB"), (0x8, "MFD_NOEXEC_SEAL"), (0x10, "MFD_EXEC")];
+
+fn flag_names(flags: u32, table: &[(u32, &'static str)]) -> Vec<std::borrow::Cow<'static, str>> {
+    let mut out: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    let mut known = 0;
+    for (bit, name) in table {
+        known |= bit;
+        if flags & bit != 0 {
+            out.push((*name).into());
+        }
+    }
+    if flags & !known != 0 {
+        out.push(format!("{:#x}", flags & !known).into());
+    }
+    out
+}
+
+fn memfd_attrs(a: &mut Attrs, h: &Header, m: &MemfdEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &m.sys, proc);
+    match m.given_name() {
+        Some(n) => {
+            a.bytes(attr::VIGIL_MEMFD_NAME, n);
+        }
+        None => {
+            a.unavailable(attr::VIGIL_MEMFD_NAME, m.name.reason.map_or("unknown", |r| r.as_str()));
+        }
+    }
+    a.str(attr::VIGIL_MEMFD_NAME_SOURCE, m.name_source.as_str());
+    a.int(attr::VIGIL_MEMFD_FLAGS, m.flags).str_array(attr::VIGIL_MEMFD_FLAG_NAMES, &flag_names(m.flags, MEMFD_FLAGS));
+    if let Some(ino) = m.ino {
+        a.int(attr::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
+    }
+    let name = m.given_name().map_or(std::borrow::Cow::Borrowed("(name unavailable)"), escape);
+    let outcome = match m.sys.errno() {
+        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
+        None => format!("fd {}", m.sys.ret),
+    };
+    format!("memfd_create {name} by {who} pid={}: {outcome}", h.tgid)
 }
 
 #[cfg(test)]

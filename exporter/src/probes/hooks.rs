@@ -20,6 +20,8 @@ pub enum Family {
     Process,
     /// file opens, unlink, rename, chmod, chown, truncate (`probes.file`).
     File,
+    /// memfd_create (`probes.fileless`).
+    Fileless,
 }
 
 impl Family {
@@ -28,6 +30,7 @@ impl Family {
         match self {
             Family::Process => "process",
             Family::File => "file",
+            Family::Fileless => "fileless",
         }
     }
 }
@@ -134,6 +137,22 @@ pub const HOOKS: &[Hook] = &[
     hook(E::FileTruncate, F::File, "file_truncate_exit", "tracepoint/syscalls/sys_exit_truncate", K::SyscallTp, R::Emit),
     hook(E::FileTruncate, F::File, "file_ftruncate_enter", "tracepoint/syscalls/sys_enter_ftruncate", K::SyscallTp, R::Stash),
     hook(E::FileTruncate, F::File, "file_ftruncate_exit", "tracepoint/syscalls/sys_exit_ftruncate", K::SyscallTp, R::Emit),
+    hook(
+        E::FilelessMemfdCreate,
+        F::Fileless,
+        "fileless_memfd_create_enter",
+        "tracepoint/syscalls/sys_enter_memfd_create",
+        K::SyscallTp,
+        R::Stash,
+    ),
+    hook(
+        E::FilelessMemfdCreate,
+        F::Fileless,
+        "fileless_memfd_create_exit",
+        "tracepoint/syscalls/sys_exit_memfd_create",
+        K::SyscallTp,
+        R::Emit,
+    ),
 ];
 
 /// Whether `family` is switched on in `settings`.
@@ -141,6 +160,7 @@ pub fn family_enabled(settings: &ProbeSettings, family: Family) -> bool {
     match family {
         Family::Process => true,
         Family::File => settings.probes.file,
+        Family::Fileless => settings.probes.fileless,
     }
 }
 
