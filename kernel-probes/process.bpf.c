@@ -37,6 +37,9 @@ const volatile enum vigil_reason vigil_btf_reason __attribute__((used));
 const volatile enum vigil_exe_flag vigil_btf_exe_flag __attribute__((used));
 const volatile struct vigil_file vigil_btf_file __attribute__((used));
 const volatile struct vigil_memfd vigil_btf_memfd __attribute__((used));
+const volatile struct vigil_cred_change vigil_btf_cred_change __attribute__((used));
+const volatile struct vigil_ns_change vigil_btf_ns_change __attribute__((used));
+const volatile enum vigil_ns_index vigil_btf_ns_index __attribute__((used));
 const volatile enum vigil_hook vigil_btf_hook __attribute__((used));
 const volatile enum vigil_syscall vigil_btf_syscall __attribute__((used));
 const volatile enum vigil_path_source vigil_btf_path_source __attribute__((used));
@@ -379,3 +382,4 @@ int handle_exit(unsigned long long *ctx)
  */
 #include "file.bpf.c"
 #include "fileless.bpf.c"
+#include "privilege.bpf.c"

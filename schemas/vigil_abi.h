@@ -43,6 +43,9 @@ enum vigil_event_type {
 	VIGIL_EV_FILE_CHMOD = 19,
 	VIGIL_EV_FILE_CHOWN = 20,
 	VIGIL_EV_FILE_TRUNCATE = 21,
+	/* privilege (critical lane) */
+	VIGIL_EV_PRIVILEGE_CRED_CHANGE = 48, /* struct vigil_cred_change */
+	VIGIL_EV_PRIVILEGE_NAMESPACE = 49,   /* struct vigil_ns_change */
 	/* fileless (critical lane) */
 	VIGIL_EV_FILELESS_MEMFD_CREATE = 80, /* struct vigil_memfd */
 };
@@ -87,7 +90,31 @@ enum vigil_syscall {
 	VIGIL_SYS_FCHOWNAT = 17,
 	VIGIL_SYS_TRUNCATE = 18,
 	VIGIL_SYS_FTRUNCATE = 19,
+	VIGIL_SYS_SETUID = 48,
+	VIGIL_SYS_SETGID = 49,
+	VIGIL_SYS_SETREUID = 50,
+	VIGIL_SYS_SETREGID = 51,
+	VIGIL_SYS_SETRESUID = 52,
+	VIGIL_SYS_SETRESGID = 53,
+	VIGIL_SYS_SETFSUID = 54,
+	VIGIL_SYS_SETFSGID = 55,
+	VIGIL_SYS_CAPSET = 56,
+	VIGIL_SYS_UNSHARE = 57,
+	VIGIL_SYS_SETNS = 58,
 	VIGIL_SYS_MEMFD_CREATE = 80,
+};
+
+/* Index of a namespace in struct vigil_ns_change.old_ns/new_ns. */
+enum vigil_ns_index {
+	VIGIL_NS_MNT = 0,
+	VIGIL_NS_UTS = 1,
+	VIGIL_NS_IPC = 2,
+	VIGIL_NS_PID = 3,     /* pid_ns_for_children */
+	VIGIL_NS_NET = 4,
+	VIGIL_NS_TIME = 5,    /* time_ns_for_children */
+	VIGIL_NS_CGROUP = 6,
+	VIGIL_NS_USER = 7,    /* the credentials' user namespace */
+	VIGIL_NS_MAX = 8,
 };
 
 /* Where a record's path comes from (vigil.file.path_source). */
@@ -276,6 +303,48 @@ struct vigil_memfd {
 	__u64 ino;           /* inode of the new file, 0 on failure */
 	char comm[VIGIL_COMM_LEN];
 	struct vigil_field name;
+};
+
+/* Capability sets (kernel_cap_t as 64 bits). */
+struct vigil_caps {
+	__u64 effective;
+	__u64 permitted;
+	__u64 inheritable;
+};
+
+/*
+ * VIGIL_EV_PRIVILEGE_CRED_CHANGE: setuid, setgid, setreuid, setregid,
+ * setresuid, setresgid, setfsuid, setfsgid, capset. Old credentials are
+ * read from the task at syscall entry, new ones at exit (kernel objects).
+ */
+struct vigil_cred_change {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u32 requested[3];  /* the id arguments (4294967295: -1, unchanged) */
+	__u32 nrequested;    /* how many of requested[] the syscall takes */
+	struct vigil_creds old_creds;
+	struct vigil_creds new_creds;
+	struct vigil_caps old_caps;
+	struct vigil_caps new_caps;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_PRIVILEGE_NAMESPACE: unshare, setns. Namespace inode numbers of
+ * the task before (entry) and after (exit), indexed by enum vigil_ns_index.
+ */
+struct vigil_ns_change {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u32 flags;         /* unshare: CLONE_* flags; setns: nstype */
+	__s32 fd;            /* setns: the descriptor; -1 otherwise */
+	__u32 old_ns[VIGIL_NS_MAX];
+	__u32 new_ns[VIGIL_NS_MAX];
+	char comm[VIGIL_COMM_LEN];
 };
 
 /* The largest record the probes can emit (the scratch buffer size). */

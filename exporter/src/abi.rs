@@ -73,13 +73,17 @@ pub enum EventType {
     FileChown = 20,
     /// `VIGIL_EV_FILE_TRUNCATE`
     FileTruncate = 21,
+    /// `VIGIL_EV_PRIVILEGE_CRED_CHANGE`
+    PrivilegeCredChange = 48,
+    /// `VIGIL_EV_PRIVILEGE_NAMESPACE`
+    PrivilegeNamespace = 49,
     /// `VIGIL_EV_FILELESS_MEMFD_CREATE`
     FilelessMemfdCreate = 80,
 }
 
 impl EventType {
     /// Every event type, in id order.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 12] = [
         EventType::Exec,
         EventType::Fork,
         EventType::Exit,
@@ -89,6 +93,8 @@ impl EventType {
         EventType::FileChmod,
         EventType::FileChown,
         EventType::FileTruncate,
+        EventType::PrivilegeCredChange,
+        EventType::PrivilegeNamespace,
         EventType::FilelessMemfdCreate,
     ];
 
@@ -104,6 +110,8 @@ impl EventType {
             19 => Some(EventType::FileChmod),
             20 => Some(EventType::FileChown),
             21 => Some(EventType::FileTruncate),
+            48 => Some(EventType::PrivilegeCredChange),
+            49 => Some(EventType::PrivilegeNamespace),
             80 => Some(EventType::FilelessMemfdCreate),
             _ => None,
         }
@@ -121,6 +129,8 @@ impl EventType {
             EventType::FileChmod => "vigil.file.chmod",
             EventType::FileChown => "vigil.file.chown",
             EventType::FileTruncate => "vigil.file.truncate",
+            EventType::PrivilegeCredChange => "vigil.privilege.cred_change",
+            EventType::PrivilegeNamespace => "vigil.privilege.namespace",
             EventType::FilelessMemfdCreate => "vigil.fileless.memfd_create",
         }
     }
@@ -138,13 +148,20 @@ impl EventType {
             | EventType::FileChown
             | EventType::FileTruncate => std::mem::size_of::<RawFile>(),
             EventType::FilelessMemfdCreate => std::mem::size_of::<RawMemfd>(),
+            EventType::PrivilegeCredChange => std::mem::size_of::<RawCredChange>(),
+            EventType::PrivilegeNamespace => std::mem::size_of::<RawNsChange>(),
         }
     }
 
     /// The lane its records travel in (`vigil_lane_of()` in emit.bpf.h).
     pub fn lane(self) -> u32 {
         match self {
-            EventType::Exec | EventType::Fork | EventType::Exit | EventType::FilelessMemfdCreate => LANE_CRITICAL,
+            EventType::Exec
+            | EventType::Fork
+            | EventType::Exit
+            | EventType::FilelessMemfdCreate
+            | EventType::PrivilegeCredChange
+            | EventType::PrivilegeNamespace => LANE_CRITICAL,
             EventType::FileOpen
             | EventType::FileUnlink
             | EventType::FileRename
@@ -212,8 +229,24 @@ pub const SYSCALLS: &[(u32, &str)] = &[
     (17, "fchownat"),
     (18, "truncate"),
     (19, "ftruncate"),
+    (48, "setuid"),
+    (49, "setgid"),
+    (50, "setreuid"),
+    (51, "setregid"),
+    (52, "setresuid"),
+    (53, "setresgid"),
+    (54, "setfsuid"),
+    (55, "setfsgid"),
+    (56, "capset"),
+    (57, "unshare"),
+    (58, "setns"),
     (80, "memfd_create"),
 ];
+
+/// `enum vigil_ns_index`: namespace names in index order.
+pub const NAMESPACES: [&str; NS_MAX] = ["mnt", "uts", "ipc", "pid", "net", "time", "cgroup", "user"];
+/// `VIGIL_NS_MAX`.
+pub const NS_MAX: usize = 8;
 
 /// The name of a syscall id, `None` when unknown.
 pub fn syscall_name(id: u32) -> Option<&'static str> {
@@ -488,6 +521,47 @@ pub struct RawMemfd {
     pub name: RawField,
 }
 
+/// `struct vigil_caps`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawCaps {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+/// `struct vigil_cred_change`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawCredChange {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub requested: [u32; 3],
+    pub nrequested: u32,
+    pub old_creds: RawCreds,
+    pub new_creds: RawCreds,
+    pub old_caps: RawCaps,
+    pub new_caps: RawCaps,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_ns_change`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawNsChange {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u32,
+    pub fd: i32,
+    pub old_ns: [u32; NS_MAX],
+    pub new_ns: [u32; NS_MAX],
+    pub comm: [u8; COMM_LEN],
+}
+
 /// Plain-old-data record structs: `#[repr(C)]`, only integers and integer
 /// arrays, no implicit padding, every bit pattern valid.
 ///
@@ -519,6 +593,12 @@ unsafe impl Pod for RawExit {}
 unsafe impl Pod for RawFile {}
 // SAFETY: as above.
 unsafe impl Pod for RawMemfd {}
+// SAFETY: as above.
+unsafe impl Pod for RawCaps {}
+// SAFETY: as above.
+unsafe impl Pod for RawCredChange {}
+// SAFETY: as above.
+unsafe impl Pod for RawNsChange {}
 
 /// Selects one variable-length field descriptor of a record, with its data.
 pub type VarField<'a, T> = (fn(&mut T) -> &mut RawField, &'a [u8]);
@@ -621,7 +701,17 @@ mod tests {
         assert_eq!(offset_of!(RawExit, start_ns) % 8, 0);
         assert_eq!(size_of::<RawFile>(), size_of::<RawHdr>() + 8 + 6 * 4 + 2 * 8 + 4 * 4 + COMM_LEN + 2 * size_of::<RawField>());
         assert_eq!(offset_of!(RawFile, ino) % 8, 0);
+        assert_eq!(size_of::<RawCredChange>(), size_of::<RawHdr>() + 8 + 2 * 4 + 4 * 4 + 2 * size_of::<RawCreds>() + 6 * 8 + COMM_LEN);
+        assert_eq!(offset_of!(RawCredChange, old_caps) % 8, 0);
+        assert_eq!(size_of::<RawNsChange>(), size_of::<RawHdr>() + 8 + 4 * 4 + 2 * NS_MAX * 4 + COMM_LEN);
         assert_eq!(size_of::<RawMemfd>(), size_of::<RawHdr>() + 8 + 4 * 4 + 8 + COMM_LEN + size_of::<RawField>());
+    }
+
+    /// The constants of one enum of the object's BTF.
+    fn enum_values_of(btf: &libbpf_rs::btf::Btf<'_>, name: &str) -> std::collections::BTreeMap<String, i64> {
+        let e: libbpf_rs::btf::types::Enum<'_> =
+            btf.type_by_name(name).unwrap_or_else(|| panic!("enum {name} missing from the object's BTF"));
+        e.iter().map(|m| (m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), m.value)).collect()
     }
 
     /// Every record struct in the compiled BPF object's BTF has exactly the
@@ -685,6 +775,18 @@ mod tests {
             [hdr, ret, syscall, hook, flags, mode, uid, gid, ino, length, path_source, path2_source, dev, _pad0, comm, path, path2]
         );
         check!("vigil_memfd", RawMemfd, [hdr, ret, syscall, hook, flags, name_source, ino, comm, name]);
+        check!("vigil_caps", RawCaps, [effective, permitted, inheritable]);
+        check!(
+            "vigil_cred_change",
+            RawCredChange,
+            [hdr, ret, syscall, hook, requested, nrequested, old_creds, new_creds, old_caps, new_caps, comm]
+        );
+        check!("vigil_ns_change", RawNsChange, [hdr, ret, syscall, hook, flags, fd, old_ns, new_ns, comm]);
+        let ns = enum_values_of(&btf, "vigil_ns_index");
+        for (i, name) in NAMESPACES.iter().enumerate() {
+            assert_eq!(ns.get(&format!("VIGIL_NS_{}", name.to_ascii_uppercase())), Some(&(i as i64)), "{name}");
+        }
+        assert_eq!(ns.get("VIGIL_NS_MAX"), Some(&(NS_MAX as i64)));
     }
 
     /// Every enum constant of the C header (event types, lanes, causes,

@@ -106,6 +106,9 @@ pub struct ProbesConfig {
     /// Fileless-execution events (memfd_create). Executions of a memfd or a
     /// deleted file are always marked on the exec record. Default on.
     pub fileless: bool,
+    /// Privilege events: setuid family, capset (old and new credentials),
+    /// unshare and setns (namespaces before and after). Default on.
+    pub privilege: bool,
     /// Use BPF-LSM / fentry hooks where the kernel allows them, falling back
     /// to syscall tracepoints. Default on.
     pub prefer_lsm: bool,
@@ -131,6 +134,7 @@ impl Default for ProbesConfig {
             file: true,
             file_read_prefixes: ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/.ssh/"].map(str::to_owned).to_vec(),
             fileless: true,
+            privilege: true,
             prefer_lsm: true,
         }
     }

@@ -7,7 +7,8 @@
 //! [`DecodeError`] that the pipeline counts and reports.
 
 use crate::abi::{
-    self, field_flags, read_pod, EventType, HookKind, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr, RawMemfd, Reason,
+    self, field_flags, read_pod, EventType, HookKind, RawCaps, RawCredChange, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr,
+    RawMemfd, RawNsChange, Reason,
 };
 use thiserror::Error;
 
@@ -325,6 +326,38 @@ impl MemfdEvent {
     }
 }
 
+/// `vigil.privilege.cred_change`: setuid family, capset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredChangeEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// The id arguments (`u32::MAX`: -1, unchanged), as many as the syscall takes.
+    pub requested: Vec<u32>,
+    /// Credentials before the call.
+    pub old_creds: abi::RawCreds,
+    /// Credentials after it.
+    pub new_creds: abi::RawCreds,
+    /// Capabilities before.
+    pub old_caps: RawCaps,
+    /// Capabilities after.
+    pub new_caps: RawCaps,
+}
+
+/// `vigil.privilege.namespace`: unshare, setns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// unshare: CLONE_* flags; setns: nstype.
+    pub flags: u32,
+    /// setns: the namespace descriptor.
+    pub fd: Option<i32>,
+    /// Namespace inodes before, indexed like [`abi::NAMESPACES`].
+    pub old_ns: [u32; abi::NS_MAX],
+    /// Namespace inodes after.
+    pub new_ns: [u32; abi::NS_MAX],
+}
+
 /// The typed payload of a record.
 // Exec records dominate the stream; boxing them would add an allocation to
 // the most common record to save stack space on the rare small ones.
@@ -341,6 +374,10 @@ pub enum Event {
     File(FileEvent),
     /// memfd_create
     Memfd(MemfdEvent),
+    /// credential change
+    CredChange(CredChangeEvent),
+    /// namespace change
+    Namespace(NamespaceEvent),
 }
 
 /// One decoded record.
@@ -380,6 +417,28 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         | EventType::FileChown
         | EventType::FileTruncate => Event::File(decode_file(event, bytes)?),
         EventType::FilelessMemfdCreate => Event::Memfd(decode_memfd(bytes)?),
+        EventType::PrivilegeCredChange => {
+            let raw: RawCredChange = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let n = (raw.nrequested as usize).min(raw.requested.len());
+            Event::CredChange(CredChangeEvent {
+                sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+                requested: raw.requested[..n].to_vec(),
+                old_creds: raw.old_creds,
+                new_creds: raw.new_creds,
+                old_caps: raw.old_caps,
+                new_caps: raw.new_caps,
+            })
+        }
+        EventType::PrivilegeNamespace => {
+            let raw: RawNsChange = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            Event::Namespace(NamespaceEvent {
+                sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+                flags: raw.flags,
+                fd: (raw.fd >= 0).then_some(raw.fd),
+                old_ns: raw.old_ns,
+                new_ns: raw.new_ns,
+            })
+        }
     };
     Ok(Record { header, event })
 }

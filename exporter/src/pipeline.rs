@@ -495,7 +495,7 @@ impl Mapper {
                 to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch).in_span(span), raw.observed_ns, None, gap)
             }
             // Event families: the acting process's context comes from the table.
-            Event::File(_) | Event::Memfd(_) => {
+            Event::File(_) | Event::Memfd(_) | Event::CredChange(_) | Event::Namespace(_) => {
                 let span = self.span_of(h.tgid);
                 to_log_record(
                     &rec,

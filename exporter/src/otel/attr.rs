@@ -143,6 +143,21 @@ pub const VIGIL_MEMFD_NAME: &str = "vigil.memfd.name";
 pub const VIGIL_MEMFD_NAME_SOURCE: &str = "vigil.memfd.name_source";
 pub const VIGIL_MEMFD_FLAGS: &str = "vigil.memfd.flags";
 pub const VIGIL_MEMFD_FLAG_NAMES: &str = "vigil.memfd.flag_names";
+pub const VIGIL_PRIV_REQUESTED: &str = "vigil.privilege.requested";
+pub const VIGIL_PRIV_CHANGED: &str = "vigil.privilege.changed";
+pub const VIGIL_NS_FLAGS: &str = "vigil.namespace.flags";
+pub const VIGIL_NS_TYPES: &str = "vigil.namespace.types";
+pub const VIGIL_NS_CHANGED: &str = "vigil.namespace.changed";
+pub const VIGIL_NS_FD: &str = "vigil.namespace.fd";
+/// `vigil.privilege.old.<field>` / `vigil.privilege.new.<field>`.
+pub const VIGIL_PRIV_OLD_PREFIX: &str = "vigil.privilege.old.";
+pub const VIGIL_PRIV_NEW_PREFIX: &str = "vigil.privilege.new.";
+/// Credential fields of the privilege records, in order.
+pub const CRED_FIELDS: [&str; 11] =
+    ["uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "cap_effective", "cap_permitted", "cap_inheritable"];
+/// `vigil.namespace.old.<type>` / `vigil.namespace.new.<type>` (inode numbers).
+pub const VIGIL_NS_OLD_PREFIX: &str = "vigil.namespace.old.";
+pub const VIGIL_NS_NEW_PREFIX: &str = "vigil.namespace.new.";
 
 // Resource
 pub const SERVICE_NAME: &str = "service.name";
@@ -308,7 +323,28 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_MEMFD_NAME_SOURCE,
     VIGIL_MEMFD_FLAGS,
     VIGIL_MEMFD_FLAG_NAMES,
+    VIGIL_PRIV_REQUESTED,
+    VIGIL_PRIV_CHANGED,
+    VIGIL_NS_FLAGS,
+    VIGIL_NS_TYPES,
+    VIGIL_NS_CHANGED,
+    VIGIL_NS_FD,
 ];
+
+/// Keys built from a prefix and a fixed list (privilege and namespace
+/// records), every one documented in the schema.
+pub fn generated_keys() -> Vec<String> {
+    let mut out = Vec::new();
+    for f in CRED_FIELDS {
+        out.push(format!("{VIGIL_PRIV_OLD_PREFIX}{f}"));
+        out.push(format!("{VIGIL_PRIV_NEW_PREFIX}{f}"));
+    }
+    for n in crate::abi::NAMESPACES {
+        out.push(format!("{VIGIL_NS_OLD_PREFIX}{n}"));
+        out.push(format!("{VIGIL_NS_NEW_PREFIX}{n}"));
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -328,7 +364,8 @@ mod tests {
         for section in ["record_attributes", "resource_attributes", "span_attributes"] {
             documented.extend(s[section].as_object().expect(section).keys().cloned());
         }
-        let code: std::collections::BTreeSet<String> = ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        let mut code: std::collections::BTreeSet<String> = ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        code.extend(generated_keys());
         assert_eq!(documented, code);
         let prefixes: Vec<&String> = s["record_attribute_prefixes"].as_object().expect("prefixes").keys().collect();
         for p in [VIGIL_ORIGINAL_SIZE_PREFIX, VIGIL_TRUNCATED_REASON_PREFIX, VIGIL_UNAVAILABLE_REASON_PREFIX] {

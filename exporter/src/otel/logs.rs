@@ -3,7 +3,9 @@
 use super::wire::{self, log_record, AnyRef, EncodedLog};
 use super::{attr, push_padded, rfc3339_nanos, Attrs};
 use crate::clock::BootClock;
-use crate::decode::{Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, MemfdEvent, Record, SyscallInfo};
+use crate::decode::{
+    CredChangeEvent, Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, MemfdEvent, NamespaceEvent, Record, SyscallInfo,
+};
 use crate::escape::escape;
 use crate::proctable::{ContextSource, ProcessInfo};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
@@ -118,6 +120,8 @@ pub fn to_log_record(
         Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
         Event::File(f) => file_attrs(&mut a, h, f, proc),
         Event::Memfd(m) => memfd_attrs(&mut a, h, m, proc),
+        Event::CredChange(c) => cred_attrs(&mut a, h, c, proc),
+        Event::Namespace(n) => ns_attrs(&mut a, h, n, proc),
     };
     let stream = ctx.stream_id(h.cpu, h.lane);
     if let Some(m) = proc.name_mismatch {
@@ -502,7 +506,12 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
             a.int(attr::FILE_SIZE, f.length);
             "truncate"
         }
-        EventType::Exec | EventType::Fork | EventType::Exit | EventType::FilelessMemfdCreate => "file",
+        EventType::Exec
+        | EventType::Fork
+        | EventType::Exit
+        | EventType::FilelessMemfdCreate
+        | EventType::PrivilegeCredChange
+        | EventType::PrivilegeNamespace => "file",
     };
     let path = f.path.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(path unavailable)"), escape);
     let outcome = match f.sys.errno() {
@@ -556,6 +565,90 @@ fn memfd_attrs(a: &mut Attrs, h: &Header, m: &MemfdEvent, proc: ProcContext<'_>)
         None => format!("fd {}", m.sys.ret),
     };
     format!("memfd_create {name} by {who} pid={}: {outcome}", h.tgid)
+}
+
+fn cred_values(c: &crate::abi::RawCreds, caps: &crate::abi::RawCaps) -> [u64; 11] {
+    [
+        c.uid.into(),
+        c.euid.into(),
+        c.suid.into(),
+        c.fsuid.into(),
+        c.gid.into(),
+        c.egid.into(),
+        c.sgid.into(),
+        c.fsgid.into(),
+        caps.effective,
+        caps.permitted,
+        caps.inheritable,
+    ]
+}
+
+fn outcome(sys: &SyscallInfo) -> String {
+    match sys.errno() {
+        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
+        None => format!("ok ({})", sys.ret),
+    }
+}
+
+fn cred_attrs(a: &mut Attrs, h: &Header, c: &CredChangeEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &c.sys, proc);
+    let old = cred_values(&c.old_creds, &c.old_caps);
+    let new = cred_values(&c.new_creds, &c.new_caps);
+    let mut changed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    let mut key = String::with_capacity(48);
+    for (i, f) in attr::CRED_FIELDS.iter().enumerate() {
+        for (prefix, v) in [(attr::VIGIL_PRIV_OLD_PREFIX, old[i]), (attr::VIGIL_PRIV_NEW_PREFIX, new[i])] {
+            key.clear();
+            key.push_str(prefix);
+            key.push_str(f);
+            a.int(&key, i64::try_from(v).unwrap_or(i64::MAX));
+        }
+        if old[i] != new[i] {
+            changed.push((*f).into());
+        }
+    }
+    let requested: Vec<std::borrow::Cow<'_, str>> =
+        c.requested.iter().map(|v| if *v == u32::MAX { "-1".into() } else { v.to_string().into() }).collect();
+    a.str_array(attr::VIGIL_PRIV_REQUESTED, &requested).str_array(attr::VIGIL_PRIV_CHANGED, &changed);
+    let name = crate::abi::syscall_name(c.sys.syscall).unwrap_or("unknown");
+    format!(
+        "{name}({}) by {who} pid={}: {}; euid {} -> {}",
+        requested.join(", "),
+        h.tgid,
+        outcome(&c.sys),
+        c.old_creds.euid,
+        c.new_creds.euid
+    )
+}
+
+/// CLONE_NEW* flags (include/uapi/linux/sched.h), by namespace index.
+const CLONE_NEW: [u32; crate::abi::NS_MAX] =
+    [0x0002_0000, 0x0400_0000, 0x0800_0000, 0x2000_0000, 0x4000_0000, 0x80, 0x0200_0000, 0x1000_0000];
+
+fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &n.sys, proc);
+    a.int(attr::VIGIL_NS_FLAGS, n.flags);
+    if let Some(fd) = n.fd {
+        a.int(attr::VIGIL_NS_FD, fd);
+    }
+    let types: Vec<std::borrow::Cow<'static, str>> =
+        crate::abi::NAMESPACES.iter().zip(CLONE_NEW).filter(|(_, bit)| n.flags & bit != 0).map(|(t, _)| (*t).into()).collect();
+    let mut changed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    let mut key = String::with_capacity(40);
+    for (i, t) in crate::abi::NAMESPACES.iter().enumerate() {
+        for (prefix, v) in [(attr::VIGIL_NS_OLD_PREFIX, n.old_ns[i]), (attr::VIGIL_NS_NEW_PREFIX, n.new_ns[i])] {
+            key.clear();
+            key.push_str(prefix);
+            key.push_str(t);
+            a.int(&key, v);
+        }
+        if n.old_ns[i] != n.new_ns[i] {
+            changed.push((*t).into());
+        }
+    }
+    a.str_array(attr::VIGIL_NS_TYPES, &types).str_array(attr::VIGIL_NS_CHANGED, &changed);
+    let name = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
+    format!("{name} [{}] by {who} pid={}: {}; changed [{}]", types.join(" "), h.tgid, outcome(&n.sys), changed.join(" "))
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub enum Family {
     File,
     /// memfd_create (`probes.fileless`).
     Fileless,
+    /// setuid family, capset, unshare, setns (`probes.privilege`).
+    Privilege,
 }
 
 impl Family {
@@ -31,6 +33,7 @@ impl Family {
             Family::Process => "process",
             Family::File => "file",
             Family::Fileless => "fileless",
+            Family::Privilege => "privilege",
         }
     }
 }
@@ -153,6 +156,28 @@ pub const HOOKS: &[Hook] = &[
         K::SyscallTp,
         R::Emit,
     ),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setuid_enter", "tracepoint/syscalls/sys_enter_setuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setuid_exit", "tracepoint/syscalls/sys_exit_setuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setgid_enter", "tracepoint/syscalls/sys_enter_setgid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setgid_exit", "tracepoint/syscalls/sys_exit_setgid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setreuid_enter", "tracepoint/syscalls/sys_enter_setreuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setreuid_exit", "tracepoint/syscalls/sys_exit_setreuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setregid_enter", "tracepoint/syscalls/sys_enter_setregid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setregid_exit", "tracepoint/syscalls/sys_exit_setregid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresuid_enter", "tracepoint/syscalls/sys_enter_setresuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresuid_exit", "tracepoint/syscalls/sys_exit_setresuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresgid_enter", "tracepoint/syscalls/sys_enter_setresgid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresgid_exit", "tracepoint/syscalls/sys_exit_setresgid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsuid_enter", "tracepoint/syscalls/sys_enter_setfsuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsuid_exit", "tracepoint/syscalls/sys_exit_setfsuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsgid_enter", "tracepoint/syscalls/sys_enter_setfsgid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsgid_exit", "tracepoint/syscalls/sys_exit_setfsgid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_capset_enter", "tracepoint/syscalls/sys_enter_capset", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_capset_exit", "tracepoint/syscalls/sys_exit_capset", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_unshare_enter", "tracepoint/syscalls/sys_enter_unshare", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_unshare_exit", "tracepoint/syscalls/sys_exit_unshare", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_setns_enter", "tracepoint/syscalls/sys_enter_setns", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_setns_exit", "tracepoint/syscalls/sys_exit_setns", K::SyscallTp, R::Emit),
 ];
 
 /// Whether `family` is switched on in `settings`.
@@ -161,6 +186,7 @@ pub fn family_enabled(settings: &ProbeSettings, family: Family) -> bool {
         Family::Process => true,
         Family::File => settings.probes.file,
         Family::Fileless => settings.probes.fileless,
+        Family::Privilege => settings.probes.privilege,
     }
 }
 
