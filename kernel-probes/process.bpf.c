@@ -40,6 +40,10 @@ const volatile struct vigil_memfd vigil_btf_memfd __attribute__((used));
 const volatile struct vigil_cred_change vigil_btf_cred_change __attribute__((used));
 const volatile struct vigil_ns_change vigil_btf_ns_change __attribute__((used));
 const volatile enum vigil_ns_index vigil_btf_ns_index __attribute__((used));
+const volatile struct vigil_bpf vigil_btf_bpf __attribute__((used));
+const volatile struct vigil_module vigil_btf_module __attribute__((used));
+const volatile struct vigil_ptrace vigil_btf_ptrace __attribute__((used));
+const volatile struct vigil_mount vigil_btf_mount __attribute__((used));
 const volatile enum vigil_hook vigil_btf_hook __attribute__((used));
 const volatile enum vigil_syscall vigil_btf_syscall __attribute__((used));
 const volatile enum vigil_path_source vigil_btf_path_source __attribute__((used));
@@ -383,3 +387,4 @@ int handle_exit(unsigned long long *ctx)
 #include "file.bpf.c"
 #include "fileless.bpf.c"
 #include "privilege.bpf.c"
+#include "kernel.bpf.c"

@@ -46,6 +46,12 @@ enum vigil_event_type {
 	/* privilege (critical lane) */
 	VIGIL_EV_PRIVILEGE_CRED_CHANGE = 48, /* struct vigil_cred_change */
 	VIGIL_EV_PRIVILEGE_NAMESPACE = 49,   /* struct vigil_ns_change */
+	/* kernel (critical lane) */
+	VIGIL_EV_KERNEL_BPF = 64,            /* struct vigil_bpf */
+	VIGIL_EV_KERNEL_MODULE = 65,         /* struct vigil_module */
+	VIGIL_EV_KERNEL_PTRACE = 66,         /* struct vigil_ptrace */
+	VIGIL_EV_KERNEL_MOUNT = 67,          /* struct vigil_mount */
+	VIGIL_EV_KERNEL_UMOUNT = 68,         /* struct vigil_mount */
 	/* fileless (critical lane) */
 	VIGIL_EV_FILELESS_MEMFD_CREATE = 80, /* struct vigil_memfd */
 };
@@ -101,6 +107,12 @@ enum vigil_syscall {
 	VIGIL_SYS_CAPSET = 56,
 	VIGIL_SYS_UNSHARE = 57,
 	VIGIL_SYS_SETNS = 58,
+	VIGIL_SYS_BPF = 64,
+	VIGIL_SYS_INIT_MODULE = 65,
+	VIGIL_SYS_FINIT_MODULE = 66,
+	VIGIL_SYS_PTRACE = 67,
+	VIGIL_SYS_MOUNT = 68,
+	VIGIL_SYS_UMOUNT2 = 69,
 	VIGIL_SYS_MEMFD_CREATE = 80,
 };
 
@@ -345,6 +357,77 @@ struct vigil_ns_change {
 	__u32 old_ns[VIGIL_NS_MAX];
 	__u32 new_ns[VIGIL_NS_MAX];
 	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_KERNEL_BPF: bpf() commands that load or attach something
+ * (MAP_CREATE, PROG_LOAD, PROG_ATTACH, RAW_TRACEPOINT_OPEN, BTF_LOAD,
+ * LINK_CREATE). After a successful PROG_LOAD/MAP_CREATE the fields come from
+ * the new struct bpf_prog / bpf_map (obj_source OBJECT); otherwise from the
+ * attribute argument, read at exit (ARG).
+ */
+struct vigil_bpf {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u32 cmd;           /* enum bpf_cmd */
+	__u32 prog_type;     /* PROG_LOAD: enum bpf_prog_type */
+	__u32 map_type;      /* MAP_CREATE: enum bpf_map_type */
+	__u32 insn_cnt;      /* PROG_LOAD: instructions */
+	__u32 attach_type;   /* PROG_LOAD expected / PROG_ATTACH / LINK_CREATE */
+	__u32 obj_source;    /* enum vigil_path_source */
+	__u32 obj_id;        /* kernel id of the new program or map, 0 unknown */
+	__u32 _pad0;
+	char name[16];       /* BPF_OBJ_NAME_LEN */
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_KERNEL_MODULE: init_module, finit_module (on kernels without
+ * module support too: the call fails with ENOSYS and is still reported).
+ * Variable part: path (finit_module: the descriptor's file).
+ */
+struct vigil_module {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u64 len;           /* init_module: image size */
+	__u32 flags;         /* finit_module: MODULE_INIT_* */
+	__s32 fd;            /* finit_module: descriptor, -1 otherwise */
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field path;
+};
+
+/* VIGIL_EV_KERNEL_PTRACE: ptrace requests that attach, detach or write. */
+struct vigil_ptrace {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__s64 request;
+	__u64 addr;
+	__u32 target_pid;    /* as passed (the caller's pid namespace) */
+	__u32 _pad0;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_KERNEL_MOUNT / _UMOUNT: mount(2), umount2(2). Variable part:
+ * source, target (made absolute with the cwd), fstype; the strings are the
+ * kernel's copies of the arguments, read at exit.
+ */
+struct vigil_mount {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u64 flags;         /* MS_* / MNT_* */
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field source;
+	struct vigil_field target;
+	struct vigil_field fstype;
 };
 
 /* The largest record the probes can emit (the scratch buffer size). */

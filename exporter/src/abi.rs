@@ -77,13 +77,23 @@ pub enum EventType {
     PrivilegeCredChange = 48,
     /// `VIGIL_EV_PRIVILEGE_NAMESPACE`
     PrivilegeNamespace = 49,
+    /// `VIGIL_EV_KERNEL_BPF`
+    KernelBpf = 64,
+    /// `VIGIL_EV_KERNEL_MODULE`
+    KernelModule = 65,
+    /// `VIGIL_EV_KERNEL_PTRACE`
+    KernelPtrace = 66,
+    /// `VIGIL_EV_KERNEL_MOUNT`
+    KernelMount = 67,
+    /// `VIGIL_EV_KERNEL_UMOUNT`
+    KernelUmount = 68,
     /// `VIGIL_EV_FILELESS_MEMFD_CREATE`
     FilelessMemfdCreate = 80,
 }
 
 impl EventType {
     /// Every event type, in id order.
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 17] = [
         EventType::Exec,
         EventType::Fork,
         EventType::Exit,
@@ -95,6 +105,11 @@ impl EventType {
         EventType::FileTruncate,
         EventType::PrivilegeCredChange,
         EventType::PrivilegeNamespace,
+        EventType::KernelBpf,
+        EventType::KernelModule,
+        EventType::KernelPtrace,
+        EventType::KernelMount,
+        EventType::KernelUmount,
         EventType::FilelessMemfdCreate,
     ];
 
@@ -112,6 +127,11 @@ impl EventType {
             21 => Some(EventType::FileTruncate),
             48 => Some(EventType::PrivilegeCredChange),
             49 => Some(EventType::PrivilegeNamespace),
+            64 => Some(EventType::KernelBpf),
+            65 => Some(EventType::KernelModule),
+            66 => Some(EventType::KernelPtrace),
+            67 => Some(EventType::KernelMount),
+            68 => Some(EventType::KernelUmount),
             80 => Some(EventType::FilelessMemfdCreate),
             _ => None,
         }
@@ -131,6 +151,11 @@ impl EventType {
             EventType::FileTruncate => "vigil.file.truncate",
             EventType::PrivilegeCredChange => "vigil.privilege.cred_change",
             EventType::PrivilegeNamespace => "vigil.privilege.namespace",
+            EventType::KernelBpf => "vigil.kernel.bpf",
+            EventType::KernelModule => "vigil.kernel.module",
+            EventType::KernelPtrace => "vigil.kernel.ptrace",
+            EventType::KernelMount => "vigil.kernel.mount",
+            EventType::KernelUmount => "vigil.kernel.umount",
             EventType::FilelessMemfdCreate => "vigil.fileless.memfd_create",
         }
     }
@@ -150,6 +175,10 @@ impl EventType {
             EventType::FilelessMemfdCreate => std::mem::size_of::<RawMemfd>(),
             EventType::PrivilegeCredChange => std::mem::size_of::<RawCredChange>(),
             EventType::PrivilegeNamespace => std::mem::size_of::<RawNsChange>(),
+            EventType::KernelBpf => std::mem::size_of::<RawBpf>(),
+            EventType::KernelModule => std::mem::size_of::<RawModule>(),
+            EventType::KernelPtrace => std::mem::size_of::<RawPtrace>(),
+            EventType::KernelMount | EventType::KernelUmount => std::mem::size_of::<RawMount>(),
         }
     }
 
@@ -161,7 +190,12 @@ impl EventType {
             | EventType::Exit
             | EventType::FilelessMemfdCreate
             | EventType::PrivilegeCredChange
-            | EventType::PrivilegeNamespace => LANE_CRITICAL,
+            | EventType::PrivilegeNamespace
+            | EventType::KernelBpf
+            | EventType::KernelModule
+            | EventType::KernelPtrace
+            | EventType::KernelMount
+            | EventType::KernelUmount => LANE_CRITICAL,
             EventType::FileOpen
             | EventType::FileUnlink
             | EventType::FileRename
@@ -240,6 +274,12 @@ pub const SYSCALLS: &[(u32, &str)] = &[
     (56, "capset"),
     (57, "unshare"),
     (58, "setns"),
+    (64, "bpf"),
+    (65, "init_module"),
+    (66, "finit_module"),
+    (67, "ptrace"),
+    (68, "mount"),
+    (69, "umount2"),
     (80, "memfd_create"),
 ];
 
@@ -562,6 +602,71 @@ pub struct RawNsChange {
     pub comm: [u8; COMM_LEN],
 }
 
+/// `struct vigil_bpf`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawBpf {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub cmd: u32,
+    pub prog_type: u32,
+    pub map_type: u32,
+    pub insn_cnt: u32,
+    pub attach_type: u32,
+    pub obj_source: u32,
+    pub obj_id: u32,
+    pub _pad0: u32,
+    pub name: [u8; 16],
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_module`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawModule {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub len: u64,
+    pub flags: u32,
+    pub fd: i32,
+    pub comm: [u8; COMM_LEN],
+    pub path: RawField,
+}
+
+/// `struct vigil_ptrace`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawPtrace {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub request: i64,
+    pub addr: u64,
+    pub target_pid: u32,
+    pub _pad0: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_mount`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawMount {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u64,
+    pub comm: [u8; COMM_LEN],
+    pub source: RawField,
+    pub target: RawField,
+    pub fstype: RawField,
+}
+
 /// Plain-old-data record structs: `#[repr(C)]`, only integers and integer
 /// arrays, no implicit padding, every bit pattern valid.
 ///
@@ -599,6 +704,14 @@ unsafe impl Pod for RawCaps {}
 unsafe impl Pod for RawCredChange {}
 // SAFETY: as above.
 unsafe impl Pod for RawNsChange {}
+// SAFETY: as above.
+unsafe impl Pod for RawBpf {}
+// SAFETY: as above.
+unsafe impl Pod for RawModule {}
+// SAFETY: as above.
+unsafe impl Pod for RawPtrace {}
+// SAFETY: as above.
+unsafe impl Pod for RawMount {}
 
 /// Selects one variable-length field descriptor of a record, with its data.
 pub type VarField<'a, T> = (fn(&mut T) -> &mut RawField, &'a [u8]);
@@ -704,6 +817,10 @@ mod tests {
         assert_eq!(size_of::<RawCredChange>(), size_of::<RawHdr>() + 8 + 2 * 4 + 4 * 4 + 2 * size_of::<RawCreds>() + 6 * 8 + COMM_LEN);
         assert_eq!(offset_of!(RawCredChange, old_caps) % 8, 0);
         assert_eq!(size_of::<RawNsChange>(), size_of::<RawHdr>() + 8 + 4 * 4 + 2 * NS_MAX * 4 + COMM_LEN);
+        assert_eq!(size_of::<RawBpf>(), size_of::<RawHdr>() + 8 + 10 * 4 + 16 + COMM_LEN);
+        assert_eq!(size_of::<RawModule>(), size_of::<RawHdr>() + 8 + 2 * 4 + 8 + 2 * 4 + COMM_LEN + size_of::<RawField>());
+        assert_eq!(size_of::<RawPtrace>(), size_of::<RawHdr>() + 8 + 2 * 4 + 2 * 8 + 2 * 4 + COMM_LEN);
+        assert_eq!(size_of::<RawMount>(), size_of::<RawHdr>() + 8 + 2 * 4 + 8 + COMM_LEN + 3 * size_of::<RawField>());
         assert_eq!(size_of::<RawMemfd>(), size_of::<RawHdr>() + 8 + 4 * 4 + 8 + COMM_LEN + size_of::<RawField>());
     }
 
@@ -782,6 +899,14 @@ mod tests {
             [hdr, ret, syscall, hook, requested, nrequested, old_creds, new_creds, old_caps, new_caps, comm]
         );
         check!("vigil_ns_change", RawNsChange, [hdr, ret, syscall, hook, flags, fd, old_ns, new_ns, comm]);
+        check!(
+            "vigil_bpf",
+            RawBpf,
+            [hdr, ret, syscall, hook, cmd, prog_type, map_type, insn_cnt, attach_type, obj_source, obj_id, _pad0, name, comm]
+        );
+        check!("vigil_module", RawModule, [hdr, ret, syscall, hook, len, flags, fd, comm, path]);
+        check!("vigil_ptrace", RawPtrace, [hdr, ret, syscall, hook, request, addr, target_pid, _pad0, comm]);
+        check!("vigil_mount", RawMount, [hdr, ret, syscall, hook, flags, comm, source, target, fstype]);
         let ns = enum_values_of(&btf, "vigil_ns_index");
         for (i, name) in NAMESPACES.iter().enumerate() {
             assert_eq!(ns.get(&format!("VIGIL_NS_{}", name.to_ascii_uppercase())), Some(&(i as i64)), "{name}");

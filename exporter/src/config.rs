@@ -109,6 +109,9 @@ pub struct ProbesConfig {
     /// Privilege events: setuid family, capset (old and new credentials),
     /// unshare and setns (namespaces before and after). Default on.
     pub privilege: bool,
+    /// Kernel events: bpf() loads and attachments, module loading, ptrace,
+    /// mount and umount. Default on.
+    pub kernel: bool,
     /// Use BPF-LSM / fentry hooks where the kernel allows them, falling back
     /// to syscall tracepoints. Default on.
     pub prefer_lsm: bool,
@@ -135,6 +138,7 @@ impl Default for ProbesConfig {
             file_read_prefixes: ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/.ssh/"].map(str::to_owned).to_vec(),
             fileless: true,
             privilege: true,
+            kernel: true,
             prefer_lsm: true,
         }
     }

@@ -10,6 +10,7 @@ use crate::abi::{
     self, field_flags, read_pod, EventType, HookKind, RawCaps, RawCredChange, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr,
     RawMemfd, RawNsChange, Reason,
 };
+use crate::abi::{RawBpf, RawModule, RawMount, RawPtrace};
 use thiserror::Error;
 
 /// Why a record could not be decoded.
@@ -358,6 +359,72 @@ pub struct NamespaceEvent {
     pub new_ns: [u32; abi::NS_MAX],
 }
 
+/// `vigil.kernel.bpf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpfEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// `enum bpf_cmd`.
+    pub cmd: u32,
+    /// PROG_LOAD: program type.
+    pub prog_type: u32,
+    /// MAP_CREATE: map type.
+    pub map_type: u32,
+    /// PROG_LOAD: instruction count.
+    pub insn_cnt: u32,
+    /// Attach type (PROG_LOAD expected, PROG_ATTACH, LINK_CREATE).
+    pub attach_type: u32,
+    /// Where the object fields come from.
+    pub source: PathSource,
+    /// Kernel id of the new program or map.
+    pub id: Option<u32>,
+    /// Program or map name.
+    pub name: Vec<u8>,
+}
+
+/// `vigil.kernel.module`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// init_module: image size.
+    pub len: u64,
+    /// finit_module: flags.
+    pub flags: u32,
+    /// finit_module: descriptor.
+    pub fd: Option<i32>,
+    /// finit_module: the descriptor's file (absent for init_module).
+    pub path: Option<Field>,
+}
+
+/// `vigil.kernel.ptrace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PtraceEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// The request.
+    pub request: i64,
+    /// The address argument.
+    pub addr: u64,
+    /// Target pid as passed.
+    pub target_pid: u32,
+}
+
+/// `vigil.kernel.mount` / `vigil.kernel.umount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// MS_* (mount) or MNT_* (umount2) flags.
+    pub flags: u64,
+    /// mount: source (absent for umount).
+    pub source: Option<Field>,
+    /// Mount point, made absolute with the cwd.
+    pub target: Field,
+    /// mount: filesystem type (absent for umount).
+    pub fstype: Option<Field>,
+}
+
 /// The typed payload of a record.
 // Exec records dominate the stream; boxing them would add an allocation to
 // the most common record to save stack space on the rare small ones.
@@ -378,6 +445,14 @@ pub enum Event {
     CredChange(CredChangeEvent),
     /// namespace change
     Namespace(NamespaceEvent),
+    /// bpf()
+    Bpf(BpfEvent),
+    /// module loading
+    Module(ModuleEvent),
+    /// ptrace
+    Ptrace(PtraceEvent),
+    /// mount / umount
+    Mount(MountEvent),
 }
 
 /// One decoded record.
@@ -427,6 +502,53 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 new_creds: raw.new_creds,
                 old_caps: raw.old_caps,
                 new_caps: raw.new_caps,
+            })
+        }
+        EventType::KernelBpf => {
+            let raw: RawBpf = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            Event::Bpf(BpfEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                cmd: raw.cmd,
+                prog_type: raw.prog_type,
+                map_type: raw.map_type,
+                insn_cnt: raw.insn_cnt,
+                attach_type: raw.attach_type,
+                source: PathSource::from_raw(raw.obj_source),
+                id: (raw.obj_id != 0).then_some(raw.obj_id),
+                name: comm(&raw.name),
+            })
+        }
+        EventType::KernelModule => {
+            let raw: RawModule = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let fixed = std::mem::size_of::<RawModule>();
+            let finit = raw.fd >= 0;
+            Event::Module(ModuleEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                len: raw.len,
+                flags: raw.flags,
+                fd: finit.then_some(raw.fd),
+                path: if finit { Some(field(bytes, fixed, &raw.path, "path")?) } else { None },
+            })
+        }
+        EventType::KernelPtrace => {
+            let raw: RawPtrace = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            Event::Ptrace(PtraceEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                request: raw.request,
+                addr: raw.addr,
+                target_pid: raw.target_pid,
+            })
+        }
+        EventType::KernelMount | EventType::KernelUmount => {
+            let raw: RawMount = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let fixed = std::mem::size_of::<RawMount>();
+            let mount = event == EventType::KernelMount;
+            Event::Mount(MountEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                flags: raw.flags,
+                source: if mount { Some(field(bytes, fixed, &raw.source, "source")?) } else { None },
+                target: field(bytes, fixed, &raw.target, "target")?,
+                fstype: if mount { Some(field(bytes, fixed, &raw.fstype, "fstype")?) } else { None },
             })
         }
         EventType::PrivilegeNamespace => {
@@ -522,6 +644,10 @@ fn decode_memfd(bytes: &[u8]) -> Result<MemfdEvent, DecodeError> {
         name: field(bytes, std::mem::size_of::<RawMemfd>(), &raw.name, "name")?,
         name_source: PathSource::from_raw(raw.name_source),
     })
+}
+
+fn sys_info(syscall: u32, ret: i64, hook: u32, raw_comm: &[u8; abi::COMM_LEN]) -> SyscallInfo {
+    SyscallInfo { syscall, ret, hook: HookKind::from_raw(hook), comm: comm(raw_comm) }
 }
 
 /// A fixed-size, NUL-padded comm as bytes up to the first NUL.

@@ -480,6 +480,7 @@ impl Mapper {
                     name_mismatch: mismatch.filter(|_| known),
                     span: parent_span,
                     exec: None,
+                    target: None,
                 };
                 to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
             }
@@ -495,16 +496,21 @@ impl Mapper {
                 to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch).in_span(span), raw.observed_ns, None, gap)
             }
             // Event families: the acting process's context comes from the table.
-            Event::File(_) | Event::Memfd(_) | Event::CredChange(_) | Event::Namespace(_) => {
+            Event::File(_)
+            | Event::Memfd(_)
+            | Event::CredChange(_)
+            | Event::Namespace(_)
+            | Event::Bpf(_)
+            | Event::Module(_)
+            | Event::Ptrace(_)
+            | Event::Mount(_) => {
                 let span = self.span_of(h.tgid);
-                to_log_record(
-                    &rec,
-                    &self.ctx,
-                    ProcContext::from_table(self.table.get(h.tgid), None).in_span(span),
-                    raw.observed_ns,
-                    None,
-                    gap,
-                )
+                let target = match &rec.event {
+                    Event::Ptrace(p) => self.table.get(p.target_pid),
+                    _ => None,
+                };
+                let ctx = ProcContext::from_table(self.table.get(h.tgid), None).in_span(span).on_target(target);
+                to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
             }
         };
         // Mapped: an exec's executable and comm move into the table.

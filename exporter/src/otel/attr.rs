@@ -158,6 +158,27 @@ pub const CRED_FIELDS: [&str; 11] =
 /// `vigil.namespace.old.<type>` / `vigil.namespace.new.<type>` (inode numbers).
 pub const VIGIL_NS_OLD_PREFIX: &str = "vigil.namespace.old.";
 pub const VIGIL_NS_NEW_PREFIX: &str = "vigil.namespace.new.";
+pub const VIGIL_BPF_COMMAND: &str = "vigil.bpf.command";
+pub const VIGIL_BPF_PROGRAM_TYPE: &str = "vigil.bpf.program.type";
+pub const VIGIL_BPF_MAP_TYPE: &str = "vigil.bpf.map.type";
+pub const VIGIL_BPF_NAME: &str = "vigil.bpf.name";
+pub const VIGIL_BPF_INSTRUCTIONS: &str = "vigil.bpf.program.instructions";
+pub const VIGIL_BPF_ATTACH_TYPE: &str = "vigil.bpf.attach_type";
+pub const VIGIL_BPF_ID: &str = "vigil.bpf.id";
+pub const VIGIL_BPF_SOURCE: &str = "vigil.bpf.source";
+pub const VIGIL_MODULE_SIZE: &str = "vigil.module.size";
+pub const VIGIL_MODULE_FLAGS: &str = "vigil.module.flags";
+pub const VIGIL_MODULE_FD: &str = "vigil.module.fd";
+pub const VIGIL_PTRACE_REQUEST: &str = "vigil.ptrace.request";
+pub const VIGIL_PTRACE_REQUEST_NAME: &str = "vigil.ptrace.request_name";
+pub const VIGIL_PTRACE_ADDR: &str = "vigil.ptrace.addr";
+pub const VIGIL_PTRACE_TARGET_PID: &str = "vigil.ptrace.target.pid";
+pub const VIGIL_PTRACE_TARGET_EXE: &str = "vigil.ptrace.target.executable.path";
+pub const VIGIL_MOUNT_SOURCE: &str = "vigil.mount.source";
+pub const VIGIL_MOUNT_TARGET: &str = "vigil.mount.target";
+pub const VIGIL_MOUNT_FSTYPE: &str = "vigil.mount.fstype";
+pub const VIGIL_MOUNT_FLAGS: &str = "vigil.mount.flags";
+pub const VIGIL_MOUNT_FLAG_NAMES: &str = "vigil.mount.flag_names";
 
 // Resource
 pub const SERVICE_NAME: &str = "service.name";
@@ -329,6 +350,27 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_NS_TYPES,
     VIGIL_NS_CHANGED,
     VIGIL_NS_FD,
+    VIGIL_BPF_COMMAND,
+    VIGIL_BPF_PROGRAM_TYPE,
+    VIGIL_BPF_MAP_TYPE,
+    VIGIL_BPF_NAME,
+    VIGIL_BPF_INSTRUCTIONS,
+    VIGIL_BPF_ATTACH_TYPE,
+    VIGIL_BPF_ID,
+    VIGIL_BPF_SOURCE,
+    VIGIL_MODULE_SIZE,
+    VIGIL_MODULE_FLAGS,
+    VIGIL_MODULE_FD,
+    VIGIL_PTRACE_REQUEST,
+    VIGIL_PTRACE_REQUEST_NAME,
+    VIGIL_PTRACE_ADDR,
+    VIGIL_PTRACE_TARGET_PID,
+    VIGIL_PTRACE_TARGET_EXE,
+    VIGIL_MOUNT_SOURCE,
+    VIGIL_MOUNT_TARGET,
+    VIGIL_MOUNT_FSTYPE,
+    VIGIL_MOUNT_FLAGS,
+    VIGIL_MOUNT_FLAG_NAMES,
 ];
 
 /// Keys built from a prefix and a fixed list (privilege and namespace

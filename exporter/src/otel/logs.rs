@@ -3,6 +3,7 @@
 use super::wire::{self, log_record, AnyRef, EncodedLog};
 use super::{attr, push_padded, rfc3339_nanos, Attrs};
 use crate::clock::BootClock;
+use crate::decode::{BpfEvent, ModuleEvent, MountEvent, PtraceEvent};
 use crate::decode::{
     CredChangeEvent, Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, MemfdEvent, NamespaceEvent, Record, SyscallInfo,
 };
@@ -61,6 +62,8 @@ pub struct ProcContext<'a> {
     pub span: Option<([u8; 16], [u8; 8])>,
     /// Workload and names resolved for an exec record.
     pub exec: Option<&'a ExecExtra>,
+    /// The process a record acts on (ptrace's target), from the table.
+    pub target: Option<&'a ProcessInfo>,
 }
 
 /// What the map stage resolves for an exec record beyond the record itself.
@@ -79,12 +82,18 @@ pub struct ExecExtra {
 impl<'a> ProcContext<'a> {
     /// Context from a table entry (or its absence).
     pub fn from_table(info: Option<&'a ProcessInfo>, name_mismatch: Option<bool>) -> Self {
-        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch, span: None, exec: None }
+        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch, span: None, exec: None, target: None }
     }
 
     /// The same context, with what was resolved for an exec.
     pub fn with_exec(mut self, exec: &'a ExecExtra) -> Self {
         self.exec = Some(exec);
+        self
+    }
+
+    /// The same context, acting on `target`.
+    pub fn on_target(mut self, target: Option<&'a ProcessInfo>) -> Self {
+        self.target = target;
         self
     }
 
@@ -97,7 +106,7 @@ impl<'a> ProcContext<'a> {
 
 /// Context for records that carry their own (exec).
 pub const OBSERVED: ProcContext<'static> =
-    ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None, exec: None };
+    ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None, exec: None, target: None };
 
 /// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
 /// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
@@ -122,6 +131,10 @@ pub fn to_log_record(
         Event::Memfd(m) => memfd_attrs(&mut a, h, m, proc),
         Event::CredChange(c) => cred_attrs(&mut a, h, c, proc),
         Event::Namespace(n) => ns_attrs(&mut a, h, n, proc),
+        Event::Bpf(b) => bpf_attrs(&mut a, h, b, proc),
+        Event::Module(m) => module_attrs(&mut a, h, m, proc),
+        Event::Ptrace(p) => ptrace_attrs(&mut a, h, p, proc),
+        Event::Mount(m) => mount_attrs(&mut a, h, m, proc),
     };
     let stream = ctx.stream_id(h.cpu, h.lane);
     if let Some(m) = proc.name_mismatch {
@@ -511,7 +524,12 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
         | EventType::Exit
         | EventType::FilelessMemfdCreate
         | EventType::PrivilegeCredChange
-        | EventType::PrivilegeNamespace => "file",
+        | EventType::PrivilegeNamespace
+        | EventType::KernelBpf
+        | EventType::KernelModule
+        | EventType::KernelPtrace
+        | EventType::KernelMount
+        | EventType::KernelUmount => "file",
     };
     let path = f.path.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(path unavailable)"), escape);
     let outcome = match f.sys.errno() {
@@ -649,6 +667,240 @@ fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>
     a.str_array(attr::VIGIL_NS_TYPES, &types).str_array(attr::VIGIL_NS_CHANGED, &changed);
     let name = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
     format!("{name} [{}] by {who} pid={}: {}; changed [{}]", types.join(" "), h.tgid, outcome(&n.sys), changed.join(" "))
+}
+
+/// `enum bpf_prog_type` names, by value.
+const BPF_PROG_TYPES: &[&str] = &[
+    "unspec",
+    "socket_filter",
+    "kprobe",
+    "sched_cls",
+    "sched_act",
+    "tracepoint",
+    "xdp",
+    "perf_event",
+    "cgroup_skb",
+    "cgroup_sock",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "sock_ops",
+    "sk_skb",
+    "cgroup_device",
+    "sk_msg",
+    "raw_tracepoint",
+    "cgroup_sock_addr",
+    "lwt_seg6local",
+    "lirc_mode2",
+    "sk_reuseport",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "raw_tracepoint_writable",
+    "cgroup_sockopt",
+    "tracing",
+    "struct_ops",
+    "ext",
+    "lsm",
+    "sk_lookup",
+    "syscall",
+    "netfilter",
+];
+
+/// `enum bpf_map_type` names, by value.
+const BPF_MAP_TYPES: &[&str] = &[
+    "unspec",
+    "hash",
+    "array",
+    "prog_array",
+    "perf_event_array",
+    "percpu_hash",
+    "percpu_array",
+    "stack_trace",
+    "cgroup_array",
+    "lru_hash",
+    "lru_percpu_hash",
+    "lpm_trie",
+    "array_of_maps",
+    "hash_of_maps",
+    "devmap",
+    "sockmap",
+    "cpumap",
+    "xskmap",
+    "sockhash",
+    "cgroup_storage",
+    "reuseport_sockarray",
+    "percpu_cgroup_storage",
+    "queue",
+    "stack",
+    "sk_storage",
+    "devmap_hash",
+    "struct_ops",
+    "ringbuf",
+    "inode_storage",
+    "task_storage",
+    "bloom_filter",
+    "user_ringbuf",
+    "cgrp_storage",
+    "arena",
+];
+
+fn table_name(table: &[&'static str], v: u32) -> std::borrow::Cow<'static, str> {
+    table.get(v as usize).map_or_else(|| v.to_string().into(), |n| (*n).into())
+}
+
+fn bpf_command(cmd: u32) -> std::borrow::Cow<'static, str> {
+    match cmd {
+        0 => "map_create".into(),
+        5 => "prog_load".into(),
+        8 => "prog_attach".into(),
+        17 => "raw_tracepoint_open".into(),
+        18 => "btf_load".into(),
+        28 => "link_create".into(),
+        other => other.to_string().into(),
+    }
+}
+
+fn bpf_attrs(a: &mut Attrs, h: &Header, b: &BpfEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &b.sys, proc);
+    let cmd = bpf_command(b.cmd);
+    a.str(attr::VIGIL_BPF_COMMAND, &cmd).str(attr::VIGIL_BPF_SOURCE, b.source.as_str());
+    let what = match b.cmd {
+        5 => {
+            let t = table_name(BPF_PROG_TYPES, b.prog_type);
+            a.str(attr::VIGIL_BPF_PROGRAM_TYPE, &t).int(attr::VIGIL_BPF_INSTRUCTIONS, b.insn_cnt);
+            a.int(attr::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
+            format!(" {t} program")
+        }
+        0 => {
+            let t = table_name(BPF_MAP_TYPES, b.map_type);
+            a.str(attr::VIGIL_BPF_MAP_TYPE, &t);
+            format!(" {t} map")
+        }
+        8 | 28 => {
+            a.int(attr::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
+            String::new()
+        }
+        _ => String::new(),
+    };
+    if !b.name.is_empty() {
+        a.bytes(attr::VIGIL_BPF_NAME, &b.name);
+    }
+    if let Some(id) = b.id {
+        a.int(attr::VIGIL_BPF_ID, id);
+    }
+    format!("bpf {cmd}{what} {} by {who} pid={}: {}", escape(&b.name), h.tgid, outcome(&b.sys))
+}
+
+fn module_attrs(a: &mut Attrs, h: &Header, m: &ModuleEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &m.sys, proc);
+    let what = match (&m.path, m.fd) {
+        (Some(p), Some(fd)) => {
+            a.field(attr::FILE_PATH, p).int(attr::VIGIL_MODULE_FD, fd).int(attr::VIGIL_MODULE_FLAGS, m.flags);
+            p.bytes.as_deref().map_or_else(|| "(file unavailable)".to_owned(), |b| escape(b).into_owned())
+        }
+        _ => {
+            a.int(attr::VIGIL_MODULE_SIZE, i64::try_from(m.len).unwrap_or(i64::MAX));
+            format!("image of {} bytes", m.len)
+        }
+    };
+    format!("module load {what} by {who} pid={}: {}", h.tgid, outcome(&m.sys))
+}
+
+fn ptrace_request_name(req: i64) -> Option<&'static str> {
+    Some(match req {
+        0 => "PTRACE_TRACEME",
+        4 => "PTRACE_POKETEXT",
+        5 => "PTRACE_POKEDATA",
+        6 => "PTRACE_POKEUSER",
+        13 => "PTRACE_SETREGS",
+        15 => "PTRACE_SETFPREGS",
+        16 => "PTRACE_ATTACH",
+        17 => "PTRACE_DETACH",
+        0x4205 => "PTRACE_SETREGSET",
+        0x4206 => "PTRACE_SEIZE",
+        _ => return None,
+    })
+}
+
+fn ptrace_attrs(a: &mut Attrs, h: &Header, p: &PtraceEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &p.sys, proc);
+    a.int(attr::VIGIL_PTRACE_REQUEST, p.request).int(attr::VIGIL_PTRACE_ADDR, i64::try_from(p.addr).unwrap_or(i64::MAX));
+    let name = ptrace_request_name(p.request);
+    if let Some(n) = name {
+        a.str(attr::VIGIL_PTRACE_REQUEST_NAME, n);
+    }
+    // TRACEME names no target: the tracer is the parent.
+    let target = if p.request != 0 {
+        a.int(attr::VIGIL_PTRACE_TARGET_PID, p.target_pid);
+        match proc.target.and_then(|t| t.exe.as_deref()) {
+            Some(exe) => {
+                a.bytes(attr::VIGIL_PTRACE_TARGET_EXE, exe);
+                format!(" pid={} ({})", p.target_pid, escape(exe))
+            }
+            None => {
+                a.unavailable(attr::VIGIL_PTRACE_TARGET_EXE, attr::REASON_LOST_CONTEXT);
+                format!(" pid={}", p.target_pid)
+            }
+        }
+    } else {
+        String::new()
+    };
+    format!("ptrace {}{target} by {who} pid={}: {}", name.map_or_else(|| p.request.to_string(), str::to_owned), h.tgid, outcome(&p.sys))
+}
+
+/// MS_* flags (include/uapi/linux/mount.h), in order.
+const MOUNT_FLAGS: &[(u32, &str)] = &[
+    (1, "MS_RDONLY"),
+    (2, "MS_NOSUID"),
+    (4, "MS_NODEV"),
+    (8, "MS_NOEXEC"),
+    (16, "MS_SYNCHRONOUS"),
+    (32, "MS_REMOUNT"),
+    (64, "MS_MANDLOCK"),
+    (128, "MS_DIRSYNC"),
+    (256, "MS_NOSYMFOLLOW"),
+    (1024, "MS_NOATIME"),
+    (2048, "MS_NODIRATIME"),
+    (4096, "MS_BIND"),
+    (8192, "MS_MOVE"),
+    (16384, "MS_REC"),
+    (32768, "MS_SILENT"),
+    (1 << 16, "MS_POSIXACL"),
+    (1 << 17, "MS_UNBINDABLE"),
+    (1 << 18, "MS_PRIVATE"),
+    (1 << 19, "MS_SLAVE"),
+    (1 << 20, "MS_SHARED"),
+    (1 << 21, "MS_RELATIME"),
+    (1 << 22, "MS_KERNMOUNT"),
+    (1 << 23, "MS_I_VERSION"),
+    (1 << 24, "MS_STRICTATIME"),
+    (1 << 25, "MS_LAZYTIME"),
+];
+
+fn mount_attrs(a: &mut Attrs, h: &Header, m: &MountEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &m.sys, proc);
+    a.field(attr::VIGIL_MOUNT_TARGET, &m.target).int(attr::VIGIL_MOUNT_FLAGS, i64::try_from(m.flags).unwrap_or(i64::MAX));
+    let target = m.target.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(target unavailable)"), escape);
+    let mut body = String::new();
+    if let (Some(source), Some(fstype)) = (&m.source, &m.fstype) {
+        // A NULL source or type (remount, bind, propagation change) is absent.
+        if source.bytes.is_some() || source.reason != Some(crate::abi::Reason::NotSupported) {
+            a.field(attr::VIGIL_MOUNT_SOURCE, source);
+        }
+        if fstype.bytes.is_some() || fstype.reason != Some(crate::abi::Reason::NotSupported) {
+            a.field(attr::VIGIL_MOUNT_FSTYPE, fstype);
+        }
+        a.str_array(attr::VIGIL_MOUNT_FLAG_NAMES, &flag_names(u32::try_from(m.flags & 0xffff_ffff).unwrap_or(0), MOUNT_FLAGS));
+        body = format!(
+            "mount {} on {target} type {}",
+            source.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("none"), escape),
+            fstype.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("none"), escape)
+        );
+    } else {
+        body.push_str("umount ");
+        body.push_str(&target);
+    }
+    format!("{body} by {who} pid={}: {}", h.tgid, outcome(&m.sys))
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ pub enum Family {
     Fileless,
     /// setuid family, capset, unshare, setns (`probes.privilege`).
     Privilege,
+    /// bpf(), module loading, ptrace, mount, umount (`probes.kernel`).
+    Kernel,
 }
 
 impl Family {
@@ -34,6 +36,7 @@ impl Family {
             Family::File => "file",
             Family::Fileless => "fileless",
             Family::Privilege => "privilege",
+            Family::Kernel => "kernel",
         }
     }
 }
@@ -79,14 +82,21 @@ pub struct Hook {
     /// e.g. syscalls an architecture does not have, are skipped and
     /// reported).
     pub required: bool,
+    /// Attach only when this other program failed to attach.
+    pub instead_of: Option<&'static str>,
 }
 
 const fn hook(event: EventType, family: Family, program: &'static str, attach_point: &'static str, kind: HookKind, role: Role) -> Hook {
-    Hook { event, family, program, attach_point, kind, role, variant: Variant::Only, required: true }
+    Hook { event, family, program, attach_point, kind, role, variant: Variant::Only, required: true, instead_of: None }
 }
 
 const fn optional(h: Hook) -> Hook {
     Hook { required: false, ..h }
+}
+
+/// Attached only when `program` could not be (a stand-in).
+const fn instead_of(h: Hook, program: &'static str) -> Hook {
+    Hook { instead_of: Some(program), ..h }
 }
 
 use EventType as E;
@@ -178,6 +188,56 @@ pub const HOOKS: &[Hook] = &[
     hook(E::PrivilegeNamespace, F::Privilege, "priv_unshare_exit", "tracepoint/syscalls/sys_exit_unshare", K::SyscallTp, R::Emit),
     hook(E::PrivilegeNamespace, F::Privilege, "priv_setns_enter", "tracepoint/syscalls/sys_enter_setns", K::SyscallTp, R::Stash),
     hook(E::PrivilegeNamespace, F::Privilege, "priv_setns_exit", "tracepoint/syscalls/sys_exit_setns", K::SyscallTp, R::Emit),
+    hook(E::KernelBpf, F::Kernel, "kernel_bpf_enter", "tracepoint/syscalls/sys_enter_bpf", K::SyscallTp, R::Stash),
+    hook(E::KernelBpf, F::Kernel, "kernel_bpf_exit", "tracepoint/syscalls/sys_exit_bpf", K::SyscallTp, R::Emit),
+    hook(E::KernelPtrace, F::Kernel, "kernel_ptrace_enter", "tracepoint/syscalls/sys_enter_ptrace", K::SyscallTp, R::Stash),
+    hook(E::KernelPtrace, F::Kernel, "kernel_ptrace_exit", "tracepoint/syscalls/sys_exit_ptrace", K::SyscallTp, R::Emit),
+    hook(E::KernelMount, F::Kernel, "kernel_mount_enter", "tracepoint/syscalls/sys_enter_mount", K::SyscallTp, R::Stash),
+    hook(E::KernelMount, F::Kernel, "kernel_mount_exit", "tracepoint/syscalls/sys_exit_mount", K::SyscallTp, R::Emit),
+    hook(E::KernelUmount, F::Kernel, "kernel_umount_enter", "tracepoint/syscalls/sys_enter_umount", K::SyscallTp, R::Stash),
+    hook(E::KernelUmount, F::Kernel, "kernel_umount_exit", "tracepoint/syscalls/sys_exit_umount", K::SyscallTp, R::Emit),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_init_module_enter",
+        "tracepoint/syscalls/sys_enter_init_module",
+        K::SyscallTp,
+        R::Stash,
+    )),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_init_module_exit",
+        "tracepoint/syscalls/sys_exit_init_module",
+        K::SyscallTp,
+        R::Emit,
+    )),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_finit_module_enter",
+        "tracepoint/syscalls/sys_enter_finit_module",
+        K::SyscallTp,
+        R::Stash,
+    )),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_finit_module_exit",
+        "tracepoint/syscalls/sys_exit_finit_module",
+        K::SyscallTp,
+        R::Emit,
+    )),
+    // Without module support there are no module syscall tracepoints: the
+    // raw syscall tracepoints stand in, only then (they run on every syscall).
+    instead_of(
+        hook(E::KernelModule, F::Kernel, "kernel_module_raw_enter", "tp_btf/sys_enter", K::RawSyscall, R::Stash),
+        "kernel_finit_module_exit",
+    ),
+    instead_of(
+        hook(E::KernelModule, F::Kernel, "kernel_module_raw_exit", "tp_btf/sys_exit", K::RawSyscall, R::Emit),
+        "kernel_finit_module_exit",
+    ),
 ];
 
 /// Whether `family` is switched on in `settings`.
@@ -187,6 +247,7 @@ pub fn family_enabled(settings: &ProbeSettings, family: Family) -> bool {
         Family::File => settings.probes.file,
         Family::Fileless => settings.probes.fileless,
         Family::Privilege => settings.probes.privilege,
+        Family::Kernel => settings.probes.kernel,
     }
 }
 
@@ -253,6 +314,9 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
             let (links, attached, skipped) = super::attach_enabled(&mut loaded);
             drop(links);
             for h in HOOKS.iter().filter(|h| h.role == Role::Emit) {
+                if h.instead_of.is_some() && !attached.iter().any(|a| a.program == h.program) {
+                    continue; // a stand-in that was not needed
+                }
                 let name = format!("hook {} ({})", h.event.event_name(), h.family.as_str());
                 if !family_enabled(settings, h.family) {
                     item(&name, true, false, format!("{}: family switched off in [probes]", h.attach_point));
@@ -294,7 +358,7 @@ mod tests {
     #[test]
     fn every_event_type_has_a_required_emitting_hook() {
         for t in EventType::ALL {
-            assert!(HOOKS.iter().any(|h| h.event == t && h.role == Role::Emit && h.required), "{t:?}");
+            assert!(HOOKS.iter().any(|h| h.event == t && h.role == Role::Emit && (h.required || h.instead_of.is_none())), "{t:?}");
         }
         let mut names: Vec<_> = HOOKS.iter().map(|h| h.program).collect();
         names.sort_unstable();

@@ -243,15 +243,23 @@ pub(crate) fn attach_enabled(loaded: &mut Loaded) -> Attached {
     let mut links = Vec::new();
     let mut attached = Vec::new();
     let mut failed = Vec::new();
-    for hook in &loaded.enabled {
+    // Stand-ins last: they depend on what attached before them.
+    let (direct, standins): (Vec<&'static hooks::Hook>, Vec<&'static hooks::Hook>) =
+        loaded.enabled.iter().partition(|h| h.instead_of.is_none());
+    for hook in direct.into_iter().chain(standins) {
+        if let Some(primary) = hook.instead_of {
+            if attached.iter().any(|a: &&hooks::Hook| a.program == primary) {
+                continue;
+            }
+        }
         let prog = loaded.skel.object().progs_mut().find(|p| p.name() == hook.program);
         match prog.map(|p| p.attach()) {
             Some(Ok(link)) => {
                 links.push(link);
-                attached.push(*hook);
+                attached.push(hook);
             }
-            Some(Err(e)) => failed.push((*hook, format!("{e:#}"))),
-            None => failed.push((*hook, "program missing from the object".to_owned())),
+            Some(Err(e)) => failed.push((hook, format!("{e:#}"))),
+            None => failed.push((hook, "program missing from the object".to_owned())),
         }
     }
     (links, attached, failed)
