@@ -33,23 +33,19 @@ enum vigil_open_kind {
 	VIGIL_OPEN_DEFER = 3,   /* openat2: flags are read at exit */
 };
 
-static __always_inline int vigil_open_enter(__u32 sys, struct trace_event_raw_sys_enter *ctx,
-					    __u32 flags, int defer, const int nargs)
+/* The syscall's arguments, from the user registers saved at entry. */
+static __always_inline void vigil_syscall_args(struct vigil_stash *st, const int nargs)
 {
-	__u32 kind;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
-	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	if (defer)
-		kind = VIGIL_OPEN_DEFER;
-	else if (flags & VIGIL_OPEN_WRITE_FLAGS)
-		kind = VIGIL_OPEN_WRITE;
-	else if (file_read_prefix_count)
-		kind = VIGIL_OPEN_READ;
-	else
-		return 0;
-	vigil_stash_args(sys, ctx, kind, nargs);
-	return 0;
+	if (nargs > 0)
+		st->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	if (nargs > 1)
+		st->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	if (nargs > 2)
+		st->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	if (nargs > 3)
+		st->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 }
 
 /* Whether the stored path starts with one of the watched prefixes. */
@@ -89,9 +85,9 @@ struct vigil_open_how {
 	__u64 resolve;
 };
 
-static __always_inline int vigil_open_exit(__u32 sys, long ret)
+static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs)
 {
-	struct vigil_stash st;
+	struct vigil_stash st = {};
 	struct vigil_scratch *s;
 	struct vigil_file *r;
 	struct file *file = NULL;
@@ -99,7 +95,27 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret)
 	__u32 off, kind;
 	long dfd;
 
-	if (!vigil_take_args(sys, &st))
+	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	vigil_syscall_args(&st, nargs);
+	/* In-kernel filter, before anything is built: writes, creates and
+	 * truncates always; reads only when prefixes are watched (openat2's
+	 * flags are in user memory: decided below). */
+	switch (sys) {
+	case VIGIL_SYS_OPEN:
+		kind = (st.args[1] & VIGIL_OPEN_WRITE_FLAGS) ? VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
+		break;
+	case VIGIL_SYS_OPENAT:
+		kind = (st.args[2] & VIGIL_OPEN_WRITE_FLAGS) ? VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
+		break;
+	case VIGIL_SYS_CREAT:
+		kind = VIGIL_OPEN_WRITE;
+		break;
+	default:
+		kind = VIGIL_OPEN_DEFER;
+		break;
+	}
+	if (kind == VIGIL_OPEN_READ && !file_read_prefix_count)
 		return 0;
 	s = vigil_scratch_get(VIGIL_EV_FILE_OPEN);
 	if (!s)
@@ -113,7 +129,6 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret)
 	r->uid = (__u32)-1;
 	r->gid = (__u32)-1;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
-	kind = st.kind;
 	switch (sys) {
 	case VIGIL_SYS_OPEN:
 		dfd = VIGIL_AT_FDCWD;
@@ -174,54 +189,36 @@ out:
 	return 0;
 }
 
-/* Enter programs only stash the raw argument registers: they never emit
- * (listed in NON_EMITTING_PROGRAMS of the source check). */
-SEC("tracepoint/syscalls/sys_enter_openat")
-int file_openat_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return vigil_open_enter(VIGIL_SYS_OPENAT, ctx, ctx->args[2], 0, 4);
-}
+/* The open family has no enter programs: the exit program reads the
+ * argument registers from the task's saved user registers (unchanged by
+ * the syscall), which saves a program run and a hash map round trip per
+ * open, the bulk event. */
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int file_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPENAT, ctx->ret);
+	return vigil_open_exit(VIGIL_SYS_OPENAT, ctx->ret, 4);
 }
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int file_open_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return vigil_open_enter(VIGIL_SYS_OPEN, ctx, ctx->args[1], 0, 3);
-}
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int file_open_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPEN, ctx->ret);
+	return vigil_open_exit(VIGIL_SYS_OPEN, ctx->ret, 3);
 }
 
-SEC("tracepoint/syscalls/sys_enter_creat")
-int file_creat_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return vigil_open_enter(VIGIL_SYS_CREAT, ctx, VIGIL_O_CREAT, 0, 2);
-}
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int file_creat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_CREAT, ctx->ret);
+	return vigil_open_exit(VIGIL_SYS_CREAT, ctx->ret, 2);
 }
 
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int file_openat2_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return vigil_open_enter(VIGIL_SYS_OPENAT2, ctx, 0, 1, 4);
-}
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int file_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPENAT2, ctx->ret);
+	return vigil_open_exit(VIGIL_SYS_OPENAT2, ctx->ret, 3);
 }
 
 /*

@@ -109,14 +109,11 @@ pub const HOOKS: &[Hook] = &[
     hook(E::Exec, F::Process, "handle_exec", "tp_btf/sched_process_exec", K::TpBtf, R::Emit),
     hook(E::Fork, F::Process, "handle_fork", "tp_btf/sched_process_fork", K::TpBtf, R::Emit),
     hook(E::Exit, F::Process, "handle_exit", "tp_btf/sched_process_exit", K::TpBtf, R::Emit),
-    hook(E::FileOpen, F::File, "file_openat_enter", "tracepoint/syscalls/sys_enter_openat", K::SyscallTp, R::Stash),
     hook(E::FileOpen, F::File, "file_openat_exit", "tracepoint/syscalls/sys_exit_openat", K::SyscallTp, R::Emit),
-    hook(E::FileOpen, F::File, "file_openat2_enter", "tracepoint/syscalls/sys_enter_openat2", K::SyscallTp, R::Stash),
     hook(E::FileOpen, F::File, "file_openat2_exit", "tracepoint/syscalls/sys_exit_openat2", K::SyscallTp, R::Emit),
-    // open(2) and creat(2) exist on x86-64 but not on arm64.
-    optional(hook(E::FileOpen, F::File, "file_open_enter", "tracepoint/syscalls/sys_enter_open", K::SyscallTp, R::Stash)),
+    // Opens have no enter programs (arguments are read at exit from the
+    // saved user registers). open(2) and creat(2) exist on x86-64 only.
     optional(hook(E::FileOpen, F::File, "file_open_exit", "tracepoint/syscalls/sys_exit_open", K::SyscallTp, R::Emit)),
-    optional(hook(E::FileOpen, F::File, "file_creat_enter", "tracepoint/syscalls/sys_enter_creat", K::SyscallTp, R::Stash)),
     optional(hook(E::FileOpen, F::File, "file_creat_exit", "tracepoint/syscalls/sys_exit_creat", K::SyscallTp, R::Emit)),
     // unlink, rename, chmod, chown, lchown (by path without a dirfd) exist on
     // x86-64 only; their *at variants everywhere.
