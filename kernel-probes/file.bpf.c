@@ -33,21 +33,6 @@ enum vigil_open_kind {
 	VIGIL_OPEN_DEFER = 3,   /* openat2: flags are read at exit */
 };
 
-/* The syscall's arguments, from the user registers saved at entry. */
-static __always_inline void vigil_syscall_args(struct vigil_stash *st, const int nargs)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	if (nargs > 0)
-		st->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	if (nargs > 1)
-		st->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	if (nargs > 2)
-		st->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	if (nargs > 3)
-		st->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
-}
-
 /* Whether the stored path starts with one of the watched prefixes. */
 static __always_inline int vigil_prefix_match(struct vigil_scratch *s,
 					      const struct vigil_field *f)

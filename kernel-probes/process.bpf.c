@@ -44,6 +44,7 @@ const volatile struct vigil_bpf vigil_btf_bpf __attribute__((used));
 const volatile struct vigil_module vigil_btf_module __attribute__((used));
 const volatile struct vigil_ptrace vigil_btf_ptrace __attribute__((used));
 const volatile struct vigil_mount vigil_btf_mount __attribute__((used));
+const volatile struct vigil_net vigil_btf_net __attribute__((used));
 const volatile enum vigil_hook vigil_btf_hook __attribute__((used));
 const volatile enum vigil_syscall vigil_btf_syscall __attribute__((used));
 const volatile enum vigil_path_source vigil_btf_path_source __attribute__((used));
@@ -388,3 +389,4 @@ int handle_exit(unsigned long long *ctx)
 #include "fileless.bpf.c"
 #include "privilege.bpf.c"
 #include "kernel.bpf.c"
+#include "net.bpf.c"

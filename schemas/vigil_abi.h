@@ -43,6 +43,11 @@ enum vigil_event_type {
 	VIGIL_EV_FILE_CHMOD = 19,
 	VIGIL_EV_FILE_CHOWN = 20,
 	VIGIL_EV_FILE_TRUNCATE = 21,
+	/* network (struct vigil_net, bulk lane) */
+	VIGIL_EV_NETWORK_CONNECT = 32,
+	VIGIL_EV_NETWORK_ACCEPT = 33,
+	VIGIL_EV_NETWORK_BIND = 34,
+	VIGIL_EV_NETWORK_LISTEN = 35,
 	/* privilege (critical lane) */
 	VIGIL_EV_PRIVILEGE_CRED_CHANGE = 48, /* struct vigil_cred_change */
 	VIGIL_EV_PRIVILEGE_NAMESPACE = 49,   /* struct vigil_ns_change */
@@ -96,6 +101,11 @@ enum vigil_syscall {
 	VIGIL_SYS_FCHOWNAT = 17,
 	VIGIL_SYS_TRUNCATE = 18,
 	VIGIL_SYS_FTRUNCATE = 19,
+	VIGIL_SYS_CONNECT = 32,
+	VIGIL_SYS_ACCEPT = 33,
+	VIGIL_SYS_ACCEPT4 = 34,
+	VIGIL_SYS_BIND = 35,
+	VIGIL_SYS_LISTEN = 36,
 	VIGIL_SYS_SETUID = 48,
 	VIGIL_SYS_SETGID = 49,
 	VIGIL_SYS_SETREUID = 50,
@@ -315,6 +325,35 @@ struct vigil_memfd {
 	__u64 ino;           /* inode of the new file, 0 on failure */
 	char comm[VIGIL_COMM_LEN];
 	struct vigil_field name;
+};
+
+/*
+ * Network events (VIGIL_EV_NETWORK_*), at syscall exit, for AF_INET and
+ * AF_INET6 sockets (connect, accept, bind, listen) and AF_UNIX connects.
+ * Addresses and ports are read from the kernel socket (addr_source OBJECT);
+ * when the socket holds none (a failed connect or bind) from the sockaddr
+ * argument, read at exit (ARG). Addresses are in network byte order, IPv4
+ * in the first 4 bytes; ports in host order. Variable part: unix_path
+ * (AF_UNIX: the peer's sun_path; an abstract name starts with a NUL).
+ */
+struct vigil_net {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u16 family;        /* AF_* */
+	__u16 type;          /* SOCK_* */
+	__u16 protocol;      /* IPPROTO_* */
+	__u16 lport;
+	__u16 rport;
+	__u16 addr_source;   /* enum vigil_path_source */
+	__u32 backlog;       /* listen */
+	__s32 fd;            /* the socket's descriptor (accept: the new one) */
+	__u32 _pad0;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field unix_path;
 };
 
 /* Capability sets (kernel_cap_t as 64 bits). */

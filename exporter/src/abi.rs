@@ -73,6 +73,14 @@ pub enum EventType {
     FileChown = 20,
     /// `VIGIL_EV_FILE_TRUNCATE`
     FileTruncate = 21,
+    /// `VIGIL_EV_NETWORK_CONNECT`
+    NetworkConnect = 32,
+    /// `VIGIL_EV_NETWORK_ACCEPT`
+    NetworkAccept = 33,
+    /// `VIGIL_EV_NETWORK_BIND`
+    NetworkBind = 34,
+    /// `VIGIL_EV_NETWORK_LISTEN`
+    NetworkListen = 35,
     /// `VIGIL_EV_PRIVILEGE_CRED_CHANGE`
     PrivilegeCredChange = 48,
     /// `VIGIL_EV_PRIVILEGE_NAMESPACE`
@@ -93,7 +101,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type, in id order.
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 21] = [
         EventType::Exec,
         EventType::Fork,
         EventType::Exit,
@@ -103,6 +111,10 @@ impl EventType {
         EventType::FileChmod,
         EventType::FileChown,
         EventType::FileTruncate,
+        EventType::NetworkConnect,
+        EventType::NetworkAccept,
+        EventType::NetworkBind,
+        EventType::NetworkListen,
         EventType::PrivilegeCredChange,
         EventType::PrivilegeNamespace,
         EventType::KernelBpf,
@@ -125,6 +137,10 @@ impl EventType {
             19 => Some(EventType::FileChmod),
             20 => Some(EventType::FileChown),
             21 => Some(EventType::FileTruncate),
+            32 => Some(EventType::NetworkConnect),
+            33 => Some(EventType::NetworkAccept),
+            34 => Some(EventType::NetworkBind),
+            35 => Some(EventType::NetworkListen),
             48 => Some(EventType::PrivilegeCredChange),
             49 => Some(EventType::PrivilegeNamespace),
             64 => Some(EventType::KernelBpf),
@@ -149,6 +165,10 @@ impl EventType {
             EventType::FileChmod => "vigil.file.chmod",
             EventType::FileChown => "vigil.file.chown",
             EventType::FileTruncate => "vigil.file.truncate",
+            EventType::NetworkConnect => "vigil.network.connect",
+            EventType::NetworkAccept => "vigil.network.accept",
+            EventType::NetworkBind => "vigil.network.bind",
+            EventType::NetworkListen => "vigil.network.listen",
             EventType::PrivilegeCredChange => "vigil.privilege.cred_change",
             EventType::PrivilegeNamespace => "vigil.privilege.namespace",
             EventType::KernelBpf => "vigil.kernel.bpf",
@@ -179,6 +199,9 @@ impl EventType {
             EventType::KernelModule => std::mem::size_of::<RawModule>(),
             EventType::KernelPtrace => std::mem::size_of::<RawPtrace>(),
             EventType::KernelMount | EventType::KernelUmount => std::mem::size_of::<RawMount>(),
+            EventType::NetworkConnect | EventType::NetworkAccept | EventType::NetworkBind | EventType::NetworkListen => {
+                std::mem::size_of::<RawNet>()
+            }
         }
     }
 
@@ -201,7 +224,11 @@ impl EventType {
             | EventType::FileRename
             | EventType::FileChmod
             | EventType::FileChown
-            | EventType::FileTruncate => LANE_BULK,
+            | EventType::FileTruncate
+            | EventType::NetworkConnect
+            | EventType::NetworkAccept
+            | EventType::NetworkBind
+            | EventType::NetworkListen => LANE_BULK,
         }
     }
 }
@@ -263,6 +290,11 @@ pub const SYSCALLS: &[(u32, &str)] = &[
     (17, "fchownat"),
     (18, "truncate"),
     (19, "ftruncate"),
+    (32, "connect"),
+    (33, "accept"),
+    (34, "accept4"),
+    (35, "bind"),
+    (36, "listen"),
     (48, "setuid"),
     (49, "setgid"),
     (50, "setreuid"),
@@ -561,6 +593,29 @@ pub struct RawMemfd {
     pub name: RawField,
 }
 
+/// `struct vigil_net`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawNet {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub family: u16,
+    pub type_: u16,
+    pub protocol: u16,
+    pub lport: u16,
+    pub rport: u16,
+    pub addr_source: u16,
+    pub backlog: u32,
+    pub fd: i32,
+    pub _pad0: u32,
+    pub laddr: [u8; 16],
+    pub raddr: [u8; 16],
+    pub comm: [u8; COMM_LEN],
+    pub unix_path: RawField,
+}
+
 /// `struct vigil_caps`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -707,6 +762,8 @@ unsafe impl Pod for RawNsChange {}
 // SAFETY: as above.
 unsafe impl Pod for RawBpf {}
 // SAFETY: as above.
+unsafe impl Pod for RawNet {}
+// SAFETY: as above.
 unsafe impl Pod for RawModule {}
 // SAFETY: as above.
 unsafe impl Pod for RawPtrace {}
@@ -817,6 +874,7 @@ mod tests {
         assert_eq!(size_of::<RawCredChange>(), size_of::<RawHdr>() + 8 + 2 * 4 + 4 * 4 + 2 * size_of::<RawCreds>() + 6 * 8 + COMM_LEN);
         assert_eq!(offset_of!(RawCredChange, old_caps) % 8, 0);
         assert_eq!(size_of::<RawNsChange>(), size_of::<RawHdr>() + 8 + 4 * 4 + 2 * NS_MAX * 4 + COMM_LEN);
+        assert_eq!(size_of::<RawNet>(), size_of::<RawHdr>() + 8 + 2 * 4 + 6 * 2 + 3 * 4 + 32 + COMM_LEN + size_of::<RawField>());
         assert_eq!(size_of::<RawBpf>(), size_of::<RawHdr>() + 8 + 10 * 4 + 16 + COMM_LEN);
         assert_eq!(size_of::<RawModule>(), size_of::<RawHdr>() + 8 + 2 * 4 + 8 + 2 * 4 + COMM_LEN + size_of::<RawField>());
         assert_eq!(size_of::<RawPtrace>(), size_of::<RawHdr>() + 8 + 2 * 4 + 2 * 8 + 2 * 4 + COMM_LEN);
@@ -903,6 +961,29 @@ mod tests {
             "vigil_bpf",
             RawBpf,
             [hdr, ret, syscall, hook, cmd, prog_type, map_type, insn_cnt, attach_type, obj_source, obj_id, _pad0, name, comm]
+        );
+        check!(
+            "vigil_net",
+            RawNet,
+            [
+                hdr,
+                ret,
+                syscall,
+                hook,
+                family,
+                type_,
+                protocol,
+                lport,
+                rport,
+                addr_source,
+                backlog,
+                fd,
+                _pad0,
+                laddr,
+                raddr,
+                comm,
+                unix_path
+            ]
         );
         check!("vigil_module", RawModule, [hdr, ret, syscall, hook, len, flags, fd, comm, path]);
         check!("vigil_ptrace", RawPtrace, [hdr, ret, syscall, hook, request, addr, target_pid, _pad0, comm]);

@@ -109,6 +109,9 @@ pub struct ProbesConfig {
     /// Privilege events: setuid family, capset (old and new credentials),
     /// unshare and setns (namespaces before and after). Default on.
     pub privilege: bool,
+    /// Network events: connect, accept, bind, listen on IPv4/IPv6 sockets,
+    /// connects of unix sockets. Default on.
+    pub network: bool,
     /// Kernel events: bpf() loads and attachments, module loading, ptrace,
     /// mount and umount. Default on.
     pub kernel: bool,
@@ -139,6 +142,7 @@ impl Default for ProbesConfig {
             fileless: true,
             privilege: true,
             kernel: true,
+            network: true,
             prefer_lsm: true,
         }
     }

@@ -10,7 +10,7 @@ use crate::abi::{
     self, field_flags, read_pod, EventType, HookKind, RawCaps, RawCredChange, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr,
     RawMemfd, RawNsChange, Reason,
 };
-use crate::abi::{RawBpf, RawModule, RawMount, RawPtrace};
+use crate::abi::{RawBpf, RawModule, RawMount, RawNet, RawPtrace};
 use thiserror::Error;
 
 /// Why a record could not be decoded.
@@ -359,6 +359,42 @@ pub struct NamespaceEvent {
     pub new_ns: [u32; abi::NS_MAX],
 }
 
+/// `vigil.network.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// AF_*.
+    pub family: u16,
+    /// SOCK_*.
+    pub sock_type: u16,
+    /// IPPROTO_*.
+    pub protocol: u16,
+    /// Local address and port (IPv4: the first 4 bytes).
+    pub local: ([u8; 16], u16),
+    /// Peer address and port.
+    pub peer: ([u8; 16], u16),
+    /// Where the addresses come from.
+    pub addr_source: PathSource,
+    /// listen: backlog.
+    pub backlog: u32,
+    /// The socket's descriptor (accept: the new one).
+    pub fd: i32,
+    /// AF_UNIX: the peer's sun_path (absent for IP sockets).
+    pub unix_path: Option<Field>,
+}
+
+impl NetEvent {
+    /// An address as an `IpAddr` of the socket's family.
+    pub fn ip(&self, raw: &[u8; 16]) -> Option<std::net::IpAddr> {
+        match self.family {
+            2 => Some(std::net::IpAddr::from([raw[0], raw[1], raw[2], raw[3]])),
+            10 => Some(std::net::IpAddr::from(*raw)),
+            _ => None,
+        }
+    }
+}
+
 /// `vigil.kernel.bpf`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BpfEvent {
@@ -445,6 +481,8 @@ pub enum Event {
     CredChange(CredChangeEvent),
     /// namespace change
     Namespace(NamespaceEvent),
+    /// network
+    Net(NetEvent),
     /// bpf()
     Bpf(BpfEvent),
     /// module loading
@@ -502,6 +540,23 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 new_creds: raw.new_creds,
                 old_caps: raw.old_caps,
                 new_caps: raw.new_caps,
+            })
+        }
+        EventType::NetworkConnect | EventType::NetworkAccept | EventType::NetworkBind | EventType::NetworkListen => {
+            let raw: RawNet = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let unix_path =
+                if raw.family == 1 { Some(field(bytes, std::mem::size_of::<RawNet>(), &raw.unix_path, "unix_path")?) } else { None };
+            Event::Net(NetEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                family: raw.family,
+                sock_type: raw.type_,
+                protocol: raw.protocol,
+                local: (raw.laddr, raw.lport),
+                peer: (raw.raddr, raw.rport),
+                addr_source: PathSource::from_raw(u32::from(raw.addr_source)),
+                backlog: raw.backlog,
+                fd: raw.fd,
+                unix_path,
             })
         }
         EventType::KernelBpf => {

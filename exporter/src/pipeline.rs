@@ -500,6 +500,7 @@ impl Mapper {
             | Event::Memfd(_)
             | Event::CredChange(_)
             | Event::Namespace(_)
+            | Event::Net(_)
             | Event::Bpf(_)
             | Event::Module(_)
             | Event::Ptrace(_)

@@ -16,6 +16,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "vigil_abi.h"
 #include "maps.bpf.h"
 #include "path.bpf.h"
@@ -88,6 +89,22 @@ static __always_inline int vigil_take_args(__u32 sys, struct vigil_stash *out)
 	__builtin_memcpy(out, st, sizeof(*out));
 	bpf_map_delete_elem(&syscall_stash, &id);
 	return 1;
+}
+
+/* The syscall's arguments at exit, from the user registers saved at entry
+ * (the syscall does not change them): no enter program needed. */
+static __always_inline void vigil_syscall_args(struct vigil_stash *st, const int nargs)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	if (nargs > 0)
+		st->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	if (nargs > 1)
+		st->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	if (nargs > 2)
+		st->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	if (nargs > 3)
+		st->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 }
 
 /* The struct file behind descriptor @fd of the current task, or NULL. */

@@ -23,6 +23,7 @@ const WAIT: Duration = Duration::from_secs(10);
 mod file;
 mod fileless;
 mod kernel;
+mod network;
 mod privilege;
 
 fn is_exec_of(c: &Captured, pid: u32) -> bool {

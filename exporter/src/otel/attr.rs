@@ -179,6 +179,16 @@ pub const VIGIL_MOUNT_TARGET: &str = "vigil.mount.target";
 pub const VIGIL_MOUNT_FSTYPE: &str = "vigil.mount.fstype";
 pub const VIGIL_MOUNT_FLAGS: &str = "vigil.mount.flags";
 pub const VIGIL_MOUNT_FLAG_NAMES: &str = "vigil.mount.flag_names";
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+pub const NETWORK_TYPE: &str = "network.type";
+pub const NETWORK_LOCAL_ADDRESS: &str = "network.local.address";
+pub const NETWORK_LOCAL_PORT: &str = "network.local.port";
+pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
+pub const NETWORK_PEER_PORT: &str = "network.peer.port";
+pub const VIGIL_NET_SOCKET_TYPE: &str = "vigil.network.socket.type";
+pub const VIGIL_NET_ADDRESS_SOURCE: &str = "vigil.network.address_source";
+pub const VIGIL_NET_BACKLOG: &str = "vigil.network.listen.backlog";
+pub const VIGIL_NET_FD: &str = "vigil.network.fd";
 
 // Resource
 pub const SERVICE_NAME: &str = "service.name";
@@ -371,6 +381,16 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_MOUNT_FSTYPE,
     VIGIL_MOUNT_FLAGS,
     VIGIL_MOUNT_FLAG_NAMES,
+    NETWORK_TRANSPORT,
+    NETWORK_TYPE,
+    NETWORK_LOCAL_ADDRESS,
+    NETWORK_LOCAL_PORT,
+    NETWORK_PEER_ADDRESS,
+    NETWORK_PEER_PORT,
+    VIGIL_NET_SOCKET_TYPE,
+    VIGIL_NET_ADDRESS_SOURCE,
+    VIGIL_NET_BACKLOG,
+    VIGIL_NET_FD,
 ];
 
 /// Keys built from a prefix and a fixed list (privilege and namespace

@@ -3,7 +3,7 @@
 use super::wire::{self, log_record, AnyRef, EncodedLog};
 use super::{attr, push_padded, rfc3339_nanos, Attrs};
 use crate::clock::BootClock;
-use crate::decode::{BpfEvent, ModuleEvent, MountEvent, PtraceEvent};
+use crate::decode::{BpfEvent, ModuleEvent, MountEvent, NetEvent, PtraceEvent};
 use crate::decode::{
     CredChangeEvent, Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, MemfdEvent, NamespaceEvent, Record, SyscallInfo,
 };
@@ -131,6 +131,7 @@ pub fn to_log_record(
         Event::Memfd(m) => memfd_attrs(&mut a, h, m, proc),
         Event::CredChange(c) => cred_attrs(&mut a, h, c, proc),
         Event::Namespace(n) => ns_attrs(&mut a, h, n, proc),
+        Event::Net(n) => net_attrs(&mut a, h, n, proc),
         Event::Bpf(b) => bpf_attrs(&mut a, h, b, proc),
         Event::Module(m) => module_attrs(&mut a, h, m, proc),
         Event::Ptrace(p) => ptrace_attrs(&mut a, h, p, proc),
@@ -529,7 +530,11 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
         | EventType::KernelModule
         | EventType::KernelPtrace
         | EventType::KernelMount
-        | EventType::KernelUmount => "file",
+        | EventType::KernelUmount
+        | EventType::NetworkConnect
+        | EventType::NetworkAccept
+        | EventType::NetworkBind
+        | EventType::NetworkListen => "file",
     };
     let path = f.path.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(path unavailable)"), escape);
     let outcome = match f.sys.errno() {
@@ -667,6 +672,60 @@ fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>
     a.str_array(attr::VIGIL_NS_TYPES, &types).str_array(attr::VIGIL_NS_CHANGED, &changed);
     let name = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
     format!("{name} [{}] by {who} pid={}: {}; changed [{}]", types.join(" "), h.tgid, outcome(&n.sys), changed.join(" "))
+}
+
+fn net_attrs(a: &mut Attrs, h: &Header, n: &NetEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &n.sys, proc);
+    let sock_type = match n.sock_type {
+        1 => "stream",
+        2 => "dgram",
+        3 => "raw",
+        5 => "seqpacket",
+        _ => "other",
+    };
+    a.str(attr::VIGIL_NET_SOCKET_TYPE, sock_type).str(attr::VIGIL_NET_ADDRESS_SOURCE, n.addr_source.as_str()).int(attr::VIGIL_NET_FD, n.fd);
+    let verb = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
+    if h.event == crate::abi::EventType::NetworkListen {
+        a.int(attr::VIGIL_NET_BACKLOG, n.backlog);
+    }
+    let what = if let Some(path) = &n.unix_path {
+        a.str(attr::NETWORK_TRANSPORT, "unix");
+        // An abstract name starts with a NUL; shown as '@' like ss(8) does.
+        let shown: Option<Vec<u8>> = path.bytes.as_ref().map(|b| match b.split_first() {
+            Some((0, rest)) => [b"@".as_slice(), rest].concat(),
+            _ => b.clone(),
+        });
+        match &shown {
+            Some(p) => {
+                a.bytes(attr::NETWORK_PEER_ADDRESS, p);
+            }
+            None => {
+                a.unavailable(attr::NETWORK_PEER_ADDRESS, path.reason.map_or("unknown", |r| r.as_str()));
+            }
+        }
+        format!("unix {}", shown.as_deref().map_or(std::borrow::Cow::Borrowed("(unknown)"), escape))
+    } else {
+        let transport: std::borrow::Cow<'_, str> = match n.protocol {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            other => other.to_string().into(),
+        };
+        a.str(attr::NETWORK_TRANSPORT, &transport).str(attr::NETWORK_TYPE, if n.family == 10 { "ipv6" } else { "ipv4" });
+        let local = n.ip(&n.local.0).map(|ip| ip.to_string()).unwrap_or_default();
+        let peer = n.ip(&n.peer.0).map(|ip| ip.to_string()).unwrap_or_default();
+        a.str(attr::NETWORK_LOCAL_ADDRESS, &local).int(attr::NETWORK_LOCAL_PORT, n.local.1);
+        let has_peer = n.peer.1 != 0 || n.peer.0 != [0; 16];
+        if has_peer {
+            a.str(attr::NETWORK_PEER_ADDRESS, &peer).int(attr::NETWORK_PEER_PORT, n.peer.1);
+        }
+        let fmt = |ip: &str, port: u16| if n.family == 10 { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
+        if has_peer {
+            format!("{transport} {} -> {}", fmt(&local, n.local.1), fmt(&peer, n.peer.1))
+        } else {
+            format!("{transport} {}", fmt(&local, n.local.1))
+        }
+    };
+    format!("{verb} {what} by {who} pid={}: {}", h.tgid, outcome(&n.sys))
 }
 
 /// `enum bpf_prog_type` names, by value.

@@ -26,6 +26,8 @@ pub enum Family {
     Privilege,
     /// bpf(), module loading, ptrace, mount, umount (`probes.kernel`).
     Kernel,
+    /// connect, accept, bind, listen (`probes.network`).
+    Network,
 }
 
 impl Family {
@@ -37,6 +39,7 @@ impl Family {
             Family::Fileless => "fileless",
             Family::Privilege => "privilege",
             Family::Kernel => "kernel",
+            Family::Network => "network",
         }
     }
 }
@@ -235,6 +238,12 @@ pub const HOOKS: &[Hook] = &[
         hook(E::KernelModule, F::Kernel, "kernel_module_raw_exit", "tp_btf/sys_exit", K::RawSyscall, R::Emit),
         "kernel_finit_module_exit",
     ),
+    // Network: exit programs only (arguments from the saved user registers).
+    hook(E::NetworkConnect, F::Network, "net_connect_exit", "tracepoint/syscalls/sys_exit_connect", K::SyscallTp, R::Emit),
+    hook(E::NetworkAccept, F::Network, "net_accept_exit", "tracepoint/syscalls/sys_exit_accept", K::SyscallTp, R::Emit),
+    hook(E::NetworkAccept, F::Network, "net_accept4_exit", "tracepoint/syscalls/sys_exit_accept4", K::SyscallTp, R::Emit),
+    hook(E::NetworkBind, F::Network, "net_bind_exit", "tracepoint/syscalls/sys_exit_bind", K::SyscallTp, R::Emit),
+    hook(E::NetworkListen, F::Network, "net_listen_exit", "tracepoint/syscalls/sys_exit_listen", K::SyscallTp, R::Emit),
 ];
 
 /// Whether `family` is switched on in `settings`.
@@ -245,6 +254,7 @@ pub fn family_enabled(settings: &ProbeSettings, family: Family) -> bool {
         Family::Fileless => settings.probes.fileless,
         Family::Privilege => settings.probes.privilege,
         Family::Kernel => settings.probes.kernel,
+        Family::Network => settings.probes.network,
     }
 }
 
