@@ -509,3 +509,44 @@ int file_ftruncate_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return vigil_pathop_exit(VIGIL_SYS_FTRUNCATE, VIGIL_EV_FILE_TRUNCATE, ctx->ret);
 }
+
+/*
+ * Preferred variant of the unlink event where BPF-LSM is available: the
+ * LSM hook sees the dentry the kernel resolved (path_source OBJECT), not the
+ * argument. It runs before the removal, with the verdict of the LSMs before
+ * it in @ret (0: allowed so far), so the record is an attempt; refusals by
+ * DAC happen earlier and are not seen (the syscall variant reports them).
+ * Start-up falls back to the syscall tracepoints when the kernel refuses
+ * BPF-LSM programs.
+ */
+SEC("lsm/path_unlink")
+int BPF_PROG(file_unlink_lsm, const struct path *dir, struct dentry *dentry, int ret)
+{
+	struct vigil_scratch *s;
+	struct vigil_file *r;
+	__u32 off;
+
+	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+		return ret;
+	s = vigil_scratch_get(VIGIL_EV_FILE_UNLINK);
+	if (!s)
+		return ret;
+	r = (void *)s->rec;
+	__builtin_memset(r, 0, sizeof(*r));
+	vigil_hdr_now(&r->hdr);
+	r->ret = ret;
+	r->syscall = 0;  /* unlink, unlinkat: the hook does not say which */
+	r->hook = VIGIL_HOOK_LSM;
+	r->uid = (__u32)-1;
+	r->gid = (__u32)-1;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	r->path_source = VIGIL_PATH_SRC_OBJECT;
+	r->ino = BPF_CORE_READ(dentry, d_inode, i_ino);
+	r->dev = BPF_CORE_READ(dentry, d_sb, s_dev);
+	off = sizeof(*r);
+	off += vigil_resolve_path(s, dentry, BPF_CORE_READ(dir, mnt), &r->path, off);
+	vigil_field_account(VIGIL_EV_FILE_UNLINK, &r->path);
+	vigil_emit(r, off, VIGIL_EV_FILE_UNLINK);
+	vigil_scratch_put(s);
+	return ret;  /* never changes the verdict */
+}

@@ -20,6 +20,14 @@ static __always_inline void vigil_read_caps(const struct cred *c,
 	bpf_core_read(&out->inheritable, 8, &c->cap_inheritable);
 }
 
+static __always_inline int vigil_same_creds(const struct vigil_creds *a,
+					    const struct vigil_creds *b)
+{
+	return a->uid == b->uid && a->euid == b->euid && a->suid == b->suid &&
+	       a->fsuid == b->fsuid && a->gid == b->gid && a->egid == b->egid &&
+	       a->sgid == b->sgid && a->fsgid == b->fsgid;
+}
+
 /* State kept at entry, in struct vigil_stash.data. */
 struct vigil_cred_state {
 	struct vigil_creds creds;
@@ -69,6 +77,14 @@ static __always_inline int vigil_cred_exit(__u32 sys, long ret, const int nids)
 	__builtin_memcpy(&r.old_caps, &cs->caps, sizeof(r.old_caps));
 	vigil_fill_creds(t, &r.new_creds);
 	vigil_read_caps(BPF_CORE_READ(t, cred), &r.new_caps);
+	/* In-kernel filter: a successful call that changed nothing (e.g.
+	 * setresuid(-1, -1, -1), or setfsuid() used to query) is not a
+	 * privilege change; failures are always reported. */
+	if (ret == 0 && vigil_same_creds(&r.old_creds, &r.new_creds) &&
+	    r.old_caps.effective == r.new_caps.effective &&
+	    r.old_caps.permitted == r.new_caps.permitted &&
+	    r.old_caps.inheritable == r.new_caps.inheritable)
+		return 0;
 	bpf_get_current_comm(r.comm, sizeof(r.comm));
 	vigil_emit(&r, sizeof(r), VIGIL_EV_PRIVILEGE_CRED_CHANGE);
 	return 0;

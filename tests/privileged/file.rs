@@ -343,3 +343,55 @@ fn unlink_rename_chmod_chown_truncate() {
     assert_eq!(str_attr(&failed.log.attributes, "error.type"), Some("ENOENT"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The unlink event prefers the BPF-LSM hook (the dentry the kernel used);
+/// where the kernel refuses BPF-LSM (as on the machines this project is
+/// tested on) start-up falls back to the syscall tracepoints, says so, and
+/// every record names the hook that produced it.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn preferred_lsm_hook_or_clean_fallback_for_unlink() {
+    let mut cap = Capture::start_default();
+    let status = cap.status().unwrap().clone();
+    let lsm = status.active_hooks.iter().any(|h| h == "vigil.file.unlink=lsm/path_unlink");
+    if lsm {
+        assert!(status.fallbacks.is_empty(), "{:?}", status.fallbacks);
+        assert!(!status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"), "one variant only");
+    } else {
+        assert!(
+            status.fallbacks.iter().any(|f| f.contains("preferred hooks") && f.contains("refused")),
+            "the fallback is reported: {:?}",
+            status.fallbacks
+        );
+        assert!(
+            status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"),
+            "{:?}",
+            status.active_hooks
+        );
+    }
+    let dir = temp_dir("unlink-hook");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, b"").unwrap();
+    let ino = std::fs::metadata(&victim).unwrap().ino();
+    std::fs::remove_file(&victim).unwrap();
+    let rec = cap.wait_for("unlink record", WAIT, |c| is_file(c, EventType::FileUnlink, std::process::id(), &victim));
+    let f = file(&rec);
+    if lsm {
+        assert_eq!(f.sys.hook, Some(HookKind::Lsm));
+        assert_eq!(f.path_source, PathSource::KernelObject);
+        assert_eq!(f.ino, Some(ino));
+        assert_eq!(str_attr(&rec.log.attributes, "vigil.hook"), Some("lsm/path_unlink"));
+    } else {
+        assert_eq!(f.sys.hook, Some(HookKind::SyscallTp));
+        assert_eq!(f.path_source, PathSource::SyscallArgument);
+        // std's remove_file calls unlink(2)
+        assert_eq!(str_attr(&rec.log.attributes, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_unlink"));
+    }
+    // Without the preference, the tracepoints serve it directly.
+    drop(cap);
+    let cap = Capture::start(ProbesConfig { ringbuf_kib: 4096, prefer_lsm: false, ..ProbesConfig::default() });
+    let status = cap.status().unwrap();
+    assert!(status.fallbacks.is_empty(), "nothing was tried: {:?}", status.fallbacks);
+    assert!(status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -386,9 +386,15 @@ fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: 
 
 /// `vigil.hook` of a record produced at the exit of `syscall` by a hook of
 /// `kind` (the attach point, as `vigil check` lists it).
-pub fn hook_name(kind: Option<crate::abi::HookKind>, syscall: u32) -> String {
+pub fn hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: crate::abi::EventType) -> String {
     use crate::abi::HookKind;
     let name = crate::abi::syscall_name(syscall).unwrap_or("unknown");
+    if kind == Some(HookKind::Lsm) {
+        // The one LSM program per event, from the hook table.
+        if let Some(h) = crate::probes::hooks::HOOKS.iter().find(|h| h.event == event && h.kind == HookKind::Lsm) {
+            return h.attach_point.to_owned();
+        }
+    }
     match kind {
         Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}"),
         Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})"),
@@ -414,7 +420,7 @@ fn syscall_attrs(a: &mut Attrs, h: &Header, sys: &SyscallInfo, proc: ProcContext
             None => a.str(attr::ERROR_TYPE, &errno.to_string()),
         };
     }
-    a.str(attr::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall));
+    a.str(attr::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
     exe.unwrap_or_else(|| escape(&sys.comm).into_owned())
 }
 

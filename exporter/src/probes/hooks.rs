@@ -8,8 +8,9 @@
 //! preferred one comes first with `Variant::Preferred`; start-up tries it
 //! and falls back to `Variant::Fallback` when the kernel refuses it
 //! (`vigil check` and the records' `vigil.hook` say which one runs).
+//! Whether BPF-LSM is active is reported too.
 
-use super::{open_and_load, ProbeSettings};
+use super::{load_and_attach, ProbeSettings};
 use crate::abi::{EventType, HookKind};
 use std::fmt::Write as _;
 
@@ -97,6 +98,16 @@ const fn optional(h: Hook) -> Hook {
     Hook { required: false, ..h }
 }
 
+/// The variant used where the kernel allows it.
+const fn preferred(h: Hook) -> Hook {
+    Hook { variant: Variant::Preferred, ..h }
+}
+
+/// The variant used when the preferred one is refused.
+const fn fallback(h: Hook) -> Hook {
+    Hook { variant: Variant::Fallback, ..h }
+}
+
 /// Attached only when `program` could not be (a stand-in).
 const fn instead_of(h: Hook, program: &'static str) -> Hook {
     Hook { instead_of: Some(program), ..h }
@@ -114,16 +125,19 @@ pub const HOOKS: &[Hook] = &[
     hook(E::Exit, F::Process, "handle_exit", "tp_btf/sched_process_exit", K::TpBtf, R::Emit),
     hook(E::FileOpen, F::File, "file_openat_exit", "tracepoint/syscalls/sys_exit_openat", K::SyscallTp, R::Emit),
     hook(E::FileOpen, F::File, "file_openat2_exit", "tracepoint/syscalls/sys_exit_openat2", K::SyscallTp, R::Emit),
+    // unlink: the BPF-LSM hook where the kernel allows it (the dentry the
+    // kernel resolved), else the unlink/unlinkat tracepoints.
+    preferred(hook(E::FileUnlink, F::File, "file_unlink_lsm", "lsm/path_unlink", K::Lsm, R::Emit)),
     // Opens have no enter programs (arguments are read at exit from the
     // saved user registers). open(2) and creat(2) exist on x86-64 only.
     optional(hook(E::FileOpen, F::File, "file_open_exit", "tracepoint/syscalls/sys_exit_open", K::SyscallTp, R::Emit)),
     optional(hook(E::FileOpen, F::File, "file_creat_exit", "tracepoint/syscalls/sys_exit_creat", K::SyscallTp, R::Emit)),
     // unlink, rename, chmod, chown, lchown (by path without a dirfd) exist on
     // x86-64 only; their *at variants everywhere.
-    optional(hook(E::FileUnlink, F::File, "file_unlink_enter", "tracepoint/syscalls/sys_enter_unlink", K::SyscallTp, R::Stash)),
-    optional(hook(E::FileUnlink, F::File, "file_unlink_exit", "tracepoint/syscalls/sys_exit_unlink", K::SyscallTp, R::Emit)),
-    hook(E::FileUnlink, F::File, "file_unlinkat_enter", "tracepoint/syscalls/sys_enter_unlinkat", K::SyscallTp, R::Stash),
-    hook(E::FileUnlink, F::File, "file_unlinkat_exit", "tracepoint/syscalls/sys_exit_unlinkat", K::SyscallTp, R::Emit),
+    fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_enter", "tracepoint/syscalls/sys_enter_unlink", K::SyscallTp, R::Stash))),
+    fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_exit", "tracepoint/syscalls/sys_exit_unlink", K::SyscallTp, R::Emit))),
+    fallback(hook(E::FileUnlink, F::File, "file_unlinkat_enter", "tracepoint/syscalls/sys_enter_unlinkat", K::SyscallTp, R::Stash)),
+    fallback(hook(E::FileUnlink, F::File, "file_unlinkat_exit", "tracepoint/syscalls/sys_exit_unlinkat", K::SyscallTp, R::Emit)),
     optional(hook(E::FileUnlink, F::File, "file_rmdir_enter", "tracepoint/syscalls/sys_enter_rmdir", K::SyscallTp, R::Stash)),
     optional(hook(E::FileUnlink, F::File, "file_rmdir_exit", "tracepoint/syscalls/sys_exit_rmdir", K::SyscallTp, R::Emit)),
     optional(hook(E::FileRename, F::File, "file_rename_enter", "tracepoint/syscalls/sys_enter_rename", K::SyscallTp, R::Stash)),
@@ -229,11 +243,7 @@ pub const HOOKS: &[Hook] = &[
         R::Emit,
     )),
     // Without module support there are no module syscall tracepoints: the
-    // raw syscall tracepoints stand in, only then (they run on every syscall).
-    instead_of(
-        hook(E::KernelModule, F::Kernel, "kernel_module_raw_enter", "tp_btf/sys_enter", K::RawSyscall, R::Stash),
-        "kernel_finit_module_exit",
-    ),
+    // raw sys_exit tracepoint stands in, only then (it runs on every syscall).
     instead_of(
         hook(E::KernelModule, F::Kernel, "kernel_module_raw_exit", "tp_btf/sys_exit", K::RawSyscall, R::Emit),
         "kernel_finit_module_exit",
@@ -310,29 +320,34 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
         "BPF LSM",
         bpf_lsm,
         false,
-        format!("active LSMs: {}; not used by this build", if lsm.trim().is_empty() { "unreadable" } else { lsm.trim() }),
+        format!(
+            "active LSMs: {}; BPF-LSM hooks are preferred where allowed (probes.prefer_lsm), with a syscall-tracepoint fallback",
+            if lsm.trim().is_empty() { "unreadable" } else { lsm.trim() }
+        ),
     );
-    match open_and_load(settings) {
-        Ok(mut loaded) => {
+    match load_and_attach(settings) {
+        Ok((loaded, links, active)) => {
+            drop(links);
             item("load programs", true, true, "verifier accepted every enabled program; ring buffer and maps created".into());
             for note in &loaded.notes {
                 item("hook fallback", true, false, note.clone());
             }
-            let (links, attached, skipped) = super::attach_enabled(&mut loaded);
-            drop(links);
             for h in HOOKS.iter().filter(|h| h.role == Role::Emit) {
-                if h.instead_of.is_some() && !attached.iter().any(|a| a.program == h.program) {
-                    continue; // a stand-in that was not needed
-                }
                 let name = format!("hook {} ({})", h.event.event_name(), h.family.as_str());
+                let used = active.iter().any(|a| a == &format!("{}={}", h.event.event_name(), h.attach_point));
                 if !family_enabled(settings, h.family) {
                     item(&name, true, false, format!("{}: family switched off in [probes]", h.attach_point));
-                } else if attached.iter().any(|a| a.program == h.program) {
-                    item(&name, true, h.required, format!("{} ({}, {})", h.attach_point, h.program, h.kind.as_str()));
-                } else if let Some((_, err)) = skipped.iter().find(|(p, _)| p.program == h.program) {
-                    item(&name, false, h.required, format!("{}: {err}", h.attach_point));
+                } else if used {
+                    item(&name, true, false, format!("{} ({}, {})", h.attach_point, h.program, h.kind.as_str()));
+                } else if h.instead_of.is_some() {
+                    continue; // a stand-in that was not needed
                 } else {
-                    item(&name, true, false, format!("{}: not loaded (another variant serves the event)", h.attach_point));
+                    item(
+                        &name,
+                        !h.required,
+                        false,
+                        format!("{}: not in use (another variant serves the event, or absent on this kernel)", h.attach_point),
+                    );
                 }
             }
         }
@@ -373,6 +388,10 @@ mod tests {
         assert_eq!(names.len(), HOOKS.len(), "a program is listed twice");
         for h in HOOKS {
             assert!(h.attach_point.starts_with(h.kind.as_str().split('/').next().unwrap_or("")), "{h:?}");
+            // Every preferred variant has a fallback for the same event.
+            if h.variant == Variant::Preferred {
+                assert!(HOOKS.iter().any(|f| f.event == h.event && f.variant == Variant::Fallback && f.role == Role::Emit), "{h:?}");
+            }
         }
     }
 

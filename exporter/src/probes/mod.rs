@@ -84,6 +84,9 @@ pub struct ProbeSettings {
 pub struct ProbeStatus {
     /// `event_name=hook` for every attached program.
     pub active_hooks: Vec<String>,
+    /// Preferred hook variants the kernel refused, and why (the fallback
+    /// variants serve those events).
+    pub fallbacks: Vec<String>,
     /// Boot-clock ns when the probes were loaded (the stream session).
     pub loaded_at_boot_ns: u64,
 }
@@ -169,16 +172,32 @@ fn ensure_tracefs() {
 }
 
 fn open_and_load(settings: &ProbeSettings) -> Result<Loaded, ProbeError> {
+    open_and_load_with(settings, settings.probes.prefer_lsm, Vec::new())
+}
+
+/// Load with the preferred variants (when `preferred` and any are enabled),
+/// falling back to a load without them if the kernel refuses.
+fn open_and_load_with(settings: &ProbeSettings, preferred: bool, mut notes: Vec<String>) -> Result<Loaded, ProbeError> {
     if hooks::HOOKS.iter().any(|h| h.kind == crate::abi::HookKind::SyscallTp && hooks::family_enabled(settings, h.family)) {
         ensure_tracefs();
     }
     let has_preferred = hooks::HOOKS.iter().any(|h| h.variant == hooks::Variant::Preferred && hooks::family_enabled(settings, h.family));
-    let mut notes = Vec::new();
-    if has_preferred && settings.probes.prefer_lsm {
+    // A cheap probe first (one trivial BPF-LSM program), so a kernel that
+    // refuses BPF-LSM does not cost a second load of the whole object.
+    let lsm_ok = || {
+        // SAFETY: libbpf's feature probe loads and frees a trivial program;
+        // the options pointer may be null.
+        unsafe { libbpf_sys::libbpf_probe_bpf_prog_type(libbpf_sys::BPF_PROG_TYPE_LSM, std::ptr::null()) == 1 }
+    };
+    if has_preferred && preferred && !lsm_ok() {
+        let msg = "preferred hooks (BPF-LSM) refused by the kernel's feature probe, using syscall tracepoints".to_owned();
+        tracing::info!("{msg}");
+        notes.push(msg);
+    } else if has_preferred && preferred {
         match open_and_load_variant(settings, &selected(settings, true)) {
             Ok(skel) => return Ok(Loaded { skel, notes, enabled: selected(settings, true) }),
             Err(e) => {
-                let msg = format!("preferred hooks (BPF-LSM/fentry) refused, using syscall tracepoints: {e}");
+                let msg = format!("preferred hooks (BPF-LSM/fentry) refused at load, using syscall tracepoints: {e}");
                 tracing::info!("{msg}");
                 notes.push(msg);
             }
@@ -187,6 +206,36 @@ fn open_and_load(settings: &ProbeSettings) -> Result<Loaded, ProbeError> {
     let enabled = selected(settings, false);
     let skel = open_and_load_variant(settings, &enabled)?;
     Ok(Loaded { skel, notes, enabled })
+}
+
+/// Load and attach, falling back from the preferred variants when the
+/// kernel refuses to load or to attach them.
+pub(crate) fn load_and_attach(settings: &ProbeSettings) -> Result<(Loaded, Vec<libbpf_rs::Link>, Vec<String>), ProbeError> {
+    let mut loaded = open_and_load(settings)?;
+    let (links, attached, failed) = attach_enabled(&mut loaded);
+    let refused: Vec<String> =
+        failed.iter().filter(|(h, _)| h.variant == hooks::Variant::Preferred).map(|(h, e)| format!("{}: {e}", h.attach_point)).collect();
+    let (mut loaded, links, attached, failed) = if refused.is_empty() {
+        (loaded, links, attached, failed)
+    } else {
+        drop(links);
+        drop(loaded);
+        let msg = format!("preferred hooks refused at attach, using syscall tracepoints: {}", refused.join("; "));
+        tracing::info!("{msg}");
+        let mut again = open_and_load_with(settings, false, vec![msg])?;
+        let (links, attached, failed) = attach_enabled(&mut again);
+        (again, links, attached, failed)
+    };
+    for (hook, message) in &failed {
+        if hook.required {
+            return Err(ProbeError::Attach { hook: hook.attach_point, message: message.clone() });
+        }
+        tracing::info!("optional hook {} not attached: {message}", hook.attach_point);
+    }
+    loaded.enabled.retain(|h| attached.iter().any(|a| a.program == h.program));
+    let active =
+        attached.iter().filter(|h| h.role == hooks::Role::Emit).map(|h| format!("{}={}", h.event.event_name(), h.attach_point)).collect();
+    Ok((loaded, links, active))
 }
 
 /// Copy the watched read prefixes into the object's read-only data.
@@ -263,19 +312,6 @@ pub(crate) fn attach_enabled(loaded: &mut Loaded) -> Attached {
         }
     }
     (links, attached, failed)
-}
-
-fn attach_all(loaded: &mut Loaded) -> Result<(Vec<libbpf_rs::Link>, Vec<String>), ProbeError> {
-    let (links, attached, failed) = attach_enabled(loaded);
-    for (hook, message) in &failed {
-        if hook.required {
-            return Err(ProbeError::Attach { hook: hook.attach_point, message: message.clone() });
-        }
-        tracing::info!("optional hook {} not attached: {message}", hook.attach_point);
-    }
-    let active =
-        attached.iter().filter(|h| h.role == hooks::Role::Emit).map(|h| format!("{}={}", h.event.event_name(), h.attach_point)).collect();
-    Ok((links, active))
 }
 
 /// A per-CPU `u64` array entry, one value per possible CPU.
@@ -445,8 +481,8 @@ fn receiver_thread(
     (stop, hold): (Arc<AtomicBool>, Arc<AtomicBool>),
     ready: std::sync::mpsc::Sender<Result<ProbeStatus, ProbeError>>,
 ) {
-    let mut loaded = match open_and_load(&settings) {
-        Ok(s) => s,
+    let (loaded, links, active_hooks) = match load_and_attach(&settings) {
+        Ok(v) => v,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
@@ -481,14 +517,7 @@ fn receiver_thread(
             return;
         }
     };
-    let (links, active_hooks) = match attach_all(&mut loaded) {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(ProbeStatus { active_hooks, loaded_at_boot_ns }));
+    let _ = ready.send(Ok(ProbeStatus { active_hooks, fallbacks: loaded.notes.clone(), loaded_at_boot_ns }));
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
     let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
         if let Err(e) = ring.consume() {
