@@ -39,6 +39,8 @@ fn main() {
             .unwrap_or_else(|e| panic!("building {}: {e:#}", src.display()));
         println!("cargo:rerun-if-changed={}", src.display());
     }
+    // The event families are #included by process.bpf.c.
+    println!("cargo:rerun-if-changed={}", probes.display());
     println!("cargo:rerun-if-changed={}", probes.join("include").display());
     println!("cargo:rerun-if-changed={}", schemas.join("vigil_abi.h").display());
 }

@@ -35,6 +35,19 @@ const volatile enum vigil_field_problem vigil_btf_field_problem __attribute__((u
 const volatile enum vigil_field_flag vigil_btf_field_flag __attribute__((used));
 const volatile enum vigil_reason vigil_btf_reason __attribute__((used));
 const volatile enum vigil_exe_flag vigil_btf_exe_flag __attribute__((used));
+const volatile struct vigil_file vigil_btf_file __attribute__((used));
+const volatile struct vigil_memfd vigil_btf_memfd __attribute__((used));
+const volatile struct vigil_cred_change vigil_btf_cred_change __attribute__((used));
+const volatile struct vigil_ns_change vigil_btf_ns_change __attribute__((used));
+const volatile enum vigil_ns_index vigil_btf_ns_index __attribute__((used));
+const volatile struct vigil_bpf vigil_btf_bpf __attribute__((used));
+const volatile struct vigil_module vigil_btf_module __attribute__((used));
+const volatile struct vigil_ptrace vigil_btf_ptrace __attribute__((used));
+const volatile struct vigil_mount vigil_btf_mount __attribute__((used));
+const volatile struct vigil_net vigil_btf_net __attribute__((used));
+const volatile enum vigil_hook vigil_btf_hook __attribute__((used));
+const volatile enum vigil_syscall vigil_btf_syscall __attribute__((used));
+const volatile enum vigil_path_source vigil_btf_path_source __attribute__((used));
 
 /* s_magic values, include/uapi/linux/magic.h */
 #define VIGIL_TMPFS_MAGIC 0x01021994
@@ -366,3 +379,14 @@ int handle_exit(unsigned long long *ctx)
 	vigil_emit(&r, sizeof(r), VIGIL_EV_EXIT);
 	return 0;
 }
+
+/*
+ * The event families. They are part of this object (one skeleton, one ring
+ * buffer and one set of counters); the loader turns each family's programs
+ * on or off with autoload before load.
+ */
+#include "file.bpf.c"
+#include "fileless.bpf.c"
+#include "privilege.bpf.c"
+#include "kernel.bpf.c"
+#include "net.bpf.c"

@@ -21,8 +21,8 @@
 /* Versions and limits (an enum so they appear in the object's BTF, where a
  * test compares them with the Rust mirror). */
 enum vigil_limit {
-	VIGIL_ABI_VERSION = 1,
-	VIGIL_EV_SLOTS = 16,      /* event type ids are below this */
+	VIGIL_ABI_VERSION = 2,
+	VIGIL_EV_SLOTS = 128,     /* event type ids are below this */
 	VIGIL_PATH_MAX = 4096,
 	VIGIL_PATH_DEPTH_MAX = 128,
 	VIGIL_ARGS_CAP = 65536,
@@ -36,12 +36,116 @@ enum vigil_event_type {
 	VIGIL_EV_EXEC = 1,
 	VIGIL_EV_FORK = 2,
 	VIGIL_EV_EXIT = 3,
+	/* file (struct vigil_file, bulk lane) */
+	VIGIL_EV_FILE_OPEN = 16,
+	VIGIL_EV_FILE_UNLINK = 17,
+	VIGIL_EV_FILE_RENAME = 18,
+	VIGIL_EV_FILE_CHMOD = 19,
+	VIGIL_EV_FILE_CHOWN = 20,
+	VIGIL_EV_FILE_TRUNCATE = 21,
+	/* network (struct vigil_net, bulk lane) */
+	VIGIL_EV_NETWORK_CONNECT = 32,
+	VIGIL_EV_NETWORK_ACCEPT = 33,
+	VIGIL_EV_NETWORK_BIND = 34,
+	VIGIL_EV_NETWORK_LISTEN = 35,
+	/* privilege (critical lane) */
+	VIGIL_EV_PRIVILEGE_CRED_CHANGE = 48, /* struct vigil_cred_change */
+	VIGIL_EV_PRIVILEGE_NAMESPACE = 49,   /* struct vigil_ns_change */
+	/* kernel (critical lane) */
+	VIGIL_EV_KERNEL_BPF = 64,            /* struct vigil_bpf */
+	VIGIL_EV_KERNEL_MODULE = 65,         /* struct vigil_module */
+	VIGIL_EV_KERNEL_PTRACE = 66,         /* struct vigil_ptrace */
+	VIGIL_EV_KERNEL_MOUNT = 67,          /* struct vigil_mount */
+	VIGIL_EV_KERNEL_UMOUNT = 68,         /* struct vigil_mount */
+	/* fileless (critical lane) */
+	VIGIL_EV_FILELESS_MEMFD_CREATE = 80, /* struct vigil_memfd */
 };
 
-/* Lanes (separate ring buffers with their own sequence numbers). */
+/* Lanes (separate ring buffers with their own sequence numbers). File and
+ * network records (ids 16-47) travel in the bulk lane, the rest in the
+ * critical lane (vigil_lane_of() in include/emit.bpf.h). */
 enum vigil_lane {
 	VIGIL_LANE_CRITICAL = 0,
-	VIGIL_LANE_MAX = 1,
+	VIGIL_LANE_BULK = 1,
+	VIGIL_LANE_MAX = 2,
+};
+
+/* Which kind of hook produced a record (records of the event families carry
+ * it; exec/fork/exit always come from tp_btf). */
+enum vigil_hook {
+	VIGIL_HOOK_TP_BTF = 1,      /* BTF raw tracepoint */
+	VIGIL_HOOK_SYSCALL_TP = 2,  /* tracepoint/syscalls/sys_exit_<syscall> */
+	VIGIL_HOOK_RAW_SYSCALL = 3, /* tp_btf/sys_exit filtered by number */
+	VIGIL_HOOK_LSM = 4,         /* BPF-LSM */
+	VIGIL_HOOK_FENTRY = 5,      /* fentry/fexit */
+};
+
+/* The system call behind a record (vigil.syscall). */
+enum vigil_syscall {
+	VIGIL_SYS_OPEN = 1,
+	VIGIL_SYS_OPENAT = 2,
+	VIGIL_SYS_OPENAT2 = 3,
+	VIGIL_SYS_CREAT = 4,
+	VIGIL_SYS_UNLINK = 5,
+	VIGIL_SYS_UNLINKAT = 6,
+	VIGIL_SYS_RMDIR = 7,
+	VIGIL_SYS_RENAME = 8,
+	VIGIL_SYS_RENAMEAT = 9,
+	VIGIL_SYS_RENAMEAT2 = 10,
+	VIGIL_SYS_CHMOD = 11,
+	VIGIL_SYS_FCHMOD = 12,
+	VIGIL_SYS_FCHMODAT = 13,
+	VIGIL_SYS_CHOWN = 14,
+	VIGIL_SYS_FCHOWN = 15,
+	VIGIL_SYS_LCHOWN = 16,
+	VIGIL_SYS_FCHOWNAT = 17,
+	VIGIL_SYS_TRUNCATE = 18,
+	VIGIL_SYS_FTRUNCATE = 19,
+	VIGIL_SYS_CONNECT = 32,
+	VIGIL_SYS_ACCEPT = 33,
+	VIGIL_SYS_ACCEPT4 = 34,
+	VIGIL_SYS_BIND = 35,
+	VIGIL_SYS_LISTEN = 36,
+	VIGIL_SYS_SETUID = 48,
+	VIGIL_SYS_SETGID = 49,
+	VIGIL_SYS_SETREUID = 50,
+	VIGIL_SYS_SETREGID = 51,
+	VIGIL_SYS_SETRESUID = 52,
+	VIGIL_SYS_SETRESGID = 53,
+	VIGIL_SYS_SETFSUID = 54,
+	VIGIL_SYS_SETFSGID = 55,
+	VIGIL_SYS_CAPSET = 56,
+	VIGIL_SYS_UNSHARE = 57,
+	VIGIL_SYS_SETNS = 58,
+	VIGIL_SYS_BPF = 64,
+	VIGIL_SYS_INIT_MODULE = 65,
+	VIGIL_SYS_FINIT_MODULE = 66,
+	VIGIL_SYS_PTRACE = 67,
+	VIGIL_SYS_MOUNT = 68,
+	VIGIL_SYS_UMOUNT2 = 69,
+	VIGIL_SYS_MEMFD_CREATE = 80,
+};
+
+/* Index of a namespace in struct vigil_ns_change.old_ns/new_ns. */
+enum vigil_ns_index {
+	VIGIL_NS_MNT = 0,
+	VIGIL_NS_UTS = 1,
+	VIGIL_NS_IPC = 2,
+	VIGIL_NS_PID = 3,     /* pid_ns_for_children */
+	VIGIL_NS_NET = 4,
+	VIGIL_NS_TIME = 5,    /* time_ns_for_children */
+	VIGIL_NS_CGROUP = 6,
+	VIGIL_NS_USER = 7,    /* the credentials' user namespace */
+	VIGIL_NS_MAX = 8,
+};
+
+/* Where a record's path comes from (vigil.file.path_source). */
+enum vigil_path_source {
+	VIGIL_PATH_SRC_NONE = 0,
+	VIGIL_PATH_SRC_OBJECT = 1,  /* walked from the kernel object used */
+	VIGIL_PATH_SRC_ARG = 2,     /* the syscall's path argument (kernel's
+				     * copy read at exit), made absolute with
+				     * the dirfd's or cwd's kernel path */
 };
 
 /* Reasons a record was dropped in the kernel; indexes the drop counters
@@ -174,6 +278,195 @@ struct vigil_exit {
 	__u32 group_dead;    /* 1 when this was the last thread of the group */
 	__u32 _pad0;
 	char comm[VIGIL_COMM_LEN];
+};
+
+/* Syscall return value of the event-family records: >= 0 success (an fd,
+ * a count), < 0 -errno. */
+
+/*
+ * File events (VIGIL_EV_FILE_*), emitted at syscall exit. Variable part:
+ * path, then path2 (rename: the new name; otherwise not present).
+ * For opens that succeeded the path is walked from the opened struct file
+ * (returned descriptor), so symlinks, relative names and renames that race
+ * with the open are resolved by the kernel's own objects.
+ */
+struct vigil_file {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;       /* enum vigil_syscall */
+	__u32 hook;          /* enum vigil_hook */
+	__u32 flags;         /* open flags as passed / unlinkat, renameat2 flags */
+	__u32 mode;          /* open, creat, chmod mode */
+	__u32 uid;           /* chown: new owner (4294967295: unchanged) */
+	__u32 gid;           /* chown: new group (4294967295: unchanged) */
+	__u64 ino;           /* inode of the object, 0 when not known */
+	__s64 length;        /* truncate: new length */
+	__u32 path_source;   /* enum vigil_path_source */
+	__u32 path2_source;
+	__u32 dev;           /* s_dev of the object's superblock, 0 unknown */
+	__u32 _pad0;
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field path;
+	struct vigil_field path2;
+};
+
+/*
+ * VIGIL_EV_FILELESS_MEMFD_CREATE: an anonymous file was created. Variable
+ * part: name. On success the name is read from the new file's dentry
+ * ("memfd:<name>", the kernel's copy); on failure from the argument at exit.
+ */
+struct vigil_memfd {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;       /* VIGIL_SYS_MEMFD_CREATE */
+	__u32 hook;          /* enum vigil_hook */
+	__u32 flags;         /* MFD_* */
+	__u32 name_source;   /* enum vigil_path_source */
+	__u64 ino;           /* inode of the new file, 0 on failure */
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field name;
+};
+
+/*
+ * Network events (VIGIL_EV_NETWORK_*), at syscall exit, for AF_INET and
+ * AF_INET6 sockets (connect, accept, bind, listen) and AF_UNIX connects.
+ * Addresses and ports are read from the kernel socket (addr_source OBJECT);
+ * when the socket holds none (a failed connect or bind) from the sockaddr
+ * argument, read at exit (ARG). Addresses are in network byte order, IPv4
+ * in the first 4 bytes; ports in host order. Variable part: unix_path
+ * (AF_UNIX: the peer's sun_path; an abstract name starts with a NUL).
+ */
+struct vigil_net {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u16 family;        /* AF_* */
+	__u16 type;          /* SOCK_* */
+	__u16 protocol;      /* IPPROTO_* */
+	__u16 lport;
+	__u16 rport;
+	__u16 addr_source;   /* enum vigil_path_source */
+	__u32 backlog;       /* listen */
+	__s32 fd;            /* the socket's descriptor (accept: the new one) */
+	__u32 _pad0;
+	__u8 laddr[16];
+	__u8 raddr[16];
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field unix_path;
+};
+
+/* Capability sets (kernel_cap_t as 64 bits). */
+struct vigil_caps {
+	__u64 effective;
+	__u64 permitted;
+	__u64 inheritable;
+};
+
+/*
+ * VIGIL_EV_PRIVILEGE_CRED_CHANGE: setuid, setgid, setreuid, setregid,
+ * setresuid, setresgid, setfsuid, setfsgid, capset. Old credentials are
+ * read from the task at syscall entry, new ones at exit (kernel objects).
+ */
+struct vigil_cred_change {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u32 requested[3];  /* the id arguments (4294967295: -1, unchanged) */
+	__u32 nrequested;    /* how many of requested[] the syscall takes */
+	struct vigil_creds old_creds;
+	struct vigil_creds new_creds;
+	struct vigil_caps old_caps;
+	struct vigil_caps new_caps;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_PRIVILEGE_NAMESPACE: unshare, setns. Namespace inode numbers of
+ * the task before (entry) and after (exit), indexed by enum vigil_ns_index.
+ */
+struct vigil_ns_change {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u32 flags;         /* unshare: CLONE_* flags; setns: nstype */
+	__s32 fd;            /* setns: the descriptor; -1 otherwise */
+	__u32 old_ns[VIGIL_NS_MAX];
+	__u32 new_ns[VIGIL_NS_MAX];
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_KERNEL_BPF: bpf() commands that load or attach something
+ * (MAP_CREATE, PROG_LOAD, PROG_ATTACH, RAW_TRACEPOINT_OPEN, BTF_LOAD,
+ * LINK_CREATE). After a successful PROG_LOAD/MAP_CREATE the fields come from
+ * the new struct bpf_prog / bpf_map (obj_source OBJECT); otherwise from the
+ * attribute argument, read at exit (ARG).
+ */
+struct vigil_bpf {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u32 cmd;           /* enum bpf_cmd */
+	__u32 prog_type;     /* PROG_LOAD: enum bpf_prog_type */
+	__u32 map_type;      /* MAP_CREATE: enum bpf_map_type */
+	__u32 insn_cnt;      /* PROG_LOAD: instructions */
+	__u32 attach_type;   /* PROG_LOAD expected / PROG_ATTACH / LINK_CREATE */
+	__u32 obj_source;    /* enum vigil_path_source */
+	__u32 obj_id;        /* kernel id of the new program or map, 0 unknown */
+	__u32 _pad0;
+	char name[16];       /* BPF_OBJ_NAME_LEN */
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_KERNEL_MODULE: init_module, finit_module (on kernels without
+ * module support too: the call fails with ENOSYS and is still reported).
+ * Variable part: path (finit_module: the descriptor's file).
+ */
+struct vigil_module {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u64 len;           /* init_module: image size */
+	__u32 flags;         /* finit_module: MODULE_INIT_* */
+	__s32 fd;            /* finit_module: descriptor, -1 otherwise */
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field path;
+};
+
+/* VIGIL_EV_KERNEL_PTRACE: ptrace requests that attach, detach or write. */
+struct vigil_ptrace {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__s64 request;
+	__u64 addr;
+	__u32 target_pid;    /* as passed (the caller's pid namespace) */
+	__u32 _pad0;
+	char comm[VIGIL_COMM_LEN];
+};
+
+/*
+ * VIGIL_EV_KERNEL_MOUNT / _UMOUNT: mount(2), umount2(2). Variable part:
+ * source, target (made absolute with the cwd), fstype; the strings are the
+ * kernel's copies of the arguments, read at exit.
+ */
+struct vigil_mount {
+	struct vigil_hdr hdr;
+	__s64 ret;
+	__u32 syscall;
+	__u32 hook;
+	__u64 flags;         /* MS_* / MNT_* */
+	char comm[VIGIL_COMM_LEN];
+	struct vigil_field source;
+	struct vigil_field target;
+	struct vigil_field fstype;
 };
 
 /* The largest record the probes can emit (the scratch buffer size). */

@@ -9,7 +9,7 @@
 //! and constants.
 
 /// `VIGIL_ABI_VERSION`: bumped on any change to a record layout.
-pub const ABI_VERSION: u16 = 1;
+pub const ABI_VERSION: u16 = 2;
 
 /// `VIGIL_PATH_MAX`.
 pub const PATH_MAX: usize = 4096;
@@ -20,13 +20,17 @@ pub const ARGS_DEFAULT: usize = 16384;
 /// `VIGIL_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
 /// `VIGIL_EV_SLOTS`: event type ids are below this.
-pub const EV_SLOTS: usize = 16;
+pub const EV_SLOTS: usize = 128;
 /// `VIGIL_DROP_MAX`: drop causes per event type.
 pub const DROP_MAX: usize = 3;
 /// `VIGIL_FIELDP_MAX`: field problems per event type.
 pub const FIELDP_MAX: usize = 3;
 /// `VIGIL_LANE_MAX`.
-pub const LANE_MAX: usize = 1;
+pub const LANE_MAX: usize = 2;
+/// `VIGIL_LANE_CRITICAL`.
+pub const LANE_CRITICAL: u32 = 0;
+/// `VIGIL_LANE_BULK`: file and network records.
+pub const LANE_BULK: u32 = 1;
 
 /// The largest record the probes can emit (`VIGIL_RECORD_MAX`).
 pub const RECORD_MAX: usize = std::mem::size_of::<RawExec>() + 3 * PATH_MAX + ARGS_CAP;
@@ -57,11 +61,69 @@ pub enum EventType {
     Fork = 2,
     /// `VIGIL_EV_EXIT`
     Exit = 3,
+    /// `VIGIL_EV_FILE_OPEN`
+    FileOpen = 16,
+    /// `VIGIL_EV_FILE_UNLINK`
+    FileUnlink = 17,
+    /// `VIGIL_EV_FILE_RENAME`
+    FileRename = 18,
+    /// `VIGIL_EV_FILE_CHMOD`
+    FileChmod = 19,
+    /// `VIGIL_EV_FILE_CHOWN`
+    FileChown = 20,
+    /// `VIGIL_EV_FILE_TRUNCATE`
+    FileTruncate = 21,
+    /// `VIGIL_EV_NETWORK_CONNECT`
+    NetworkConnect = 32,
+    /// `VIGIL_EV_NETWORK_ACCEPT`
+    NetworkAccept = 33,
+    /// `VIGIL_EV_NETWORK_BIND`
+    NetworkBind = 34,
+    /// `VIGIL_EV_NETWORK_LISTEN`
+    NetworkListen = 35,
+    /// `VIGIL_EV_PRIVILEGE_CRED_CHANGE`
+    PrivilegeCredChange = 48,
+    /// `VIGIL_EV_PRIVILEGE_NAMESPACE`
+    PrivilegeNamespace = 49,
+    /// `VIGIL_EV_KERNEL_BPF`
+    KernelBpf = 64,
+    /// `VIGIL_EV_KERNEL_MODULE`
+    KernelModule = 65,
+    /// `VIGIL_EV_KERNEL_PTRACE`
+    KernelPtrace = 66,
+    /// `VIGIL_EV_KERNEL_MOUNT`
+    KernelMount = 67,
+    /// `VIGIL_EV_KERNEL_UMOUNT`
+    KernelUmount = 68,
+    /// `VIGIL_EV_FILELESS_MEMFD_CREATE`
+    FilelessMemfdCreate = 80,
 }
 
 impl EventType {
     /// Every event type, in id order.
-    pub const ALL: [EventType; 3] = [EventType::Exec, EventType::Fork, EventType::Exit];
+    pub const ALL: [EventType; 21] = [
+        EventType::Exec,
+        EventType::Fork,
+        EventType::Exit,
+        EventType::FileOpen,
+        EventType::FileUnlink,
+        EventType::FileRename,
+        EventType::FileChmod,
+        EventType::FileChown,
+        EventType::FileTruncate,
+        EventType::NetworkConnect,
+        EventType::NetworkAccept,
+        EventType::NetworkBind,
+        EventType::NetworkListen,
+        EventType::PrivilegeCredChange,
+        EventType::PrivilegeNamespace,
+        EventType::KernelBpf,
+        EventType::KernelModule,
+        EventType::KernelPtrace,
+        EventType::KernelMount,
+        EventType::KernelUmount,
+        EventType::FilelessMemfdCreate,
+    ];
 
     /// The type for a raw id, if known.
     pub fn from_raw(raw: u16) -> Option<Self> {
@@ -69,6 +131,24 @@ impl EventType {
             1 => Some(EventType::Exec),
             2 => Some(EventType::Fork),
             3 => Some(EventType::Exit),
+            16 => Some(EventType::FileOpen),
+            17 => Some(EventType::FileUnlink),
+            18 => Some(EventType::FileRename),
+            19 => Some(EventType::FileChmod),
+            20 => Some(EventType::FileChown),
+            21 => Some(EventType::FileTruncate),
+            32 => Some(EventType::NetworkConnect),
+            33 => Some(EventType::NetworkAccept),
+            34 => Some(EventType::NetworkBind),
+            35 => Some(EventType::NetworkListen),
+            48 => Some(EventType::PrivilegeCredChange),
+            49 => Some(EventType::PrivilegeNamespace),
+            64 => Some(EventType::KernelBpf),
+            65 => Some(EventType::KernelModule),
+            66 => Some(EventType::KernelPtrace),
+            67 => Some(EventType::KernelMount),
+            68 => Some(EventType::KernelUmount),
+            80 => Some(EventType::FilelessMemfdCreate),
             _ => None,
         }
     }
@@ -79,6 +159,24 @@ impl EventType {
             EventType::Exec => "vigil.process.exec",
             EventType::Fork => "vigil.process.fork",
             EventType::Exit => "vigil.process.exit",
+            EventType::FileOpen => "vigil.file.open",
+            EventType::FileUnlink => "vigil.file.unlink",
+            EventType::FileRename => "vigil.file.rename",
+            EventType::FileChmod => "vigil.file.chmod",
+            EventType::FileChown => "vigil.file.chown",
+            EventType::FileTruncate => "vigil.file.truncate",
+            EventType::NetworkConnect => "vigil.network.connect",
+            EventType::NetworkAccept => "vigil.network.accept",
+            EventType::NetworkBind => "vigil.network.bind",
+            EventType::NetworkListen => "vigil.network.listen",
+            EventType::PrivilegeCredChange => "vigil.privilege.cred_change",
+            EventType::PrivilegeNamespace => "vigil.privilege.namespace",
+            EventType::KernelBpf => "vigil.kernel.bpf",
+            EventType::KernelModule => "vigil.kernel.module",
+            EventType::KernelPtrace => "vigil.kernel.ptrace",
+            EventType::KernelMount => "vigil.kernel.mount",
+            EventType::KernelUmount => "vigil.kernel.umount",
+            EventType::FilelessMemfdCreate => "vigil.fileless.memfd_create",
         }
     }
 
@@ -88,8 +186,153 @@ impl EventType {
             EventType::Exec => std::mem::size_of::<RawExec>(),
             EventType::Fork => std::mem::size_of::<RawFork>(),
             EventType::Exit => std::mem::size_of::<RawExit>(),
+            EventType::FileOpen
+            | EventType::FileUnlink
+            | EventType::FileRename
+            | EventType::FileChmod
+            | EventType::FileChown
+            | EventType::FileTruncate => std::mem::size_of::<RawFile>(),
+            EventType::FilelessMemfdCreate => std::mem::size_of::<RawMemfd>(),
+            EventType::PrivilegeCredChange => std::mem::size_of::<RawCredChange>(),
+            EventType::PrivilegeNamespace => std::mem::size_of::<RawNsChange>(),
+            EventType::KernelBpf => std::mem::size_of::<RawBpf>(),
+            EventType::KernelModule => std::mem::size_of::<RawModule>(),
+            EventType::KernelPtrace => std::mem::size_of::<RawPtrace>(),
+            EventType::KernelMount | EventType::KernelUmount => std::mem::size_of::<RawMount>(),
+            EventType::NetworkConnect | EventType::NetworkAccept | EventType::NetworkBind | EventType::NetworkListen => {
+                std::mem::size_of::<RawNet>()
+            }
         }
     }
+
+    /// The lane its records travel in (`vigil_lane_of()` in emit.bpf.h).
+    pub fn lane(self) -> u32 {
+        match self {
+            EventType::Exec
+            | EventType::Fork
+            | EventType::Exit
+            | EventType::FilelessMemfdCreate
+            | EventType::PrivilegeCredChange
+            | EventType::PrivilegeNamespace
+            | EventType::KernelBpf
+            | EventType::KernelModule
+            | EventType::KernelPtrace
+            | EventType::KernelMount
+            | EventType::KernelUmount => LANE_CRITICAL,
+            EventType::FileOpen
+            | EventType::FileUnlink
+            | EventType::FileRename
+            | EventType::FileChmod
+            | EventType::FileChown
+            | EventType::FileTruncate
+            | EventType::NetworkConnect
+            | EventType::NetworkAccept
+            | EventType::NetworkBind
+            | EventType::NetworkListen => LANE_BULK,
+        }
+    }
+}
+
+/// `enum vigil_hook`: the kind of hook that produced a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookKind {
+    /// BTF raw tracepoint.
+    TpBtf = 1,
+    /// `tracepoint/syscalls/sys_exit_<syscall>`.
+    SyscallTp = 2,
+    /// `tp_btf/sys_exit` filtered by syscall number.
+    RawSyscall = 3,
+    /// BPF-LSM.
+    Lsm = 4,
+    /// fentry/fexit.
+    Fentry = 5,
+}
+
+impl HookKind {
+    /// Every kind, in id order.
+    pub const ALL: [HookKind; 5] = [HookKind::TpBtf, HookKind::SyscallTp, HookKind::RawSyscall, HookKind::Lsm, HookKind::Fentry];
+
+    /// The kind for a raw id.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        HookKind::ALL.into_iter().find(|k| *k as u32 == raw)
+    }
+
+    /// The section prefix of programs of this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookKind::TpBtf => "tp_btf",
+            HookKind::SyscallTp => "tracepoint/syscalls",
+            HookKind::RawSyscall => "tp_btf/sys_exit",
+            HookKind::Lsm => "lsm",
+            HookKind::Fentry => "fexit",
+        }
+    }
+}
+
+/// `enum vigil_syscall`: (id, name) of every system call the probes report.
+pub const SYSCALLS: &[(u32, &str)] = &[
+    (1, "open"),
+    (2, "openat"),
+    (3, "openat2"),
+    (4, "creat"),
+    (5, "unlink"),
+    (6, "unlinkat"),
+    (7, "rmdir"),
+    (8, "rename"),
+    (9, "renameat"),
+    (10, "renameat2"),
+    (11, "chmod"),
+    (12, "fchmod"),
+    (13, "fchmodat"),
+    (14, "chown"),
+    (15, "fchown"),
+    (16, "lchown"),
+    (17, "fchownat"),
+    (18, "truncate"),
+    (19, "ftruncate"),
+    (32, "connect"),
+    (33, "accept"),
+    (34, "accept4"),
+    (35, "bind"),
+    (36, "listen"),
+    (48, "setuid"),
+    (49, "setgid"),
+    (50, "setreuid"),
+    (51, "setregid"),
+    (52, "setresuid"),
+    (53, "setresgid"),
+    (54, "setfsuid"),
+    (55, "setfsgid"),
+    (56, "capset"),
+    (57, "unshare"),
+    (58, "setns"),
+    (64, "bpf"),
+    (65, "init_module"),
+    (66, "finit_module"),
+    (67, "ptrace"),
+    (68, "mount"),
+    (69, "umount2"),
+    (80, "memfd_create"),
+];
+
+/// `enum vigil_ns_index`: namespace names in index order.
+pub const NAMESPACES: [&str; NS_MAX] = ["mnt", "uts", "ipc", "pid", "net", "time", "cgroup", "user"];
+/// `VIGIL_NS_MAX`.
+pub const NS_MAX: usize = 8;
+
+/// The name of a syscall id, `None` when unknown.
+pub fn syscall_name(id: u32) -> Option<&'static str> {
+    SYSCALLS.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
+
+/// `enum vigil_path_source`.
+pub mod path_source {
+    /// No path.
+    pub const NONE: u32 = 0;
+    /// Walked from the kernel object used (opened file, dentry).
+    pub const OBJECT: u32 = 1;
+    /// The syscall's path argument, read at exit and made absolute.
+    pub const ARG: u32 = 2;
 }
 
 /// Kernel drop causes (`enum vigil_drop_cause`).
@@ -312,6 +555,173 @@ pub struct RawExit {
     pub comm: [u8; COMM_LEN],
 }
 
+/// `struct vigil_file`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawFile {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub ino: u64,
+    pub length: i64,
+    pub path_source: u32,
+    pub path2_source: u32,
+    pub dev: u32,
+    pub _pad0: u32,
+    pub comm: [u8; COMM_LEN],
+    pub path: RawField,
+    pub path2: RawField,
+}
+
+/// `struct vigil_memfd`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawMemfd {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u32,
+    pub name_source: u32,
+    pub ino: u64,
+    pub comm: [u8; COMM_LEN],
+    pub name: RawField,
+}
+
+/// `struct vigil_net`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawNet {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub family: u16,
+    pub type_: u16,
+    pub protocol: u16,
+    pub lport: u16,
+    pub rport: u16,
+    pub addr_source: u16,
+    pub backlog: u32,
+    pub fd: i32,
+    pub _pad0: u32,
+    pub laddr: [u8; 16],
+    pub raddr: [u8; 16],
+    pub comm: [u8; COMM_LEN],
+    pub unix_path: RawField,
+}
+
+/// `struct vigil_caps`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawCaps {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+/// `struct vigil_cred_change`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawCredChange {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub requested: [u32; 3],
+    pub nrequested: u32,
+    pub old_creds: RawCreds,
+    pub new_creds: RawCreds,
+    pub old_caps: RawCaps,
+    pub new_caps: RawCaps,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_ns_change`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawNsChange {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u32,
+    pub fd: i32,
+    pub old_ns: [u32; NS_MAX],
+    pub new_ns: [u32; NS_MAX],
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_bpf`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawBpf {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub cmd: u32,
+    pub prog_type: u32,
+    pub map_type: u32,
+    pub insn_cnt: u32,
+    pub attach_type: u32,
+    pub obj_source: u32,
+    pub obj_id: u32,
+    pub _pad0: u32,
+    pub name: [u8; 16],
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_module`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawModule {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub len: u64,
+    pub flags: u32,
+    pub fd: i32,
+    pub comm: [u8; COMM_LEN],
+    pub path: RawField,
+}
+
+/// `struct vigil_ptrace`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawPtrace {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub request: i64,
+    pub addr: u64,
+    pub target_pid: u32,
+    pub _pad0: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// `struct vigil_mount`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RawMount {
+    pub hdr: RawHdr,
+    pub ret: i64,
+    pub syscall: u32,
+    pub hook: u32,
+    pub flags: u64,
+    pub comm: [u8; COMM_LEN],
+    pub source: RawField,
+    pub target: RawField,
+    pub fstype: RawField,
+}
+
 /// Plain-old-data record structs: `#[repr(C)]`, only integers and integer
 /// arrays, no implicit padding, every bit pattern valid.
 ///
@@ -339,6 +749,55 @@ unsafe impl Pod for RawExec {}
 unsafe impl Pod for RawFork {}
 // SAFETY: as above.
 unsafe impl Pod for RawExit {}
+// SAFETY: as above.
+unsafe impl Pod for RawFile {}
+// SAFETY: as above.
+unsafe impl Pod for RawMemfd {}
+// SAFETY: as above.
+unsafe impl Pod for RawCaps {}
+// SAFETY: as above.
+unsafe impl Pod for RawCredChange {}
+// SAFETY: as above.
+unsafe impl Pod for RawNsChange {}
+// SAFETY: as above.
+unsafe impl Pod for RawBpf {}
+// SAFETY: as above.
+unsafe impl Pod for RawNet {}
+// SAFETY: as above.
+unsafe impl Pod for RawModule {}
+// SAFETY: as above.
+unsafe impl Pod for RawPtrace {}
+// SAFETY: as above.
+unsafe impl Pod for RawMount {}
+
+/// Selects one variable-length field descriptor of a record, with its data.
+pub type VarField<'a, T> = (fn(&mut T) -> &mut RawField, &'a [u8]);
+
+/// Lay out a record with a fixed part `raw` followed by the variable
+/// `data`, each given with its field selector, in order. Field `off`/`len`
+/// are filled in and a field with no flags becomes `PRESENT`; `hdr.size`,
+/// type and version are set. For golden tests, unit tests and benchmarks.
+pub fn encode_var<T: Pod>(mut raw: T, event: EventType, hdr: impl Fn(&mut T) -> &mut RawHdr, fields: &[VarField<'_, T>]) -> Vec<u8> {
+    let fixed = std::mem::size_of::<T>();
+    let mut tail = Vec::new();
+    for (sel, bytes) in fields {
+        let f = sel(&mut raw);
+        f.off = u32::try_from(fixed + tail.len()).unwrap_or(u32::MAX);
+        f.len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        if f.flags == 0 {
+            f.flags = field_flags::PRESENT;
+        }
+        tail.extend_from_slice(bytes);
+    }
+    let h = hdr(&mut raw);
+    h.type_ = event as u16;
+    h.abi_version = ABI_VERSION;
+    h.lane = event.lane();
+    h.size = u32::try_from(fixed + tail.len()).unwrap_or(u32::MAX);
+    let mut out = raw.as_bytes().to_vec();
+    out.extend_from_slice(&tail);
+    out
+}
 
 /// Copy a `Pod` value out of the front of `bytes`; `None` when too short.
 pub fn read_pod<T: Pod>(bytes: &[u8]) -> Option<T> {
@@ -410,6 +869,24 @@ mod tests {
         assert_eq!(offset_of!(RawExec, cgroup_id) % 8, 0);
         assert_eq!(offset_of!(RawFork, child_start_ns) % 8, 0);
         assert_eq!(offset_of!(RawExit, start_ns) % 8, 0);
+        assert_eq!(size_of::<RawFile>(), size_of::<RawHdr>() + 8 + 6 * 4 + 2 * 8 + 4 * 4 + COMM_LEN + 2 * size_of::<RawField>());
+        assert_eq!(offset_of!(RawFile, ino) % 8, 0);
+        assert_eq!(size_of::<RawCredChange>(), size_of::<RawHdr>() + 8 + 2 * 4 + 4 * 4 + 2 * size_of::<RawCreds>() + 6 * 8 + COMM_LEN);
+        assert_eq!(offset_of!(RawCredChange, old_caps) % 8, 0);
+        assert_eq!(size_of::<RawNsChange>(), size_of::<RawHdr>() + 8 + 4 * 4 + 2 * NS_MAX * 4 + COMM_LEN);
+        assert_eq!(size_of::<RawNet>(), size_of::<RawHdr>() + 8 + 2 * 4 + 6 * 2 + 3 * 4 + 32 + COMM_LEN + size_of::<RawField>());
+        assert_eq!(size_of::<RawBpf>(), size_of::<RawHdr>() + 8 + 10 * 4 + 16 + COMM_LEN);
+        assert_eq!(size_of::<RawModule>(), size_of::<RawHdr>() + 8 + 2 * 4 + 8 + 2 * 4 + COMM_LEN + size_of::<RawField>());
+        assert_eq!(size_of::<RawPtrace>(), size_of::<RawHdr>() + 8 + 2 * 4 + 2 * 8 + 2 * 4 + COMM_LEN);
+        assert_eq!(size_of::<RawMount>(), size_of::<RawHdr>() + 8 + 2 * 4 + 8 + COMM_LEN + 3 * size_of::<RawField>());
+        assert_eq!(size_of::<RawMemfd>(), size_of::<RawHdr>() + 8 + 4 * 4 + 8 + COMM_LEN + size_of::<RawField>());
+    }
+
+    /// The constants of one enum of the object's BTF.
+    fn enum_values_of(btf: &libbpf_rs::btf::Btf<'_>, name: &str) -> std::collections::BTreeMap<String, i64> {
+        let e: libbpf_rs::btf::types::Enum<'_> =
+            btf.type_by_name(name).unwrap_or_else(|| panic!("enum {name} missing from the object's BTF"));
+        e.iter().map(|m| (m.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), m.value)).collect()
     }
 
     /// Every record struct in the compiled BPF object's BTF has exactly the
@@ -467,6 +944,55 @@ mod tests {
         );
         check!("vigil_fork", RawFork, [hdr, child_tgid, child_pid, child_start_ns, parent_start_ns, child_vpid, _pad0, comm]);
         check!("vigil_exit", RawExit, [hdr, ppid, exit_code, start_ns, group_dead, _pad0, comm]);
+        check!(
+            "vigil_file",
+            RawFile,
+            [hdr, ret, syscall, hook, flags, mode, uid, gid, ino, length, path_source, path2_source, dev, _pad0, comm, path, path2]
+        );
+        check!("vigil_memfd", RawMemfd, [hdr, ret, syscall, hook, flags, name_source, ino, comm, name]);
+        check!("vigil_caps", RawCaps, [effective, permitted, inheritable]);
+        check!(
+            "vigil_cred_change",
+            RawCredChange,
+            [hdr, ret, syscall, hook, requested, nrequested, old_creds, new_creds, old_caps, new_caps, comm]
+        );
+        check!("vigil_ns_change", RawNsChange, [hdr, ret, syscall, hook, flags, fd, old_ns, new_ns, comm]);
+        check!(
+            "vigil_bpf",
+            RawBpf,
+            [hdr, ret, syscall, hook, cmd, prog_type, map_type, insn_cnt, attach_type, obj_source, obj_id, _pad0, name, comm]
+        );
+        check!(
+            "vigil_net",
+            RawNet,
+            [
+                hdr,
+                ret,
+                syscall,
+                hook,
+                family,
+                type_,
+                protocol,
+                lport,
+                rport,
+                addr_source,
+                backlog,
+                fd,
+                _pad0,
+                laddr,
+                raddr,
+                comm,
+                unix_path
+            ]
+        );
+        check!("vigil_module", RawModule, [hdr, ret, syscall, hook, len, flags, fd, comm, path]);
+        check!("vigil_ptrace", RawPtrace, [hdr, ret, syscall, hook, request, addr, target_pid, _pad0, comm]);
+        check!("vigil_mount", RawMount, [hdr, ret, syscall, hook, flags, comm, source, target, fstype]);
+        let ns = enum_values_of(&btf, "vigil_ns_index");
+        for (i, name) in NAMESPACES.iter().enumerate() {
+            assert_eq!(ns.get(&format!("VIGIL_NS_{}", name.to_ascii_uppercase())), Some(&(i as i64)), "{name}");
+        }
+        assert_eq!(ns.get("VIGIL_NS_MAX"), Some(&(NS_MAX as i64)));
     }
 
     /// Every enum constant of the C header (event types, lanes, causes,
@@ -496,15 +1022,49 @@ mod tests {
                 ("VIGIL_COMM_LEN", COMM_LEN as i64),
             ],
         );
+        let types = enum_values("vigil_event_type");
+        assert_eq!(types.len(), EventType::ALL.len(), "{types:?}");
+        for t in EventType::ALL {
+            let c = format!("VIGIL_EV_{}", t.event_name().trim_start_matches("vigil.").replace(['.'], "_").to_ascii_uppercase());
+            let c = c.replace("VIGIL_EV_PROCESS_", "VIGIL_EV_");
+            assert_eq!(types.get(&c), Some(&(t as i64)), "{c}");
+        }
         expect(
-            "vigil_event_type",
+            "vigil_lane",
             &[
-                ("VIGIL_EV_EXEC", EventType::Exec as i64),
-                ("VIGIL_EV_FORK", EventType::Fork as i64),
-                ("VIGIL_EV_EXIT", EventType::Exit as i64),
+                ("VIGIL_LANE_CRITICAL", i64::from(LANE_CRITICAL)),
+                ("VIGIL_LANE_BULK", i64::from(LANE_BULK)),
+                ("VIGIL_LANE_MAX", LANE_MAX as i64),
             ],
         );
-        expect("vigil_lane", &[("VIGIL_LANE_CRITICAL", 0), ("VIGIL_LANE_MAX", LANE_MAX as i64)]);
+        let hooks = enum_values("vigil_hook");
+        assert_eq!(hooks.len(), HookKind::ALL.len());
+        for (name, value) in &hooks {
+            let k = HookKind::from_raw(u32::try_from(*value).expect("u32")).unwrap_or_else(|| panic!("{name} unknown"));
+            let expected = match k {
+                HookKind::TpBtf => "VIGIL_HOOK_TP_BTF",
+                HookKind::SyscallTp => "VIGIL_HOOK_SYSCALL_TP",
+                HookKind::RawSyscall => "VIGIL_HOOK_RAW_SYSCALL",
+                HookKind::Lsm => "VIGIL_HOOK_LSM",
+                HookKind::Fentry => "VIGIL_HOOK_FENTRY",
+            };
+            assert_eq!(name, expected);
+        }
+        let sys = enum_values("vigil_syscall");
+        assert_eq!(sys.len(), SYSCALLS.len(), "{sys:?}");
+        for (name, value) in &sys {
+            let id = u32::try_from(*value).expect("u32");
+            let n = syscall_name(id).unwrap_or_else(|| panic!("{name} = {id} unknown to the Rust side"));
+            assert_eq!(name.trim_start_matches("VIGIL_SYS_").to_ascii_lowercase(), n, "{name}");
+        }
+        expect(
+            "vigil_path_source",
+            &[
+                ("VIGIL_PATH_SRC_NONE", i64::from(path_source::NONE)),
+                ("VIGIL_PATH_SRC_OBJECT", i64::from(path_source::OBJECT)),
+                ("VIGIL_PATH_SRC_ARG", i64::from(path_source::ARG)),
+            ],
+        );
         expect(
             "vigil_drop_cause",
             &[

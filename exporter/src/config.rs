@@ -94,7 +94,36 @@ pub struct ProbesConfig {
     /// and flagged, with their exact original size.
     /// [`PATH_MAX_BYTES_MIN`]..=4096, default 4096.
     pub path_max_bytes: u32,
+    /// File events (open/creat of files for writing, creating or
+    /// truncating; reads under `file_read_prefixes`; unlink, rename, chmod,
+    /// chown, truncate). Default on.
+    pub file: bool,
+    /// Opens for reading are reported when the kernel-resolved absolute
+    /// path starts with one of these (at most [`READ_PREFIXES_MAX`], each
+    /// absolute and at most [`READ_PREFIX_LEN_MAX`] bytes). Matching is done
+    /// in the kernel. Empty: no read opens are reported.
+    pub file_read_prefixes: Vec<String>,
+    /// Fileless-execution events (memfd_create). Executions of a memfd or a
+    /// deleted file are always marked on the exec record. Default on.
+    pub fileless: bool,
+    /// Privilege events: setuid family, capset (old and new credentials),
+    /// unshare and setns (namespaces before and after). Default on.
+    pub privilege: bool,
+    /// Network events: connect, accept, bind, listen on IPv4/IPv6 sockets,
+    /// connects of unix sockets. Default on.
+    pub network: bool,
+    /// Kernel events: bpf() loads and attachments, module loading, ptrace,
+    /// mount and umount. Default on.
+    pub kernel: bool,
+    /// Use BPF-LSM / fentry hooks where the kernel allows them, falling back
+    /// to syscall tracepoints. Default on.
+    pub prefer_lsm: bool,
 }
+
+/// Most entries of `probes.file_read_prefixes` (the kernel's table size).
+pub const READ_PREFIXES_MAX: usize = 8;
+/// Longest entry of `probes.file_read_prefixes`, in bytes.
+pub const READ_PREFIX_LEN_MAX: usize = 64;
 
 /// Smallest `probes.path_max_bytes` (the probes clamp to the same bound,
 /// `VIGIL_PATH_MIN` in kernel-probes/include/maps.bpf.h).
@@ -108,6 +137,13 @@ impl Default for ProbesConfig {
             wakeup_every: 64,
             poll_interval_ms: 10,
             path_max_bytes: crate::abi::PATH_MAX as u32,
+            file: true,
+            file_read_prefixes: ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/.ssh/"].map(str::to_owned).to_vec(),
+            fileless: true,
+            privilege: true,
+            kernel: true,
+            network: true,
+            prefer_lsm: true,
         }
     }
 }
@@ -634,6 +670,18 @@ impl Config {
             return Err(invalid(
                 "probes.path_max_bytes",
                 format!("{} is outside {PATH_MAX_BYTES_MIN}..={}", p.path_max_bytes, crate::abi::PATH_MAX),
+            ));
+        }
+        if p.file_read_prefixes.len() > READ_PREFIXES_MAX {
+            return Err(invalid(
+                "probes.file_read_prefixes",
+                format!("{} entries, at most {READ_PREFIXES_MAX}", p.file_read_prefixes.len()),
+            ));
+        }
+        if let Some(bad) = p.file_read_prefixes.iter().find(|x| !x.starts_with('/') || x.len() > READ_PREFIX_LEN_MAX) {
+            return Err(invalid(
+                "probes.file_read_prefixes",
+                format!("{bad:?} must be an absolute path of at most {READ_PREFIX_LEN_MAX} bytes"),
             ));
         }
         if !(1..=1000).contains(&p.poll_interval_ms) {

@@ -6,7 +6,11 @@
 //! record's bounds. It never panics: a malformed record becomes a
 //! [`DecodeError`] that the pipeline counts and reports.
 
-use crate::abi::{self, field_flags, read_pod, EventType, RawExec, RawExit, RawField, RawFork, RawHdr, Reason};
+use crate::abi::{
+    self, field_flags, read_pod, EventType, HookKind, RawCaps, RawCredChange, RawExec, RawExit, RawField, RawFile, RawFork, RawHdr,
+    RawMemfd, RawNsChange, Reason,
+};
+use crate::abi::{RawBpf, RawModule, RawMount, RawNet, RawPtrace};
 use thiserror::Error;
 
 /// Why a record could not be decoded.
@@ -218,6 +222,245 @@ impl ExitEvent {
     }
 }
 
+/// Where a path in a file record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathSource {
+    /// Walked from the kernel object the syscall used (the opened file).
+    KernelObject,
+    /// The syscall's path argument (the kernel's copy, read at exit), made
+    /// absolute with the kernel path of the dirfd or the cwd.
+    SyscallArgument,
+    /// No path (or a value this build does not know).
+    None,
+}
+
+impl PathSource {
+    fn from_raw(raw: u32) -> Self {
+        match raw {
+            abi::path_source::OBJECT => PathSource::KernelObject,
+            abi::path_source::ARG => PathSource::SyscallArgument,
+            _ => PathSource::None,
+        }
+    }
+
+    /// `vigil.file.path_source` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathSource::KernelObject => "kernel_object",
+            PathSource::SyscallArgument => "syscall_argument",
+            PathSource::None => "none",
+        }
+    }
+}
+
+/// What every event-family record (file, network, privilege, kernel)
+/// carries about the syscall behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallInfo {
+    /// `enum vigil_syscall` id.
+    pub syscall: u32,
+    /// Return value: >= 0 success, < 0 `-errno`.
+    pub ret: i64,
+    /// Hook kind that produced the record (`None`: unknown id).
+    pub hook: Option<HookKind>,
+    /// Acting thread's comm.
+    pub comm: Vec<u8>,
+}
+
+impl SyscallInfo {
+    /// The errno of a failed call.
+    pub fn errno(&self) -> Option<i32> {
+        (self.ret < 0 && self.ret > -4096).then(|| i32::try_from(-self.ret).unwrap_or(0))
+    }
+}
+
+/// `vigil.file.*`: open, unlink, rename, chmod, chown, truncate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// Open flags as passed; unlinkat / renameat2 flags.
+    pub flags: u32,
+    /// Open/creat/chmod mode.
+    pub mode: u32,
+    /// chown: new owner (`None`: unchanged).
+    pub uid: Option<u32>,
+    /// chown: new group (`None`: unchanged).
+    pub gid: Option<u32>,
+    /// Inode of the object, when known.
+    pub ino: Option<u64>,
+    /// Device (`s_dev`) of the object, when known.
+    pub dev: Option<u32>,
+    /// truncate: new length.
+    pub length: i64,
+    /// The object's path.
+    pub path: Field,
+    /// Where `path` comes from.
+    pub path_source: PathSource,
+    /// rename: the new name.
+    pub path2: Option<Field>,
+    /// Where `path2` comes from.
+    pub path2_source: PathSource,
+}
+
+/// `vigil.fileless.memfd_create`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemfdEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// `MFD_*` flags.
+    pub flags: u32,
+    /// Inode of the new file, when created.
+    pub ino: Option<u64>,
+    /// The name as the kernel stored it (`memfd:<name>`) on success, the
+    /// argument on failure.
+    pub name: Field,
+    /// Where `name` comes from.
+    pub name_source: PathSource,
+}
+
+impl MemfdEvent {
+    /// The name given to memfd_create (without the kernel's `memfd:`).
+    pub fn given_name(&self) -> Option<&[u8]> {
+        let n = self.name.bytes.as_deref()?;
+        Some(if self.name_source == PathSource::KernelObject { n.strip_prefix(b"memfd:").unwrap_or(n) } else { n })
+    }
+}
+
+/// `vigil.privilege.cred_change`: setuid family, capset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredChangeEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// The id arguments (`u32::MAX`: -1, unchanged), as many as the syscall takes.
+    pub requested: Vec<u32>,
+    /// Credentials before the call.
+    pub old_creds: abi::RawCreds,
+    /// Credentials after it.
+    pub new_creds: abi::RawCreds,
+    /// Capabilities before.
+    pub old_caps: RawCaps,
+    /// Capabilities after.
+    pub new_caps: RawCaps,
+}
+
+/// `vigil.privilege.namespace`: unshare, setns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// unshare: CLONE_* flags; setns: nstype.
+    pub flags: u32,
+    /// setns: the namespace descriptor.
+    pub fd: Option<i32>,
+    /// Namespace inodes before, indexed like [`abi::NAMESPACES`].
+    pub old_ns: [u32; abi::NS_MAX],
+    /// Namespace inodes after.
+    pub new_ns: [u32; abi::NS_MAX],
+}
+
+/// `vigil.network.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// AF_*.
+    pub family: u16,
+    /// SOCK_*.
+    pub sock_type: u16,
+    /// IPPROTO_*.
+    pub protocol: u16,
+    /// Local address and port (IPv4: the first 4 bytes).
+    pub local: ([u8; 16], u16),
+    /// Peer address and port.
+    pub peer: ([u8; 16], u16),
+    /// Where the addresses come from.
+    pub addr_source: PathSource,
+    /// listen: backlog.
+    pub backlog: u32,
+    /// The socket's descriptor (accept: the new one).
+    pub fd: i32,
+    /// AF_UNIX: the peer's sun_path (absent for IP sockets).
+    pub unix_path: Option<Field>,
+}
+
+impl NetEvent {
+    /// An address as an `IpAddr` of the socket's family.
+    pub fn ip(&self, raw: &[u8; 16]) -> Option<std::net::IpAddr> {
+        match self.family {
+            2 => Some(std::net::IpAddr::from([raw[0], raw[1], raw[2], raw[3]])),
+            10 => Some(std::net::IpAddr::from(*raw)),
+            _ => None,
+        }
+    }
+}
+
+/// `vigil.kernel.bpf`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpfEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// `enum bpf_cmd`.
+    pub cmd: u32,
+    /// PROG_LOAD: program type.
+    pub prog_type: u32,
+    /// MAP_CREATE: map type.
+    pub map_type: u32,
+    /// PROG_LOAD: instruction count.
+    pub insn_cnt: u32,
+    /// Attach type (PROG_LOAD expected, PROG_ATTACH, LINK_CREATE).
+    pub attach_type: u32,
+    /// Where the object fields come from.
+    pub source: PathSource,
+    /// Kernel id of the new program or map.
+    pub id: Option<u32>,
+    /// Program or map name.
+    pub name: Vec<u8>,
+}
+
+/// `vigil.kernel.module`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// init_module: image size.
+    pub len: u64,
+    /// finit_module: flags.
+    pub flags: u32,
+    /// finit_module: descriptor.
+    pub fd: Option<i32>,
+    /// finit_module: the descriptor's file (absent for init_module).
+    pub path: Option<Field>,
+}
+
+/// `vigil.kernel.ptrace`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PtraceEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// The request.
+    pub request: i64,
+    /// The address argument.
+    pub addr: u64,
+    /// Target pid as passed.
+    pub target_pid: u32,
+}
+
+/// `vigil.kernel.mount` / `vigil.kernel.umount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEvent {
+    /// Syscall, result, hook.
+    pub sys: SyscallInfo,
+    /// MS_* (mount) or MNT_* (umount2) flags.
+    pub flags: u64,
+    /// mount: source (absent for umount).
+    pub source: Option<Field>,
+    /// Mount point, made absolute with the cwd.
+    pub target: Field,
+    /// mount: filesystem type (absent for umount).
+    pub fstype: Option<Field>,
+}
+
 /// The typed payload of a record.
 // Exec records dominate the stream; boxing them would add an allocation to
 // the most common record to save stack space on the rare small ones.
@@ -230,6 +473,24 @@ pub enum Event {
     Fork(ForkEvent),
     /// exit
     Exit(ExitEvent),
+    /// file events (the type is in the header)
+    File(FileEvent),
+    /// memfd_create
+    Memfd(MemfdEvent),
+    /// credential change
+    CredChange(CredChangeEvent),
+    /// namespace change
+    Namespace(NamespaceEvent),
+    /// network
+    Net(NetEvent),
+    /// bpf()
+    Bpf(BpfEvent),
+    /// module loading
+    Module(ModuleEvent),
+    /// ptrace
+    Ptrace(PtraceEvent),
+    /// mount / umount
+    Mount(MountEvent),
 }
 
 /// One decoded record.
@@ -262,6 +523,99 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         EventType::Exec => Event::Exec(decode_exec(bytes)?),
         EventType::Fork => Event::Fork(decode_fork(bytes)?),
         EventType::Exit => Event::Exit(decode_exit(bytes)?),
+        EventType::FileOpen
+        | EventType::FileUnlink
+        | EventType::FileRename
+        | EventType::FileChmod
+        | EventType::FileChown
+        | EventType::FileTruncate => Event::File(decode_file(event, bytes)?),
+        EventType::FilelessMemfdCreate => Event::Memfd(decode_memfd(bytes)?),
+        EventType::PrivilegeCredChange => {
+            let raw: RawCredChange = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let n = (raw.nrequested as usize).min(raw.requested.len());
+            Event::CredChange(CredChangeEvent {
+                sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+                requested: raw.requested[..n].to_vec(),
+                old_creds: raw.old_creds,
+                new_creds: raw.new_creds,
+                old_caps: raw.old_caps,
+                new_caps: raw.new_caps,
+            })
+        }
+        EventType::NetworkConnect | EventType::NetworkAccept | EventType::NetworkBind | EventType::NetworkListen => {
+            let raw: RawNet = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let unix_path =
+                if raw.family == 1 { Some(field(bytes, std::mem::size_of::<RawNet>(), &raw.unix_path, "unix_path")?) } else { None };
+            Event::Net(NetEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                family: raw.family,
+                sock_type: raw.type_,
+                protocol: raw.protocol,
+                local: (raw.laddr, raw.lport),
+                peer: (raw.raddr, raw.rport),
+                addr_source: PathSource::from_raw(u32::from(raw.addr_source)),
+                backlog: raw.backlog,
+                fd: raw.fd,
+                unix_path,
+            })
+        }
+        EventType::KernelBpf => {
+            let raw: RawBpf = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            Event::Bpf(BpfEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                cmd: raw.cmd,
+                prog_type: raw.prog_type,
+                map_type: raw.map_type,
+                insn_cnt: raw.insn_cnt,
+                attach_type: raw.attach_type,
+                source: PathSource::from_raw(raw.obj_source),
+                id: (raw.obj_id != 0).then_some(raw.obj_id),
+                name: comm(&raw.name),
+            })
+        }
+        EventType::KernelModule => {
+            let raw: RawModule = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let fixed = std::mem::size_of::<RawModule>();
+            let finit = raw.fd >= 0;
+            Event::Module(ModuleEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                len: raw.len,
+                flags: raw.flags,
+                fd: finit.then_some(raw.fd),
+                path: if finit { Some(field(bytes, fixed, &raw.path, "path")?) } else { None },
+            })
+        }
+        EventType::KernelPtrace => {
+            let raw: RawPtrace = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            Event::Ptrace(PtraceEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                request: raw.request,
+                addr: raw.addr,
+                target_pid: raw.target_pid,
+            })
+        }
+        EventType::KernelMount | EventType::KernelUmount => {
+            let raw: RawMount = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            let fixed = std::mem::size_of::<RawMount>();
+            let mount = event == EventType::KernelMount;
+            Event::Mount(MountEvent {
+                sys: sys_info(raw.syscall, raw.ret, raw.hook, &raw.comm),
+                flags: raw.flags,
+                source: if mount { Some(field(bytes, fixed, &raw.source, "source")?) } else { None },
+                target: field(bytes, fixed, &raw.target, "target")?,
+                fstype: if mount { Some(field(bytes, fixed, &raw.fstype, "fstype")?) } else { None },
+            })
+        }
+        EventType::PrivilegeNamespace => {
+            let raw: RawNsChange = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+            Event::Namespace(NamespaceEvent {
+                sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+                flags: raw.flags,
+                fd: (raw.fd >= 0).then_some(raw.fd),
+                old_ns: raw.old_ns,
+                new_ns: raw.new_ns,
+            })
+        }
     };
     Ok(Record { header, event })
 }
@@ -312,6 +666,43 @@ fn decode_fork(bytes: &[u8]) -> Result<ForkEvent, DecodeError> {
 fn decode_exit(bytes: &[u8]) -> Result<ExitEvent, DecodeError> {
     let raw: RawExit = read_pod(bytes).ok_or_else(|| short(EventType::Exit, bytes))?;
     Ok(ExitEvent { ppid: raw.ppid, status: raw.exit_code, start_ns: raw.start_ns, group_dead: raw.group_dead != 0, comm: comm(&raw.comm) })
+}
+
+const UNCHANGED: u32 = u32::MAX;
+
+fn decode_file(event: EventType, bytes: &[u8]) -> Result<FileEvent, DecodeError> {
+    let raw: RawFile = read_pod(bytes).ok_or_else(|| short(event, bytes))?;
+    let fixed = std::mem::size_of::<RawFile>();
+    let path2 = if event == EventType::FileRename { Some(field(bytes, fixed, &raw.path2, "path2")?) } else { None };
+    Ok(FileEvent {
+        sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+        flags: raw.flags,
+        mode: raw.mode,
+        uid: (raw.uid != UNCHANGED).then_some(raw.uid),
+        gid: (raw.gid != UNCHANGED).then_some(raw.gid),
+        ino: (raw.ino != 0).then_some(raw.ino),
+        dev: (raw.dev != 0).then_some(raw.dev),
+        length: raw.length,
+        path: field(bytes, fixed, &raw.path, "path")?,
+        path_source: PathSource::from_raw(raw.path_source),
+        path2,
+        path2_source: PathSource::from_raw(raw.path2_source),
+    })
+}
+
+fn decode_memfd(bytes: &[u8]) -> Result<MemfdEvent, DecodeError> {
+    let raw: RawMemfd = read_pod(bytes).ok_or_else(|| short(EventType::FilelessMemfdCreate, bytes))?;
+    Ok(MemfdEvent {
+        sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
+        flags: raw.flags,
+        ino: (raw.ino != 0).then_some(raw.ino),
+        name: field(bytes, std::mem::size_of::<RawMemfd>(), &raw.name, "name")?,
+        name_source: PathSource::from_raw(raw.name_source),
+    })
+}
+
+fn sys_info(syscall: u32, ret: i64, hook: u32, raw_comm: &[u8; abi::COMM_LEN]) -> SyscallInfo {
+    SyscallInfo { syscall, ret, hook: HookKind::from_raw(hook), comm: comm(raw_comm) }
 }
 
 /// A fixed-size, NUL-padded comm as bytes up to the first NUL.
@@ -465,6 +856,74 @@ pub(crate) mod tests {
         assert_eq!(e.args.reason, Some(Reason::SizeLimit));
         assert!(e.cwd.is_unavailable());
         assert_eq!(e.cwd.reason, Some(Reason::ReadFault));
+    }
+
+    /// A raw file record as the probes lay it out.
+    pub(crate) fn file_record(event: EventType, ret: i64, path: &[u8], path2: Option<&[u8]>) -> Vec<u8> {
+        let mut raw = RawFile {
+            hdr: RawHdr { cpu: 0, seq: 9, ktime_ns: 6_000_000_000, tgid: 77, pid: 78, ..RawHdr::default() },
+            ret,
+            syscall: 2,
+            hook: HookKind::SyscallTp as u32,
+            flags: 0o1101,
+            mode: 0o644,
+            uid: u32::MAX,
+            gid: u32::MAX,
+            ino: if ret >= 0 { 4242 } else { 0 },
+            dev: if ret >= 0 { 0x800001 } else { 0 },
+            path_source: if ret >= 0 { abi::path_source::OBJECT } else { abi::path_source::ARG },
+            ..RawFile::default()
+        };
+        raw.comm[..4].copy_from_slice(b"test");
+        let mut fields: Vec<abi::VarField<'_, RawFile>> = vec![(|r| &mut r.path, path)];
+        if let Some(p2) = path2 {
+            raw.path2_source = abi::path_source::ARG;
+            fields.push((|r| &mut r.path2, p2));
+        }
+        abi::encode_var(raw, event, |r| &mut r.hdr, &fields)
+    }
+
+    #[test]
+    fn decodes_file_records() {
+        let bytes = file_record(EventType::FileOpen, 3, b"/etc/passwd", None);
+        let rec = decode(&bytes).expect("decodes");
+        assert_eq!(rec.header.lane, abi::LANE_BULK);
+        let Event::File(f) = rec.event else { panic!("not file") };
+        assert_eq!(f.path.bytes.as_deref(), Some(&b"/etc/passwd"[..]));
+        assert_eq!(f.path_source, PathSource::KernelObject);
+        assert_eq!(f.sys.errno(), None);
+        assert_eq!((f.ino, f.uid, f.path2.clone()), (Some(4242), None, None));
+        let bytes = file_record(EventType::FileRename, -2, b"/a", Some(b"/b"));
+        let Event::File(f) = decode(&bytes).expect("decodes").event else { panic!("not file") };
+        assert_eq!(f.sys.errno(), Some(2));
+        assert_eq!(f.path2.and_then(|p| p.bytes).as_deref(), Some(&b"/b"[..]));
+        // Every prefix is rejected, never a panic.
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
+    }
+
+    #[test]
+    fn decodes_memfd_records() {
+        let raw = RawMemfd {
+            hdr: RawHdr { tgid: 5, pid: 5, ..RawHdr::default() },
+            ret: 4,
+            syscall: 80,
+            hook: HookKind::SyscallTp as u32,
+            flags: 1,
+            name_source: abi::path_source::OBJECT,
+            ino: 99,
+            ..RawMemfd::default()
+        };
+        let bytes = abi::encode_var(raw, EventType::FilelessMemfdCreate, |r| &mut r.hdr, &[(|r| &mut r.name, b"memfd:payload")]);
+        let rec = decode(&bytes).expect("decodes");
+        assert_eq!(rec.header.lane, abi::LANE_CRITICAL);
+        let Event::Memfd(m) = rec.event else { panic!("not memfd") };
+        assert_eq!(m.given_name(), Some(&b"payload"[..]));
+        assert_eq!((m.flags, m.ino), (1, Some(99)));
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes accepted");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod cgroups;
 pub mod clock;
 pub mod config;
 pub mod decode;
+pub mod errno;
 pub mod escape;
 pub mod export;
 pub mod health;

@@ -600,6 +600,7 @@ impl Mapper {
                     name_mismatch: mismatch.filter(|_| known),
                     span: parent_span,
                     exec: None,
+                    target: None,
                 };
                 to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
             }
@@ -614,6 +615,27 @@ impl Mapper {
                     self.finished_spans.extend(ended);
                 }
                 to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch).in_span(span), raw.observed_ns, None, gap)
+            }
+            // Event families: the acting process's context comes from the table.
+            Event::File(_)
+            | Event::Memfd(_)
+            | Event::CredChange(_)
+            | Event::Namespace(_)
+            | Event::Net(_)
+            | Event::Bpf(_)
+            | Event::Module(_)
+            | Event::Ptrace(_)
+            | Event::Mount(_) => {
+                let span = self.span_of(h.tgid);
+                let target = match &rec.event {
+                    Event::Ptrace(p) => self.table.get(p.target_pid),
+                    _ => None,
+                };
+                let actor = self.table.get(h.tgid);
+                // The acting process's workload, from its last exec.
+                record_workload = actor.and_then(|p| p.workload.clone());
+                let ctx = ProcContext::from_table(actor, None).in_span(span).on_target(target);
+                to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
             }
         };
         // Mapped: an exec's executable and comm move into the table.

@@ -53,11 +53,19 @@ static __always_inline void vigil_count_drop(__u32 type, __u32 cause)
 		    (type & (VIGIL_EV_SLOTS - 1)) * VIGIL_DROP_MAX + cause);
 }
 
+/* The lane of an event type: file and network records (ids 16-47), the
+ * bulk families, go to the bulk lane; everything else is critical. */
+static __always_inline __u32 vigil_lane_of(__u32 type)
+{
+	return type >= 16 && type < 48 ?
+	       VIGIL_LANE_BULK : VIGIL_LANE_CRITICAL;
+}
+
 /* A record was lost before it could be built: burn its sequence number so
  * the gap is visible, and count the cause. */
 static __always_inline void vigil_drop(__u32 type, __u32 cause)
 {
-	vigil_next_seq(VIGIL_LANE_CRITICAL);
+	vigil_next_seq(vigil_lane_of(type));
 	vigil_count_drop(type, cause);
 }
 
@@ -84,7 +92,7 @@ static __always_inline __u64 vigil_wakeup_flags(__u64 seq)
 static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
 {
 	struct vigil_hdr *hdr = rec;
-	__u32 lane = VIGIL_LANE_CRITICAL;
+	__u32 lane = vigil_lane_of(type);
 	__u64 seq = vigil_next_seq(lane);
 
 	hdr->type = type;

@@ -130,6 +130,11 @@ impl Capture {
         }
     }
 
+    /// What the receiver attached (hooks in use, refused preferred hooks).
+    pub fn status(&self) -> Option<&vigil::probes::ProbeStatus> {
+        self.receiver.as_ref().map(|r| &r.status)
+    }
+
     /// The map stage (loss records, heartbeats, stream tracking).
     pub fn mapper(&mut self) -> &mut Mapper {
         &mut self.mapper

@@ -149,6 +149,75 @@ pub const HB_METADATA_K8S_LISTS: &str = "vigil.heartbeat.metadata.k8s_lists";
 /// `vigil.unavailable_reason.<key>` for context the agent never saw.
 pub const REASON_LOST_CONTEXT: &str = "lost_context";
 
+// Event families (file, network, privilege, kernel, fileless)
+pub const VIGIL_SYSCALL: &str = "vigil.syscall";
+pub const VIGIL_SYSCALL_RETURN: &str = "vigil.syscall.return";
+pub const VIGIL_HOOK: &str = "vigil.hook";
+pub const FILE_PATH: &str = "file.path";
+pub const FILE_NAME: &str = "file.name";
+pub const FILE_MODE: &str = "file.mode";
+pub const FILE_SIZE: &str = "file.size";
+pub const VIGIL_FILE_PATH_SOURCE: &str = "vigil.file.path_source";
+pub const VIGIL_FILE_TARGET_PATH: &str = "vigil.file.target_path";
+pub const VIGIL_FILE_TARGET_PATH_SOURCE: &str = "vigil.file.target_path_source";
+pub const VIGIL_FILE_INODE: &str = "vigil.file.inode";
+pub const VIGIL_FILE_DEVICE: &str = "vigil.file.device";
+pub const VIGIL_FILE_FLAGS: &str = "vigil.file.flags";
+pub const VIGIL_FILE_FLAG_NAMES: &str = "vigil.file.flag_names";
+pub const VIGIL_FILE_ACCESS: &str = "vigil.file.access";
+pub const VIGIL_FILE_NEW_OWNER_ID: &str = "vigil.file.new_owner.id";
+pub const VIGIL_FILE_NEW_GROUP_ID: &str = "vigil.file.new_group.id";
+pub const VIGIL_MEMFD_NAME: &str = "vigil.memfd.name";
+pub const VIGIL_MEMFD_NAME_SOURCE: &str = "vigil.memfd.name_source";
+pub const VIGIL_MEMFD_FLAGS: &str = "vigil.memfd.flags";
+pub const VIGIL_MEMFD_FLAG_NAMES: &str = "vigil.memfd.flag_names";
+pub const VIGIL_PRIV_REQUESTED: &str = "vigil.privilege.requested";
+pub const VIGIL_PRIV_CHANGED: &str = "vigil.privilege.changed";
+pub const VIGIL_NS_FLAGS: &str = "vigil.namespace.flags";
+pub const VIGIL_NS_TYPES: &str = "vigil.namespace.types";
+pub const VIGIL_NS_CHANGED: &str = "vigil.namespace.changed";
+pub const VIGIL_NS_FD: &str = "vigil.namespace.fd";
+/// `vigil.privilege.old.<field>` / `vigil.privilege.new.<field>`.
+pub const VIGIL_PRIV_OLD_PREFIX: &str = "vigil.privilege.old.";
+pub const VIGIL_PRIV_NEW_PREFIX: &str = "vigil.privilege.new.";
+/// Credential fields of the privilege records, in order.
+pub const CRED_FIELDS: [&str; 11] =
+    ["uid", "euid", "suid", "fsuid", "gid", "egid", "sgid", "fsgid", "cap_effective", "cap_permitted", "cap_inheritable"];
+/// `vigil.namespace.old.<type>` / `vigil.namespace.new.<type>` (inode numbers).
+pub const VIGIL_NS_OLD_PREFIX: &str = "vigil.namespace.old.";
+pub const VIGIL_NS_NEW_PREFIX: &str = "vigil.namespace.new.";
+pub const VIGIL_BPF_COMMAND: &str = "vigil.bpf.command";
+pub const VIGIL_BPF_PROGRAM_TYPE: &str = "vigil.bpf.program.type";
+pub const VIGIL_BPF_MAP_TYPE: &str = "vigil.bpf.map.type";
+pub const VIGIL_BPF_NAME: &str = "vigil.bpf.name";
+pub const VIGIL_BPF_INSTRUCTIONS: &str = "vigil.bpf.program.instructions";
+pub const VIGIL_BPF_ATTACH_TYPE: &str = "vigil.bpf.attach_type";
+pub const VIGIL_BPF_ID: &str = "vigil.bpf.id";
+pub const VIGIL_BPF_SOURCE: &str = "vigil.bpf.source";
+pub const VIGIL_MODULE_SIZE: &str = "vigil.module.size";
+pub const VIGIL_MODULE_FLAGS: &str = "vigil.module.flags";
+pub const VIGIL_MODULE_FD: &str = "vigil.module.fd";
+pub const VIGIL_PTRACE_REQUEST: &str = "vigil.ptrace.request";
+pub const VIGIL_PTRACE_REQUEST_NAME: &str = "vigil.ptrace.request_name";
+pub const VIGIL_PTRACE_ADDR: &str = "vigil.ptrace.addr";
+pub const VIGIL_PTRACE_TARGET_PID: &str = "vigil.ptrace.target.pid";
+pub const VIGIL_PTRACE_TARGET_EXE: &str = "vigil.ptrace.target.executable.path";
+pub const VIGIL_MOUNT_SOURCE: &str = "vigil.mount.source";
+pub const VIGIL_MOUNT_TARGET: &str = "vigil.mount.target";
+pub const VIGIL_MOUNT_FSTYPE: &str = "vigil.mount.fstype";
+pub const VIGIL_MOUNT_FLAGS: &str = "vigil.mount.flags";
+pub const VIGIL_MOUNT_FLAG_NAMES: &str = "vigil.mount.flag_names";
+pub const NETWORK_TRANSPORT: &str = "network.transport";
+pub const NETWORK_TYPE: &str = "network.type";
+pub const NETWORK_LOCAL_ADDRESS: &str = "network.local.address";
+pub const NETWORK_LOCAL_PORT: &str = "network.local.port";
+pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
+pub const NETWORK_PEER_PORT: &str = "network.peer.port";
+pub const VIGIL_NET_SOCKET_TYPE: &str = "vigil.network.socket.type";
+pub const VIGIL_NET_ADDRESS_SOURCE: &str = "vigil.network.address_source";
+pub const VIGIL_NET_BACKLOG: &str = "vigil.network.listen.backlog";
+pub const VIGIL_NET_FD: &str = "vigil.network.fd";
+
 // Resource
 pub const SERVICE_NAME: &str = "service.name";
 pub const SERVICE_VERSION: &str = "service.version";
@@ -316,7 +385,80 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_AGENT_K8S_POD_NAME,
     VIGIL_AGENT_K8S_NAMESPACE,
     VIGIL_AGENT_K8S_POD_UID,
+    VIGIL_SYSCALL,
+    VIGIL_SYSCALL_RETURN,
+    VIGIL_HOOK,
+    FILE_PATH,
+    FILE_NAME,
+    FILE_MODE,
+    FILE_SIZE,
+    VIGIL_FILE_PATH_SOURCE,
+    VIGIL_FILE_TARGET_PATH,
+    VIGIL_FILE_TARGET_PATH_SOURCE,
+    VIGIL_FILE_INODE,
+    VIGIL_FILE_DEVICE,
+    VIGIL_FILE_FLAGS,
+    VIGIL_FILE_FLAG_NAMES,
+    VIGIL_FILE_ACCESS,
+    VIGIL_FILE_NEW_OWNER_ID,
+    VIGIL_FILE_NEW_GROUP_ID,
+    VIGIL_MEMFD_NAME,
+    VIGIL_MEMFD_NAME_SOURCE,
+    VIGIL_MEMFD_FLAGS,
+    VIGIL_MEMFD_FLAG_NAMES,
+    VIGIL_PRIV_REQUESTED,
+    VIGIL_PRIV_CHANGED,
+    VIGIL_NS_FLAGS,
+    VIGIL_NS_TYPES,
+    VIGIL_NS_CHANGED,
+    VIGIL_NS_FD,
+    VIGIL_BPF_COMMAND,
+    VIGIL_BPF_PROGRAM_TYPE,
+    VIGIL_BPF_MAP_TYPE,
+    VIGIL_BPF_NAME,
+    VIGIL_BPF_INSTRUCTIONS,
+    VIGIL_BPF_ATTACH_TYPE,
+    VIGIL_BPF_ID,
+    VIGIL_BPF_SOURCE,
+    VIGIL_MODULE_SIZE,
+    VIGIL_MODULE_FLAGS,
+    VIGIL_MODULE_FD,
+    VIGIL_PTRACE_REQUEST,
+    VIGIL_PTRACE_REQUEST_NAME,
+    VIGIL_PTRACE_ADDR,
+    VIGIL_PTRACE_TARGET_PID,
+    VIGIL_PTRACE_TARGET_EXE,
+    VIGIL_MOUNT_SOURCE,
+    VIGIL_MOUNT_TARGET,
+    VIGIL_MOUNT_FSTYPE,
+    VIGIL_MOUNT_FLAGS,
+    VIGIL_MOUNT_FLAG_NAMES,
+    NETWORK_TRANSPORT,
+    NETWORK_TYPE,
+    NETWORK_LOCAL_ADDRESS,
+    NETWORK_LOCAL_PORT,
+    NETWORK_PEER_ADDRESS,
+    NETWORK_PEER_PORT,
+    VIGIL_NET_SOCKET_TYPE,
+    VIGIL_NET_ADDRESS_SOURCE,
+    VIGIL_NET_BACKLOG,
+    VIGIL_NET_FD,
 ];
+
+/// Keys built from a prefix and a fixed list (privilege and namespace
+/// records), every one documented in the schema.
+pub fn generated_keys() -> Vec<String> {
+    let mut out = Vec::new();
+    for f in CRED_FIELDS {
+        out.push(format!("{VIGIL_PRIV_OLD_PREFIX}{f}"));
+        out.push(format!("{VIGIL_PRIV_NEW_PREFIX}{f}"));
+    }
+    for n in crate::abi::NAMESPACES {
+        out.push(format!("{VIGIL_NS_OLD_PREFIX}{n}"));
+        out.push(format!("{VIGIL_NS_NEW_PREFIX}{n}"));
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -336,7 +478,8 @@ mod tests {
         for section in ["record_attributes", "resource_attributes", "span_attributes"] {
             documented.extend(s[section].as_object().expect(section).keys().cloned());
         }
-        let code: std::collections::BTreeSet<String> = ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        let mut code: std::collections::BTreeSet<String> = ALL_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        code.extend(generated_keys());
         assert_eq!(documented, code);
         let prefixes: Vec<&String> = s["record_attribute_prefixes"].as_object().expect("prefixes").keys().collect();
         for p in [VIGIL_ORIGINAL_SIZE_PREFIX, VIGIL_TRUNCATED_REASON_PREFIX, VIGIL_UNAVAILABLE_REASON_PREFIX] {

@@ -3,7 +3,10 @@
 use super::wire::{self, log_record, AnyRef, EncodedLog};
 use super::{attr, push_padded, rfc3339_nanos, Attrs};
 use crate::clock::BootClock;
-use crate::decode::{Event, ExecEvent, ExitEvent, ForkEvent, Header, Record};
+use crate::decode::{BpfEvent, ModuleEvent, MountEvent, NetEvent, PtraceEvent};
+use crate::decode::{
+    CredChangeEvent, Event, ExecEvent, ExitEvent, FileEvent, ForkEvent, Header, MemfdEvent, NamespaceEvent, Record, SyscallInfo,
+};
 use crate::escape::escape;
 use crate::proctable::{ContextSource, ProcessInfo};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
@@ -59,6 +62,8 @@ pub struct ProcContext<'a> {
     pub span: Option<([u8; 16], [u8; 8])>,
     /// Workload and names resolved for an exec record.
     pub exec: Option<&'a ExecExtra>,
+    /// The process a record acts on (ptrace's target), from the table.
+    pub target: Option<&'a ProcessInfo>,
 }
 
 /// What the map stage resolves for an exec record beyond the record itself
@@ -76,12 +81,18 @@ pub struct ExecExtra {
 impl<'a> ProcContext<'a> {
     /// Context from a table entry (or its absence).
     pub fn from_table(info: Option<&'a ProcessInfo>, name_mismatch: Option<bool>) -> Self {
-        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch, span: None, exec: None }
+        ProcContext { info, source: info.map_or(ContextSource::Unknown, |i| i.source), name_mismatch, span: None, exec: None, target: None }
     }
 
     /// The same context, with what was resolved for an exec.
     pub fn with_exec(mut self, exec: &'a ExecExtra) -> Self {
         self.exec = Some(exec);
+        self
+    }
+
+    /// The same context, acting on `target`.
+    pub fn on_target(mut self, target: Option<&'a ProcessInfo>) -> Self {
+        self.target = target;
         self
     }
 
@@ -94,7 +105,7 @@ impl<'a> ProcContext<'a> {
 
 /// Context for records that carry their own (exec).
 pub const OBSERVED: ProcContext<'static> =
-    ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None, exec: None };
+    ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None, exec: None, target: None };
 
 /// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
 /// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
@@ -115,6 +126,15 @@ pub fn to_log_record(
         Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path, proc.exec),
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
         Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
+        Event::File(f) => file_attrs(&mut a, h, f, proc),
+        Event::Memfd(m) => memfd_attrs(&mut a, h, m, proc),
+        Event::CredChange(c) => cred_attrs(&mut a, h, c, proc),
+        Event::Namespace(n) => ns_attrs(&mut a, h, n, proc),
+        Event::Net(n) => net_attrs(&mut a, h, n, proc),
+        Event::Bpf(b) => bpf_attrs(&mut a, h, b, proc),
+        Event::Module(m) => module_attrs(&mut a, h, m, proc),
+        Event::Ptrace(p) => ptrace_attrs(&mut a, h, p, proc),
+        Event::Mount(m) => mount_attrs(&mut a, h, m, proc),
     };
     let stream = ctx.stream_id(h.cpu, h.lane);
     if let Some(m) = proc.name_mismatch {
@@ -337,6 +357,589 @@ fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: 
     format!("exit {} pid={} {how}{core}", exe.unwrap_or_else(|| escape(&x.comm).into_owned()), h.tgid)
 }
 
+/// `vigil.hook` of a record produced at the exit of `syscall` by a hook of
+/// `kind` (the attach point, as `vigil check` lists it).
+pub fn hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: crate::abi::EventType) -> String {
+    use crate::abi::HookKind;
+    let name = crate::abi::syscall_name(syscall).unwrap_or("unknown");
+    if kind == Some(HookKind::Lsm) {
+        // The one LSM program per event, from the hook table.
+        if let Some(h) = crate::probes::hooks::HOOKS.iter().find(|h| h.event == event && h.kind == HookKind::Lsm) {
+            return h.attach_point.to_owned();
+        }
+    }
+    match kind {
+        Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}"),
+        Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})"),
+        Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry)) => format!("{}({name})", k.as_str()),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// Attributes every event-family record has: the acting process (from the
+/// record and the process table), the syscall, its outcome and the hook.
+/// Returns the executable (or comm) for the body.
+fn syscall_attrs(a: &mut Attrs, h: &Header, sys: &SyscallInfo, proc: ProcContext<'_>) -> String {
+    a.int(attr::PROCESS_PID, h.tgid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &sys.comm);
+    let exe = table_exe(a, proc);
+    if let Some(uid) = proc.info.and_then(|p| p.euid) {
+        a.int(attr::PROCESS_USER_ID, uid);
+    }
+    a.str(attr::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown")).int(attr::VIGIL_SYSCALL_RETURN, sys.ret);
+    if let Some(errno) = sys.errno() {
+        match crate::errno::name(errno) {
+            Some(n) => a.str(attr::ERROR_TYPE, n),
+            None => a.str(attr::ERROR_TYPE, &errno.to_string()),
+        };
+    }
+    a.str(attr::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
+    exe.unwrap_or_else(|| escape(&sys.comm).into_owned())
+}
+
+/// Open flags (asm-generic numbering, as on x86-64 and arm64), in order.
+const OPEN_FLAGS: &[(u32, &str)] = &[
+    (0o1, "O_WRONLY"),
+    (0o2, "O_RDWR"),
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (0o10000, "O_DSYNC"),
+    (0o20000, "O_ASYNC"),
+    (0o40000, "O_DIRECT"),
+    (0o100000, "O_LARGEFILE"),
+    (0o200000, "O_DIRECTORY"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o1000000, "O_NOATIME"),
+    (0o2000000, "O_CLOEXEC"),
+    (0o4000000, "O_SYNC"),
+    (0o10000000, "O_PATH"),
+    (0o20000000, "O_TMPFILE"),
+];
+
+/// Names of the bits of open flags (`O_RDONLY` when no access bit is set).
+pub fn open_flag_names(flags: u32) -> Vec<std::borrow::Cow<'static, str>> {
+    let mut out: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    if flags & 0o3 == 0 {
+        out.push("O_RDONLY".into());
+    }
+    let mut known = 0;
+    for (bit, name) in OPEN_FLAGS {
+        known |= bit;
+        if flags & bit != 0 {
+            out.push((*name).into());
+        }
+    }
+    if flags & !known != 0 {
+        out.push(format!("{:#o}", flags & !known).into());
+    }
+    out
+}
+
+fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -> String {
+    use crate::abi::EventType;
+    let who = syscall_attrs(a, h, &f.sys, proc);
+    a.field(attr::FILE_PATH, &f.path);
+    if let Some(p) = &f.path.bytes {
+        a.bytes(attr::FILE_NAME, basename(p));
+    }
+    a.str(attr::VIGIL_FILE_PATH_SOURCE, f.path_source.as_str());
+    if let Some(ino) = f.ino {
+        a.int(attr::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
+    }
+    if let Some(dev) = f.dev {
+        a.int(attr::VIGIL_FILE_DEVICE, dev);
+    }
+    let verb = match h.event {
+        EventType::FileOpen => {
+            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            a.str_array(attr::VIGIL_FILE_FLAG_NAMES, &open_flag_names(f.flags));
+            a.str(
+                attr::VIGIL_FILE_ACCESS,
+                match f.flags & 0o3 {
+                    0 => "read",
+                    1 => "write",
+                    _ => "read_write",
+                },
+            );
+            if f.flags & (0o100 | 0o20000000) != 0 {
+                a.str(attr::FILE_MODE, &format!("{:04o}", f.mode & 0o7777));
+            }
+            "open"
+        }
+        EventType::FileUnlink => {
+            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            "unlink"
+        }
+        EventType::FileRename => {
+            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            if let Some(p2) = &f.path2 {
+                a.field(attr::VIGIL_FILE_TARGET_PATH, p2);
+                a.str(attr::VIGIL_FILE_TARGET_PATH_SOURCE, f.path2_source.as_str());
+            }
+            "rename"
+        }
+        EventType::FileChmod => {
+            a.str(attr::FILE_MODE, &format!("{:04o}", f.mode & 0o7777));
+            "chmod"
+        }
+        EventType::FileChown => {
+            if let Some(uid) = f.uid {
+                a.int(attr::VIGIL_FILE_NEW_OWNER_ID, uid);
+            }
+            if let Some(gid) = f.gid {
+                a.int(attr::VIGIL_FILE_NEW_GROUP_ID, gid);
+            }
+            "chown"
+        }
+        EventType::FileTruncate => {
+            a.int(attr::FILE_SIZE, f.length);
+            "truncate"
+        }
+        EventType::Exec
+        | EventType::Fork
+        | EventType::Exit
+        | EventType::FilelessMemfdCreate
+        | EventType::PrivilegeCredChange
+        | EventType::PrivilegeNamespace
+        | EventType::KernelBpf
+        | EventType::KernelModule
+        | EventType::KernelPtrace
+        | EventType::KernelMount
+        | EventType::KernelUmount
+        | EventType::NetworkConnect
+        | EventType::NetworkAccept
+        | EventType::NetworkBind
+        | EventType::NetworkListen => "file",
+    };
+    let path = f.path.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(path unavailable)"), escape);
+    let outcome = match f.sys.errno() {
+        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
+        None => format!("ok ({})", f.sys.ret),
+    };
+    let target = match f.path2.as_ref().and_then(|p| p.bytes.as_deref()) {
+        Some(p) => format!(" -> {}", escape(p)),
+        None => String::new(),
+    };
+    format!("{verb} {path}{target} by {who} pid={}: {outcome}", h.tgid)
+}
+
+/// `MFD_*` flags (include/uapi/linux/memfd.h), in order.
+const MEMFD_FLAGS: &[(u32, &str)] =
+    &[(0x1, "MFD_CLOEXEC"), (0x2, "MFD_ALLOW_SEALING"), (0x4, "MFD_HUGETLB"), (0x8, "MFD_NOEXEC_SEAL"), (0x10, "MFD_EXEC")];
+
+fn flag_names(flags: u32, table: &[(u32, &'static str)]) -> Vec<std::borrow::Cow<'static, str>> {
+    let mut out: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    let mut known = 0;
+    for (bit, name) in table {
+        known |= bit;
+        if flags & bit != 0 {
+            out.push((*name).into());
+        }
+    }
+    if flags & !known != 0 {
+        out.push(format!("{:#x}", flags & !known).into());
+    }
+    out
+}
+
+fn memfd_attrs(a: &mut Attrs, h: &Header, m: &MemfdEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &m.sys, proc);
+    match m.given_name() {
+        Some(n) => {
+            a.bytes(attr::VIGIL_MEMFD_NAME, n);
+        }
+        None => {
+            a.unavailable(attr::VIGIL_MEMFD_NAME, m.name.reason.map_or("unknown", |r| r.as_str()));
+        }
+    }
+    a.str(attr::VIGIL_MEMFD_NAME_SOURCE, m.name_source.as_str());
+    a.int(attr::VIGIL_MEMFD_FLAGS, m.flags).str_array(attr::VIGIL_MEMFD_FLAG_NAMES, &flag_names(m.flags, MEMFD_FLAGS));
+    if let Some(ino) = m.ino {
+        a.int(attr::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
+    }
+    let name = m.given_name().map_or(std::borrow::Cow::Borrowed("(name unavailable)"), escape);
+    let outcome = match m.sys.errno() {
+        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
+        None => format!("fd {}", m.sys.ret),
+    };
+    format!("memfd_create {name} by {who} pid={}: {outcome}", h.tgid)
+}
+
+fn cred_values(c: &crate::abi::RawCreds, caps: &crate::abi::RawCaps) -> [u64; 11] {
+    [
+        c.uid.into(),
+        c.euid.into(),
+        c.suid.into(),
+        c.fsuid.into(),
+        c.gid.into(),
+        c.egid.into(),
+        c.sgid.into(),
+        c.fsgid.into(),
+        caps.effective,
+        caps.permitted,
+        caps.inheritable,
+    ]
+}
+
+fn outcome(sys: &SyscallInfo) -> String {
+    match sys.errno() {
+        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
+        None => format!("ok ({})", sys.ret),
+    }
+}
+
+fn cred_attrs(a: &mut Attrs, h: &Header, c: &CredChangeEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &c.sys, proc);
+    let old = cred_values(&c.old_creds, &c.old_caps);
+    let new = cred_values(&c.new_creds, &c.new_caps);
+    let mut changed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    let mut key = String::with_capacity(48);
+    for (i, f) in attr::CRED_FIELDS.iter().enumerate() {
+        for (prefix, v) in [(attr::VIGIL_PRIV_OLD_PREFIX, old[i]), (attr::VIGIL_PRIV_NEW_PREFIX, new[i])] {
+            key.clear();
+            key.push_str(prefix);
+            key.push_str(f);
+            a.int(&key, i64::try_from(v).unwrap_or(i64::MAX));
+        }
+        if old[i] != new[i] {
+            changed.push((*f).into());
+        }
+    }
+    let requested: Vec<std::borrow::Cow<'_, str>> =
+        c.requested.iter().map(|v| if *v == u32::MAX { "-1".into() } else { v.to_string().into() }).collect();
+    a.str_array(attr::VIGIL_PRIV_REQUESTED, &requested).str_array(attr::VIGIL_PRIV_CHANGED, &changed);
+    let name = crate::abi::syscall_name(c.sys.syscall).unwrap_or("unknown");
+    format!(
+        "{name}({}) by {who} pid={}: {}; euid {} -> {}",
+        requested.join(", "),
+        h.tgid,
+        outcome(&c.sys),
+        c.old_creds.euid,
+        c.new_creds.euid
+    )
+}
+
+/// CLONE_NEW* flags (include/uapi/linux/sched.h), by namespace index.
+const CLONE_NEW: [u32; crate::abi::NS_MAX] =
+    [0x0002_0000, 0x0400_0000, 0x0800_0000, 0x2000_0000, 0x4000_0000, 0x80, 0x0200_0000, 0x1000_0000];
+
+fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &n.sys, proc);
+    a.int(attr::VIGIL_NS_FLAGS, n.flags);
+    if let Some(fd) = n.fd {
+        a.int(attr::VIGIL_NS_FD, fd);
+    }
+    let types: Vec<std::borrow::Cow<'static, str>> =
+        crate::abi::NAMESPACES.iter().zip(CLONE_NEW).filter(|(_, bit)| n.flags & bit != 0).map(|(t, _)| (*t).into()).collect();
+    let mut changed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
+    let mut key = String::with_capacity(40);
+    for (i, t) in crate::abi::NAMESPACES.iter().enumerate() {
+        for (prefix, v) in [(attr::VIGIL_NS_OLD_PREFIX, n.old_ns[i]), (attr::VIGIL_NS_NEW_PREFIX, n.new_ns[i])] {
+            key.clear();
+            key.push_str(prefix);
+            key.push_str(t);
+            a.int(&key, v);
+        }
+        if n.old_ns[i] != n.new_ns[i] {
+            changed.push((*t).into());
+        }
+    }
+    a.str_array(attr::VIGIL_NS_TYPES, &types).str_array(attr::VIGIL_NS_CHANGED, &changed);
+    let name = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
+    format!("{name} [{}] by {who} pid={}: {}; changed [{}]", types.join(" "), h.tgid, outcome(&n.sys), changed.join(" "))
+}
+
+fn net_attrs(a: &mut Attrs, h: &Header, n: &NetEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &n.sys, proc);
+    let sock_type = match n.sock_type {
+        1 => "stream",
+        2 => "dgram",
+        3 => "raw",
+        5 => "seqpacket",
+        _ => "other",
+    };
+    a.str(attr::VIGIL_NET_SOCKET_TYPE, sock_type).str(attr::VIGIL_NET_ADDRESS_SOURCE, n.addr_source.as_str()).int(attr::VIGIL_NET_FD, n.fd);
+    let verb = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
+    if h.event == crate::abi::EventType::NetworkListen {
+        a.int(attr::VIGIL_NET_BACKLOG, n.backlog);
+    }
+    let what = if let Some(path) = &n.unix_path {
+        a.str(attr::NETWORK_TRANSPORT, "unix");
+        // An abstract name starts with a NUL; shown as '@' like ss(8) does.
+        let shown: Option<Vec<u8>> = path.bytes.as_ref().map(|b| match b.split_first() {
+            Some((0, rest)) => [b"@".as_slice(), rest].concat(),
+            _ => b.clone(),
+        });
+        match &shown {
+            Some(p) => {
+                a.bytes(attr::NETWORK_PEER_ADDRESS, p);
+            }
+            None => {
+                a.unavailable(attr::NETWORK_PEER_ADDRESS, path.reason.map_or("unknown", |r| r.as_str()));
+            }
+        }
+        format!("unix {}", shown.as_deref().map_or(std::borrow::Cow::Borrowed("(unknown)"), escape))
+    } else {
+        let transport: std::borrow::Cow<'_, str> = match n.protocol {
+            6 => "tcp".into(),
+            17 => "udp".into(),
+            other => other.to_string().into(),
+        };
+        a.str(attr::NETWORK_TRANSPORT, &transport).str(attr::NETWORK_TYPE, if n.family == 10 { "ipv6" } else { "ipv4" });
+        let local = n.ip(&n.local.0).map(|ip| ip.to_string()).unwrap_or_default();
+        let peer = n.ip(&n.peer.0).map(|ip| ip.to_string()).unwrap_or_default();
+        a.str(attr::NETWORK_LOCAL_ADDRESS, &local).int(attr::NETWORK_LOCAL_PORT, n.local.1);
+        let has_peer = n.peer.1 != 0 || n.peer.0 != [0; 16];
+        if has_peer {
+            a.str(attr::NETWORK_PEER_ADDRESS, &peer).int(attr::NETWORK_PEER_PORT, n.peer.1);
+        }
+        let fmt = |ip: &str, port: u16| if n.family == 10 { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
+        if has_peer {
+            format!("{transport} {} -> {}", fmt(&local, n.local.1), fmt(&peer, n.peer.1))
+        } else {
+            format!("{transport} {}", fmt(&local, n.local.1))
+        }
+    };
+    format!("{verb} {what} by {who} pid={}: {}", h.tgid, outcome(&n.sys))
+}
+
+/// `enum bpf_prog_type` names, by value.
+const BPF_PROG_TYPES: &[&str] = &[
+    "unspec",
+    "socket_filter",
+    "kprobe",
+    "sched_cls",
+    "sched_act",
+    "tracepoint",
+    "xdp",
+    "perf_event",
+    "cgroup_skb",
+    "cgroup_sock",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "sock_ops",
+    "sk_skb",
+    "cgroup_device",
+    "sk_msg",
+    "raw_tracepoint",
+    "cgroup_sock_addr",
+    "lwt_seg6local",
+    "lirc_mode2",
+    "sk_reuseport",
+    "flow_dissector",
+    "cgroup_sysctl",
+    "raw_tracepoint_writable",
+    "cgroup_sockopt",
+    "tracing",
+    "struct_ops",
+    "ext",
+    "lsm",
+    "sk_lookup",
+    "syscall",
+    "netfilter",
+];
+
+/// `enum bpf_map_type` names, by value.
+const BPF_MAP_TYPES: &[&str] = &[
+    "unspec",
+    "hash",
+    "array",
+    "prog_array",
+    "perf_event_array",
+    "percpu_hash",
+    "percpu_array",
+    "stack_trace",
+    "cgroup_array",
+    "lru_hash",
+    "lru_percpu_hash",
+    "lpm_trie",
+    "array_of_maps",
+    "hash_of_maps",
+    "devmap",
+    "sockmap",
+    "cpumap",
+    "xskmap",
+    "sockhash",
+    "cgroup_storage",
+    "reuseport_sockarray",
+    "percpu_cgroup_storage",
+    "queue",
+    "stack",
+    "sk_storage",
+    "devmap_hash",
+    "struct_ops",
+    "ringbuf",
+    "inode_storage",
+    "task_storage",
+    "bloom_filter",
+    "user_ringbuf",
+    "cgrp_storage",
+    "arena",
+];
+
+fn table_name(table: &[&'static str], v: u32) -> std::borrow::Cow<'static, str> {
+    table.get(v as usize).map_or_else(|| v.to_string().into(), |n| (*n).into())
+}
+
+fn bpf_command(cmd: u32) -> std::borrow::Cow<'static, str> {
+    match cmd {
+        0 => "map_create".into(),
+        5 => "prog_load".into(),
+        8 => "prog_attach".into(),
+        17 => "raw_tracepoint_open".into(),
+        18 => "btf_load".into(),
+        28 => "link_create".into(),
+        other => other.to_string().into(),
+    }
+}
+
+fn bpf_attrs(a: &mut Attrs, h: &Header, b: &BpfEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &b.sys, proc);
+    let cmd = bpf_command(b.cmd);
+    a.str(attr::VIGIL_BPF_COMMAND, &cmd).str(attr::VIGIL_BPF_SOURCE, b.source.as_str());
+    let what = match b.cmd {
+        5 => {
+            let t = table_name(BPF_PROG_TYPES, b.prog_type);
+            a.str(attr::VIGIL_BPF_PROGRAM_TYPE, &t).int(attr::VIGIL_BPF_INSTRUCTIONS, b.insn_cnt);
+            a.int(attr::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
+            format!(" {t} program")
+        }
+        0 => {
+            let t = table_name(BPF_MAP_TYPES, b.map_type);
+            a.str(attr::VIGIL_BPF_MAP_TYPE, &t);
+            format!(" {t} map")
+        }
+        8 | 28 => {
+            a.int(attr::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
+            String::new()
+        }
+        _ => String::new(),
+    };
+    if !b.name.is_empty() {
+        a.bytes(attr::VIGIL_BPF_NAME, &b.name);
+    }
+    if let Some(id) = b.id {
+        a.int(attr::VIGIL_BPF_ID, id);
+    }
+    format!("bpf {cmd}{what} {} by {who} pid={}: {}", escape(&b.name), h.tgid, outcome(&b.sys))
+}
+
+fn module_attrs(a: &mut Attrs, h: &Header, m: &ModuleEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &m.sys, proc);
+    let what = match (&m.path, m.fd) {
+        (Some(p), Some(fd)) => {
+            a.field(attr::FILE_PATH, p).int(attr::VIGIL_MODULE_FD, fd).int(attr::VIGIL_MODULE_FLAGS, m.flags);
+            p.bytes.as_deref().map_or_else(|| "(file unavailable)".to_owned(), |b| escape(b).into_owned())
+        }
+        _ => {
+            a.int(attr::VIGIL_MODULE_SIZE, i64::try_from(m.len).unwrap_or(i64::MAX));
+            format!("image of {} bytes", m.len)
+        }
+    };
+    format!("module load {what} by {who} pid={}: {}", h.tgid, outcome(&m.sys))
+}
+
+fn ptrace_request_name(req: i64) -> Option<&'static str> {
+    Some(match req {
+        0 => "PTRACE_TRACEME",
+        4 => "PTRACE_POKETEXT",
+        5 => "PTRACE_POKEDATA",
+        6 => "PTRACE_POKEUSER",
+        13 => "PTRACE_SETREGS",
+        15 => "PTRACE_SETFPREGS",
+        16 => "PTRACE_ATTACH",
+        17 => "PTRACE_DETACH",
+        0x4205 => "PTRACE_SETREGSET",
+        0x4206 => "PTRACE_SEIZE",
+        _ => return None,
+    })
+}
+
+fn ptrace_attrs(a: &mut Attrs, h: &Header, p: &PtraceEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &p.sys, proc);
+    a.int(attr::VIGIL_PTRACE_REQUEST, p.request).int(attr::VIGIL_PTRACE_ADDR, i64::try_from(p.addr).unwrap_or(i64::MAX));
+    let name = ptrace_request_name(p.request);
+    if let Some(n) = name {
+        a.str(attr::VIGIL_PTRACE_REQUEST_NAME, n);
+    }
+    // TRACEME names no target: the tracer is the parent.
+    let target = if p.request != 0 {
+        a.int(attr::VIGIL_PTRACE_TARGET_PID, p.target_pid);
+        match proc.target.and_then(|t| t.exe.as_deref()) {
+            Some(exe) => {
+                a.bytes(attr::VIGIL_PTRACE_TARGET_EXE, exe);
+                format!(" pid={} ({})", p.target_pid, escape(exe))
+            }
+            None => {
+                a.unavailable(attr::VIGIL_PTRACE_TARGET_EXE, attr::REASON_LOST_CONTEXT);
+                format!(" pid={}", p.target_pid)
+            }
+        }
+    } else {
+        String::new()
+    };
+    format!("ptrace {}{target} by {who} pid={}: {}", name.map_or_else(|| p.request.to_string(), str::to_owned), h.tgid, outcome(&p.sys))
+}
+
+/// MS_* flags (include/uapi/linux/mount.h), in order.
+const MOUNT_FLAGS: &[(u32, &str)] = &[
+    (1, "MS_RDONLY"),
+    (2, "MS_NOSUID"),
+    (4, "MS_NODEV"),
+    (8, "MS_NOEXEC"),
+    (16, "MS_SYNCHRONOUS"),
+    (32, "MS_REMOUNT"),
+    (64, "MS_MANDLOCK"),
+    (128, "MS_DIRSYNC"),
+    (256, "MS_NOSYMFOLLOW"),
+    (1024, "MS_NOATIME"),
+    (2048, "MS_NODIRATIME"),
+    (4096, "MS_BIND"),
+    (8192, "MS_MOVE"),
+    (16384, "MS_REC"),
+    (32768, "MS_SILENT"),
+    (1 << 16, "MS_POSIXACL"),
+    (1 << 17, "MS_UNBINDABLE"),
+    (1 << 18, "MS_PRIVATE"),
+    (1 << 19, "MS_SLAVE"),
+    (1 << 20, "MS_SHARED"),
+    (1 << 21, "MS_RELATIME"),
+    (1 << 22, "MS_KERNMOUNT"),
+    (1 << 23, "MS_I_VERSION"),
+    (1 << 24, "MS_STRICTATIME"),
+    (1 << 25, "MS_LAZYTIME"),
+];
+
+fn mount_attrs(a: &mut Attrs, h: &Header, m: &MountEvent, proc: ProcContext<'_>) -> String {
+    let who = syscall_attrs(a, h, &m.sys, proc);
+    a.field(attr::VIGIL_MOUNT_TARGET, &m.target).int(attr::VIGIL_MOUNT_FLAGS, i64::try_from(m.flags).unwrap_or(i64::MAX));
+    let target = m.target.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(target unavailable)"), escape);
+    let mut body = String::new();
+    if let (Some(source), Some(fstype)) = (&m.source, &m.fstype) {
+        // A NULL source or type (remount, bind, propagation change) is absent.
+        if source.bytes.is_some() || source.reason != Some(crate::abi::Reason::NotSupported) {
+            a.field(attr::VIGIL_MOUNT_SOURCE, source);
+        }
+        if fstype.bytes.is_some() || fstype.reason != Some(crate::abi::Reason::NotSupported) {
+            a.field(attr::VIGIL_MOUNT_FSTYPE, fstype);
+        }
+        a.str_array(attr::VIGIL_MOUNT_FLAG_NAMES, &flag_names(u32::try_from(m.flags & 0xffff_ffff).unwrap_or(0), MOUNT_FLAGS));
+        body = format!(
+            "mount {} on {target} type {}",
+            source.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("none"), escape),
+            fstype.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("none"), escape)
+        );
+    } else {
+        body.push_str("umount ");
+        body.push_str(&target);
+    }
+    format!("{body} by {who} pid={}: {}", h.tgid, outcome(&m.sys))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +991,37 @@ mod tests {
         assert_eq!(get(&lr.attributes, "vigil.context.source"), Some(&Value::StringValue("unknown".into())));
         assert_eq!(get(&lr.attributes, "vigil.stream.gap_before"), Some(&Value::IntValue(3)));
         assert_eq!(get(&lr.attributes, "vigil.process.name_mismatch"), None, "unknown without context");
+    }
+
+    #[test]
+    fn file_open_maps_path_flags_and_errno() {
+        use crate::abi::EventType;
+        use crate::decode::tests::file_record;
+        let rec = decode(&file_record(EventType::FileOpen, 3, b"/etc/passwd", None)).expect("decode");
+        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        assert_eq!(lr.event_name, "vigil.file.open");
+        assert_eq!(get(&lr.attributes, "file.path"), Some(&Value::StringValue("/etc/passwd".into())));
+        assert_eq!(get(&lr.attributes, "file.name"), Some(&Value::StringValue("passwd".into())));
+        assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("kernel_object".into())));
+        assert_eq!(get(&lr.attributes, "vigil.syscall"), Some(&Value::StringValue("openat".into())));
+        assert_eq!(get(&lr.attributes, "vigil.hook"), Some(&Value::StringValue("tracepoint/syscalls/sys_exit_openat".into())));
+        assert_eq!(get(&lr.attributes, "file.mode"), Some(&Value::StringValue("0644".into())));
+        assert_eq!(get(&lr.attributes, "vigil.file.access"), Some(&Value::StringValue("write".into())));
+        assert_eq!(get(&lr.attributes, "error.type"), None);
+        assert_eq!(get(&lr.attributes, "vigil.stream.id"), Some(&Value::StringValue("5-0-1".into())), "bulk lane");
+        let rec = decode(&file_record(EventType::FileOpen, -13, b"/root/x", None)).expect("decode");
+        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        assert_eq!(get(&lr.attributes, "error.type"), Some(&Value::StringValue("EACCES".into())));
+        assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(-13)));
+        assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("syscall_argument".into())));
+        assert_eq!(get(&lr.attributes, "vigil.file.inode"), None, "no object, no inode");
+    }
+
+    #[test]
+    fn open_flag_names_cover_every_bit() {
+        assert_eq!(open_flag_names(0), ["O_RDONLY"]);
+        assert_eq!(open_flag_names(0o1101), ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
+        assert_eq!(open_flag_names(0o2 | 0o2000000 | 0o40000000), ["O_RDWR", "O_CLOEXEC", "0o40000000"]);
     }
 
     #[test]

@@ -1,33 +1,272 @@
-//! The hook table (which program serves which event) and `vigil check`.
+//! The hook table (which programs serve which event) and `vigil check`.
 //!
-//! Every event has one entry here. Preferred hooks come first; start-up and
-//! `vigil check` report which one is in use. This build has one hook per
-//! event: BTF raw tracepoints (`tp_btf`), which see the kernel's own objects
-//! (task, binprm) after the kernel has used them. Whether BPF-LSM is active
-//! is reported so operators know what the kernel would allow; fentry and
-//! LSM programs are not part of this build.
+//! Every program of the object has one entry here, with the event family
+//! it belongs to (switched on and off in `[probes]`) and its role: an
+//! `Emit` program writes the event's records, a `Stash` program only keeps
+//! a syscall's arguments for the matching exit program. Where several
+//! variants serve one event (a BPF-LSM hook and a syscall tracepoint), the
+//! preferred one comes first with `Variant::Preferred`; start-up tries it
+//! and falls back to `Variant::Fallback` when the kernel refuses it
+//! (`vigil check` and the records' `vigil.hook` say which one runs).
+//! Whether BPF-LSM is active is reported too.
 
-use super::{open_and_load, program, ProbeSettings};
-use crate::abi::EventType;
+use super::{load_and_attach, ProbeSettings};
+use crate::abi::{EventType, HookKind};
 use std::fmt::Write as _;
 
-/// One event's hook.
+/// Event families, each switched on or off in `[probes]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// exec, fork, exit (always on).
+    Process,
+    /// file opens, unlink, rename, chmod, chown, truncate (`probes.file`).
+    File,
+    /// memfd_create (`probes.fileless`).
+    Fileless,
+    /// setuid family, capset, unshare, setns (`probes.privilege`).
+    Privilege,
+    /// bpf(), module loading, ptrace, mount, umount (`probes.kernel`).
+    Kernel,
+    /// connect, accept, bind, listen (`probes.network`).
+    Network,
+}
+
+impl Family {
+    /// Name used in logs and `vigil check`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Process => "process",
+            Family::File => "file",
+            Family::Fileless => "fileless",
+            Family::Privilege => "privilege",
+            Family::Kernel => "kernel",
+            Family::Network => "network",
+        }
+    }
+}
+
+/// What a program does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Writes the event's records.
+    Emit,
+    /// Keeps a syscall's arguments for the exit program (never emits).
+    Stash,
+}
+
+/// Which of an event's variants a program is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The only variant.
+    Only,
+    /// Used when the kernel allows it (BPF-LSM, fentry).
+    Preferred,
+    /// Used when the preferred variant is refused.
+    Fallback,
+}
+
+/// One program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hook {
-    /// The event it produces.
+    /// The event it produces (or stashes for).
     pub event: EventType,
+    /// Its family.
+    pub family: Family,
     /// BPF program name in the object.
     pub program: &'static str,
     /// Section / attach point.
     pub attach_point: &'static str,
+    /// Kind of hook.
+    pub kind: HookKind,
+    /// Emit or stash.
+    pub role: Role,
+    /// Variant.
+    pub variant: Variant,
+    /// Whether start-up fails when it cannot be attached (optional ones,
+    /// e.g. syscalls an architecture does not have, are skipped and
+    /// reported).
+    pub required: bool,
+    /// Attach only when this other program failed to attach.
+    pub instead_of: Option<&'static str>,
 }
+
+const fn hook(event: EventType, family: Family, program: &'static str, attach_point: &'static str, kind: HookKind, role: Role) -> Hook {
+    Hook { event, family, program, attach_point, kind, role, variant: Variant::Only, required: true, instead_of: None }
+}
+
+const fn optional(h: Hook) -> Hook {
+    Hook { required: false, ..h }
+}
+
+/// The variant used where the kernel allows it.
+const fn preferred(h: Hook) -> Hook {
+    Hook { variant: Variant::Preferred, ..h }
+}
+
+/// The variant used when the preferred one is refused.
+const fn fallback(h: Hook) -> Hook {
+    Hook { variant: Variant::Fallback, ..h }
+}
+
+/// Attached only when `program` could not be (a stand-in).
+const fn instead_of(h: Hook, program: &'static str) -> Hook {
+    Hook { instead_of: Some(program), ..h }
+}
+
+use EventType as E;
+use Family as F;
+use HookKind as K;
+use Role as R;
 
 /// The hook table.
 pub const HOOKS: &[Hook] = &[
-    Hook { event: EventType::Exec, program: "handle_exec", attach_point: "tp_btf/sched_process_exec" },
-    Hook { event: EventType::Fork, program: "handle_fork", attach_point: "tp_btf/sched_process_fork" },
-    Hook { event: EventType::Exit, program: "handle_exit", attach_point: "tp_btf/sched_process_exit" },
+    hook(E::Exec, F::Process, "handle_exec", "tp_btf/sched_process_exec", K::TpBtf, R::Emit),
+    hook(E::Fork, F::Process, "handle_fork", "tp_btf/sched_process_fork", K::TpBtf, R::Emit),
+    hook(E::Exit, F::Process, "handle_exit", "tp_btf/sched_process_exit", K::TpBtf, R::Emit),
+    hook(E::FileOpen, F::File, "file_openat_exit", "tracepoint/syscalls/sys_exit_openat", K::SyscallTp, R::Emit),
+    hook(E::FileOpen, F::File, "file_openat2_exit", "tracepoint/syscalls/sys_exit_openat2", K::SyscallTp, R::Emit),
+    // unlink: the BPF-LSM hook where the kernel allows it (the dentry the
+    // kernel resolved), else the unlink/unlinkat tracepoints.
+    preferred(hook(E::FileUnlink, F::File, "file_unlink_lsm", "lsm/path_unlink", K::Lsm, R::Emit)),
+    // Opens have no enter programs (arguments are read at exit from the
+    // saved user registers). open(2) and creat(2) exist on x86-64 only.
+    optional(hook(E::FileOpen, F::File, "file_open_exit", "tracepoint/syscalls/sys_exit_open", K::SyscallTp, R::Emit)),
+    optional(hook(E::FileOpen, F::File, "file_creat_exit", "tracepoint/syscalls/sys_exit_creat", K::SyscallTp, R::Emit)),
+    // unlink, rename, chmod, chown, lchown (by path without a dirfd) exist on
+    // x86-64 only; their *at variants everywhere.
+    fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_enter", "tracepoint/syscalls/sys_enter_unlink", K::SyscallTp, R::Stash))),
+    fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_exit", "tracepoint/syscalls/sys_exit_unlink", K::SyscallTp, R::Emit))),
+    fallback(hook(E::FileUnlink, F::File, "file_unlinkat_enter", "tracepoint/syscalls/sys_enter_unlinkat", K::SyscallTp, R::Stash)),
+    fallback(hook(E::FileUnlink, F::File, "file_unlinkat_exit", "tracepoint/syscalls/sys_exit_unlinkat", K::SyscallTp, R::Emit)),
+    optional(hook(E::FileUnlink, F::File, "file_rmdir_enter", "tracepoint/syscalls/sys_enter_rmdir", K::SyscallTp, R::Stash)),
+    optional(hook(E::FileUnlink, F::File, "file_rmdir_exit", "tracepoint/syscalls/sys_exit_rmdir", K::SyscallTp, R::Emit)),
+    optional(hook(E::FileRename, F::File, "file_rename_enter", "tracepoint/syscalls/sys_enter_rename", K::SyscallTp, R::Stash)),
+    optional(hook(E::FileRename, F::File, "file_rename_exit", "tracepoint/syscalls/sys_exit_rename", K::SyscallTp, R::Emit)),
+    hook(E::FileRename, F::File, "file_renameat_enter", "tracepoint/syscalls/sys_enter_renameat", K::SyscallTp, R::Stash),
+    hook(E::FileRename, F::File, "file_renameat_exit", "tracepoint/syscalls/sys_exit_renameat", K::SyscallTp, R::Emit),
+    hook(E::FileRename, F::File, "file_renameat2_enter", "tracepoint/syscalls/sys_enter_renameat2", K::SyscallTp, R::Stash),
+    hook(E::FileRename, F::File, "file_renameat2_exit", "tracepoint/syscalls/sys_exit_renameat2", K::SyscallTp, R::Emit),
+    optional(hook(E::FileChmod, F::File, "file_chmod_enter", "tracepoint/syscalls/sys_enter_chmod", K::SyscallTp, R::Stash)),
+    optional(hook(E::FileChmod, F::File, "file_chmod_exit", "tracepoint/syscalls/sys_exit_chmod", K::SyscallTp, R::Emit)),
+    hook(E::FileChmod, F::File, "file_fchmod_enter", "tracepoint/syscalls/sys_enter_fchmod", K::SyscallTp, R::Stash),
+    hook(E::FileChmod, F::File, "file_fchmod_exit", "tracepoint/syscalls/sys_exit_fchmod", K::SyscallTp, R::Emit),
+    hook(E::FileChmod, F::File, "file_fchmodat_enter", "tracepoint/syscalls/sys_enter_fchmodat", K::SyscallTp, R::Stash),
+    hook(E::FileChmod, F::File, "file_fchmodat_exit", "tracepoint/syscalls/sys_exit_fchmodat", K::SyscallTp, R::Emit),
+    optional(hook(E::FileChown, F::File, "file_chown_enter", "tracepoint/syscalls/sys_enter_chown", K::SyscallTp, R::Stash)),
+    optional(hook(E::FileChown, F::File, "file_chown_exit", "tracepoint/syscalls/sys_exit_chown", K::SyscallTp, R::Emit)),
+    hook(E::FileChown, F::File, "file_fchown_enter", "tracepoint/syscalls/sys_enter_fchown", K::SyscallTp, R::Stash),
+    hook(E::FileChown, F::File, "file_fchown_exit", "tracepoint/syscalls/sys_exit_fchown", K::SyscallTp, R::Emit),
+    optional(hook(E::FileChown, F::File, "file_lchown_enter", "tracepoint/syscalls/sys_enter_lchown", K::SyscallTp, R::Stash)),
+    optional(hook(E::FileChown, F::File, "file_lchown_exit", "tracepoint/syscalls/sys_exit_lchown", K::SyscallTp, R::Emit)),
+    hook(E::FileChown, F::File, "file_fchownat_enter", "tracepoint/syscalls/sys_enter_fchownat", K::SyscallTp, R::Stash),
+    hook(E::FileChown, F::File, "file_fchownat_exit", "tracepoint/syscalls/sys_exit_fchownat", K::SyscallTp, R::Emit),
+    hook(E::FileTruncate, F::File, "file_truncate_enter", "tracepoint/syscalls/sys_enter_truncate", K::SyscallTp, R::Stash),
+    hook(E::FileTruncate, F::File, "file_truncate_exit", "tracepoint/syscalls/sys_exit_truncate", K::SyscallTp, R::Emit),
+    hook(E::FileTruncate, F::File, "file_ftruncate_enter", "tracepoint/syscalls/sys_enter_ftruncate", K::SyscallTp, R::Stash),
+    hook(E::FileTruncate, F::File, "file_ftruncate_exit", "tracepoint/syscalls/sys_exit_ftruncate", K::SyscallTp, R::Emit),
+    hook(
+        E::FilelessMemfdCreate,
+        F::Fileless,
+        "fileless_memfd_create_enter",
+        "tracepoint/syscalls/sys_enter_memfd_create",
+        K::SyscallTp,
+        R::Stash,
+    ),
+    hook(
+        E::FilelessMemfdCreate,
+        F::Fileless,
+        "fileless_memfd_create_exit",
+        "tracepoint/syscalls/sys_exit_memfd_create",
+        K::SyscallTp,
+        R::Emit,
+    ),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setuid_enter", "tracepoint/syscalls/sys_enter_setuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setuid_exit", "tracepoint/syscalls/sys_exit_setuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setgid_enter", "tracepoint/syscalls/sys_enter_setgid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setgid_exit", "tracepoint/syscalls/sys_exit_setgid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setreuid_enter", "tracepoint/syscalls/sys_enter_setreuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setreuid_exit", "tracepoint/syscalls/sys_exit_setreuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setregid_enter", "tracepoint/syscalls/sys_enter_setregid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setregid_exit", "tracepoint/syscalls/sys_exit_setregid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresuid_enter", "tracepoint/syscalls/sys_enter_setresuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresuid_exit", "tracepoint/syscalls/sys_exit_setresuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresgid_enter", "tracepoint/syscalls/sys_enter_setresgid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setresgid_exit", "tracepoint/syscalls/sys_exit_setresgid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsuid_enter", "tracepoint/syscalls/sys_enter_setfsuid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsuid_exit", "tracepoint/syscalls/sys_exit_setfsuid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsgid_enter", "tracepoint/syscalls/sys_enter_setfsgid", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_setfsgid_exit", "tracepoint/syscalls/sys_exit_setfsgid", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_capset_enter", "tracepoint/syscalls/sys_enter_capset", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeCredChange, F::Privilege, "priv_capset_exit", "tracepoint/syscalls/sys_exit_capset", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_unshare_enter", "tracepoint/syscalls/sys_enter_unshare", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_unshare_exit", "tracepoint/syscalls/sys_exit_unshare", K::SyscallTp, R::Emit),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_setns_enter", "tracepoint/syscalls/sys_enter_setns", K::SyscallTp, R::Stash),
+    hook(E::PrivilegeNamespace, F::Privilege, "priv_setns_exit", "tracepoint/syscalls/sys_exit_setns", K::SyscallTp, R::Emit),
+    hook(E::KernelBpf, F::Kernel, "kernel_bpf_enter", "tracepoint/syscalls/sys_enter_bpf", K::SyscallTp, R::Stash),
+    hook(E::KernelBpf, F::Kernel, "kernel_bpf_exit", "tracepoint/syscalls/sys_exit_bpf", K::SyscallTp, R::Emit),
+    hook(E::KernelPtrace, F::Kernel, "kernel_ptrace_enter", "tracepoint/syscalls/sys_enter_ptrace", K::SyscallTp, R::Stash),
+    hook(E::KernelPtrace, F::Kernel, "kernel_ptrace_exit", "tracepoint/syscalls/sys_exit_ptrace", K::SyscallTp, R::Emit),
+    hook(E::KernelMount, F::Kernel, "kernel_mount_enter", "tracepoint/syscalls/sys_enter_mount", K::SyscallTp, R::Stash),
+    hook(E::KernelMount, F::Kernel, "kernel_mount_exit", "tracepoint/syscalls/sys_exit_mount", K::SyscallTp, R::Emit),
+    hook(E::KernelUmount, F::Kernel, "kernel_umount_enter", "tracepoint/syscalls/sys_enter_umount", K::SyscallTp, R::Stash),
+    hook(E::KernelUmount, F::Kernel, "kernel_umount_exit", "tracepoint/syscalls/sys_exit_umount", K::SyscallTp, R::Emit),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_init_module_enter",
+        "tracepoint/syscalls/sys_enter_init_module",
+        K::SyscallTp,
+        R::Stash,
+    )),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_init_module_exit",
+        "tracepoint/syscalls/sys_exit_init_module",
+        K::SyscallTp,
+        R::Emit,
+    )),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_finit_module_enter",
+        "tracepoint/syscalls/sys_enter_finit_module",
+        K::SyscallTp,
+        R::Stash,
+    )),
+    optional(hook(
+        E::KernelModule,
+        F::Kernel,
+        "kernel_finit_module_exit",
+        "tracepoint/syscalls/sys_exit_finit_module",
+        K::SyscallTp,
+        R::Emit,
+    )),
+    // Without module support there are no module syscall tracepoints: the
+    // raw sys_exit tracepoint stands in, only then (it runs on every syscall).
+    instead_of(
+        hook(E::KernelModule, F::Kernel, "kernel_module_raw_exit", "tp_btf/sys_exit", K::RawSyscall, R::Emit),
+        "kernel_finit_module_exit",
+    ),
+    // Network: exit programs only (arguments from the saved user registers).
+    hook(E::NetworkConnect, F::Network, "net_connect_exit", "tracepoint/syscalls/sys_exit_connect", K::SyscallTp, R::Emit),
+    hook(E::NetworkAccept, F::Network, "net_accept_exit", "tracepoint/syscalls/sys_exit_accept", K::SyscallTp, R::Emit),
+    hook(E::NetworkAccept, F::Network, "net_accept4_exit", "tracepoint/syscalls/sys_exit_accept4", K::SyscallTp, R::Emit),
+    hook(E::NetworkBind, F::Network, "net_bind_exit", "tracepoint/syscalls/sys_exit_bind", K::SyscallTp, R::Emit),
+    hook(E::NetworkListen, F::Network, "net_listen_exit", "tracepoint/syscalls/sys_exit_listen", K::SyscallTp, R::Emit),
 ];
+
+/// Whether `family` is switched on in `settings`.
+pub fn family_enabled(settings: &ProbeSettings, family: Family) -> bool {
+    match family {
+        Family::Process => true,
+        Family::File => settings.probes.file,
+        Family::Fileless => settings.probes.fileless,
+        Family::Privilege => settings.probes.privilege,
+        Family::Kernel => settings.probes.kernel,
+        Family::Network => settings.probes.network,
+    }
+}
 
 /// One line of the `vigil check` report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,18 +320,34 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
         "BPF LSM",
         bpf_lsm,
         false,
-        format!("active LSMs: {}; not used by this build", if lsm.trim().is_empty() { "unreadable" } else { lsm.trim() }),
+        format!(
+            "active LSMs: {}; BPF-LSM hooks are preferred where allowed (probes.prefer_lsm), with a syscall-tracepoint fallback",
+            if lsm.trim().is_empty() { "unreadable" } else { lsm.trim() }
+        ),
     );
-    match open_and_load(settings) {
-        Ok(mut skel) => {
-            item("load programs", true, true, "verifier accepted every program; ring buffer and maps created".into());
-            for hook in HOOKS {
-                match program(&mut skel, hook.event).attach() {
-                    Ok(link) => {
-                        drop(link);
-                        item(&format!("hook {}", hook.event.event_name()), true, true, format!("{} ({})", hook.attach_point, hook.program));
-                    }
-                    Err(e) => item(&format!("hook {}", hook.event.event_name()), false, true, format!("{}: {e:#}", hook.attach_point)),
+    match load_and_attach(settings) {
+        Ok((loaded, links, active)) => {
+            drop(links);
+            item("load programs", true, true, "verifier accepted every enabled program; ring buffer and maps created".into());
+            for note in &loaded.notes {
+                item("hook fallback", true, false, note.clone());
+            }
+            for h in HOOKS.iter().filter(|h| h.role == Role::Emit) {
+                let name = format!("hook {} ({})", h.event.event_name(), h.family.as_str());
+                let used = active.iter().any(|a| a == &format!("{}={}", h.event.event_name(), h.attach_point));
+                if !family_enabled(settings, h.family) {
+                    item(&name, true, false, format!("{}: family switched off in [probes]", h.attach_point));
+                } else if used {
+                    item(&name, true, false, format!("{} ({}, {})", h.attach_point, h.program, h.kind.as_str()));
+                } else if h.instead_of.is_some() {
+                    continue; // a stand-in that was not needed
+                } else {
+                    item(
+                        &name,
+                        !h.required,
+                        false,
+                        format!("{}: not in use (another variant serves the event, or absent on this kernel)", h.attach_point),
+                    );
                 }
             }
         }
@@ -123,9 +378,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_event_type_has_exactly_one_hook() {
+    fn every_event_type_has_a_required_emitting_hook() {
         for t in EventType::ALL {
-            assert_eq!(HOOKS.iter().filter(|h| h.event == t).count(), 1, "{t:?}");
+            assert!(HOOKS.iter().any(|h| h.event == t && h.role == Role::Emit && (h.required || h.instead_of.is_none())), "{t:?}");
+        }
+        let mut names: Vec<_> = HOOKS.iter().map(|h| h.program).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), HOOKS.len(), "a program is listed twice");
+        for h in HOOKS {
+            assert!(h.attach_point.starts_with(h.kind.as_str().split('/').next().unwrap_or("")), "{h:?}");
+            // Every preferred variant has a fallback for the same event.
+            if h.variant == Variant::Preferred {
+                assert!(HOOKS.iter().any(|f| f.event == h.event && f.variant == Variant::Fallback && f.role == Role::Emit), "{h:?}");
+            }
         }
     }
 

@@ -22,7 +22,7 @@ use crate::abi::{self, EventType};
 use crate::config::ProbesConfig;
 use crate::stats::Stats;
 use libbpf_rs::libbpf_sys;
-use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -84,6 +84,9 @@ pub struct ProbeSettings {
 pub struct ProbeStatus {
     /// `event_name=hook` for every attached program.
     pub active_hooks: Vec<String>,
+    /// Preferred hook variants the kernel refused, and why (the fallback
+    /// variants serve those events).
+    pub fallbacks: Vec<String>,
     /// Boot-clock ns when the probes were loaded (the stream session).
     pub loaded_at_boot_ns: u64,
 }
@@ -128,17 +131,147 @@ impl Receiver {
     }
 }
 
-fn open_and_load(settings: &ProbeSettings) -> Result<ProcessSkel<'static>, ProbeError> {
+/// A loaded object and what start-up had to give up on the way.
+pub(crate) struct Loaded {
+    pub(crate) skel: ProcessSkel<'static>,
+    /// Human-readable notes (preferred hook variants refused, ...).
+    pub(crate) notes: Vec<String>,
+    /// Programs loaded (enabled family, chosen variant).
+    pub(crate) enabled: Vec<&'static hooks::Hook>,
+}
+
+/// Programs to load: every program of an enabled family, with either the
+/// preferred or the fallback variant of each event.
+fn selected(settings: &ProbeSettings, preferred: bool) -> Vec<&'static hooks::Hook> {
+    hooks::HOOKS
+        .iter()
+        .filter(|h| hooks::family_enabled(settings, h.family))
+        .filter(|h| match h.variant {
+            hooks::Variant::Only => true,
+            hooks::Variant::Preferred => preferred,
+            hooks::Variant::Fallback => !preferred,
+        })
+        .collect()
+}
+
+/// Syscall tracepoints are attached through tracefs (libbpf reads each
+/// event's id there). When neither /sys/kernel/tracing nor the debugfs copy
+/// is mounted, mount tracefs (vigil runs with CAP_SYS_ADMIN for BPF anyway).
+fn ensure_tracefs() {
+    let tracing = std::path::Path::new("/sys/kernel/tracing");
+    if tracing.join("events").exists() || std::path::Path::new("/sys/kernel/debug/tracing/events").exists() {
+        return;
+    }
+    // SAFETY: plain mount(2) with NUL-terminated literals and no data.
+    let rc = unsafe { libc::mount(c"nodev".as_ptr(), c"/sys/kernel/tracing".as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 {
+        tracing::info!("mounted tracefs on /sys/kernel/tracing (needed to attach syscall tracepoints)");
+    } else {
+        tracing::warn!("tracefs is not mounted and mounting it failed: {}", std::io::Error::last_os_error());
+    }
+}
+
+fn open_and_load(settings: &ProbeSettings) -> Result<Loaded, ProbeError> {
+    open_and_load_with(settings, settings.probes.prefer_lsm, Vec::new())
+}
+
+/// Load with the preferred variants (when `preferred` and any are enabled),
+/// falling back to a load without them if the kernel refuses.
+fn open_and_load_with(settings: &ProbeSettings, preferred: bool, mut notes: Vec<String>) -> Result<Loaded, ProbeError> {
+    if hooks::HOOKS.iter().any(|h| h.kind == crate::abi::HookKind::SyscallTp && hooks::family_enabled(settings, h.family)) {
+        ensure_tracefs();
+    }
+    let has_preferred = hooks::HOOKS.iter().any(|h| h.variant == hooks::Variant::Preferred && hooks::family_enabled(settings, h.family));
+    // A cheap probe first (one trivial BPF-LSM program), so a kernel that
+    // refuses BPF-LSM does not cost a second load of the whole object.
+    let lsm_ok = || {
+        // SAFETY: libbpf's feature probe loads and frees a trivial program;
+        // the options pointer may be null.
+        unsafe { libbpf_sys::libbpf_probe_bpf_prog_type(libbpf_sys::BPF_PROG_TYPE_LSM, std::ptr::null()) == 1 }
+    };
+    if has_preferred && preferred && !lsm_ok() {
+        let msg = "preferred hooks (BPF-LSM) refused by the kernel's feature probe, using syscall tracepoints".to_owned();
+        tracing::info!("{msg}");
+        notes.push(msg);
+    } else if has_preferred && preferred {
+        match open_and_load_variant(settings, &selected(settings, true)) {
+            Ok(skel) => return Ok(Loaded { skel, notes, enabled: selected(settings, true) }),
+            Err(e) => {
+                let msg = format!("preferred hooks (BPF-LSM/fentry) refused at load, using syscall tracepoints: {e}");
+                tracing::info!("{msg}");
+                notes.push(msg);
+            }
+        }
+    }
+    let enabled = selected(settings, false);
+    let skel = open_and_load_variant(settings, &enabled)?;
+    Ok(Loaded { skel, notes, enabled })
+}
+
+/// Load and attach, falling back from the preferred variants when the
+/// kernel refuses to load or to attach them.
+pub(crate) fn load_and_attach(settings: &ProbeSettings) -> Result<(Loaded, Vec<libbpf_rs::Link>, Vec<String>), ProbeError> {
+    let mut loaded = open_and_load(settings)?;
+    let (links, attached, failed) = attach_enabled(&mut loaded);
+    let refused: Vec<String> =
+        failed.iter().filter(|(h, _)| h.variant == hooks::Variant::Preferred).map(|(h, e)| format!("{}: {e}", h.attach_point)).collect();
+    let (mut loaded, links, attached, failed) = if refused.is_empty() {
+        (loaded, links, attached, failed)
+    } else {
+        drop(links);
+        drop(loaded);
+        let msg = format!("preferred hooks refused at attach, using syscall tracepoints: {}", refused.join("; "));
+        tracing::info!("{msg}");
+        let mut again = open_and_load_with(settings, false, vec![msg])?;
+        let (links, attached, failed) = attach_enabled(&mut again);
+        (again, links, attached, failed)
+    };
+    for (hook, message) in &failed {
+        if hook.required {
+            return Err(ProbeError::Attach { hook: hook.attach_point, message: message.clone() });
+        }
+        tracing::info!("optional hook {} not attached: {message}", hook.attach_point);
+    }
+    loaded.enabled.retain(|h| attached.iter().any(|a| a.program == h.program));
+    let active =
+        attached.iter().filter(|h| h.role == hooks::Role::Emit).map(|h| format!("{}={}", h.event.event_name(), h.attach_point)).collect();
+    Ok((loaded, links, active))
+}
+
+/// Copy the watched read prefixes into the object's read-only data.
+fn set_read_prefixes(rodata: &mut process_skel::types::rodata, prefixes: &[String]) -> Result<(), ProbeError> {
+    let n = prefixes.len().min(rodata.file_read_prefix_len.len());
+    for (i, p) in prefixes.iter().take(n).enumerate() {
+        let bytes = p.as_bytes();
+        let slot = &mut rodata.file_read_prefixes[i];
+        if bytes.len() > slot.len() {
+            return Err(ProbeError::Load(format!("read prefix {p:?} is longer than {} bytes", slot.len())));
+        }
+        for (d, b) in slot.iter_mut().zip(bytes) {
+            *d = *b as _;
+        }
+        rodata.file_read_prefix_len[i] = u32::try_from(bytes.len()).unwrap_or(0);
+    }
+    rodata.file_read_prefix_count = u32::try_from(n).unwrap_or(0);
+    Ok(())
+}
+
+fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Hook]) -> Result<ProcessSkel<'static>, ProbeError> {
     // The open object must outlive the skeleton, which lives until the
     // receiver thread ends; one small allocation per load is leaked for it.
     let storage: &'static mut MaybeUninit<libbpf_rs::OpenObject> = Box::leak(Box::new(MaybeUninit::uninit()));
     let builder = ProcessSkelBuilder::default();
     let mut open = builder.open(storage).map_err(|e| ProbeError::Load(format!("{e:#}")))?;
+    for mut prog in open.open_object_mut().progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        prog.set_autoload(enabled.iter().any(|h| h.program == name));
+    }
     let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| ProbeError::Load("object has no .rodata".into()))?;
     rodata.vigil_tgid = settings.self_tgid;
     rodata.args_max = settings.probes.args_max_bytes;
     rodata.wakeup_every = settings.probes.wakeup_every;
     rodata.path_max = settings.probes.path_max_bytes;
+    set_read_prefixes(rodata, &settings.probes.file_read_prefixes)?;
     open.maps
         .events
         .set_max_entries(settings.probes.ringbuf_kib.saturating_mul(1024))
@@ -151,26 +284,34 @@ fn open_and_load(settings: &ProbeSettings) -> Result<ProcessSkel<'static>, Probe
     open.load().map_err(|e| ProbeError::Load(format!("{e:#}")))
 }
 
-fn attach_all(skel: &mut ProcessSkel<'static>) -> Result<(Vec<libbpf_rs::Link>, Vec<String>), ProbeError> {
-    let mut links = Vec::new();
-    let mut active = Vec::new();
-    for hook in hooks::HOOKS {
-        let link =
-            program(skel, hook.event).attach().map_err(|e| ProbeError::Attach { hook: hook.attach_point, message: format!("{e:#}") })?;
-        links.push(link);
-        active.push(format!("{}={}", hook.event.event_name(), hook.attach_point));
-    }
-    Ok((links, active))
-}
+/// Attached hooks and the optional ones that could not be attached.
+type Attached = (Vec<libbpf_rs::Link>, Vec<&'static hooks::Hook>, Vec<(&'static hooks::Hook, String)>);
 
-/// The program that serves `event` (the hook table names it; this is the
-/// one place that maps it to the skeleton's typed field).
-fn program<'a>(skel: &'a mut ProcessSkel<'static>, event: EventType) -> &'a mut libbpf_rs::ProgramMut<'static> {
-    match event {
-        EventType::Exec => &mut skel.progs.handle_exec,
-        EventType::Fork => &mut skel.progs.handle_fork,
-        EventType::Exit => &mut skel.progs.handle_exit,
+/// Attach every loaded program; failures are returned, not fatal.
+pub(crate) fn attach_enabled(loaded: &mut Loaded) -> Attached {
+    let mut links = Vec::new();
+    let mut attached = Vec::new();
+    let mut failed = Vec::new();
+    // Stand-ins last: they depend on what attached before them.
+    let (direct, standins): (Vec<&'static hooks::Hook>, Vec<&'static hooks::Hook>) =
+        loaded.enabled.iter().partition(|h| h.instead_of.is_none());
+    for hook in direct.into_iter().chain(standins) {
+        if let Some(primary) = hook.instead_of {
+            if attached.iter().any(|a: &&hooks::Hook| a.program == primary) {
+                continue;
+            }
+        }
+        let prog = loaded.skel.object().progs_mut().find(|p| p.name() == hook.program);
+        match prog.map(|p| p.attach()) {
+            Some(Ok(link)) => {
+                links.push(link);
+                attached.push(hook);
+            }
+            Some(Err(e)) => failed.push((hook, format!("{e:#}"))),
+            None => failed.push((hook, "program missing from the object".to_owned())),
+        }
     }
+    (links, attached, failed)
 }
 
 /// A per-CPU `u64` array entry, one value per possible CPU.
@@ -250,20 +391,34 @@ fn program_run_stats(prog: &libbpf_rs::Program<'_>) -> std::io::Result<(u64, u64
 
 /// Copy every attached program's run statistics into `stats`. `held`: vigil
 /// holds a `bpf_enable_stats` descriptor.
-fn read_program_stats(skel: &ProcessSkel<'static>, stats: &Stats, held: bool) {
+fn read_program_stats(loaded: &Loaded, stats: &Stats, held: bool) {
     stats.set_bpf_run_stats_enabled(held || run_time_stats_sysctl());
-    for hook in hooks::HOOKS {
-        let prog = match hook.event {
-            EventType::Exec => &skel.progs.handle_exec,
-            EventType::Fork => &skel.progs.handle_fork,
-            EventType::Exit => &skel.progs.handle_exit,
-        };
-        match program_run_stats(prog) {
-            Ok((runs, ns, misses)) => stats.program(hook.event).store(runs, ns, misses),
-            Err(e) => {
-                tracing::debug!("bpf_prog_info of {}: {e}", hook.attach_point);
-                stats.program(hook.event).mark_unreadable();
+    for t in EventType::ALL {
+        let mut sum = (0u64, 0u64, 0u64);
+        let mut any = false;
+        let mut unreadable = false;
+        for hook in loaded.enabled.iter().filter(|h| h.event == t) {
+            let Some(prog) = loaded.skel.object().progs().find(|p| p.name() == hook.program) else { continue };
+            match program_run_stats(&prog) {
+                Ok((runs, ns, misses)) => {
+                    // A syscall's runs are counted once, by its exit program.
+                    if hook.role == hooks::Role::Emit {
+                        sum.0 += runs;
+                    }
+                    sum.1 += ns;
+                    sum.2 += misses;
+                    any = true;
+                }
+                Err(e) => {
+                    tracing::debug!("bpf_prog_info of {}: {e}", hook.attach_point);
+                    unreadable = true;
+                }
             }
+        }
+        if unreadable {
+            stats.program(t).mark_unreadable();
+        } else if any {
+            stats.program(t).store(sum.0, sum.1, sum.2);
         }
     }
 }
@@ -326,8 +481,8 @@ fn receiver_thread(
     (stop, hold): (Arc<AtomicBool>, Arc<AtomicBool>),
     ready: std::sync::mpsc::Sender<Result<ProbeStatus, ProbeError>>,
 ) {
-    let mut skel = match open_and_load(&settings) {
-        Ok(s) => s,
+    let (loaded, links, active_hooks) = match load_and_attach(&settings) {
+        Ok(v) => v,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
@@ -346,7 +501,7 @@ fn receiver_thread(
     stats.set_bpf_run_stats_enabled(run_stats.is_some() || run_time_stats_sysctl());
     let cb_stats = stats.clone();
     let mut builder = RingBufferBuilder::new();
-    let added = builder.add(&skel.maps.events, move |data: &[u8]| {
+    let added = builder.add(&loaded.skel.maps.events, move |data: &[u8]| {
         let observed_ns = crate::clock::unix_now_ns();
         cb_stats.count_received(data);
         match tx.try_send(RawRecord { bytes: data.to_vec(), observed_ns }) {
@@ -362,14 +517,7 @@ fn receiver_thread(
             return;
         }
     };
-    let (links, active_hooks) = match attach_all(&mut skel) {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(ProbeStatus { active_hooks, loaded_at_boot_ns }));
+    let _ = ready.send(Ok(ProbeStatus { active_hooks, fallbacks: loaded.notes.clone(), loaded_at_boot_ns }));
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
     let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
         if let Err(e) = ring.consume() {
@@ -403,8 +551,8 @@ fn receiver_thread(
                     _ = tick.tick() => {}
                     _ = counters.tick() => {
                         read_ring_fill(&ring, &stats);
-                        read_kernel_counters(&skel, &stats);
-                        read_program_stats(&skel, &stats, run_stats.is_some());
+                        read_kernel_counters(&loaded.skel, &stats);
+                        read_program_stats(&loaded, &stats, run_stats.is_some());
                     }
                 }
                 if !hold.load(Ordering::SeqCst) {
@@ -427,8 +575,8 @@ fn receiver_thread(
     // Detach first, so nothing new arrives, then drain what is left.
     drop(links);
     drain(&ring);
-    read_kernel_counters(&skel, &stats);
-    read_program_stats(&skel, &stats, run_stats.is_some());
+    read_kernel_counters(&loaded.skel, &stats);
+    read_program_stats(&loaded, &stats, run_stats.is_some());
     drop(ring);
     drop(run_stats);
 }

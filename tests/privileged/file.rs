@@ -1,0 +1,397 @@
+//! File events: the real syscalls, the exact fields.
+
+use super::{temp_dir, WAIT};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use vigil::abi::{EventType, HookKind, LANE_BULK};
+use vigil::config::ProbesConfig;
+use vigil::decode::{Event, FileEvent, PathSource};
+use vigil_tests::attrs::{int_attr, str_array_attr, str_attr};
+use vigil_tests::capture::{Capture, Captured};
+
+fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u32 }
+}
+
+/// The file record of `event` by process `tgid` whose path is `path`.
+fn is_file(c: &Captured, event: EventType, tgid: u32, path: &Path) -> bool {
+    c.record.header.event == event
+        && c.record.header.tgid == tgid
+        && matches!(&c.record.event, Event::File(f) if f.path.bytes.as_deref() == Some(path.as_os_str().as_bytes()))
+}
+
+fn file(c: &Captured) -> &FileEvent {
+    match &c.record.event {
+        Event::File(f) => f,
+        other => panic!("not a file record: {other:?}"),
+    }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A directory everyone may enter (for tests that act as another user).
+fn open_dir(name: &str) -> std::path::PathBuf {
+    let d = temp_dir(name);
+    std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    d
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn open_for_writing_reports_the_opened_file() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("open-write");
+    let target = dir.join("new.txt");
+    let c = cstr(&target);
+    // SAFETY: a valid C string; the descriptor is closed below.
+    let fd = unsafe { libc::openat(libc::AT_FDCWD, c.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC, 0o640) };
+    assert!(fd >= 0);
+    let tid = gettid();
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    let ino = std::fs::metadata(&target).unwrap().ino();
+
+    let rec = cap.wait_for("open record", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &target));
+    assert_eq!(rec.record.header.pid, tid, "acting thread");
+    assert_eq!(rec.record.header.lane, LANE_BULK);
+    let f = file(&rec);
+    assert_eq!(f.sys.ret, i64::from(fd));
+    assert_eq!(f.sys.syscall, 2, "openat");
+    assert_eq!(f.sys.hook, Some(HookKind::SyscallTp));
+    assert_eq!(f.flags, (libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC) as u32);
+    assert_eq!(f.mode, 0o640);
+    assert_eq!(f.ino, Some(ino));
+    assert_eq!(f.path_source, PathSource::KernelObject);
+    assert!(!f.path.truncated);
+    assert_eq!(f.path.original_size, Some(target.as_os_str().len() as u64));
+    let l = &rec.log.attributes;
+    assert_eq!(rec.log.event_name, "vigil.file.open");
+    assert_eq!(str_attr(l, "file.path"), Some(path_str(&target)));
+    assert_eq!(str_attr(l, "file.name"), Some("new.txt"));
+    assert_eq!(str_attr(l, "vigil.file.path_source"), Some("kernel_object"));
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("openat"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(i64::from(fd)));
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_openat"));
+    assert_eq!(str_attr(l, "vigil.file.access"), Some("write"));
+    assert_eq!(str_array_attr(l, "vigil.file.flag_names").unwrap(), ["O_WRONLY", "O_CREAT", "O_CLOEXEC"]);
+    assert_eq!(str_attr(l, "file.mode"), Some("0640"));
+    assert_eq!(int_attr(l, "vigil.file.inode"), Some(ino as i64));
+    assert_eq!(int_attr(l, "process.pid"), Some(i64::from(std::process::id())));
+    assert_eq!(int_attr(l, "thread.id"), Some(i64::from(tid)));
+    assert_eq!(str_attr(l, "error.type"), None);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn denied_open_carries_the_errno_and_the_argument_path() {
+    let mut cap = Capture::start_default();
+    let dir = open_dir("open-denied");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, b"x").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let status = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("echo y > {}", path_str(&secret)))
+        .uid(65534)
+        .gid(65534)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = status.id();
+    let mut child = status;
+    assert!(!child.wait().unwrap().success(), "nobody must not be able to write the file");
+
+    let rec = cap.wait_for("denied open", WAIT, |c| is_file(c, EventType::FileOpen, pid, &secret));
+    let f = file(&rec);
+    assert_eq!(f.sys.ret, -i64::from(libc::EACCES));
+    assert_eq!(f.sys.errno(), Some(libc::EACCES));
+    assert_eq!(f.path_source, PathSource::SyscallArgument);
+    assert_eq!(f.ino, None, "no object was opened");
+    assert_eq!(f.flags & (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32, (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u32);
+    let l = &rec.log.attributes;
+    assert_eq!(str_attr(l, "error.type"), Some("EACCES"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(-i64::from(libc::EACCES)));
+    assert_eq!(str_attr(l, "vigil.file.path_source"), Some("syscall_argument"));
+    assert_eq!(str_attr(l, "file.path"), Some(path_str(&secret)));
+    assert_eq!(str_attr(l, "thread.name"), Some("sh"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn relative_paths_from_a_changed_cwd_resolve_to_absolute_paths() {
+    let mut cap = Capture::start_default();
+    let dir = open_dir("open-relative");
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(": > start.txt; cd sub && : > rel.txt; : > missing/x.txt")
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let start = dir.join("start.txt");
+    let rel = dir.join("sub/rel.txt");
+    let missing = dir.join("sub/missing/x.txt");
+
+    let a = cap.wait_for("open start.txt", WAIT, |c| is_file(c, EventType::FileOpen, pid, &start));
+    assert_eq!(file(&a).path_source, PathSource::KernelObject);
+    let b = cap.wait_for("open sub/rel.txt after cd", WAIT, |c| is_file(c, EventType::FileOpen, pid, &rel));
+    assert_eq!(file(&b).path_source, PathSource::KernelObject);
+    assert_eq!(file(&b).ino, Some(std::fs::metadata(&rel).unwrap().ino()));
+    // A failed relative open: the argument, made absolute with the kernel's cwd.
+    let m = cap.wait_for("failed relative open", WAIT, |c| is_file(c, EventType::FileOpen, pid, &missing));
+    assert_eq!(file(&m).sys.errno(), Some(libc::ENOENT));
+    assert_eq!(file(&m).path_source, PathSource::SyscallArgument);
+    assert_eq!(str_attr(&m.log.attributes, "error.type"), Some("ENOENT"));
+    assert_eq!(str_attr(&m.log.attributes, "file.path"), Some(path_str(&missing)));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn symlinked_path_resolves_to_its_target_and_dirfd_relative_opens_are_absolute() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("open-symlink");
+    let target = dir.join("target.txt");
+    std::fs::write(&target, b"").unwrap();
+    let link = dir.join("link.txt");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&link).unwrap();
+    let rec = cap.wait_for("open through the symlink", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &target));
+    assert_eq!(file(&rec).path_source, PathSource::KernelObject);
+    assert_eq!(str_attr(&rec.log.attributes, "file.path"), Some(path_str(&target)));
+    // No record names the link.
+    let named_link = cap.all_matching(Duration::from_millis(200), |c| is_file(c, EventType::FileOpen, std::process::id(), &link));
+    assert!(named_link.is_empty(), "{named_link:?}");
+
+    // openat(dirfd, "rel") with a directory descriptor, failing: made
+    // absolute with the directory's kernel path.
+    let d = std::fs::File::open(&dir).unwrap();
+    let name = CString::new("nodir/file").unwrap();
+    // SAFETY: valid descriptor and C string.
+    let fd = unsafe { libc::openat(std::os::fd::AsRawFd::as_raw_fd(&d), name.as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o600) };
+    assert_eq!(fd, -1);
+    let want = dir.join("nodir/file");
+    let rec = cap.wait_for("dirfd-relative failed open", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &want));
+    assert_eq!(file(&rec).sys.errno(), Some(libc::ENOENT));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Thread `tid` of this process is blocked in openat.
+fn blocked_in_openat(tid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).is_ok_and(|s| s.split_whitespace().next() == Some("257"))
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn rename_racing_with_the_open_reports_the_new_name() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("open-rename-race");
+    let fifo = dir.join("fifo");
+    let renamed = dir.join("renamed");
+    let c = cstr(&fifo);
+    // SAFETY: valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // The writer's open blocks inside openat (the kernel has looked the
+    // name up and holds the file) until a reader arrives.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let fifo2 = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        tx.send(gettid()).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&fifo2).map(|_| ())
+    });
+    let tid = rx.recv().unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !blocked_in_openat(tid) {
+        assert!(std::time::Instant::now() < deadline, "writer never blocked in openat");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::rename(&fifo, &renamed).unwrap();
+    let ino = std::fs::metadata(&renamed).unwrap().ino();
+    // Release the writer with a reader on the new name.
+    let _reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&renamed).unwrap();
+    writer.join().unwrap().unwrap();
+
+    let rec = cap.wait_for("the writer's open", WAIT, |c| {
+        c.record.header.event == EventType::FileOpen && c.record.header.pid == tid && file(c).sys.ret >= 0
+    });
+    let f = file(&rec);
+    assert_eq!(f.path.bytes.as_deref(), Some(renamed.as_os_str().as_bytes()), "the name the opened file has, not the one passed");
+    assert_eq!(f.ino, Some(ino));
+    assert_eq!(f.path_source, PathSource::KernelObject);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn reads_are_reported_only_under_watched_prefixes() {
+    let dir = temp_dir("open-read-prefix");
+    std::fs::create_dir(dir.join("watched")).unwrap();
+    std::fs::create_dir(dir.join("other")).unwrap();
+    let watched = dir.join("watched/a");
+    let other = dir.join("other/b");
+    std::fs::write(&watched, b"").unwrap();
+    std::fs::write(&other, b"").unwrap();
+    let prefix = format!("{}/", dir.join("watched").display());
+    let mut cap = Capture::start(ProbesConfig {
+        ringbuf_kib: 4096,
+        poll_interval_ms: 5,
+        file_read_prefixes: vec![prefix],
+        ..ProbesConfig::default()
+    });
+    std::fs::File::open(&other).unwrap();
+    std::fs::File::open(&watched).unwrap();
+    // A read that fails under the prefix is reported too (path from the argument).
+    assert!(std::fs::File::open(dir.join("watched/none")).is_err());
+    let marker = dir.join("marker");
+    std::fs::write(&marker, b"").unwrap();
+
+    let rec = cap.wait_for("read under the prefix", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &watched));
+    assert_eq!(str_attr(&rec.log.attributes, "vigil.file.access"), Some("read"));
+    assert_eq!(str_array_attr(&rec.log.attributes, "vigil.file.flag_names").unwrap(), ["O_RDONLY", "O_CLOEXEC"]);
+    let none = dir.join("watched/none");
+    let failed = cap.wait_for("failed read under the prefix", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &none));
+    assert_eq!(str_attr(&failed.log.attributes, "error.type"), Some("ENOENT"));
+    cap.wait_for("marker write", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &marker));
+    let unwatched = cap.all_matching(Duration::from_millis(100), |c| is_file(c, EventType::FileOpen, std::process::id(), &other));
+    assert!(unwatched.is_empty(), "a read outside the prefixes was reported: {unwatched:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn file_family_switched_off_reports_nothing() {
+    let mut cap = Capture::start(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, file: false, ..ProbesConfig::default() });
+    let dir = temp_dir("file-off");
+    std::fs::write(dir.join("x"), b"").unwrap();
+    let mut child = Command::new("/bin/true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    cap.wait_for("an exec (the probes run)", WAIT, |c| super::is_exec_of(c, pid));
+    let files = cap.all_matching(Duration::from_millis(100), |c| matches!(c.record.event, Event::File(_)));
+    assert!(files.is_empty(), "{} file records with the family off", files.len());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn unlink_rename_chmod_chown_truncate() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("file-ops");
+    let me = std::process::id();
+    let a = dir.join("a");
+    let b = dir.join("b");
+    std::fs::write(&a, b"12345").unwrap();
+    std::fs::rename(&a, &b).unwrap();
+    std::fs::set_permissions(&b, std::os::unix::fs::PermissionsExt::from_mode(0o604)).unwrap();
+    std::os::unix::fs::chown(&b, Some(65534), None).unwrap();
+    let c = cstr(&b);
+    // SAFETY: valid C string.
+    assert_eq!(unsafe { libc::truncate(c.as_ptr(), 2) }, 0);
+    std::fs::OpenOptions::new().append(true).open(&b).unwrap().set_len(1).unwrap();
+    std::fs::remove_file(&b).unwrap();
+    assert!(std::fs::remove_file(&a).is_err());
+    let ino_gone = None::<u64>;
+
+    let r = cap.wait_for("rename", WAIT, |c| is_file(c, EventType::FileRename, me, &a));
+    assert_eq!(file(&r).sys.ret, 0);
+    assert_eq!(file(&r).path2.as_ref().and_then(|p| p.bytes.as_deref()), Some(b.as_os_str().as_bytes()));
+    assert_eq!(str_attr(&r.log.attributes, "vigil.file.target_path"), Some(path_str(&b)));
+    assert_eq!(str_attr(&r.log.attributes, "vigil.file.target_path_source"), Some("syscall_argument"));
+
+    let m = cap.wait_for("chmod", WAIT, |c| is_file(c, EventType::FileChmod, me, &b));
+    assert_eq!(file(&m).mode & 0o7777, 0o604);
+    assert_eq!(str_attr(&m.log.attributes, "file.mode"), Some("0604"));
+
+    let o = cap.wait_for("chown", WAIT, |c| is_file(c, EventType::FileChown, me, &b));
+    assert_eq!((file(&o).uid, file(&o).gid), (Some(65534), None));
+    assert_eq!(int_attr(&o.log.attributes, "vigil.file.new_owner.id"), Some(65534));
+    assert_eq!(int_attr(&o.log.attributes, "vigil.file.new_group.id"), None);
+
+    let t = cap.wait_for("truncate", WAIT, |c| is_file(c, EventType::FileTruncate, me, &b) && file(c).length == 2);
+    assert_eq!(str_attr(&t.log.attributes, "vigil.syscall"), Some("truncate"));
+    assert_eq!(int_attr(&t.log.attributes, "file.size"), Some(2));
+    assert_eq!(file(&t).path_source, PathSource::SyscallArgument);
+    let ft = cap.wait_for("ftruncate", WAIT, |c| is_file(c, EventType::FileTruncate, me, &b) && file(c).length == 1);
+    assert_eq!(str_attr(&ft.log.attributes, "vigil.syscall"), Some("ftruncate"));
+    assert_eq!(file(&ft).path_source, PathSource::KernelObject, "ftruncate: the descriptor's file");
+    assert!(file(&ft).ino.is_some());
+
+    let u = cap.wait_for("unlink", WAIT, |c| is_file(c, EventType::FileUnlink, me, &b));
+    assert_eq!(file(&u).sys.ret, 0);
+    assert_eq!(file(&u).ino, ino_gone);
+    let failed = cap.wait_for("failed unlink", WAIT, |c| is_file(c, EventType::FileUnlink, me, &a));
+    assert_eq!(str_attr(&failed.log.attributes, "error.type"), Some("ENOENT"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The unlink event prefers the BPF-LSM hook (the dentry the kernel used);
+/// where the kernel refuses BPF-LSM (as on the machines this project is
+/// tested on) start-up falls back to the syscall tracepoints, says so, and
+/// every record names the hook that produced it.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn preferred_lsm_hook_or_clean_fallback_for_unlink() {
+    let mut cap = Capture::start_default();
+    let status = cap.status().unwrap().clone();
+    let lsm = status.active_hooks.iter().any(|h| h == "vigil.file.unlink=lsm/path_unlink");
+    if lsm {
+        assert!(status.fallbacks.is_empty(), "{:?}", status.fallbacks);
+        assert!(!status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"), "one variant only");
+    } else {
+        assert!(
+            status.fallbacks.iter().any(|f| f.contains("preferred hooks") && f.contains("refused")),
+            "the fallback is reported: {:?}",
+            status.fallbacks
+        );
+        assert!(
+            status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"),
+            "{:?}",
+            status.active_hooks
+        );
+    }
+    let dir = temp_dir("unlink-hook");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, b"").unwrap();
+    let ino = std::fs::metadata(&victim).unwrap().ino();
+    std::fs::remove_file(&victim).unwrap();
+    let rec = cap.wait_for("unlink record", WAIT, |c| is_file(c, EventType::FileUnlink, std::process::id(), &victim));
+    let f = file(&rec);
+    if lsm {
+        assert_eq!(f.sys.hook, Some(HookKind::Lsm));
+        assert_eq!(f.path_source, PathSource::KernelObject);
+        assert_eq!(f.ino, Some(ino));
+        assert_eq!(str_attr(&rec.log.attributes, "vigil.hook"), Some("lsm/path_unlink"));
+    } else {
+        assert_eq!(f.sys.hook, Some(HookKind::SyscallTp));
+        assert_eq!(f.path_source, PathSource::SyscallArgument);
+        // std's remove_file calls unlink(2)
+        assert_eq!(str_attr(&rec.log.attributes, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_unlink"));
+    }
+    // Without the preference, the tracepoints serve it directly.
+    drop(cap);
+    let cap = Capture::start(ProbesConfig { ringbuf_kib: 4096, prefer_lsm: false, ..ProbesConfig::default() });
+    let status = cap.status().unwrap();
+    assert!(status.fallbacks.is_empty(), "nothing was tried: {:?}", status.fallbacks);
+    assert!(status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

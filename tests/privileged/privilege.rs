@@ -1,0 +1,184 @@
+//! Privilege events: credential and namespace changes, done for real in a
+//! forked child (the test process itself keeps its credentials).
+
+use super::WAIT;
+use std::os::unix::fs::MetadataExt;
+use vigil::abi::{EventType, LANE_CRITICAL};
+use vigil::decode::Event;
+use vigil_tests::attrs::{int_attr, str_array_attr, str_attr};
+use vigil_tests::capture::{Capture, Captured};
+
+/// Fork; the child runs `f` (raw syscalls only: async-signal-safe) and
+/// exits with its result; the parent reaps it. Returns (pid, exit code).
+fn in_child(f: impl FnOnce() -> i32) -> (u32, i32) {
+    // SAFETY: the child only makes raw system calls and _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = f();
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    assert!(pid > 0);
+    let mut status = 0;
+    // SAFETY: our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "status {status:#x}");
+    (pid as u32, libc::WEXITSTATUS(status))
+}
+
+fn records(cap: &mut Capture, event: EventType, pid: u32, n: usize) -> Vec<Captured> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let got = cap.all_matching(std::time::Duration::from_millis(20), |c| c.record.header.event == event && c.record.header.tgid == pid);
+        if got.len() >= n {
+            return got;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} of {n} {event:?} records of {pid}", got.len());
+    }
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn setresuid_and_a_denied_setuid_carry_old_and_new_credentials() {
+    let mut cap = Capture::start_default();
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls on this (single-threaded) child.
+        unsafe {
+            if libc::syscall(libc::SYS_setresuid, 65534, 65534, -1) != 0 {
+                return 10;
+            }
+            // Real and effective uid are unprivileged now, the saved one is
+            // still 0: setuid(0) is allowed (back to euid 0 only)...
+            // then drop the saved uid too and try again, which must fail.
+            if libc::syscall(libc::SYS_setresuid, -1, -1, 65534) != 0 {
+                return 11;
+            }
+            if libc::syscall(libc::SYS_setuid, 0) == 0 {
+                return 12;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    let recs = records(&mut cap, EventType::PrivilegeCredChange, pid, 3);
+    let first = &recs[0];
+    assert_eq!(first.record.header.lane, LANE_CRITICAL);
+    let Event::CredChange(c) = &first.record.event else { unreachable!() };
+    assert_eq!(c.sys.ret, 0);
+    assert_eq!(c.requested, [65534, 65534, u32::MAX]);
+    assert_eq!((c.old_creds.uid, c.old_creds.euid, c.old_creds.suid, c.old_creds.fsuid), (0, 0, 0, 0));
+    assert_eq!((c.new_creds.uid, c.new_creds.euid, c.new_creds.suid, c.new_creds.fsuid), (65534, 65534, 0, 65534));
+    assert_ne!(c.old_caps.effective, 0);
+    assert_eq!(c.new_caps.effective, 0, "an unprivileged euid has no effective capabilities");
+    assert_eq!(c.new_caps.permitted, c.old_caps.permitted, "kept while the saved uid is 0");
+    let l = &first.log.attributes;
+    assert_eq!(first.log.event_name, "vigil.privilege.cred_change");
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("setresuid"));
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_setresuid"));
+    assert_eq!(str_array_attr(l, "vigil.privilege.requested").unwrap(), ["65534", "65534", "-1"]);
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), ["uid", "euid", "fsuid", "cap_effective"]);
+    assert_eq!(int_attr(l, "vigil.privilege.old.euid"), Some(0));
+    assert_eq!(int_attr(l, "vigil.privilege.new.euid"), Some(65534));
+    assert_eq!(int_attr(l, "vigil.privilege.new.suid"), Some(0));
+    assert_eq!(int_attr(l, "vigil.privilege.new.cap_effective"), Some(0));
+    assert_eq!(str_attr(l, "error.type"), None);
+
+    let denied = &recs[2];
+    let Event::CredChange(d) = &denied.record.event else { unreachable!() };
+    assert_eq!(str_attr(&denied.log.attributes, "vigil.syscall"), Some("setuid"));
+    assert_eq!(d.sys.errno(), Some(libc::EPERM));
+    assert_eq!(str_attr(&denied.log.attributes, "error.type"), Some("EPERM"));
+    assert_eq!(d.requested, [0]);
+    assert_eq!(d.old_creds, d.new_creds, "a refused call changes nothing");
+    assert_eq!(str_array_attr(&denied.log.attributes, "vigil.privilege.changed").unwrap(), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn capset_dropping_every_capability() {
+    let mut cap = Capture::start_default();
+    let (pid, code) = in_child(|| {
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        let hdr = Header { version: 0x2008_0522, pid: 0 };
+        let data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
+        // SAFETY: capset with a v3 header and two data elements.
+        unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) as i32 }
+    });
+    assert_eq!(code, 0);
+    let recs = records(&mut cap, EventType::PrivilegeCredChange, pid, 1);
+    let Event::CredChange(c) = &recs[0].record.event else { unreachable!() };
+    assert_eq!(c.sys.ret, 0);
+    assert!(c.requested.is_empty());
+    assert_ne!(c.old_caps.permitted, 0);
+    assert_eq!((c.new_caps.effective, c.new_caps.permitted, c.new_caps.inheritable), (0, 0, 0));
+    assert_eq!(c.old_creds, c.new_creds);
+    let l = &recs[0].log.attributes;
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("capset"));
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), ["cap_effective", "cap_permitted"]);
+    assert_eq!(int_attr(l, "vigil.privilege.new.cap_permitted"), Some(0));
+}
+
+fn ns_inode(kind: &str) -> u32 {
+    std::fs::metadata(format!("/proc/self/ns/{kind}")).unwrap().ino() as u32
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn unshare_and_setns_report_namespaces_before_and_after() {
+    let mut cap = Capture::start_default();
+    let (uts, net, mnt) = (ns_inode("uts"), ns_inode("net"), ns_inode("mnt"));
+    let path = std::ffi::CString::new("/proc/self/ns/uts").unwrap();
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls in the child.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return 20;
+            }
+            if libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUTS | libc::CLONE_NEWNET) != 0 {
+                return 21;
+            }
+            // Back to the original UTS namespace through the saved descriptor.
+            if libc::syscall(libc::SYS_setns, fd, libc::CLONE_NEWUTS) != 0 {
+                return 22;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    let recs = records(&mut cap, EventType::PrivilegeNamespace, pid, 2);
+    let Event::Namespace(u) = &recs[0].record.event else { unreachable!() };
+    assert_eq!(u.sys.ret, 0);
+    assert_eq!(u.flags, (libc::CLONE_NEWUTS | libc::CLONE_NEWNET) as u32);
+    assert_eq!(u.fd, None);
+    assert_eq!((u.old_ns[1], u.old_ns[4], u.old_ns[0]), (uts, net, mnt), "before: the parent's namespaces");
+    assert_ne!(u.new_ns[1], uts);
+    assert_ne!(u.new_ns[4], net);
+    assert_eq!(u.new_ns[0], mnt, "mount namespace untouched");
+    let l = &recs[0].log.attributes;
+    assert_eq!(recs[0].log.event_name, "vigil.privilege.namespace");
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("unshare"));
+    assert_eq!(str_array_attr(l, "vigil.namespace.types").unwrap(), ["uts", "net"]);
+    assert_eq!(str_array_attr(l, "vigil.namespace.changed").unwrap(), ["uts", "net"]);
+    assert_eq!(int_attr(l, "vigil.namespace.old.uts"), Some(i64::from(uts)));
+    assert_eq!(int_attr(l, "vigil.namespace.new.net"), Some(i64::from(u.new_ns[4])));
+
+    let Event::Namespace(s) = &recs[1].record.event else { unreachable!() };
+    assert_eq!(str_attr(&recs[1].log.attributes, "vigil.syscall"), Some("setns"));
+    assert_eq!(s.flags, libc::CLONE_NEWUTS as u32);
+    assert!(s.fd.is_some());
+    assert_eq!(s.old_ns[1], u.new_ns[1]);
+    assert_eq!(s.new_ns[1], uts, "back in the original UTS namespace");
+    assert_eq!(str_array_attr(&recs[1].log.attributes, "vigil.namespace.changed").unwrap(), ["uts"]);
+}
