@@ -620,6 +620,13 @@ fn slow_collector_queue_drops_are_reported_exactly() {
             ("VIGIL_EXPORT__BATCH_TIMEOUT_MS", "50"),
             ("VIGIL_TELEMETRY__LOSS_WINDOW_MS", "200"),
             ("VIGIL_TELEMETRY__HEARTBEAT_INTERVAL_S", "1"),
+            // Process records only: the exact comparison of gaps and drops
+            // below needs every stream's trailing losses made visible by a
+            // later record (the pinned runs do that for the critical lane);
+            // the host's file and network activity would keep a bulk stream
+            // whose last drops no record follows.
+            ("VIGIL_PROBES__FILE", "false"),
+            ("VIGIL_PROBES__NETWORK", "false"),
         ],
     );
     let diag = |sink: &Sink| {
@@ -684,7 +691,7 @@ fn slow_collector_queue_drops_are_reported_exactly() {
     for r in &records {
         let a = &r.record.attributes;
         if let (Some(stream), Some(seq)) = (str_attr(a, "vigil.stream.id"), int_attr(a, "vigil.stream.seq")) {
-            assert!(event_name(r).starts_with("vigil.process."), "stream seq on a non-event record: {:?}", r.record);
+            assert!(!event_name(r).starts_with("vigil.telemetry."), "stream seq on a telemetry record: {:?}", r.record);
             assert!(seq >= 1, "kernel sequences start at 1: {seq}");
             streams.entry(stream.to_owned()).or_default().insert(seq);
         }
