@@ -81,9 +81,14 @@ pub struct ProbesConfig {
     /// Largest argv area captured per exec, in bytes (cut beyond, with argc
     /// still exact). 1..=65536, default 16384.
     pub args_max_bytes: u32,
-    /// Ring buffer size in KiB; a power of two, at least 4 (one page).
-    /// Default 8192.
+    /// Size in KiB of the critical lane's ring buffer (process lifecycle,
+    /// privilege, fileless, kernel records); a power of two, at least 4 (one
+    /// page). Default 8192.
     pub ringbuf_kib: u32,
+    /// Size in KiB of the bulk lane's ring buffer (file and network
+    /// records), same rules. A flood of bulk records fills only this one.
+    /// Default 8192.
+    pub bulk_ringbuf_kib: u32,
     /// Force a consumer wake-up every N records per CPU (records are
     /// otherwise submitted without wake-up and drained on a timer).
     pub wakeup_every: u32,
@@ -128,6 +133,7 @@ impl Default for ProbesConfig {
         ProbesConfig {
             args_max_bytes: crate::abi::ARGS_DEFAULT as u32,
             ringbuf_kib: 8192,
+            bulk_ringbuf_kib: 8192,
             wakeup_every: 64,
             poll_interval_ms: 10,
             path_max_bytes: crate::abi::PATH_MAX as u32,
@@ -146,13 +152,18 @@ impl Default for ProbesConfig {
 pub struct PipelineConfig {
     /// Records the receiver can hand on before it must count drops.
     pub queue_records: usize,
+    /// Slots of that queue that bulk records may not take: the receiver
+    /// queues a bulk record only while more than this many are free, so
+    /// critical records always find room after a bulk flood
+    /// (0..queue_records).
+    pub critical_queue_reserve: usize,
     /// Processes tracked at most.
     pub process_table_max: usize,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { queue_records: 65536, process_table_max: 131_072 }
+        PipelineConfig { queue_records: 65536, critical_queue_reserve: 8192, process_table_max: 131_072 }
     }
 }
 
@@ -451,8 +462,10 @@ impl Config {
         if p.args_max_bytes == 0 || p.args_max_bytes as usize > crate::abi::ARGS_CAP {
             return Err(invalid("probes.args_max_bytes", format!("{} is outside 1..={}", p.args_max_bytes, crate::abi::ARGS_CAP)));
         }
-        if p.ringbuf_kib < 4 || !p.ringbuf_kib.is_power_of_two() || p.ringbuf_kib > 1 << 20 {
-            return Err(invalid("probes.ringbuf_kib", format!("{} must be a power of two between 4 and 1048576", p.ringbuf_kib)));
+        for (key, kib) in [("probes.ringbuf_kib", p.ringbuf_kib), ("probes.bulk_ringbuf_kib", p.bulk_ringbuf_kib)] {
+            if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
+                return Err(invalid(key, format!("{kib} must be a power of two between 4 and 1048576")));
+            }
         }
         if p.wakeup_every == 0 {
             return Err(invalid("probes.wakeup_every", "must be at least 1"));
@@ -480,6 +493,12 @@ impl Config {
         }
         if self.pipeline.queue_records == 0 {
             return Err(invalid("pipeline.queue_records", "must be at least 1"));
+        }
+        if self.pipeline.critical_queue_reserve >= self.pipeline.queue_records {
+            return Err(invalid(
+                "pipeline.critical_queue_reserve",
+                format!("{} must be below pipeline.queue_records ({})", self.pipeline.critical_queue_reserve, self.pipeline.queue_records),
+            ));
         }
         if self.pipeline.process_table_max == 0 {
             return Err(invalid("pipeline.process_table_max", "must be at least 1"));

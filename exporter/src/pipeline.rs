@@ -353,6 +353,14 @@ impl Mapper {
                 (attr::HB_KERNEL_PATH_DEPTH, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::PathDepth)))),
                 (attr::HB_AGENT_RECEIVED, l(&s.received)),
                 (attr::HB_AGENT_QUEUE_FULL, queue_full),
+                (attr::HB_LANE_GENERATED[0], l(s.lane_numbered(crate::abi::LANE_CRITICAL))),
+                (attr::HB_LANE_RECEIVED[0], s.received_in_lane(crate::abi::LANE_CRITICAL)),
+                (attr::HB_LANE_KERNEL_DROPPED[0], s.kernel_dropped_in_lane(crate::abi::LANE_CRITICAL)),
+                (attr::HB_LANE_QUEUE_FULL[0], s.queue_full_in_lane(crate::abi::LANE_CRITICAL)),
+                (attr::HB_LANE_GENERATED[1], l(s.lane_numbered(crate::abi::LANE_BULK))),
+                (attr::HB_LANE_RECEIVED[1], s.received_in_lane(crate::abi::LANE_BULK)),
+                (attr::HB_LANE_KERNEL_DROPPED[1], s.kernel_dropped_in_lane(crate::abi::LANE_BULK)),
+                (attr::HB_LANE_QUEUE_FULL[1], s.queue_full_in_lane(crate::abi::LANE_BULK)),
                 (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
                 (attr::HB_AGENT_MAPPED, l(&s.mapped)),
                 (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
@@ -729,7 +737,11 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let (req_tx, req_rx) = mpsc::channel::<Batch>(EXPORT_QUEUE_BATCHES);
     let export_task = tokio::spawn(export_stage(exporter, req_rx, stats.clone()));
 
-    let settings = ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id() };
+    let settings = ProbeSettings {
+        probes: cfg.probes.clone(),
+        self_tgid: std::process::id(),
+        critical_queue_reserve: cfg.pipeline.critical_queue_reserve,
+    };
     let receiver_stats = stats.clone();
     let receiver =
         tokio::task::spawn_blocking(move || probes::start(settings, raw_tx, receiver_stats)).await.context("receiver start")??;
@@ -737,8 +749,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     tracing::info!(
         kernel = host.os_version.as_deref().unwrap_or("unknown"),
         hooks = %receiver.status.active_hooks.join(","),
-        lanes = "critical (one ring buffer)",
+        lanes = "critical, bulk",
         ringbuf_kib = cfg.probes.ringbuf_kib,
+        bulk_ringbuf_kib = cfg.probes.bulk_ringbuf_kib,
+        critical_queue_reserve = cfg.pipeline.critical_queue_reserve,
         args_max_bytes = cfg.probes.args_max_bytes,
         path_max_bytes = cfg.probes.path_max_bytes,
         filters = "none",

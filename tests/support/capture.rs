@@ -52,7 +52,8 @@ impl Capture {
         crate::require_root();
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::channel(1 << 20);
-        let receiver = probes::start(ProbeSettings { probes, self_tgid: 0 }, tx, stats.clone()).expect("probes load and attach");
+        let receiver = probes::start(ProbeSettings { probes, self_tgid: 0, ..ProbeSettings::default() }, tx, stats.clone())
+            .expect("probes load and attach");
         let ctx = MapContext {
             clock: BootClock::sample(),
             boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id").trim().to_owned(),

@@ -142,7 +142,7 @@ fn main() -> ExitCode {
         }
     };
     if check {
-        let settings = vigil::probes::ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id() };
+        let settings = vigil::probes::ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id(), ..Default::default() };
         let (report, ok) = vigil::probes::hooks::render(&vigil::probes::hooks::check(&settings));
         print!("{report}");
         return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };

@@ -88,6 +88,7 @@ pub const EVENT_TELEMETRY_HEARTBEAT: &str = "vigil.telemetry.heartbeat";
 pub const ERROR_TYPE: &str = "error.type";
 pub const VIGIL_TELEMETRY_SEQ: &str = "vigil.telemetry.seq";
 pub const VIGIL_LOSS_STAGE: &str = "vigil.loss.stage";
+pub const VIGIL_LOSS_LANE: &str = "vigil.loss.lane";
 pub const VIGIL_LOSS_COUNT: &str = "vigil.loss.count";
 pub const VIGIL_LOSS_TOTAL: &str = "vigil.loss.total";
 pub const VIGIL_LOSS_EVENT_NAME: &str = "vigil.loss.event_name";
@@ -105,6 +106,11 @@ pub const HB_KERNEL_TRUNCATIONS: &str = "vigil.heartbeat.kernel.truncations";
 pub const HB_KERNEL_PATH_DEPTH: &str = "vigil.heartbeat.kernel.path_depth_exceeded";
 pub const HB_AGENT_RECEIVED: &str = "vigil.heartbeat.agent.received";
 pub const HB_AGENT_QUEUE_FULL: &str = "vigil.heartbeat.agent.queue_full";
+/// Per-lane heartbeat counters: `[critical, bulk]` (index = lane id).
+pub const HB_LANE_GENERATED: [&str; 2] = ["vigil.heartbeat.lane.critical.generated", "vigil.heartbeat.lane.bulk.generated"];
+pub const HB_LANE_RECEIVED: [&str; 2] = ["vigil.heartbeat.lane.critical.received", "vigil.heartbeat.lane.bulk.received"];
+pub const HB_LANE_KERNEL_DROPPED: [&str; 2] = ["vigil.heartbeat.lane.critical.kernel_dropped", "vigil.heartbeat.lane.bulk.kernel_dropped"];
+pub const HB_LANE_QUEUE_FULL: [&str; 2] = ["vigil.heartbeat.lane.critical.queue_full", "vigil.heartbeat.lane.bulk.queue_full"];
 pub const HB_AGENT_MALFORMED: &str = "vigil.heartbeat.agent.malformed";
 pub const HB_AGENT_MAPPED: &str = "vigil.heartbeat.agent.mapped";
 pub const HB_AGENT_STREAM_GAPS: &str = "vigil.heartbeat.agent.stream_gaps";
@@ -174,6 +180,7 @@ pub const VIGIL_HOST_BOOT_ID: &str = "vigil.host.boot_id";
 pub const VIGIL_HOOKS_ACTIVE: &str = "vigil.hooks.active";
 pub const VIGIL_ABI_VERSION: &str = "vigil.abi.version";
 pub const VIGIL_CONFIG_RINGBUF_KIB: &str = "vigil.config.ringbuf_kib";
+pub const VIGIL_CONFIG_BULK_RINGBUF_KIB: &str = "vigil.config.bulk_ringbuf_kib";
 pub const VIGIL_CONFIG_ARGS_MAX: &str = "vigil.config.args_max_bytes";
 pub const VIGIL_CONFIG_PATH_MAX: &str = "vigil.config.path_max_bytes";
 pub const VIGIL_CONFIG_LANES: &str = "vigil.config.lanes";
@@ -249,6 +256,7 @@ pub const ALL_KEYS: &[&str] = &[
     ERROR_TYPE,
     VIGIL_TELEMETRY_SEQ,
     VIGIL_LOSS_STAGE,
+    VIGIL_LOSS_LANE,
     VIGIL_LOSS_COUNT,
     VIGIL_LOSS_TOTAL,
     VIGIL_LOSS_EVENT_NAME,
@@ -266,6 +274,14 @@ pub const ALL_KEYS: &[&str] = &[
     HB_KERNEL_PATH_DEPTH,
     HB_AGENT_RECEIVED,
     HB_AGENT_QUEUE_FULL,
+    HB_LANE_GENERATED[0],
+    HB_LANE_GENERATED[1],
+    HB_LANE_RECEIVED[0],
+    HB_LANE_RECEIVED[1],
+    HB_LANE_KERNEL_DROPPED[0],
+    HB_LANE_KERNEL_DROPPED[1],
+    HB_LANE_QUEUE_FULL[0],
+    HB_LANE_QUEUE_FULL[1],
     HB_AGENT_MALFORMED,
     HB_AGENT_MAPPED,
     HB_AGENT_STREAM_GAPS,
@@ -292,6 +308,7 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_HOOKS_ACTIVE,
     VIGIL_ABI_VERSION,
     VIGIL_CONFIG_RINGBUF_KIB,
+    VIGIL_CONFIG_BULK_RINGBUF_KIB,
     VIGIL_CONFIG_ARGS_MAX,
     VIGIL_CONFIG_PATH_MAX,
     VIGIL_CONFIG_LANES,

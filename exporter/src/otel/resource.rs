@@ -42,9 +42,10 @@ pub fn add_config(resource: &mut Resource, cfg: &crate::config::Config, exporter
     let p = &cfg.probes;
     resource.attributes.extend([
         kv_int(attr::VIGIL_CONFIG_RINGBUF_KIB, i64::from(p.ringbuf_kib)),
+        kv_int(attr::VIGIL_CONFIG_BULK_RINGBUF_KIB, i64::from(p.bulk_ringbuf_kib)),
         kv_int(attr::VIGIL_CONFIG_ARGS_MAX, i64::from(p.args_max_bytes)),
         kv_int(attr::VIGIL_CONFIG_PATH_MAX, i64::from(p.path_max_bytes)),
-        kv_str_array(attr::VIGIL_CONFIG_LANES, ["critical".to_owned()]),
+        kv_str_array(attr::VIGIL_CONFIG_LANES, crate::abi::LANES.iter().map(|l| crate::abi::lane_name(*l).to_owned())),
         kv_str(attr::VIGIL_CONFIG_DROP_POLICY, "count_and_report"),
         super::kv_bool(attr::VIGIL_CONFIG_SPANS, cfg.spans.enabled),
         kv_str(attr::VIGIL_EXPORTER_TARGET, exporter_target),

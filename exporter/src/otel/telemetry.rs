@@ -49,6 +49,8 @@ pub struct Loss {
     pub total: u64,
     /// Event name of the lost records, when known.
     pub event_name: Option<&'static str>,
+    /// Lane of the lost records (`critical`, `bulk`), when known.
+    pub lane: Option<&'static str>,
     /// Kernel stream the loss happened on, when known.
     pub stream: Option<String>,
     /// Sequence range of the stream's gaps observed in this window.
@@ -110,6 +112,9 @@ pub fn loss_record(loss: &Loss, st: Stamp<'_>) -> EncodedLog {
     if let Some(e) = loss.event_name {
         a.str(attr::VIGIL_LOSS_EVENT_NAME, e);
     }
+    if let Some(l) = loss.lane {
+        a.str(attr::VIGIL_LOSS_LANE, l);
+    }
     if let Some(s) = &loss.stream {
         a.str(attr::VIGIL_STREAM_ID, s);
     }
@@ -163,6 +168,7 @@ mod tests {
             count: 5,
             total: 12,
             event_name: Some("vigil.process.exec"),
+            lane: Some("critical"),
             stream: Some("s-1-0".into()),
             seq_range: Some((100, 104)),
             window: (1_000_000_000, 2_000_000_000),
@@ -174,6 +180,7 @@ mod tests {
         assert_eq!(get(&l, "vigil.loss.count"), Some(Value::IntValue(5)));
         assert_eq!(get(&l, "vigil.loss.total"), Some(Value::IntValue(12)));
         assert_eq!(get(&l, "vigil.loss.seq.first"), Some(Value::IntValue(100)));
+        assert_eq!(get(&l, "vigil.loss.lane"), Some(Value::StringValue("critical".into())));
         assert_eq!(get(&l, "vigil.stream.id"), Some(Value::StringValue("s-1-0".into())), "the stream the loss happened on");
         assert_eq!(get(&l, "vigil.telemetry.seq"), Some(Value::IntValue(3)));
         assert_eq!(get(&l, "log.record.uid"), Some(Value::StringValue("boot:s-agent:3".into())));

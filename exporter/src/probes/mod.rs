@@ -15,6 +15,7 @@
 //! on its own current-thread tokio runtime.
 
 pub mod hooks;
+pub mod lanes;
 #[cfg(test)]
 mod source_checks;
 
@@ -77,6 +78,19 @@ pub struct ProbeSettings {
     pub probes: ProbesConfig,
     /// vigil's own tgid, whose events the probes ignore.
     pub self_tgid: u32,
+    /// Queue slots bulk records may not take (`pipeline.critical_queue_reserve`).
+    pub critical_queue_reserve: usize,
+}
+
+impl Default for ProbeSettings {
+    /// The configuration's defaults, events of every process.
+    fn default() -> Self {
+        ProbeSettings {
+            probes: ProbesConfig::default(),
+            self_tgid: 0,
+            critical_queue_reserve: crate::config::PipelineConfig::default().critical_queue_reserve,
+        }
+    }
 }
 
 /// What is attached, for `vigil check`, logs and the resource.
@@ -227,6 +241,10 @@ fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Ho
         .events
         .set_max_entries(settings.probes.ringbuf_kib.saturating_mul(1024))
         .map_err(|e| ProbeError::Load(format!("ring buffer size: {e:#}")))?;
+    open.maps
+        .events_bulk
+        .set_max_entries(settings.probes.bulk_ringbuf_kib.saturating_mul(1024))
+        .map_err(|e| ProbeError::Load(format!("bulk ring buffer size: {e:#}")))?;
     let cpus = libbpf_rs::num_possible_cpus().map_err(|e| ProbeError::Load(format!("possible CPUs: {e:#}")))?;
     open.maps
         .scratch
@@ -305,6 +323,7 @@ fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
         }
     }
     stats.set_kernel_drops_by_cpu(by_cpu);
+    lanes::read_numbered(&skel.maps.stream_seq, stats);
 }
 
 /// Turn on the kernel's BPF run-time statistics (`run_cnt`, `run_time_ns` in
@@ -404,22 +423,6 @@ pub fn start(settings: ProbeSettings, tx: mpsc::Sender<RawRecord>, stats: Arc<St
     }
 }
 
-/// How full the ring buffer is (bytes waiting to be read, and its size).
-fn read_ring_fill(ring: &libbpf_rs::RingBuffer<'_>, stats: &Stats) {
-    use libbpf_rs::AsRawLibbpf;
-    // SAFETY: the ring buffer manager is valid for `ring`'s lifetime and has
-    // one ring (index 0); the two queries only read its positions.
-    let (used, size) = unsafe {
-        let r = libbpf_rs::libbpf_sys::ring_buffer__ring(ring.as_libbpf_object().as_ptr(), 0);
-        if r.is_null() {
-            return;
-        }
-        (libbpf_rs::libbpf_sys::ring__avail_data_size(r), libbpf_rs::libbpf_sys::ring__size(r))
-    };
-    stats.ringbuf_used_bytes.store(used, Ordering::Relaxed);
-    stats.ringbuf_size_bytes.store(size, Ordering::Relaxed);
-}
-
 /// The ring buffer manager's epoll descriptor, owned by libbpf (not closed
 /// here).
 struct EpollFd(i32);
@@ -455,18 +458,31 @@ fn receiver_thread(
         }
     };
     stats.set_bpf_run_stats_enabled(run_stats.is_some() || run_time_stats_sysctl());
-    let cb_stats = stats.clone();
-    let mut builder = RingBufferBuilder::new();
-    let added = builder.add(&loaded.skel.maps.events, move |data: &[u8]| {
-        let observed_ns = crate::clock::unix_now_ns();
-        cb_stats.count_received(data);
-        match tx.try_send(RawRecord { bytes: data.to_vec(), observed_ns }) {
-            Ok(()) => {}
-            Err(_) => cb_stats.count_queue_full(data),
+    // One reader per lane, critical first (lanes::drain relies on the order).
+    // Neither awaits: a record that can not be queued is counted.
+    let reserve = settings.critical_queue_reserve;
+    let handler = |lane: u32| {
+        let (tx, stats) = (tx.clone(), stats.clone());
+        move |data: &[u8]| {
+            let observed_ns = crate::clock::unix_now_ns();
+            stats.count_received(data);
+            if !lanes::admits(lane, tx.capacity(), reserve) {
+                stats.count_queue_full(data);
+                return 0;
+            }
+            if tx.try_send(RawRecord { bytes: data.to_vec(), observed_ns }).is_err() {
+                stats.count_queue_full(data);
+            }
+            0
         }
-        0
-    });
-    let ring = match added.map(|_| ()).and_then(|()| builder.build()) {
+    };
+    let mut builder = RingBufferBuilder::new();
+    let added = builder
+        .add(&loaded.skel.maps.events, handler(abi::LANE_CRITICAL))
+        .and_then(|b| b.add(&loaded.skel.maps.events_bulk, handler(abi::LANE_BULK)))
+        .map(|_| ());
+    drop(tx);
+    let ring = match added.and_then(|()| builder.build()) {
         Ok(r) => r,
         Err(e) => {
             let _ = ready.send(Err(ProbeError::Load(format!("ring buffer reader: {e:#}"))));
@@ -483,8 +499,8 @@ fn receiver_thread(
     let _ = ready.send(Ok(ProbeStatus { active_hooks, loaded_at_boot_ns }));
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
     let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
-        if let Err(e) = ring.consume() {
-            tracing::warn!("ring buffer consume: {e:#}");
+        if let Err(e) = lanes::drain(ring) {
+            tracing::warn!("ring buffer consume: {}", std::io::Error::from_raw_os_error(-e));
         }
     };
     // The drain runs on a current-thread tokio runtime owned by this thread
@@ -513,7 +529,7 @@ fn receiver_thread(
                     ready = epoll.readable() => if let Ok(mut guard) = ready { guard.clear_ready() },
                     _ = tick.tick() => {}
                     _ = counters.tick() => {
-                        read_ring_fill(&ring, &stats);
+                        lanes::read_fill(&ring, &stats);
                         read_kernel_counters(&loaded.skel, &stats);
                         read_program_stats(&loaded, &stats, run_stats.is_some());
                     }
