@@ -167,6 +167,36 @@ impl Default for PipelineConfig {
     }
 }
 
+/// In-kernel exclusion filters (docs/overload.md). Excluded records are
+/// counted per reason (heartbeats), never numbered, never reported as loss.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FiltersConfig {
+    /// cgroup v2 directories whose tasks (the whole subtree) are excluded:
+    /// paths relative to the cgroup2 mount (`system.slice/foo.service`),
+    /// absolute paths under it, or numeric cgroup ids. At most
+    /// [`FILTER_IDS_MAX`]; each must exist at start-up.
+    pub exclude_cgroups: Vec<String>,
+    /// Processes whose kernel-resolved executable path starts with one of
+    /// these are excluded (and their children until they exec something
+    /// else). At most [`FILTER_PREFIXES_MAX`], absolute, each at most
+    /// [`FILTER_PREFIX_LEN_MAX`] bytes.
+    pub exclude_exe_prefixes: Vec<String>,
+    /// File records whose path starts with one of these are excluded; same
+    /// limits.
+    pub exclude_file_prefixes: Vec<String>,
+    /// Tasks with one of these real uids are excluded. At most
+    /// [`FILTER_IDS_MAX`].
+    pub exclude_uids: Vec<u32>,
+}
+
+/// Most exe prefixes, and most file prefixes (`VIGIL_FILTER_PREFIXES`).
+pub const FILTER_PREFIXES_MAX: usize = 8;
+/// Longest filter prefix in bytes (`VIGIL_FILTER_PREFIX_LEN`).
+pub const FILTER_PREFIX_LEN_MAX: usize = 64;
+/// Most excluded cgroups, and most excluded uids (`VIGIL_FILTER_IDS_MAX`).
+pub const FILTER_IDS_MAX: usize = 64;
+
 /// Process lifetimes as spans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -317,6 +347,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Process spans.
     pub spans: SpansConfig,
+    /// In-kernel exclusion filters.
+    pub filters: FiltersConfig,
     /// The health endpoint.
     pub health: HealthConfig,
 }
@@ -488,6 +520,26 @@ impl Config {
                 format!("{bad:?} must be an absolute path of at most {READ_PREFIX_LEN_MAX} bytes"),
             ));
         }
+        let f = &self.filters;
+        for (key, list) in
+            [("filters.exclude_exe_prefixes", &f.exclude_exe_prefixes), ("filters.exclude_file_prefixes", &f.exclude_file_prefixes)]
+        {
+            if list.len() > FILTER_PREFIXES_MAX {
+                return Err(invalid(key, format!("{} entries, at most {FILTER_PREFIXES_MAX}", list.len())));
+            }
+            if let Some(bad) = list.iter().find(|x| !x.starts_with('/') || x.len() > FILTER_PREFIX_LEN_MAX) {
+                return Err(invalid(key, format!("{bad:?} must be an absolute path of at most {FILTER_PREFIX_LEN_MAX} bytes")));
+            }
+        }
+        if f.exclude_cgroups.len() > FILTER_IDS_MAX {
+            return Err(invalid("filters.exclude_cgroups", format!("{} entries, at most {FILTER_IDS_MAX}", f.exclude_cgroups.len())));
+        }
+        if let Some(bad) = f.exclude_cgroups.iter().find(|c| c.trim().is_empty()) {
+            return Err(invalid("filters.exclude_cgroups", format!("{bad:?} is empty (use a cgroup path or id)")));
+        }
+        if f.exclude_uids.len() > FILTER_IDS_MAX {
+            return Err(invalid("filters.exclude_uids", format!("{} entries, at most {FILTER_IDS_MAX}", f.exclude_uids.len())));
+        }
         if !(1..=1000).contains(&p.poll_interval_ms) {
             return Err(invalid("probes.poll_interval_ms", format!("{} is outside 1..=1000", p.poll_interval_ms)));
         }
@@ -623,6 +675,30 @@ mod tests {
         let c = Config::load(None, &[], &Overrides::default()).expect("defaults");
         assert_eq!(c, Config::default());
         assert_eq!(c.logs_url(), None);
+    }
+
+    #[test]
+    fn lane_and_filter_settings_are_checked_by_key() {
+        let bad = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { key, .. }) => key,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(bad(&|c| c.probes.bulk_ringbuf_kib = 6), "probes.bulk_ringbuf_kib");
+        assert_eq!(bad(&|c| c.pipeline.critical_queue_reserve = c.pipeline.queue_records), "pipeline.critical_queue_reserve");
+        assert_eq!(bad(&|c| c.filters.exclude_file_prefixes = vec!["relative/".into()]), "filters.exclude_file_prefixes");
+        assert_eq!(bad(&|c| c.filters.exclude_exe_prefixes = vec![format!("/{}", "x".repeat(64))]), "filters.exclude_exe_prefixes");
+        assert_eq!(bad(&|c| c.filters.exclude_uids = (0..65).collect()), "filters.exclude_uids");
+        assert_eq!(bad(&|c| c.filters.exclude_cgroups = vec![" ".into()]), "filters.exclude_cgroups");
+        let f = std::env::temp_dir().join(format!("vigil-cfg-filters-{}.toml", std::process::id()));
+        std::fs::write(&f, "[filters]\nexclude_uids = [1000, 1001]\nexclude_file_prefixes = [\"/var/log/\"]\n").expect("write");
+        let c = Config::load(Some(&f), &[], &Overrides::default()).expect("loads");
+        assert_eq!(c.filters.exclude_uids, vec![1000, 1001]);
+        assert_eq!(c.filters.exclude_file_prefixes, vec!["/var/log/".to_owned()]);
+        std::fs::remove_file(f).expect("cleanup");
     }
 
     #[test]

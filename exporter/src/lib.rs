@@ -14,6 +14,7 @@ pub mod decode;
 pub mod errno;
 pub mod escape;
 pub mod export;
+pub mod filters;
 pub mod health;
 pub mod host;
 pub mod metrics;

@@ -361,6 +361,10 @@ impl Mapper {
                 (attr::HB_LANE_RECEIVED[1], s.received_in_lane(crate::abi::LANE_BULK)),
                 (attr::HB_LANE_KERNEL_DROPPED[1], s.kernel_dropped_in_lane(crate::abi::LANE_BULK)),
                 (attr::HB_LANE_QUEUE_FULL[1], s.queue_full_in_lane(crate::abi::LANE_BULK)),
+                (attr::HB_EXCLUDED[0], s.excluded(crate::filters::FilterReason::Cgroup)),
+                (attr::HB_EXCLUDED[1], s.excluded(crate::filters::FilterReason::Uid)),
+                (attr::HB_EXCLUDED[2], s.excluded(crate::filters::FilterReason::Exe)),
+                (attr::HB_EXCLUDED[3], s.excluded(crate::filters::FilterReason::File)),
                 (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
                 (attr::HB_AGENT_MAPPED, l(&s.mapped)),
                 (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
@@ -741,6 +745,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         probes: cfg.probes.clone(),
         self_tgid: std::process::id(),
         critical_queue_reserve: cfg.pipeline.critical_queue_reserve,
+        filters: cfg.filters.clone(),
     };
     let receiver_stats = stats.clone();
     let receiver =
@@ -755,7 +760,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         critical_queue_reserve = cfg.pipeline.critical_queue_reserve,
         args_max_bytes = cfg.probes.args_max_bytes,
         path_max_bytes = cfg.probes.path_max_bytes,
-        filters = "none",
+        excluded_cgroups = cfg.filters.exclude_cgroups.len(),
+        excluded_uids = cfg.filters.exclude_uids.len(),
+        excluded_exe_prefixes = cfg.filters.exclude_exe_prefixes.len(),
+        excluded_file_prefixes = cfg.filters.exclude_file_prefixes.len(),
         drop_policy = "count_and_report",
         exporter = %exporter_target,
         spans = cfg.spans.enabled,

@@ -16,6 +16,7 @@
 //! drop counters above can not show.
 
 use crate::abi::{DropCause, EventType, FieldProblem, DROP_MAX, EV_SLOTS, FIELDP_MAX, LANE_MAX};
+use crate::filters::{FilterReason, FILTER_MAX};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Kernel run-time statistics of the program serving one event type, copied
@@ -91,6 +92,9 @@ pub struct Stats {
     /// (every record attempt of the lane takes one, so this is what the lane
     /// generated: output + dropped).
     lane_numbered: [AtomicU64; LANE_MAX],
+    /// Records excluded by a configured filter, index `type * FILTER_MAX +
+    /// reason` (not a loss: they were never numbered).
+    excluded: [AtomicU64; EV_SLOTS * FILTER_MAX],
     /// Processes in the process table (set by the map stage).
     pub processes_tracked: AtomicU64,
     queue_full: [AtomicU64; EV_SLOTS],
@@ -154,6 +158,7 @@ impl Default for Stats {
             bulk_ringbuf_used_bytes: AtomicU64::new(0),
             bulk_ringbuf_size_bytes: AtomicU64::new(0),
             lane_numbered: std::array::from_fn(|_| AtomicU64::new(0)),
+            excluded: std::array::from_fn(|_| AtomicU64::new(0)),
             processes_tracked: AtomicU64::new(0),
             queue_full: std::array::from_fn(|_| AtomicU64::new(0)),
             queue_full_untyped: AtomicU64::new(0),
@@ -215,6 +220,16 @@ impl Stats {
     /// as last read from the `stream_seq` map.
     pub fn lane_numbered(&self, lane: u32) -> &AtomicU64 {
         &self.lane_numbered[(lane as usize).min(LANE_MAX - 1)]
+    }
+
+    /// Kernel: records of `t` excluded by the filter `r`.
+    pub fn excluded_of(&self, t: EventType, r: FilterReason) -> &AtomicU64 {
+        &self.excluded[t as usize * FILTER_MAX + r as usize]
+    }
+
+    /// Kernel: records excluded by the filter `r`, all event types.
+    pub fn excluded(&self, r: FilterReason) -> u64 {
+        EventType::ALL.iter().map(|t| self.excluded_of(*t, r).load(Ordering::Relaxed)).sum()
     }
 
     /// Records of `lane` read from its ring buffer.

@@ -16,6 +16,7 @@
 #include "vigil_abi.h"
 #include "maps.bpf.h"
 #include "lanes.bpf.h"
+#include "filter.bpf.h"
 
 static __always_inline void vigil_count(void *map, __u32 idx)
 {
@@ -74,13 +75,19 @@ static __always_inline long vigil_lane_output(__u32 lane, void *rec, __u64 size,
  * caller fills ktime_ns/tgid/pid) and copy the first @size bytes into the
  * ring buffer of the type's lane (include/lanes.bpf.h). @rec may live on
  * the stack or in the scratch map.
- * Returns 0 when the record was written, -1 when it was dropped.
+ * Returns 0 when the record was written, -1 when it was dropped or
+ * excluded by a filter (include/filter.bpf.h).
  */
 static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
 {
 	struct vigil_hdr *hdr = rec;
 	__u32 lane = vigil_lane_of(type);
-	__u64 seq = vigil_next_seq(lane);
+	__u64 seq;
+
+	/* Excluded by configuration: counted, not numbered (not a loss). */
+	if (vigil_filter(rec, type) != VIGIL_FILTER_MAX)
+		return -1;
+	seq = vigil_next_seq(lane);
 
 	hdr->type = type;
 	hdr->abi_version = VIGIL_ABI_VERSION;

@@ -22,6 +22,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 mod file;
 mod fileless;
+mod filters;
 mod lanes;
 mod privilege;
 

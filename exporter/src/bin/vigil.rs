@@ -141,8 +141,20 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Excluded cgroups are named by path: a path that does not exist is a
+    // configuration error, found before anything is loaded.
+    let cgroup_root = vigil::procfs::cgroup2_root();
+    if let Some(e) = cfg.filters.exclude_cgroups.iter().find_map(|c| vigil::filters::resolve_cgroup(c, cgroup_root.as_deref()).err()) {
+        eprintln!("vigil: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     if check {
-        let settings = vigil::probes::ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id(), ..Default::default() };
+        let settings = vigil::probes::ProbeSettings {
+            probes: cfg.probes.clone(),
+            self_tgid: std::process::id(),
+            filters: cfg.filters.clone(),
+            ..Default::default()
+        };
         let (report, ok) = vigil::probes::hooks::render(&vigil::probes::hooks::check(&settings));
         print!("{report}");
         return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };

@@ -111,6 +111,9 @@ pub const HB_LANE_GENERATED: [&str; 2] = ["vigil.heartbeat.lane.critical.generat
 pub const HB_LANE_RECEIVED: [&str; 2] = ["vigil.heartbeat.lane.critical.received", "vigil.heartbeat.lane.bulk.received"];
 pub const HB_LANE_KERNEL_DROPPED: [&str; 2] = ["vigil.heartbeat.lane.critical.kernel_dropped", "vigil.heartbeat.lane.bulk.kernel_dropped"];
 pub const HB_LANE_QUEUE_FULL: [&str; 2] = ["vigil.heartbeat.lane.critical.queue_full", "vigil.heartbeat.lane.bulk.queue_full"];
+/// Records excluded by filters, by reason (`FilterReason` order).
+pub const HB_EXCLUDED: [&str; 4] =
+    ["vigil.heartbeat.excluded.cgroup", "vigil.heartbeat.excluded.uid", "vigil.heartbeat.excluded.exe", "vigil.heartbeat.excluded.file"];
 pub const HB_AGENT_MALFORMED: &str = "vigil.heartbeat.agent.malformed";
 pub const HB_AGENT_MAPPED: &str = "vigil.heartbeat.agent.mapped";
 pub const HB_AGENT_STREAM_GAPS: &str = "vigil.heartbeat.agent.stream_gaps";
@@ -282,6 +285,10 @@ pub const ALL_KEYS: &[&str] = &[
     HB_LANE_KERNEL_DROPPED[1],
     HB_LANE_QUEUE_FULL[0],
     HB_LANE_QUEUE_FULL[1],
+    HB_EXCLUDED[0],
+    HB_EXCLUDED[1],
+    HB_EXCLUDED[2],
+    HB_EXCLUDED[3],
     HB_AGENT_MALFORMED,
     HB_AGENT_MAPPED,
     HB_AGENT_STREAM_GAPS,

@@ -80,6 +80,8 @@ pub struct ProbeSettings {
     pub self_tgid: u32,
     /// Queue slots bulk records may not take (`pipeline.critical_queue_reserve`).
     pub critical_queue_reserve: usize,
+    /// In-kernel exclusion filters.
+    pub filters: crate::config::FiltersConfig,
 }
 
 impl Default for ProbeSettings {
@@ -89,6 +91,7 @@ impl Default for ProbeSettings {
             probes: ProbesConfig::default(),
             self_tgid: 0,
             critical_queue_reserve: crate::config::PipelineConfig::default().critical_queue_reserve,
+            filters: crate::config::FiltersConfig::default(),
         }
     }
 }
@@ -237,6 +240,7 @@ fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Ho
     rodata.wakeup_every = settings.probes.wakeup_every;
     rodata.path_max = settings.probes.path_max_bytes;
     set_read_prefixes(rodata, &settings.probes.file_read_prefixes)?;
+    rodata.filter_flags = crate::filters::flags(&settings.filters);
     open.maps
         .events
         .set_max_entries(settings.probes.ringbuf_kib.saturating_mul(1024))
@@ -250,7 +254,20 @@ fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Ho
         .scratch
         .set_max_entries(u32::try_from(cpus.max(1)).unwrap_or(u32::MAX))
         .map_err(|e| ProbeError::Load(format!("scratch map size: {e:#}")))?;
-    open.load().map_err(|e| ProbeError::Load(format!("{e:#}")))
+    let skel = open.load().map_err(|e| ProbeError::Load(format!("{e:#}")))?;
+    let maps = crate::filters::FilterMaps {
+        cgroups: &skel.maps.filter_cgroups,
+        uids: &skel.maps.filter_uids,
+        prefixes: &skel.maps.filter_prefixes,
+        tgids: &skel.maps.excluded_tgids,
+    };
+    let marked =
+        crate::filters::populate(maps, &settings.filters, crate::procfs::cgroup2_root().as_deref(), &crate::procfs::default_root())
+            .map_err(|e| ProbeError::Load(e.to_string()))?;
+    if marked > 0 {
+        tracing::info!(processes = marked, "running processes excluded by filters.exclude_exe_prefixes");
+    }
+    Ok(skel)
 }
 
 /// Attached hooks and the optional ones that could not be attached.
@@ -324,6 +341,12 @@ fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
     }
     stats.set_kernel_drops_by_cpu(by_cpu);
     lanes::read_numbered(&skel.maps.stream_seq, stats);
+    for t in EventType::ALL {
+        for r in crate::filters::FilterReason::ALL {
+            let idx = t as u32 * crate::filters::FILTER_MAX as u32 + r as u32;
+            stats.excluded_of(t, r).store(percpu_sum(&skel.maps.filter_counters, idx), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Turn on the kernel's BPF run-time statistics (`run_cnt`, `run_time_ns` in
