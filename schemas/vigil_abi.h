@@ -368,6 +368,18 @@ enum vigil_filter_reason {
 	VIGIL_FILTER_IDS_MAX = 64,      /* cgroups, and as many uids */
 };
 
+/* Map "rate_suppressed": bulk records a process produced over its rate
+ * limit, per event type, not output (include/ratelimit.bpf.h). */
+struct vigil_suppressed_key {
+	__u32 tgid;
+	__u32 type;          /* enum vigil_event_type */
+};
+struct vigil_suppressed {
+	__u64 count;
+	__u64 first_ns;      /* boot clock */
+	__u64 last_ns;
+};
+
 /* One prefix of map "filter_prefixes". */
 struct vigil_filter_prefix {
 	__u32 len;

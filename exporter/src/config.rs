@@ -190,6 +190,28 @@ pub struct FiltersConfig {
     pub exclude_uids: Vec<u32>,
 }
 
+/// Per-process rate limit of bulk records, applied in the kernel
+/// (docs/overload.md). Records over the budget are not output but counted
+/// per process and event type and reported as `vigil.telemetry.suppressed`
+/// summary records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Bulk records per second one process may produce, sustained
+    /// (0: no limit). Default 1000000: generous, it only caps a runaway
+    /// process; set it lower to shed a flooding process's detail early.
+    pub bulk_per_process_rate: u64,
+    /// Bulk records one process may produce at once above the rate
+    /// (1..=100000000 when the rate is set). Default 1000000.
+    pub bulk_per_process_burst: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig { bulk_per_process_rate: 1_000_000, bulk_per_process_burst: 1_000_000 }
+    }
+}
+
 /// Most exe prefixes, and most file prefixes (`VIGIL_FILTER_PREFIXES`).
 pub const FILTER_PREFIXES_MAX: usize = 8;
 /// Longest filter prefix in bytes (`VIGIL_FILTER_PREFIX_LEN`).
@@ -349,6 +371,8 @@ pub struct Config {
     pub spans: SpansConfig,
     /// In-kernel exclusion filters.
     pub filters: FiltersConfig,
+    /// Per-process rate limit of bulk records.
+    pub ratelimit: RateLimitConfig,
     /// The health endpoint.
     pub health: HealthConfig,
 }
@@ -540,6 +564,13 @@ impl Config {
         if f.exclude_uids.len() > FILTER_IDS_MAX {
             return Err(invalid("filters.exclude_uids", format!("{} entries, at most {FILTER_IDS_MAX}", f.exclude_uids.len())));
         }
+        let r = &self.ratelimit;
+        if r.bulk_per_process_rate > 1_000_000_000 {
+            return Err(invalid("ratelimit.bulk_per_process_rate", format!("{} is above 1000000000", r.bulk_per_process_rate)));
+        }
+        if r.bulk_per_process_rate > 0 && !(1..=100_000_000).contains(&r.bulk_per_process_burst) {
+            return Err(invalid("ratelimit.bulk_per_process_burst", format!("{} is outside 1..=100000000", r.bulk_per_process_burst)));
+        }
         if !(1..=1000).contains(&p.poll_interval_ms) {
             return Err(invalid("probes.poll_interval_ms", format!("{} is outside 1..=1000", p.poll_interval_ms)));
         }
@@ -693,6 +724,9 @@ mod tests {
         assert_eq!(bad(&|c| c.filters.exclude_exe_prefixes = vec![format!("/{}", "x".repeat(64))]), "filters.exclude_exe_prefixes");
         assert_eq!(bad(&|c| c.filters.exclude_uids = (0..65).collect()), "filters.exclude_uids");
         assert_eq!(bad(&|c| c.filters.exclude_cgroups = vec![" ".into()]), "filters.exclude_cgroups");
+        assert_eq!(bad(&|c| c.ratelimit.bulk_per_process_burst = 0), "ratelimit.bulk_per_process_burst");
+        let off = Config { ratelimit: RateLimitConfig { bulk_per_process_rate: 0, bulk_per_process_burst: 0 }, ..Config::default() };
+        assert!(off.validate().is_ok(), "no limit: the burst does not matter");
         let f = std::env::temp_dir().join(format!("vigil-cfg-filters-{}.toml", std::process::id()));
         std::fs::write(&f, "[filters]\nexclude_uids = [1000, 1001]\nexclude_file_prefixes = [\"/var/log/\"]\n").expect("write");
         let c = Config::load(Some(&f), &[], &Overrides::default()).expect("loads");

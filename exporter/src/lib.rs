@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod probes;
 pub mod procfs;
 pub mod proctable;
+pub mod ratelimit;
 pub mod spans;
 pub mod stats;
 pub mod users;

@@ -325,6 +325,25 @@ impl Mapper {
         out
     }
 
+    /// One `vigil.telemetry.suppressed` record per process and event type
+    /// whose bulk records the kernel's rate limit suppressed since the last
+    /// call.
+    pub fn suppressed_records(&mut self, now_ns: u64) -> Vec<EncodedLog> {
+        let entries = self.stats.take_suppressed();
+        let mut out = Vec::with_capacity(entries.len());
+        for s in &entries {
+            let seq = self.next_telemetry_seq();
+            let (first, last) = (self.ctx.clock.to_unix_ns(s.first_ns), self.ctx.clock.to_unix_ns(s.last_ns));
+            out.push(telemetry::suppressed_record(
+                s,
+                first,
+                last,
+                Stamp { session: &self.ctx.session, boot_id: &self.ctx.boot_id, seq, now_ns },
+            ));
+        }
+        out
+    }
+
     /// The cumulative counters a heartbeat carries.
     pub fn heartbeat_counters(&self) -> HeartbeatCounters {
         use crate::abi::FieldProblem;
@@ -365,6 +384,7 @@ impl Mapper {
                 (attr::HB_EXCLUDED[1], s.excluded(crate::filters::FilterReason::Uid)),
                 (attr::HB_EXCLUDED[2], s.excluded(crate::filters::FilterReason::Exe)),
                 (attr::HB_EXCLUDED[3], s.excluded(crate::filters::FilterReason::File)),
+                (attr::HB_RATELIMITED, s.ratelimited_total()),
                 (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
                 (attr::HB_AGENT_MAPPED, l(&s.mapped)),
                 (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
@@ -666,6 +686,7 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
                 let now = crate::clock::unix_now_ns();
                 mapper.cut_segments(now);
                 ready.extend(mapper.loss_records(now).into_iter().filter_map(|l| batcher.push(l)));
+                ready.extend(mapper.suppressed_records(now).into_iter().filter_map(|l| batcher.push(l)));
             }
             _ = heartbeat_tick.tick() => ready.extend(batcher.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns()))),
             _ = clock_tick.tick() => mapper.refresh_clock(),
@@ -695,6 +716,7 @@ async fn map_stage(mut mapper: Mapper, mut rx: mpsc::Receiver<RawRecord>, tx: mp
     // report what is left, close the open spans, then a final heartbeat.
     let now = crate::clock::unix_now_ns();
     let mut last: Vec<EncodedLog> = mapper.loss_records(now);
+    last.extend(mapper.suppressed_records(now));
     last.push(mapper.heartbeat_record(hb_interval, now));
     ready.extend(last.into_iter().filter_map(|l| batcher.push(l)));
     ready.push(batcher.take());
@@ -746,6 +768,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         self_tgid: std::process::id(),
         critical_queue_reserve: cfg.pipeline.critical_queue_reserve,
         filters: cfg.filters.clone(),
+        ratelimit: cfg.ratelimit.clone(),
     };
     let receiver_stats = stats.clone();
     let receiver =

@@ -95,6 +95,10 @@ pub struct Stats {
     /// Records excluded by a configured filter, index `type * FILTER_MAX +
     /// reason` (not a loss: they were never numbered).
     excluded: [AtomicU64; EV_SLOTS * FILTER_MAX],
+    /// Records suppressed by the per-process rate limit, per type.
+    ratelimited: [AtomicU64; EV_SLOTS],
+    /// Suppression summaries taken from the kernel, not yet reported.
+    suppressed_pending: std::sync::Mutex<Vec<crate::ratelimit::Suppressed>>,
     /// Processes in the process table (set by the map stage).
     pub processes_tracked: AtomicU64,
     queue_full: [AtomicU64; EV_SLOTS],
@@ -159,6 +163,8 @@ impl Default for Stats {
             bulk_ringbuf_size_bytes: AtomicU64::new(0),
             lane_numbered: std::array::from_fn(|_| AtomicU64::new(0)),
             excluded: std::array::from_fn(|_| AtomicU64::new(0)),
+            ratelimited: std::array::from_fn(|_| AtomicU64::new(0)),
+            suppressed_pending: std::sync::Mutex::new(Vec::new()),
             processes_tracked: AtomicU64::new(0),
             queue_full: std::array::from_fn(|_| AtomicU64::new(0)),
             queue_full_untyped: AtomicU64::new(0),
@@ -230,6 +236,28 @@ impl Stats {
     /// Kernel: records excluded by the filter `r`, all event types.
     pub fn excluded(&self, r: FilterReason) -> u64 {
         EventType::ALL.iter().map(|t| self.excluded_of(*t, r).load(Ordering::Relaxed)).sum()
+    }
+
+    /// Kernel: records of `t` suppressed by the per-process rate limit.
+    pub fn ratelimited_of(&self, t: EventType) -> &AtomicU64 {
+        &self.ratelimited[t as usize]
+    }
+
+    /// Kernel: records suppressed by the rate limit, all types.
+    pub fn ratelimited_total(&self) -> u64 {
+        self.ratelimited.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Queue suppression summaries read from the kernel.
+    pub fn push_suppressed(&self, entries: Vec<crate::ratelimit::Suppressed>) {
+        if let Ok(mut v) = self.suppressed_pending.lock() {
+            v.extend(entries);
+        }
+    }
+
+    /// Take the suppression summaries not yet reported.
+    pub fn take_suppressed(&self) -> Vec<crate::ratelimit::Suppressed> {
+        self.suppressed_pending.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
     }
 
     /// Records of `lane` read from its ring buffer.

@@ -17,6 +17,7 @@
 #include "maps.bpf.h"
 #include "lanes.bpf.h"
 #include "filter.bpf.h"
+#include "ratelimit.bpf.h"
 
 static __always_inline void vigil_count(void *map, __u32 idx)
 {
@@ -86,6 +87,9 @@ static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
 
 	/* Excluded by configuration: counted, not numbered (not a loss). */
 	if (vigil_filter(rec, type) != VIGIL_FILTER_MAX)
+		return -1;
+	/* Over its process's bulk budget: counted and summarized, not lost. */
+	if (lane == VIGIL_LANE_BULK && vigil_ratelimited(type, hdr->ktime_ns))
 		return -1;
 	seq = vigil_next_seq(lane);
 

@@ -25,6 +25,7 @@ mod fileless;
 mod filters;
 mod lanes;
 mod privilege;
+mod ratelimit;
 
 fn is_exec_of(c: &Captured, pid: u32) -> bool {
     matches!(c.record.event, Event::Exec(_)) && c.record.header.tgid == pid

@@ -85,6 +85,12 @@ pub const VIGIL_SPAN_LINK: &str = "vigil.span.link";
 // Telemetry (the agent's own records)
 pub const EVENT_TELEMETRY_LOSS: &str = "vigil.telemetry.loss";
 pub const EVENT_TELEMETRY_HEARTBEAT: &str = "vigil.telemetry.heartbeat";
+pub const EVENT_TELEMETRY_SUPPRESSED: &str = "vigil.telemetry.suppressed";
+pub const VIGIL_SUPPRESSED_EVENT_NAME: &str = "vigil.suppressed.event_name";
+pub const VIGIL_SUPPRESSED_COUNT: &str = "vigil.suppressed.count";
+pub const VIGIL_SUPPRESSED_FIRST: &str = "vigil.suppressed.first_time";
+pub const VIGIL_SUPPRESSED_LAST: &str = "vigil.suppressed.last_time";
+pub const HB_RATELIMITED: &str = "vigil.heartbeat.ratelimited";
 pub const ERROR_TYPE: &str = "error.type";
 pub const VIGIL_TELEMETRY_SEQ: &str = "vigil.telemetry.seq";
 pub const VIGIL_LOSS_STAGE: &str = "vigil.loss.stage";
@@ -289,6 +295,11 @@ pub const ALL_KEYS: &[&str] = &[
     HB_EXCLUDED[1],
     HB_EXCLUDED[2],
     HB_EXCLUDED[3],
+    HB_RATELIMITED,
+    VIGIL_SUPPRESSED_EVENT_NAME,
+    VIGIL_SUPPRESSED_COUNT,
+    VIGIL_SUPPRESSED_FIRST,
+    VIGIL_SUPPRESSED_LAST,
     HB_AGENT_MALFORMED,
     HB_AGENT_MAPPED,
     HB_AGENT_STREAM_GAPS,

@@ -151,6 +151,20 @@ pub fn heartbeat_record(hb: &HeartbeatCounters, interval_s: u64, st: Stamp<'_>) 
     finish(a, st, SeverityNumber::Info, &body, attr::EVENT_TELEMETRY_HEARTBEAT)
 }
 
+/// Encode a rate-limit summary: `s.count` records of `s.event` by `s.tgid`
+/// were suppressed between `first_unix_ns` and `last_unix_ns`.
+pub fn suppressed_record(s: &crate::ratelimit::Suppressed, first_unix_ns: u64, last_unix_ns: u64, st: Stamp<'_>) -> EncodedLog {
+    let mut a = Attrs::with_capacity(384);
+    let (first, last) = (rfc3339_nanos(first_unix_ns), rfc3339_nanos(last_unix_ns));
+    a.int(attr::PROCESS_PID, i64::from(s.tgid))
+        .str(attr::VIGIL_SUPPRESSED_EVENT_NAME, s.event.event_name())
+        .int(attr::VIGIL_SUPPRESSED_COUNT, int(s.count))
+        .str(attr::VIGIL_SUPPRESSED_FIRST, &first)
+        .str(attr::VIGIL_SUPPRESSED_LAST, &last);
+    let body = format!("pid {} produced {} suppressed {} events between {first} and {last}", s.tgid, s.count, s.event.event_name());
+    finish(a, st, SeverityNumber::Info, &body, attr::EVENT_TELEMETRY_SUPPRESSED)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +199,22 @@ mod tests {
         assert_eq!(get(&l, "vigil.telemetry.seq"), Some(Value::IntValue(3)));
         assert_eq!(get(&l, "log.record.uid"), Some(Value::StringValue("boot:s-agent:3".into())));
         assert_eq!(get(&l, "vigil.context.source"), Some(Value::StringValue("observed".into())), "on every record");
+    }
+
+    #[test]
+    fn suppressed_record_fields() {
+        let s = crate::ratelimit::Suppressed { tgid: 77, event: crate::abi::EventType::FileOpen, count: 895, first_ns: 1, last_ns: 2 };
+        let l = suppressed_record(&s, 1_000_000_000, 2_000_000_000, Stamp { session: "s", boot_id: "b", seq: 4, now_ns: 9 })
+            .decode()
+            .expect("decodes");
+        assert_eq!(l.event_name, "vigil.telemetry.suppressed");
+        assert_eq!(l.severity_text, "INFO");
+        assert_eq!(get(&l, "process.pid"), Some(Value::IntValue(77)));
+        assert_eq!(get(&l, "vigil.suppressed.event_name"), Some(Value::StringValue("vigil.file.open".into())));
+        assert_eq!(get(&l, "vigil.suppressed.count"), Some(Value::IntValue(895)));
+        assert_eq!(get(&l, "vigil.suppressed.first_time"), Some(Value::StringValue("1970-01-01T00:00:01.000000000Z".into())));
+        let body = format!("{:?}", l.body);
+        assert!(body.contains("pid 77 produced 895 suppressed vigil.file.open events between"), "{body}");
     }
 
     #[test]

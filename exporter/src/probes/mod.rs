@@ -82,6 +82,8 @@ pub struct ProbeSettings {
     pub critical_queue_reserve: usize,
     /// In-kernel exclusion filters.
     pub filters: crate::config::FiltersConfig,
+    /// Per-process rate limit of bulk records.
+    pub ratelimit: crate::config::RateLimitConfig,
 }
 
 impl Default for ProbeSettings {
@@ -92,6 +94,7 @@ impl Default for ProbeSettings {
             self_tgid: 0,
             critical_queue_reserve: crate::config::PipelineConfig::default().critical_queue_reserve,
             filters: crate::config::FiltersConfig::default(),
+            ratelimit: crate::config::RateLimitConfig::default(),
         }
     }
 }
@@ -241,6 +244,8 @@ fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Ho
     rodata.path_max = settings.probes.path_max_bytes;
     set_read_prefixes(rodata, &settings.probes.file_read_prefixes)?;
     rodata.filter_flags = crate::filters::flags(&settings.filters);
+    rodata.ratelimit_rate = settings.ratelimit.bulk_per_process_rate;
+    rodata.ratelimit_burst = settings.ratelimit.bulk_per_process_burst;
     open.maps
         .events
         .set_max_entries(settings.probes.ringbuf_kib.saturating_mul(1024))
@@ -346,7 +351,9 @@ fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
             let idx = t as u32 * crate::filters::FILTER_MAX as u32 + r as u32;
             stats.excluded_of(t, r).store(percpu_sum(&skel.maps.filter_counters, idx), Ordering::Relaxed);
         }
+        stats.ratelimited_of(t).store(percpu_sum(&skel.maps.ratelimit_counters, t as u32), Ordering::Relaxed);
     }
+    stats.push_suppressed(crate::ratelimit::drain(&skel.maps.rate_suppressed));
 }
 
 /// Turn on the kernel's BPF run-time statistics (`run_cnt`, `run_time_ns` in
