@@ -212,6 +212,66 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// What vigil does about loss (docs/overload.md), visible to the backend as
+/// `vigil.policy` on the resource and on every loss record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    /// Drop bulk records first (lanes, queue reserve) and report every loss.
+    Shed,
+    /// As `shed`, and loss records are raised to ERROR and the alert hook
+    /// (command and/or webhook) runs.
+    Alert,
+    /// Where BPF-LSM is available, deny an exec when its record could not be
+    /// recorded in the critical lane; elsewhere vigil refuses to start
+    /// unless `policy.allow_degraded` is set.
+    FailClosed,
+}
+
+impl PolicyMode {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyMode::Shed => "shed",
+            PolicyMode::Alert => "alert",
+            PolicyMode::FailClosed => "fail_closed",
+        }
+    }
+}
+
+/// The drop policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `shed` (default), `alert` or `fail_closed`.
+    pub mode: PolicyMode,
+    /// `alert`: a program and its arguments, run (never awaited by the
+    /// pipeline) when records are lost; the loss is described in its
+    /// environment (`VIGIL_LOSS_COUNT`, `VIGIL_LOSS_SUMMARY`). Empty: none.
+    pub alert_command: Vec<String>,
+    /// `alert`: an `http://` URL that gets a JSON POST when records are
+    /// lost. Empty: none.
+    pub alert_webhook: String,
+    /// `alert`: the hook runs at most once per this many seconds
+    /// (1..=86400); losses in between are summed into the next run.
+    pub alert_min_interval_s: u64,
+    /// `fail_closed` where the kernel does not allow it (no BPF-LSM): run
+    /// anyway, in `shed` mode, saying so (default: refuse to start).
+    pub allow_degraded: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            mode: PolicyMode::Shed,
+            alert_command: Vec::new(),
+            alert_webhook: String::new(),
+            alert_min_interval_s: 60,
+            allow_degraded: false,
+        }
+    }
+}
+
 /// Most exe prefixes, and most file prefixes (`VIGIL_FILTER_PREFIXES`).
 pub const FILTER_PREFIXES_MAX: usize = 8;
 /// Longest filter prefix in bytes (`VIGIL_FILTER_PREFIX_LEN`).
@@ -373,6 +433,8 @@ pub struct Config {
     pub filters: FiltersConfig,
     /// Per-process rate limit of bulk records.
     pub ratelimit: RateLimitConfig,
+    /// The drop policy.
+    pub policy: PolicyConfig,
     /// The health endpoint.
     pub health: HealthConfig,
 }
@@ -564,6 +626,16 @@ impl Config {
         if f.exclude_uids.len() > FILTER_IDS_MAX {
             return Err(invalid("filters.exclude_uids", format!("{} entries, at most {FILTER_IDS_MAX}", f.exclude_uids.len())));
         }
+        let pol = &self.policy;
+        if !(1..=86_400).contains(&pol.alert_min_interval_s) {
+            return Err(invalid("policy.alert_min_interval_s", format!("{} is outside 1..=86400", pol.alert_min_interval_s)));
+        }
+        if !pol.alert_webhook.is_empty() && !pol.alert_webhook.to_ascii_lowercase().starts_with("http://") {
+            return Err(invalid("policy.alert_webhook", format!("`{}` must start with http:// (empty: no webhook)", pol.alert_webhook)));
+        }
+        if pol.alert_command.first().is_some_and(String::is_empty) {
+            return Err(invalid("policy.alert_command", "the program (first element) is empty"));
+        }
         let r = &self.ratelimit;
         if r.bulk_per_process_rate > 1_000_000_000 {
             return Err(invalid("ratelimit.bulk_per_process_rate", format!("{} is above 1000000000", r.bulk_per_process_rate)));
@@ -725,6 +797,13 @@ mod tests {
         assert_eq!(bad(&|c| c.filters.exclude_uids = (0..65).collect()), "filters.exclude_uids");
         assert_eq!(bad(&|c| c.filters.exclude_cgroups = vec![" ".into()]), "filters.exclude_cgroups");
         assert_eq!(bad(&|c| c.ratelimit.bulk_per_process_burst = 0), "ratelimit.bulk_per_process_burst");
+        assert_eq!(bad(&|c| c.policy.alert_webhook = "ftp://x".into()), "policy.alert_webhook");
+        assert_eq!(bad(&|c| c.policy.alert_min_interval_s = 0), "policy.alert_min_interval_s");
+        assert_eq!(bad(&|c| c.policy.alert_command = vec![String::new()]), "policy.alert_command");
+        let e = Config::load(None, &env(&[("VIGIL_POLICY__MODE", "panic")]), &Overrides::default()).expect_err("unknown mode");
+        assert!(e.to_string().contains("policy.mode") || e.to_string().contains("panic"), "{e}");
+        let c = Config::load(None, &env(&[("VIGIL_POLICY__MODE", "fail_closed")]), &Overrides::default()).expect("loads");
+        assert_eq!(c.policy.mode, PolicyMode::FailClosed);
         let off = Config { ratelimit: RateLimitConfig { bulk_per_process_rate: 0, bulk_per_process_burst: 0 }, ..Config::default() };
         assert!(off.validate().is_ok(), "no limit: the burst does not matter");
         let f = std::env::temp_dir().join(format!("vigil-cfg-filters-{}.toml", std::process::id()));

@@ -20,6 +20,7 @@ pub mod host;
 pub mod metrics;
 pub mod otel;
 pub mod pipeline;
+pub mod policy;
 pub mod probes;
 pub mod procfs;
 pub mod proctable;

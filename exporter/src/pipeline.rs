@@ -59,6 +59,10 @@ pub struct Mapper {
     spans: Option<SpanBook>,
     finished_spans: Vec<FinishedSpan>,
     error_on_signal: bool,
+    /// The drop policy in force (on loss records).
+    policy: crate::config::PolicyMode,
+    /// `alert`: the hook run on loss.
+    alert: Option<crate::policy::AlertHook>,
 }
 
 impl Mapper {
@@ -80,7 +84,17 @@ impl Mapper {
             spans: None,
             finished_spans: Vec::new(),
             error_on_signal: true,
+            policy: crate::config::PolicyMode::Shed,
+            alert: None,
         }
+    }
+
+    /// Report losses under `policy` (already resolved: a degraded
+    /// `fail_closed` is `shed`), running `alert` on loss.
+    pub fn with_policy(mut self, policy: crate::config::PolicyMode, alert: Option<crate::policy::AlertHook>) -> Self {
+        self.policy = policy;
+        self.alert = alert;
+        self
     }
 
     /// Turn process lifetimes into spans, with `book`'s ids and rules.
@@ -320,7 +334,14 @@ impl Mapper {
         for loss in &losses {
             tracing::warn!(stage = loss.stage.as_str(), error = loss.error_type, count = loss.count, event = ?loss.event_name, "records lost");
             let seq = self.next_telemetry_seq();
-            out.push(telemetry::loss_record(loss, Stamp { session: &self.ctx.session, boot_id: &self.ctx.boot_id, seq, now_ns }));
+            out.push(telemetry::loss_record_under(
+                loss,
+                self.policy,
+                Stamp { session: &self.ctx.session, boot_id: &self.ctx.boot_id, seq, now_ns },
+            ));
+        }
+        if let Some(hook) = self.alert.as_mut() {
+            hook.on_losses(&losses, std::time::Instant::now());
         }
         out
     }
@@ -769,6 +790,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         critical_queue_reserve: cfg.pipeline.critical_queue_reserve,
         filters: cfg.filters.clone(),
         ratelimit: cfg.ratelimit.clone(),
+        policy: cfg.policy.clone(),
     };
     let receiver_stats = stats.clone();
     let receiver =
@@ -787,7 +809,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         excluded_uids = cfg.filters.exclude_uids.len(),
         excluded_exe_prefixes = cfg.filters.exclude_exe_prefixes.len(),
         excluded_file_prefixes = cfg.filters.exclude_file_prefixes.len(),
-        drop_policy = "count_and_report",
+        policy = crate::otel::resource::effective_policy(&cfg.policy, crate::policy::bpf_lsm_active()).as_str(),
         exporter = %exporter_target,
         spans = cfg.spans.enabled,
         heartbeat_s = cfg.telemetry.heartbeat_interval_s,
@@ -798,7 +820,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
 
     let ctx =
         MapContext { clock: BootClock::sample(), boot_id: boot_id.clone(), session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
-    let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone());
+    let policy = crate::otel::resource::effective_policy(&cfg.policy, crate::policy::bpf_lsm_active());
+    let alert = crate::policy::AlertHook::new(&cfg.policy, host.host_name.as_deref().unwrap_or(&boot_id));
+    let mut mapper =
+        Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone()).with_policy(policy, alert);
     if cfg.spans.enabled {
         let ids = crate::spans::SpanIds::new(host.host_id.as_deref().unwrap_or(&boot_id), &boot_id);
         mapper = mapper.with_spans(SpanBook::new(ids, cfg.spans.root_daemons.clone(), cfg.spans.max_duration_s), cfg.spans.error_on_signal);

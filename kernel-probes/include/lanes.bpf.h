@@ -45,4 +45,16 @@ static __always_inline __u64 vigil_wakeup_flags(void *ring, __u64 seq)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/* Whether the critical ring has room for the largest record right now
+ * (fail_closed, failclosed.bpf.c). A query, not a trial reservation: a
+ * reservation would take that room from concurrent producers for a moment
+ * and could itself cost a critical record. */
+static __always_inline int vigil_critical_has_room(void)
+{
+	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	__u64 used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	return used < size && size - used >= VIGIL_RECORD_MAX + 8;
+}
+
 #endif /* VIGIL_LANES_BPF_H */

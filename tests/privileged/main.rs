@@ -24,6 +24,7 @@ mod file;
 mod fileless;
 mod filters;
 mod lanes;
+mod policy;
 mod privilege;
 mod ratelimit;
 

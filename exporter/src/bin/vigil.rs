@@ -155,9 +155,19 @@ fn main() -> ExitCode {
             filters: cfg.filters.clone(),
             ..Default::default()
         };
-        let (report, ok) = vigil::probes::hooks::render(&vigil::probes::hooks::check(&settings));
+        let mut items = vigil::probes::hooks::check(&settings);
+        items.push(vigil::policy::check_item(&cfg.policy, vigil::policy::bpf_lsm_active()));
+        let (report, ok) = vigil::probes::hooks::render(&items);
         print!("{report}");
         return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    match vigil::policy::fail_closed_gate(&cfg.policy, vigil::policy::bpf_lsm_active()) {
+        Ok(None) => {}
+        Ok(Some(warning)) => tracing::warn!("{warning}"),
+        Err(refusal) => {
+            eprintln!("vigil: {refusal}");
+            return ExitCode::from(vigil::policy::EXIT_POLICY);
+        }
     }
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

@@ -193,7 +193,7 @@ pub const VIGIL_CONFIG_BULK_RINGBUF_KIB: &str = "vigil.config.bulk_ringbuf_kib";
 pub const VIGIL_CONFIG_ARGS_MAX: &str = "vigil.config.args_max_bytes";
 pub const VIGIL_CONFIG_PATH_MAX: &str = "vigil.config.path_max_bytes";
 pub const VIGIL_CONFIG_LANES: &str = "vigil.config.lanes";
-pub const VIGIL_CONFIG_DROP_POLICY: &str = "vigil.config.drop_policy";
+pub const VIGIL_POLICY: &str = "vigil.policy";
 pub const VIGIL_CONFIG_SPANS: &str = "vigil.config.spans_enabled";
 pub const VIGIL_EXPORTER_TARGET: &str = "vigil.exporter.target";
 pub const K8S_NODE_NAME: &str = "k8s.node.name";
@@ -330,7 +330,7 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_CONFIG_ARGS_MAX,
     VIGIL_CONFIG_PATH_MAX,
     VIGIL_CONFIG_LANES,
-    VIGIL_CONFIG_DROP_POLICY,
+    VIGIL_POLICY,
     VIGIL_CONFIG_SPANS,
     VIGIL_EXPORTER_TARGET,
     K8S_NODE_NAME,

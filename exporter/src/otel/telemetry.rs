@@ -91,7 +91,11 @@ fn finish(mut a: Attrs, st: Stamp<'_>, severity: SeverityNumber, body: &str, eve
     wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, st.now_ns);
     wire::put_fixed64(&mut out, log_record::OBSERVED_TIME_UNIX_NANO, st.now_ns);
     wire::put_varint_field(&mut out, log_record::SEVERITY_NUMBER, severity as u64);
-    let text = if severity == SeverityNumber::Warn { "WARN" } else { "INFO" };
+    let text = match severity {
+        SeverityNumber::Error => "ERROR",
+        SeverityNumber::Warn => "WARN",
+        _ => "INFO",
+    };
     wire::put_bytes(&mut out, log_record::SEVERITY_TEXT, text.as_bytes());
     wire::put_any_field(&mut out, log_record::BODY, AnyRef::Str(body));
     wire::put_bytes(&mut out, log_record::EVENT_NAME, event_name.as_bytes());
@@ -102,9 +106,16 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Encode a loss record.
+/// Encode a loss record (policy `shed`).
 pub fn loss_record(loss: &Loss, st: Stamp<'_>) -> EncodedLog {
+    loss_record_under(loss, crate::config::PolicyMode::Shed, st)
+}
+
+/// Encode a loss record under a drop policy: `vigil.policy` names it, and
+/// under `alert` the record is an ERROR instead of a WARN.
+pub fn loss_record_under(loss: &Loss, policy: crate::config::PolicyMode, st: Stamp<'_>) -> EncodedLog {
     let mut a = Attrs::with_capacity(512);
+    a.str(attr::VIGIL_POLICY, policy.as_str());
     a.str(attr::ERROR_TYPE, loss.error_type)
         .str(attr::VIGIL_LOSS_STAGE, loss.stage.as_str())
         .int(attr::VIGIL_LOSS_COUNT, int(loss.count))
@@ -125,7 +136,8 @@ pub fn loss_record(loss: &Loss, st: Stamp<'_>) -> EncodedLog {
     let what = loss.event_name.unwrap_or("records");
     let on = loss.stream.as_deref().map_or(Cow::Borrowed(""), |s| Cow::Owned(format!(" on stream {s}")));
     let body = format!("lost {} {what} at stage {} ({}){on}; {} lost so far", loss.count, loss.stage.as_str(), loss.error_type, loss.total);
-    finish(a, st, SeverityNumber::Warn, &body, attr::EVENT_TELEMETRY_LOSS)
+    let severity = if policy == crate::config::PolicyMode::Alert { SeverityNumber::Error } else { SeverityNumber::Warn };
+    finish(a, st, severity, &body, attr::EVENT_TELEMETRY_LOSS)
 }
 
 /// Cumulative counters carried by a heartbeat.
@@ -199,6 +211,16 @@ mod tests {
         assert_eq!(get(&l, "vigil.telemetry.seq"), Some(Value::IntValue(3)));
         assert_eq!(get(&l, "log.record.uid"), Some(Value::StringValue("boot:s-agent:3".into())));
         assert_eq!(get(&l, "vigil.context.source"), Some(Value::StringValue("observed".into())), "on every record");
+        assert_eq!(get(&l, "vigil.policy"), Some(Value::StringValue("shed".into())));
+        let alert = loss_record_under(&loss, crate::config::PolicyMode::Alert, Stamp { session: "s", boot_id: "boot", seq: 4, now_ns: 7 })
+            .decode()
+            .expect("decodes");
+        assert_eq!(
+            (alert.severity_number, alert.severity_text.as_str()),
+            (SeverityNumber::Error as i32, "ERROR"),
+            "alert raises loss records"
+        );
+        assert_eq!(get(&alert, "vigil.policy"), Some(Value::StringValue("alert".into())));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! their whole life: it loads, attaches, reports the outcome, then drains
 //! on its own current-thread tokio runtime.
 
+pub mod failclosed;
 pub mod hooks;
 pub mod lanes;
 #[cfg(test)]
@@ -84,6 +85,8 @@ pub struct ProbeSettings {
     pub filters: crate::config::FiltersConfig,
     /// Per-process rate limit of bulk records.
     pub ratelimit: crate::config::RateLimitConfig,
+    /// The drop policy (`fail_closed` loads the BPF-LSM program).
+    pub policy: crate::config::PolicyConfig,
 }
 
 impl Default for ProbeSettings {
@@ -95,6 +98,7 @@ impl Default for ProbeSettings {
             critical_queue_reserve: crate::config::PipelineConfig::default().critical_queue_reserve,
             filters: crate::config::FiltersConfig::default(),
             ratelimit: crate::config::RateLimitConfig::default(),
+            policy: crate::config::PolicyConfig::default(),
         }
     }
 }
@@ -106,6 +110,10 @@ pub struct ProbeStatus {
     pub active_hooks: Vec<String>,
     /// Boot-clock ns when the probes were loaded (the stream session).
     pub loaded_at_boot_ns: u64,
+    /// `fail_closed`: the BPF-LSM program is attached and enforcing.
+    pub fail_closed_enforced: bool,
+    /// Why start-up ran with less than was asked (degraded fail_closed).
+    pub degraded: Vec<String>,
 }
 
 /// A raw record handed from the receiver to the decode stage, with the time
@@ -526,7 +534,28 @@ fn receiver_thread(
             return;
         }
     };
-    let _ = ready.send(Ok(ProbeStatus { active_hooks, loaded_at_boot_ns }));
+    // fail_closed: the BPF-LSM program, sharing the maps just loaded.
+    let mut degraded = Vec::new();
+    let fail_closed = if settings.policy.mode == crate::config::PolicyMode::FailClosed {
+        match failclosed::load(loaded.skel.object()) {
+            Ok(fc) => Some(fc),
+            Err(e) if settings.policy.allow_degraded => {
+                let msg = format!("fail_closed unavailable ({e}): running DEGRADED as shed (policy.allow_degraded = true)");
+                tracing::warn!("{msg}");
+                degraded.push(msg);
+                None
+            }
+            Err(e) => {
+                let _ = ready.send(Err(ProbeError::Load(format!(
+                    "policy.mode = \"fail_closed\" but the BPF-LSM program can not run here: {e}; set policy.allow_degraded = true to run without it"
+                ))));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let _ = ready.send(Ok(ProbeStatus { active_hooks, loaded_at_boot_ns, fail_closed_enforced: fail_closed.is_some(), degraded }));
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
     let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
         if let Err(e) = lanes::drain(ring) {
@@ -582,6 +611,9 @@ fn receiver_thread(
         }
     }
     // Detach first, so nothing new arrives, then drain what is left.
+    if let Some(fc) = fail_closed {
+        tracing::info!(denied = fc.denied(), "fail_closed: execs denied for lack of room in the critical lane");
+    }
     drop(links);
     drain(&ring);
     read_kernel_counters(&loaded.skel, &stats);
