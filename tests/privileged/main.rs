@@ -608,10 +608,15 @@ fn leader_leaving_early_gives_one_exit_with_the_process_code() {
 fn unknown_parent_is_rebuilt_from_proc_and_reconciled() {
     // The shell starts before the capture, which skips the /proc snapshot:
     // its later fork names a parent the table does not know.
-    let mut sh = Command::new("/bin/sh").args(["-c", "sleep 0.8; /bin/true; sleep 0.5"]).spawn().unwrap();
+    // It forks only once the capture is attached (the go file exists), not
+    // after a fixed sleep: loading the probes can take longer on a busy host.
+    let go = temp_dir("unknown-parent").join("go");
+    let script = format!("while [ ! -e '{}' ]; do sleep 0.05; done; /bin/true; sleep 0.5", go.display());
+    let mut sh = Command::new("/bin/sh").args(["-c", &script]).spawn().unwrap();
     let sh_pid = sh.id();
     std::thread::sleep(Duration::from_millis(300));
     let mut cap = Capture::start_without_snapshot(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..ProbesConfig::default() });
+    std::fs::write(&go, b"").unwrap();
     let fork =
         cap.wait_for("fork by the unknown shell", WAIT, |c| matches!(&c.record.event, Event::Fork(_)) && c.record.header.tgid == sh_pid);
     assert_eq!(str_attr(&fork.log.attributes, "vigil.context.source"), Some("rebuilt"), "parent context rebuilt from /proc");
@@ -627,6 +632,7 @@ fn unknown_parent_is_rebuilt_from_proc_and_reconciled() {
     let missed = losses.iter().find(|l| str_attr(&l.attributes, "error.type") == Some("missed_exec")).expect("missed_exec loss record");
     assert_eq!(int_attr(&missed.attributes, "vigil.loss.count"), Some(r.missed_exec.len() as i64));
     sh.wait().unwrap();
+    std::fs::remove_dir_all(go.parent().unwrap()).unwrap();
 }
 
 mod spans {
