@@ -16,8 +16,9 @@
 //!
 //! - bulk lane: `openat(O_WRONLY|O_CREAT)` + `close` of a file
 //!   (`vigil.file.open`);
-//! - critical lane: `setresuid(-1, -1, -1)`, a no-op credential change that
-//!   the privilege probe reports (`vigil.privilege.cred_change`).
+//! - critical lane: `setresuid(-1, euid, -1)` with the effective uid
+//!   alternating between 1 and 0, a real credential change each time
+//!   (`vigil.privilege.cred_change`).
 //!
 //! A step is lossless when the lane's kernel drops and queue drops did not
 //! grow and the rate limit suppressed nothing. The rate is the lane's
@@ -40,6 +41,7 @@ fn child_main(kind: &str, rate: u64, secs: f64, path: &str) -> ! {
     let total = if rate == 0 { u64::MAX } else { (rate as f64 * secs) as u64 };
     let batch = 64u64;
     let mut done = 0u64;
+    let mut flip = 0u32;
     while done < total && !(rate == 0 && start.elapsed().as_secs_f64() >= secs) {
         for _ in 0..batch {
             if kind == "bulk" {
@@ -48,8 +50,12 @@ fn child_main(kind: &str, rate: u64, secs: f64, path: &str) -> ! {
                 // SAFETY: our own descriptor.
                 unsafe { libc::close(fd) };
             } else {
-                // SAFETY: -1 everywhere changes nothing.
-                unsafe { libc::setresuid(u32::MAX, u32::MAX, u32::MAX) };
+                // Alternate the effective uid between 1 and 0 (root keeps
+                // its real and saved uid 0, so it can always switch back):
+                // every call is a real credential change, reported.
+                flip ^= 1;
+                // SAFETY: plain syscall; u32::MAX leaves the real and saved uids.
+                unsafe { libc::setresuid(u32::MAX, flip, u32::MAX) };
             }
         }
         done += batch;
@@ -62,6 +68,8 @@ fn child_main(kind: &str, rate: u64, secs: f64, path: &str) -> ! {
             std::thread::sleep(wait);
         }
     }
+    // SAFETY: back to euid 0 (the saved uid is 0).
+    unsafe { libc::setresuid(u32::MAX, 0, u32::MAX) };
     println!("{done}");
     std::process::exit(0)
 }

@@ -154,11 +154,19 @@ pub struct PipelineConfig {
     pub queue_records: usize,
     /// Slots of that queue that bulk records may not take: the receiver
     /// queues a bulk record only while more than this many are free, so
-    /// critical records always find room after a bulk flood
-    /// (0..queue_records).
+    /// critical records always find room after a bulk flood. At most half
+    /// the queue is reserved ([`PipelineConfig::effective_reserve`]).
     pub critical_queue_reserve: usize,
     /// Processes tracked at most.
     pub process_table_max: usize,
+}
+
+impl PipelineConfig {
+    /// The reserve in force: `critical_queue_reserve`, but at most half of
+    /// `queue_records` (so a small queue still takes bulk records).
+    pub fn effective_reserve(&self) -> usize {
+        self.critical_queue_reserve.min(self.queue_records / 2)
+    }
 }
 
 impl Default for PipelineConfig {
@@ -649,12 +657,6 @@ impl Config {
         if self.pipeline.queue_records == 0 {
             return Err(invalid("pipeline.queue_records", "must be at least 1"));
         }
-        if self.pipeline.critical_queue_reserve >= self.pipeline.queue_records {
-            return Err(invalid(
-                "pipeline.critical_queue_reserve",
-                format!("{} must be below pipeline.queue_records ({})", self.pipeline.critical_queue_reserve, self.pipeline.queue_records),
-            ));
-        }
         if self.pipeline.process_table_max == 0 {
             return Err(invalid("pipeline.process_table_max", "must be at least 1"));
         }
@@ -791,7 +793,9 @@ mod tests {
             }
         };
         assert_eq!(bad(&|c| c.probes.bulk_ringbuf_kib = 6), "probes.bulk_ringbuf_kib");
-        assert_eq!(bad(&|c| c.pipeline.critical_queue_reserve = c.pipeline.queue_records), "pipeline.critical_queue_reserve");
+        let small = PipelineConfig { queue_records: 1024, ..PipelineConfig::default() };
+        assert_eq!(small.effective_reserve(), 512, "a small queue keeps half for bulk records");
+        assert_eq!(PipelineConfig::default().effective_reserve(), 8192);
         assert_eq!(bad(&|c| c.filters.exclude_file_prefixes = vec!["relative/".into()]), "filters.exclude_file_prefixes");
         assert_eq!(bad(&|c| c.filters.exclude_exe_prefixes = vec![format!("/{}", "x".repeat(64))]), "filters.exclude_exe_prefixes");
         assert_eq!(bad(&|c| c.filters.exclude_uids = (0..65).collect()), "filters.exclude_uids");

@@ -787,7 +787,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let settings = ProbeSettings {
         probes: cfg.probes.clone(),
         self_tgid: std::process::id(),
-        critical_queue_reserve: cfg.pipeline.critical_queue_reserve,
+        critical_queue_reserve: cfg.pipeline.effective_reserve(),
         filters: cfg.filters.clone(),
         ratelimit: cfg.ratelimit.clone(),
         policy: cfg.policy.clone(),
@@ -802,7 +802,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         lanes = "critical, bulk",
         ringbuf_kib = cfg.probes.ringbuf_kib,
         bulk_ringbuf_kib = cfg.probes.bulk_ringbuf_kib,
-        critical_queue_reserve = cfg.pipeline.critical_queue_reserve,
+        critical_queue_reserve = cfg.pipeline.effective_reserve(),
         args_max_bytes = cfg.probes.args_max_bytes,
         path_max_bytes = cfg.probes.path_max_bytes,
         excluded_cgroups = cfg.filters.exclude_cgroups.len(),

@@ -95,7 +95,7 @@ impl Default for ProbeSettings {
         ProbeSettings {
             probes: ProbesConfig::default(),
             self_tgid: 0,
-            critical_queue_reserve: crate::config::PipelineConfig::default().critical_queue_reserve,
+            critical_queue_reserve: crate::config::PipelineConfig::default().effective_reserve(),
             filters: crate::config::FiltersConfig::default(),
             ratelimit: crate::config::RateLimitConfig::default(),
             policy: crate::config::PolicyConfig::default(),
