@@ -6,7 +6,8 @@ use std::env;
 use std::path::PathBuf;
 
 /// One skeleton per hook family: (source base name, skeleton module file).
-const PROBES: &[&str] = &["process"];
+/// `failclosed` is the fail_closed policy's BPF-LSM object (loaded on its own).
+const PROBES: &[&str] = &["process", "failclosed"];
 
 fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));

@@ -476,4 +476,36 @@ struct vigil_mount {
 #define VIGIL_DROP_SLOTS (VIGIL_EV_SLOTS * VIGIL_DROP_MAX)
 #define VIGIL_FIELDP_SLOTS (VIGIL_EV_SLOTS * VIGIL_FIELDP_MAX)
 
+/* Why a record was excluded by a configured filter (never a loss: it takes
+ * no sequence number). Map "filter_counters": per-CPU array of
+ * VIGIL_EV_SLOTS * VIGIL_FILTER_MAX, index = type * VIGIL_FILTER_MAX + reason. */
+enum vigil_filter_reason {
+	VIGIL_FILTER_CGROUP = 0,  /* the task's cgroup or an ancestor is excluded */
+	VIGIL_FILTER_UID = 1,     /* the task's real uid is excluded */
+	VIGIL_FILTER_EXE = 2,     /* the process runs an excluded executable */
+	VIGIL_FILTER_FILE = 3,    /* the file record's path has an excluded prefix */
+	VIGIL_FILTER_MAX = 4,
+	VIGIL_FILTER_PREFIXES = 8,      /* exe prefixes, and as many file prefixes */
+	VIGIL_FILTER_PREFIX_LEN = 64,   /* bytes per prefix */
+	VIGIL_FILTER_IDS_MAX = 64,      /* cgroups, and as many uids */
+};
+
+/* Map "rate_suppressed": bulk records a process produced over its rate
+ * limit, per event type, not output (include/ratelimit.bpf.h). */
+struct vigil_suppressed_key {
+	__u32 tgid;
+	__u32 type;          /* enum vigil_event_type */
+};
+struct vigil_suppressed {
+	__u64 count;
+	__u64 first_ns;      /* boot clock */
+	__u64 last_ns;
+};
+
+/* One prefix of map "filter_prefixes". */
+struct vigil_filter_prefix {
+	__u32 len;
+	__u8 bytes[VIGIL_FILTER_PREFIX_LEN];
+};
+
 #endif /* VIGIL_ABI_H */

@@ -31,6 +31,17 @@ pub const LANE_MAX: usize = 2;
 pub const LANE_CRITICAL: u32 = 0;
 /// `VIGIL_LANE_BULK`: file and network records.
 pub const LANE_BULK: u32 = 1;
+/// Every lane, critical first (the order the receiver drains them in).
+pub const LANES: [u32; LANE_MAX] = [LANE_CRITICAL, LANE_BULK];
+
+/// A lane's name (`vigil.lane` attribute values).
+pub fn lane_name(lane: u32) -> &'static str {
+    if lane == LANE_BULK {
+        "bulk"
+    } else {
+        "critical"
+    }
+}
 
 /// The largest record the probes can emit (`VIGIL_RECORD_MAX`).
 pub const RECORD_MAX: usize = std::mem::size_of::<RawExec>() + 3 * PATH_MAX + ARGS_CAP;
@@ -39,6 +50,8 @@ pub const RECORD_MAX: usize = std::mem::size_of::<RawExec>() + 3 * PATH_MAX + AR
 pub mod maps {
     /// Ring buffer of the critical lane.
     pub const EVENTS: &str = "events";
+    /// Ring buffer of the bulk lane.
+    pub const EVENTS_BULK: &str = "events_bulk";
     /// Per-CPU, per-lane sequence numbers.
     pub const STREAM_SEQ: &str = "stream_seq";
     /// Per-CPU drop counters, index `type * DROP_MAX + cause`.

@@ -150,9 +150,12 @@ impl LossReporter {
             self.last.insert(key, total);
             let count = total - last;
             let (stage, error_type, event, stream): (_, _, Option<&'static str>, _) = match key {
-                Key::Kernel { cpu, event, cause } => {
-                    (LossStage::Kernel, DropCause::ALL[usize::from(cause)].error_type(), Some(event.event_name()), Some((cpu, 0)))
-                }
+                Key::Kernel { cpu, event, cause } => (
+                    LossStage::Kernel,
+                    DropCause::ALL[usize::from(cause)].error_type(),
+                    Some(event.event_name()),
+                    Some((cpu, event.lane())),
+                ),
                 // The kernel skipped the program (recursion guard): the event
                 // was never numbered, so no gap shows it; only this counter.
                 Key::Skipped(event) => (LossStage::Kernel, "probe_skipped", Some(event.event_name()), None),
@@ -173,12 +176,18 @@ impl LossReporter {
                 Key::SpansSpoolFull => (LossStage::Export, "spool_full", Some(SPANS), None),
                 Key::SpansSpoolCorrupt => (LossStage::Export, "spool_corrupt", Some(SPANS), None),
             };
+            let lane = match key {
+                Key::Kernel { event, .. } | Key::Skipped(event) | Key::Queue(Some(event)) => Some(crate::abi::lane_name(event.lane())),
+                Key::MissedExec | Key::MissedExit => Some(crate::abi::lane_name(crate::abi::LANE_CRITICAL)),
+                _ => None,
+            };
             let loss = Loss {
                 stage,
                 error_type,
                 count,
                 total,
                 event_name: event,
+                lane,
                 stream: stream.map(|(cpu, lane)| stream_id(cpu, lane)),
                 seq_range: stream.and_then(|(cpu, lane)| tracker.take_window(cpu, lane)),
                 window,
@@ -233,6 +242,7 @@ mod tests {
         assert_eq!(k.seq_range, Some((2, 5)));
         assert_eq!(k.event_name, Some("vigil.process.exec"));
         assert_eq!((losses[1].error_type, losses[1].event_name), ("queue_full", Some("vigil.process.fork")));
+        assert_eq!((k.lane, losses[1].lane), (Some("critical"), Some("critical")));
         assert!(r.collect(&stats, &mut t, 3, id).is_empty(), "no increase, no record");
         // A failed read (0) followed by the real value again reports nothing new.
         stats.set_kernel_drops_by_cpu(vec![vec![0u64; crate::abi::EV_SLOTS * DROP_MAX]; 2]);
@@ -245,5 +255,23 @@ mod tests {
         stats.set_kernel_drops_by_cpu(drops);
         let losses = r.collect(&stats, &mut t, 4, id);
         assert_eq!((losses[0].count, losses[0].total, losses[0].window), (2, 6, (3, 4)));
+    }
+
+    #[test]
+    fn bulk_losses_name_the_bulk_lane_and_its_stream() {
+        let stats = Stats::default();
+        let mut t = StreamTracker::default();
+        let mut r = LossReporter::new(0);
+        let mut drops = vec![vec![0u64; crate::abi::EV_SLOTS * DROP_MAX]; 1];
+        drops[0][EventType::FileOpen as usize * DROP_MAX + DropCause::RingbufFull as usize] = 3;
+        stats.set_kernel_drops_by_cpu(drops);
+        t.observe(0, crate::abi::LANE_BULK, 1);
+        t.observe(0, crate::abi::LANE_BULK, 5);
+        t.observe(0, crate::abi::LANE_CRITICAL, 1);
+        let losses = r.collect(&stats, &mut t, 1, |cpu: u32, lane: u32| format!("s-{cpu}-{lane}"));
+        assert_eq!(losses.len(), 1, "{losses:?}");
+        assert_eq!(losses[0].lane, Some("bulk"));
+        assert_eq!(losses[0].stream.as_deref(), Some("s-0-1"), "the bulk stream of cpu 0");
+        assert_eq!(losses[0].seq_range, Some((2, 4)));
     }
 }

@@ -81,9 +81,14 @@ pub struct ProbesConfig {
     /// Largest argv area captured per exec, in bytes (cut beyond, with argc
     /// still exact). 1..=65536, default 16384.
     pub args_max_bytes: u32,
-    /// Ring buffer size in KiB; a power of two, at least 4 (one page).
-    /// Default 8192.
+    /// Size in KiB of the critical lane's ring buffer (process lifecycle,
+    /// privilege, fileless, kernel records); a power of two, at least 4 (one
+    /// page). Default 8192.
     pub ringbuf_kib: u32,
+    /// Size in KiB of the bulk lane's ring buffer (file and network
+    /// records), same rules. A flood of bulk records fills only this one.
+    /// Default 8192.
+    pub bulk_ringbuf_kib: u32,
     /// Force a consumer wake-up every N records per CPU (records are
     /// otherwise submitted without wake-up and drained on a timer).
     pub wakeup_every: u32,
@@ -134,6 +139,7 @@ impl Default for ProbesConfig {
         ProbesConfig {
             args_max_bytes: crate::abi::ARGS_DEFAULT as u32,
             ringbuf_kib: 8192,
+            bulk_ringbuf_kib: 8192,
             wakeup_every: 64,
             poll_interval_ms: 10,
             path_max_bytes: crate::abi::PATH_MAX as u32,
@@ -154,15 +160,140 @@ impl Default for ProbesConfig {
 pub struct PipelineConfig {
     /// Records the receiver can hand on before it must count drops.
     pub queue_records: usize,
+    /// Slots of that queue that bulk records may not take: the receiver
+    /// queues a bulk record only while more than this many are free, so
+    /// critical records always find room after a bulk flood. At most half
+    /// the queue is reserved ([`PipelineConfig::effective_reserve`]).
+    pub critical_queue_reserve: usize,
     /// Processes tracked at most.
     pub process_table_max: usize,
 }
 
-impl Default for PipelineConfig {
-    fn default() -> Self {
-        PipelineConfig { queue_records: 65536, process_table_max: 131_072 }
+impl PipelineConfig {
+    /// The reserve in force: `critical_queue_reserve`, but at most half of
+    /// `queue_records` (so a small queue still takes bulk records).
+    pub fn effective_reserve(&self) -> usize {
+        self.critical_queue_reserve.min(self.queue_records / 2)
     }
 }
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { queue_records: 65536, critical_queue_reserve: 8192, process_table_max: 131_072 }
+    }
+}
+
+/// In-kernel exclusion filters (docs/overload.md). Excluded records are
+/// counted per reason (heartbeats), never numbered, never reported as loss.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FiltersConfig {
+    /// cgroup v2 directories whose tasks (the whole subtree) are excluded:
+    /// paths relative to the cgroup2 mount (`system.slice/foo.service`),
+    /// absolute paths under it, or numeric cgroup ids. At most
+    /// [`FILTER_IDS_MAX`]; each must exist at start-up.
+    pub exclude_cgroups: Vec<String>,
+    /// Processes whose kernel-resolved executable path starts with one of
+    /// these are excluded (and their children until they exec something
+    /// else). At most [`FILTER_PREFIXES_MAX`], absolute, each at most
+    /// [`FILTER_PREFIX_LEN_MAX`] bytes.
+    pub exclude_exe_prefixes: Vec<String>,
+    /// File records whose path starts with one of these are excluded; same
+    /// limits.
+    pub exclude_file_prefixes: Vec<String>,
+    /// Tasks with one of these real uids are excluded. At most
+    /// [`FILTER_IDS_MAX`].
+    pub exclude_uids: Vec<u32>,
+}
+
+/// Per-process rate limit of bulk records, applied in the kernel
+/// (docs/overload.md). Records over the budget are not output but counted
+/// per process and event type and reported as `vigil.telemetry.suppressed`
+/// summary records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Bulk records per second one process may produce, sustained
+    /// (0: no limit). Default 1000000: generous, it only caps a runaway
+    /// process; set it lower to shed a flooding process's detail early.
+    pub bulk_per_process_rate: u64,
+    /// Bulk records one process may produce at once above the rate
+    /// (1..=100000000 when the rate is set). Default 1000000.
+    pub bulk_per_process_burst: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig { bulk_per_process_rate: 1_000_000, bulk_per_process_burst: 1_000_000 }
+    }
+}
+
+/// What vigil does about loss (docs/overload.md), visible to the backend as
+/// `vigil.policy` on the resource and on every loss record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    /// Drop bulk records first (lanes, queue reserve) and report every loss.
+    Shed,
+    /// As `shed`, and loss records are raised to ERROR and the alert hook
+    /// (command and/or webhook) runs.
+    Alert,
+    /// Where BPF-LSM is available, deny an exec when its record could not be
+    /// recorded in the critical lane; elsewhere vigil refuses to start
+    /// unless `policy.allow_degraded` is set.
+    FailClosed,
+}
+
+impl PolicyMode {
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyMode::Shed => "shed",
+            PolicyMode::Alert => "alert",
+            PolicyMode::FailClosed => "fail_closed",
+        }
+    }
+}
+
+/// The drop policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `shed` (default), `alert` or `fail_closed`.
+    pub mode: PolicyMode,
+    /// `alert`: a program and its arguments, run (never awaited by the
+    /// pipeline) when records are lost; the loss is described in its
+    /// environment (`VIGIL_LOSS_COUNT`, `VIGIL_LOSS_SUMMARY`). Empty: none.
+    pub alert_command: Vec<String>,
+    /// `alert`: an `http://` URL that gets a JSON POST when records are
+    /// lost. Empty: none.
+    pub alert_webhook: String,
+    /// `alert`: the hook runs at most once per this many seconds
+    /// (1..=86400); losses in between are summed into the next run.
+    pub alert_min_interval_s: u64,
+    /// `fail_closed` where the kernel does not allow it (no BPF-LSM): run
+    /// anyway, in `shed` mode, saying so (default: refuse to start).
+    pub allow_degraded: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            mode: PolicyMode::Shed,
+            alert_command: Vec::new(),
+            alert_webhook: String::new(),
+            alert_min_interval_s: 60,
+            allow_degraded: false,
+        }
+    }
+}
+
+/// Most exe prefixes, and most file prefixes (`VIGIL_FILTER_PREFIXES`).
+pub const FILTER_PREFIXES_MAX: usize = 8;
+/// Longest filter prefix in bytes (`VIGIL_FILTER_PREFIX_LEN`).
+pub const FILTER_PREFIX_LEN_MAX: usize = 64;
+/// Most excluded cgroups, and most excluded uids (`VIGIL_FILTER_IDS_MAX`).
+pub const FILTER_IDS_MAX: usize = 64;
 
 /// Process lifetimes as spans.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -497,6 +628,12 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Process spans.
     pub spans: SpansConfig,
+    /// In-kernel exclusion filters.
+    pub filters: FiltersConfig,
+    /// Per-process rate limit of bulk records.
+    pub ratelimit: RateLimitConfig,
+    /// The drop policy.
+    pub policy: PolicyConfig,
     /// The health endpoint.
     pub health: HealthConfig,
     /// Container and pod metadata lookups.
@@ -660,8 +797,10 @@ impl Config {
         if p.args_max_bytes == 0 || p.args_max_bytes as usize > crate::abi::ARGS_CAP {
             return Err(invalid("probes.args_max_bytes", format!("{} is outside 1..={}", p.args_max_bytes, crate::abi::ARGS_CAP)));
         }
-        if p.ringbuf_kib < 4 || !p.ringbuf_kib.is_power_of_two() || p.ringbuf_kib > 1 << 20 {
-            return Err(invalid("probes.ringbuf_kib", format!("{} must be a power of two between 4 and 1048576", p.ringbuf_kib)));
+        for (key, kib) in [("probes.ringbuf_kib", p.ringbuf_kib), ("probes.bulk_ringbuf_kib", p.bulk_ringbuf_kib)] {
+            if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
+                return Err(invalid(key, format!("{kib} must be a power of two between 4 and 1048576")));
+            }
         }
         if p.wakeup_every == 0 {
             return Err(invalid("probes.wakeup_every", "must be at least 1"));
@@ -683,6 +822,43 @@ impl Config {
                 "probes.file_read_prefixes",
                 format!("{bad:?} must be an absolute path of at most {READ_PREFIX_LEN_MAX} bytes"),
             ));
+        }
+        let f = &self.filters;
+        for (key, list) in
+            [("filters.exclude_exe_prefixes", &f.exclude_exe_prefixes), ("filters.exclude_file_prefixes", &f.exclude_file_prefixes)]
+        {
+            if list.len() > FILTER_PREFIXES_MAX {
+                return Err(invalid(key, format!("{} entries, at most {FILTER_PREFIXES_MAX}", list.len())));
+            }
+            if let Some(bad) = list.iter().find(|x| !x.starts_with('/') || x.len() > FILTER_PREFIX_LEN_MAX) {
+                return Err(invalid(key, format!("{bad:?} must be an absolute path of at most {FILTER_PREFIX_LEN_MAX} bytes")));
+            }
+        }
+        if f.exclude_cgroups.len() > FILTER_IDS_MAX {
+            return Err(invalid("filters.exclude_cgroups", format!("{} entries, at most {FILTER_IDS_MAX}", f.exclude_cgroups.len())));
+        }
+        if let Some(bad) = f.exclude_cgroups.iter().find(|c| c.trim().is_empty()) {
+            return Err(invalid("filters.exclude_cgroups", format!("{bad:?} is empty (use a cgroup path or id)")));
+        }
+        if f.exclude_uids.len() > FILTER_IDS_MAX {
+            return Err(invalid("filters.exclude_uids", format!("{} entries, at most {FILTER_IDS_MAX}", f.exclude_uids.len())));
+        }
+        let pol = &self.policy;
+        if !(1..=86_400).contains(&pol.alert_min_interval_s) {
+            return Err(invalid("policy.alert_min_interval_s", format!("{} is outside 1..=86400", pol.alert_min_interval_s)));
+        }
+        if !pol.alert_webhook.is_empty() && !pol.alert_webhook.to_ascii_lowercase().starts_with("http://") {
+            return Err(invalid("policy.alert_webhook", format!("`{}` must start with http:// (empty: no webhook)", pol.alert_webhook)));
+        }
+        if pol.alert_command.first().is_some_and(String::is_empty) {
+            return Err(invalid("policy.alert_command", "the program (first element) is empty"));
+        }
+        let r = &self.ratelimit;
+        if r.bulk_per_process_rate > 1_000_000_000 {
+            return Err(invalid("ratelimit.bulk_per_process_rate", format!("{} is above 1000000000", r.bulk_per_process_rate)));
+        }
+        if r.bulk_per_process_rate > 0 && !(1..=100_000_000).contains(&r.bulk_per_process_burst) {
+            return Err(invalid("ratelimit.bulk_per_process_burst", format!("{} is outside 1..=100000000", r.bulk_per_process_burst)));
         }
         if !(1..=1000).contains(&p.poll_interval_ms) {
             return Err(invalid("probes.poll_interval_ms", format!("{} is outside 1..=1000", p.poll_interval_ms)));
@@ -857,6 +1033,42 @@ mod tests {
         let c = Config::load(None, &[], &Overrides::default()).expect("defaults");
         assert_eq!(c, Config::default());
         assert_eq!(c.logs_url(), None);
+    }
+
+    #[test]
+    fn lane_and_filter_settings_are_checked_by_key() {
+        let bad = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            match c.validate() {
+                Err(ConfigError::Invalid { key, .. }) => key,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(bad(&|c| c.probes.bulk_ringbuf_kib = 6), "probes.bulk_ringbuf_kib");
+        let small = PipelineConfig { queue_records: 1024, ..PipelineConfig::default() };
+        assert_eq!(small.effective_reserve(), 512, "a small queue keeps half for bulk records");
+        assert_eq!(PipelineConfig::default().effective_reserve(), 8192);
+        assert_eq!(bad(&|c| c.filters.exclude_file_prefixes = vec!["relative/".into()]), "filters.exclude_file_prefixes");
+        assert_eq!(bad(&|c| c.filters.exclude_exe_prefixes = vec![format!("/{}", "x".repeat(64))]), "filters.exclude_exe_prefixes");
+        assert_eq!(bad(&|c| c.filters.exclude_uids = (0..65).collect()), "filters.exclude_uids");
+        assert_eq!(bad(&|c| c.filters.exclude_cgroups = vec![" ".into()]), "filters.exclude_cgroups");
+        assert_eq!(bad(&|c| c.ratelimit.bulk_per_process_burst = 0), "ratelimit.bulk_per_process_burst");
+        assert_eq!(bad(&|c| c.policy.alert_webhook = "ftp://x".into()), "policy.alert_webhook");
+        assert_eq!(bad(&|c| c.policy.alert_min_interval_s = 0), "policy.alert_min_interval_s");
+        assert_eq!(bad(&|c| c.policy.alert_command = vec![String::new()]), "policy.alert_command");
+        let e = Config::load(None, &env(&[("VIGIL_POLICY__MODE", "panic")]), &Overrides::default()).expect_err("unknown mode");
+        assert!(e.to_string().contains("policy.mode") || e.to_string().contains("panic"), "{e}");
+        let c = Config::load(None, &env(&[("VIGIL_POLICY__MODE", "fail_closed")]), &Overrides::default()).expect("loads");
+        assert_eq!(c.policy.mode, PolicyMode::FailClosed);
+        let off = Config { ratelimit: RateLimitConfig { bulk_per_process_rate: 0, bulk_per_process_burst: 0 }, ..Config::default() };
+        assert!(off.validate().is_ok(), "no limit: the burst does not matter");
+        let f = std::env::temp_dir().join(format!("vigil-cfg-filters-{}.toml", std::process::id()));
+        std::fs::write(&f, "[filters]\nexclude_uids = [1000, 1001]\nexclude_file_prefixes = [\"/var/log/\"]\n").expect("write");
+        let c = Config::load(Some(&f), &[], &Overrides::default()).expect("loads");
+        assert_eq!(c.filters.exclude_uids, vec![1000, 1001]);
+        assert_eq!(c.filters.exclude_file_prefixes, vec!["/var/log/".to_owned()]);
+        std::fs::remove_file(f).expect("cleanup");
     }
 
     #[test]

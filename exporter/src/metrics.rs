@@ -183,27 +183,44 @@ fn register(provider: &SdkMeterProvider, stats: Arc<Stats>) {
         .build();
     // Level gauges read straight from one counter: (name, unit, description, lane-labelled, read).
     type Read = fn(&Stats) -> u64;
-    let levels: [(&'static str, &'static str, &'static str, bool, Read); 5] = [
-        ("vigil.queue.depth", "{record}", "records waiting between the ring buffer reader and the map stage", false, |s| {
+    let levels: [(&'static str, &'static str, &'static str, Option<&'static str>, Read); 5] = [
+        ("vigil.queue.depth", "{record}", "records waiting between the ring buffer reader and the map stage", None, |s| {
             s.queue_depth.load(Ordering::Relaxed)
         }),
-        ("vigil.ringbuf.usage", "By", "bytes waiting in the ring buffer at the last read (size: vigil.ringbuf.limit)", true, |s| {
-            s.ringbuf_used_bytes.load(Ordering::Relaxed)
-        }),
-        ("vigil.ringbuf.limit", "By", "ring buffer size", true, |s| s.ringbuf_size_bytes.load(Ordering::Relaxed)),
-        ("vigil.process_table.size", "{process}", "processes in the process table", false, |s| s.processes_tracked.load(Ordering::Relaxed)),
-        ("vigil.export.in_flight", "{record}", "records handed to the exporter and not yet delivered or failed", false, |s| {
+        (
+            "vigil.ringbuf.usage",
+            "By",
+            "bytes waiting in the ring buffer at the last read (size: vigil.ringbuf.limit)",
+            Some("critical"),
+            |s| s.ringbuf_used_bytes.load(Ordering::Relaxed),
+        ),
+        ("vigil.ringbuf.limit", "By", "ring buffer size", Some("critical"), |s| s.ringbuf_size_bytes.load(Ordering::Relaxed)),
+        ("vigil.process_table.size", "{process}", "processes in the process table", None, |s| s.processes_tracked.load(Ordering::Relaxed)),
+        ("vigil.export.in_flight", "{record}", "records handed to the exporter and not yet delivered or failed", None, |s| {
             s.in_flight.load(Ordering::Relaxed)
         }),
     ];
+    // The bulk lane's ring buffer: a second point of the same gauge.
+    let bulk: fn(&str) -> Option<Read> = |name| match name {
+        "vigil.ringbuf.usage" => Some(|s| s.bulk_ringbuf_used_bytes.load(Ordering::Relaxed)),
+        "vigil.ringbuf.limit" => Some(|s| s.bulk_ringbuf_size_bytes.load(Ordering::Relaxed)),
+        _ => None,
+    };
     for (name, unit, description, lane, read) in levels {
         let s = stats.clone();
-        let attrs: Vec<KeyValue> = if lane { vec![KeyValue::new("vigil.lane", "critical")] } else { Vec::new() };
+        let attrs: Vec<KeyValue> = lane.map(|l| vec![KeyValue::new("vigil.lane", l)]).unwrap_or_default();
+        let bulk_read = bulk(name);
+        let bulk_attrs = [KeyValue::new("vigil.lane", "bulk")];
         let _ = meter
             .u64_observable_gauge(name)
             .with_unit(unit)
             .with_description(description)
-            .with_callback(move |o| o.observe(read(&s), &attrs))
+            .with_callback(move |o| {
+                o.observe(read(&s), &attrs);
+                if let Some(b) = bulk_read {
+                    o.observe(b(&s), &bulk_attrs);
+                }
+            })
             .build();
     }
     let s = stats.clone();
@@ -253,6 +270,7 @@ mod tests {
         stats.count_queue_full(&(EventType::Exec as u16).to_ne_bytes());
         stats.processes_tracked.store(7, Ordering::Relaxed);
         stats.ringbuf_used_bytes.store(4096, Ordering::Relaxed);
+        stats.bulk_ringbuf_used_bytes.store(8192, Ordering::Relaxed);
         let exporter = InMemoryMetricExporter::default();
         let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
         register(&provider, stats);
@@ -265,7 +283,12 @@ mod tests {
                 for m in sm.metrics() {
                     if let AggregatedMetrics::U64(MetricData::Gauge(g)) = m.data() {
                         for p in g.data_points() {
-                            gauges.insert(m.name().to_owned(), p.value());
+                            let lane = p.attributes().find(|kv| kv.key.as_str() == "vigil.lane").map(|kv| kv.value.to_string());
+                            let key = match lane {
+                                Some(l) if l != "critical" => format!("{}/{l}", m.name()),
+                                _ => m.name().to_owned(),
+                            };
+                            gauges.insert(key, p.value());
                         }
                     }
                     if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
@@ -290,6 +313,7 @@ mod tests {
         assert_eq!(queue_full, Some(1));
         assert_eq!(gauges.get("vigil.process_table.size"), Some(&7));
         assert_eq!(gauges.get("vigil.ringbuf.usage"), Some(&4096));
+        assert_eq!(gauges.get("vigil.ringbuf.usage/bulk"), Some(&8192), "the bulk lane's ring is a second point");
         let _ = provider.shutdown();
     }
 }

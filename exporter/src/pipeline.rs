@@ -83,6 +83,10 @@ pub struct Mapper {
     spans: Option<SpanBook>,
     finished_spans: Vec<FinishedSpan>,
     error_on_signal: bool,
+    /// The drop policy in force (on loss records).
+    policy: crate::config::PolicyMode,
+    /// `alert`: the hook run on loss.
+    alert: Option<crate::policy::AlertHook>,
 }
 
 impl Mapper {
@@ -107,7 +111,17 @@ impl Mapper {
             spans: None,
             finished_spans: Vec::new(),
             error_on_signal: true,
+            policy: crate::config::PolicyMode::Shed,
+            alert: None,
         }
+    }
+
+    /// Report losses under `policy` (already resolved: a degraded
+    /// `fail_closed` is `shed`), running `alert` on loss.
+    pub fn with_policy(mut self, policy: crate::config::PolicyMode, alert: Option<crate::policy::AlertHook>) -> Self {
+        self.policy = policy;
+        self.alert = alert;
+        self
     }
 
     /// Turn process lifetimes into spans, with `book`'s ids and rules.
@@ -396,7 +410,33 @@ impl Mapper {
         for loss in &losses {
             tracing::warn!(stage = loss.stage.as_str(), error = loss.error_type, count = loss.count, event = ?loss.event_name, "records lost");
             let seq = self.next_telemetry_seq();
-            out.push(telemetry::loss_record(loss, Stamp { session: &self.ctx.session, boot_id: &self.ctx.boot_id, seq, now_ns }));
+            out.push(telemetry::loss_record_under(
+                loss,
+                self.policy,
+                Stamp { session: &self.ctx.session, boot_id: &self.ctx.boot_id, seq, now_ns },
+            ));
+        }
+        if let Some(hook) = self.alert.as_mut() {
+            hook.on_losses(&losses, std::time::Instant::now());
+        }
+        out
+    }
+
+    /// One `vigil.telemetry.suppressed` record per process and event type
+    /// whose bulk records the kernel's rate limit suppressed since the last
+    /// call.
+    pub fn suppressed_records(&mut self, now_ns: u64) -> Vec<EncodedLog> {
+        let entries = self.stats.take_suppressed();
+        let mut out = Vec::with_capacity(entries.len());
+        for s in &entries {
+            let seq = self.next_telemetry_seq();
+            let (first, last) = (self.ctx.clock.to_unix_ns(s.first_ns), self.ctx.clock.to_unix_ns(s.last_ns));
+            out.push(telemetry::suppressed_record(
+                s,
+                first,
+                last,
+                Stamp { session: &self.ctx.session, boot_id: &self.ctx.boot_id, seq, now_ns },
+            ));
         }
         out
     }
@@ -430,6 +470,19 @@ impl Mapper {
             (attr::HB_KERNEL_PATH_DEPTH, sum(&|t| l(s.kernel_field_problem(t, FieldProblem::PathDepth)))),
             (attr::HB_AGENT_RECEIVED, l(&s.received)),
             (attr::HB_AGENT_QUEUE_FULL, queue_full),
+            (attr::HB_LANE_GENERATED[0], l(s.lane_numbered(crate::abi::LANE_CRITICAL))),
+            (attr::HB_LANE_RECEIVED[0], s.received_in_lane(crate::abi::LANE_CRITICAL)),
+            (attr::HB_LANE_KERNEL_DROPPED[0], s.kernel_dropped_in_lane(crate::abi::LANE_CRITICAL)),
+            (attr::HB_LANE_QUEUE_FULL[0], s.queue_full_in_lane(crate::abi::LANE_CRITICAL)),
+            (attr::HB_LANE_GENERATED[1], l(s.lane_numbered(crate::abi::LANE_BULK))),
+            (attr::HB_LANE_RECEIVED[1], s.received_in_lane(crate::abi::LANE_BULK)),
+            (attr::HB_LANE_KERNEL_DROPPED[1], s.kernel_dropped_in_lane(crate::abi::LANE_BULK)),
+            (attr::HB_LANE_QUEUE_FULL[1], s.queue_full_in_lane(crate::abi::LANE_BULK)),
+            (attr::HB_EXCLUDED[0], s.excluded(crate::filters::FilterReason::Cgroup)),
+            (attr::HB_EXCLUDED[1], s.excluded(crate::filters::FilterReason::Uid)),
+            (attr::HB_EXCLUDED[2], s.excluded(crate::filters::FilterReason::Exe)),
+            (attr::HB_EXCLUDED[3], s.excluded(crate::filters::FilterReason::File)),
+            (attr::HB_RATELIMITED, s.ratelimited_total()),
             (attr::HB_AGENT_MALFORMED, l(&s.decode_errors)),
             (attr::HB_AGENT_MAPPED, l(&s.mapped)),
             (attr::HB_AGENT_STREAM_GAPS, self.tracker.gaps),
@@ -837,6 +890,7 @@ async fn map_stage(
                 let now = crate::clock::unix_now_ns();
                 mapper.cut_segments(now);
                 ready.extend(mapper.loss_records(now).into_iter().filter_map(|l| batcher.push(l)));
+                ready.extend(mapper.suppressed_records(now).into_iter().filter_map(|l| batcher.push(l)));
             }
             _ = heartbeat_tick.tick() => ready.extend(batcher.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns()))),
             _ = clock_tick.tick() => mapper.refresh_clock(),
@@ -866,6 +920,7 @@ async fn map_stage(
     // report what is left, close the open spans, then a final heartbeat.
     let now = crate::clock::unix_now_ns();
     let mut last: Vec<EncodedLog> = mapper.loss_records(now);
+    last.extend(mapper.suppressed_records(now));
     last.push(mapper.heartbeat_record(hb_interval, now));
     ready.extend(last.into_iter().filter_map(|l| batcher.push(l)));
     ready.push(batcher.take());
@@ -923,7 +978,14 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let spooling = delivery.has_spool();
     let export_task = tokio::spawn(delivery.run(req_rx));
 
-    let settings = ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id() };
+    let settings = ProbeSettings {
+        probes: cfg.probes.clone(),
+        self_tgid: std::process::id(),
+        critical_queue_reserve: cfg.pipeline.effective_reserve(),
+        filters: cfg.filters.clone(),
+        ratelimit: cfg.ratelimit.clone(),
+        policy: cfg.policy.clone(),
+    };
     let receiver_stats = stats.clone();
     let receiver =
         tokio::task::spawn_blocking(move || probes::start(settings, raw_tx, receiver_stats)).await.context("receiver start")??;
@@ -931,12 +993,17 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     tracing::info!(
         kernel = host.os_version.as_deref().unwrap_or("unknown"),
         hooks = %receiver.status.active_hooks.join(","),
-        lanes = "critical (one ring buffer)",
+        lanes = "critical, bulk",
         ringbuf_kib = cfg.probes.ringbuf_kib,
+        bulk_ringbuf_kib = cfg.probes.bulk_ringbuf_kib,
+        critical_queue_reserve = cfg.pipeline.effective_reserve(),
         args_max_bytes = cfg.probes.args_max_bytes,
         path_max_bytes = cfg.probes.path_max_bytes,
-        filters = "none",
-        drop_policy = "count_and_report",
+        excluded_cgroups = cfg.filters.exclude_cgroups.len(),
+        excluded_uids = cfg.filters.exclude_uids.len(),
+        excluded_exe_prefixes = cfg.filters.exclude_exe_prefixes.len(),
+        excluded_file_prefixes = cfg.filters.exclude_file_prefixes.len(),
+        policy = crate::otel::resource::effective_policy(&cfg.policy, crate::policy::bpf_lsm_active()).as_str(),
         exporter = %exporter_target,
         spans = cfg.spans.enabled,
         heartbeat_s = cfg.telemetry.heartbeat_interval_s,
@@ -948,9 +1015,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let ctx =
         MapContext { clock: BootClock::sample(), boot_id: boot_id.clone(), session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
     let metadata = crate::metadata::Metadata::start(&cfg.metadata, |k| std::env::var(k).ok()).context("starting the metadata lookups")?;
+    let policy = crate::otel::resource::effective_policy(&cfg.policy, crate::policy::bpf_lsm_active());
+    let alert = crate::policy::AlertHook::new(&cfg.policy, host.host_name.as_deref().unwrap_or(&boot_id));
     let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone())
         .with_user_files(PathBuf::from(&cfg.users.passwd_path), PathBuf::from(&cfg.users.group_path))
-        .with_metadata(metadata);
+        .with_metadata(metadata)
+        .with_policy(policy, alert);
     if cfg.spans.enabled {
         let ids = crate::spans::SpanIds::new(host.host_id.as_deref().unwrap_or(&boot_id), &boot_id);
         mapper = mapper.with_spans(SpanBook::new(ids, cfg.spans.root_daemons.clone(), cfg.spans.max_duration_s), cfg.spans.error_on_signal);

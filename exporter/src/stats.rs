@@ -15,7 +15,8 @@
 //! and could not number, so it is the one loss the sequence numbers and
 //! drop counters above can not show.
 
-use crate::abi::{DropCause, EventType, FieldProblem, DROP_MAX, EV_SLOTS, FIELDP_MAX};
+use crate::abi::{DropCause, EventType, FieldProblem, DROP_MAX, EV_SLOTS, FIELDP_MAX, LANE_MAX};
+use crate::filters::{FilterReason, FILTER_MAX};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Kernel run-time statistics of the program serving one event type, copied
@@ -82,6 +83,22 @@ pub struct Stats {
     pub ringbuf_used_bytes: AtomicU64,
     /// Ring buffer size in bytes.
     pub ringbuf_size_bytes: AtomicU64,
+    /// The same two for the bulk lane's ring buffer (the two above are the
+    /// critical lane's).
+    pub bulk_ringbuf_used_bytes: AtomicU64,
+    /// Bulk lane ring buffer size in bytes.
+    pub bulk_ringbuf_size_bytes: AtomicU64,
+    /// Per lane: sequence numbers the kernel handed out, summed over CPUs
+    /// (every record attempt of the lane takes one, so this is what the lane
+    /// generated: output + dropped).
+    lane_numbered: [AtomicU64; LANE_MAX],
+    /// Records excluded by a configured filter, index `type * FILTER_MAX +
+    /// reason` (not a loss: they were never numbered).
+    excluded: [AtomicU64; EV_SLOTS * FILTER_MAX],
+    /// Records suppressed by the per-process rate limit, per type.
+    ratelimited: [AtomicU64; EV_SLOTS],
+    /// Suppression summaries taken from the kernel, not yet reported.
+    suppressed_pending: std::sync::Mutex<Vec<crate::ratelimit::Suppressed>>,
     /// Processes in the process table (set by the map stage).
     pub processes_tracked: AtomicU64,
     queue_full: [AtomicU64; EV_SLOTS],
@@ -144,6 +161,12 @@ impl Default for Stats {
             received_by_type: std::array::from_fn(|_| AtomicU64::new(0)),
             ringbuf_used_bytes: AtomicU64::new(0),
             ringbuf_size_bytes: AtomicU64::new(0),
+            bulk_ringbuf_used_bytes: AtomicU64::new(0),
+            bulk_ringbuf_size_bytes: AtomicU64::new(0),
+            lane_numbered: std::array::from_fn(|_| AtomicU64::new(0)),
+            excluded: std::array::from_fn(|_| AtomicU64::new(0)),
+            ratelimited: std::array::from_fn(|_| AtomicU64::new(0)),
+            suppressed_pending: std::sync::Mutex::new(Vec::new()),
             processes_tracked: AtomicU64::new(0),
             queue_full: std::array::from_fn(|_| AtomicU64::new(0)),
             queue_full_untyped: AtomicU64::new(0),
@@ -200,6 +223,66 @@ impl Stats {
     /// Queue-full drops of one type.
     pub fn queue_full(&self, t: EventType) -> u64 {
         self.queue_full[t as usize].load(Ordering::Relaxed)
+    }
+
+    /// Kernel: sequence numbers handed out in `lane` (records generated),
+    /// as last read from the `stream_seq` map.
+    pub fn lane_numbered(&self, lane: u32) -> &AtomicU64 {
+        &self.lane_numbered[(lane as usize).min(LANE_MAX - 1)]
+    }
+
+    /// Kernel: records of `t` excluded by the filter `r`.
+    pub fn excluded_of(&self, t: EventType, r: FilterReason) -> &AtomicU64 {
+        &self.excluded[t as usize * FILTER_MAX + r as usize]
+    }
+
+    /// Kernel: records excluded by the filter `r`, all event types.
+    pub fn excluded(&self, r: FilterReason) -> u64 {
+        EventType::ALL.iter().map(|t| self.excluded_of(*t, r).load(Ordering::Relaxed)).sum()
+    }
+
+    /// Kernel: records of `t` suppressed by the per-process rate limit.
+    pub fn ratelimited_of(&self, t: EventType) -> &AtomicU64 {
+        &self.ratelimited[t as usize]
+    }
+
+    /// Kernel: records suppressed by the rate limit, all types.
+    pub fn ratelimited_total(&self) -> u64 {
+        self.ratelimited.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Queue suppression summaries read from the kernel.
+    pub fn push_suppressed(&self, entries: Vec<crate::ratelimit::Suppressed>) {
+        if let Ok(mut v) = self.suppressed_pending.lock() {
+            v.extend(entries);
+        }
+    }
+
+    /// Take the suppression summaries not yet reported.
+    pub fn take_suppressed(&self) -> Vec<crate::ratelimit::Suppressed> {
+        self.suppressed_pending.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+    }
+
+    /// Records of `lane` read from its ring buffer.
+    pub fn received_in_lane(&self, lane: u32) -> u64 {
+        EventType::ALL.iter().filter(|t| t.lane() == lane).map(|t| self.received_of(*t)).sum()
+    }
+
+    /// Kernel drops (every cause, every CPU) of `lane`'s event types.
+    pub fn kernel_dropped_in_lane(&self, lane: u32) -> u64 {
+        let by_cpu = self.kernel_drops_by_cpu();
+        let mut sum = 0;
+        for t in EventType::ALL.iter().filter(|t| t.lane() == lane) {
+            for cause in DropCause::ALL {
+                sum += by_cpu.iter().filter_map(|cpu| cpu.get(*t as usize * DROP_MAX + cause as usize)).sum::<u64>();
+            }
+        }
+        sum
+    }
+
+    /// Records of `lane` the receiver could not queue.
+    pub fn queue_full_in_lane(&self, lane: u32) -> u64 {
+        EventType::ALL.iter().filter(|t| t.lane() == lane).map(|t| self.queue_full(*t)).sum()
     }
 
     /// Kernel: records of `t` output to the ring buffer.
@@ -321,6 +404,24 @@ mod tests {
         assert_eq!(s.queue_full(EventType::Exec), 1);
         assert_eq!(s.queue_full_untyped.load(Ordering::Relaxed), 2);
         assert_eq!(s.queue_full_total(), 3);
+    }
+
+    #[test]
+    fn lane_sums_cover_only_the_lanes_types() {
+        let s = Stats::default();
+        s.count_received(&(EventType::FileOpen as u16).to_ne_bytes());
+        s.count_received(&(EventType::Exec as u16).to_ne_bytes());
+        s.count_received(&(EventType::Exec as u16).to_ne_bytes());
+        s.count_queue_full(&(EventType::FileUnlink as u16).to_ne_bytes());
+        let mut drops = vec![vec![0u64; EV_SLOTS * DROP_MAX]; 2];
+        drops[0][EventType::FileOpen as usize * DROP_MAX + DropCause::RingbufFull as usize] = 5;
+        drops[1][EventType::FileOpen as usize * DROP_MAX + DropCause::RingbufFull as usize] = 2;
+        drops[1][EventType::Fork as usize * DROP_MAX + DropCause::TooLarge as usize] = 1;
+        s.set_kernel_drops_by_cpu(drops);
+        use crate::abi::{LANE_BULK, LANE_CRITICAL};
+        assert_eq!((s.received_in_lane(LANE_BULK), s.received_in_lane(LANE_CRITICAL)), (1, 2));
+        assert_eq!((s.kernel_dropped_in_lane(LANE_BULK), s.kernel_dropped_in_lane(LANE_CRITICAL)), (7, 1));
+        assert_eq!((s.queue_full_in_lane(LANE_BULK), s.queue_full_in_lane(LANE_CRITICAL)), (1, 0));
     }
 
     #[test]

@@ -15,11 +15,9 @@
 #include <bpf/bpf_helpers.h>
 #include "vigil_abi.h"
 #include "maps.bpf.h"
-
-/* Fill level at which a wakeup is forced even between wakeup_every
- * boundaries, so a slow-rate CPU can not leave a consumer asleep while the
- * ring buffer fills up. */
-#define VIGIL_WAKEUP_FILL_SHIFT 1  /* 1/2 of the ring */
+#include "lanes.bpf.h"
+#include "filter.bpf.h"
+#include "ratelimit.bpf.h"
 
 static __always_inline void vigil_count(void *map, __u32 idx)
 {
@@ -53,14 +51,6 @@ static __always_inline void vigil_count_drop(__u32 type, __u32 cause)
 		    (type & (VIGIL_EV_SLOTS - 1)) * VIGIL_DROP_MAX + cause);
 }
 
-/* The lane of an event type: file and network records (ids 16-47), the
- * bulk families, go to the bulk lane; everything else is critical. */
-static __always_inline __u32 vigil_lane_of(__u32 type)
-{
-	return type >= 16 && type < 48 ?
-	       VIGIL_LANE_BULK : VIGIL_LANE_CRITICAL;
-}
-
 /* A record was lost before it could be built: burn its sequence number so
  * the gap is visible, and count the cause. */
 static __always_inline void vigil_drop(__u32 type, __u32 cause)
@@ -69,31 +59,39 @@ static __always_inline void vigil_drop(__u32 type, __u32 cause)
 	vigil_count_drop(type, cause);
 }
 
-static __always_inline __u64 vigil_wakeup_flags(__u64 seq)
+/* Copy @size bytes of @rec into the ring buffer of @lane. Returns 0 or the
+ * helper's negative error (the lane's ring is full). Each branch names its
+ * map directly, so the verifier sees a constant map pointer. */
+static __always_inline long vigil_lane_output(__u32 lane, void *rec, __u64 size, __u64 seq)
 {
-	__u32 every = wakeup_every;
-
-	if (every == 0)
-		return 0;
-	if (every == 1 || seq % every == 0)
-		return BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >=
-	    (bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) >> VIGIL_WAKEUP_FILL_SHIFT))
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
+	if (lane == VIGIL_LANE_BULK)
+		return bpf_ringbuf_output(&events_bulk, rec, size,
+					  vigil_wakeup_flags(&events_bulk, seq));
+	return bpf_ringbuf_output(&events, rec, size,
+				  vigil_wakeup_flags(&events, seq));
 }
 
 /*
  * Stamp the header of @rec (hdr.type/abi_version/size/cpu/lane/seq; the
  * caller fills ktime_ns/tgid/pid) and copy the first @size bytes into the
- * ring buffer. @rec may live on the stack or in the scratch map.
- * Returns 0 when the record was written, -1 when it was dropped.
+ * ring buffer of the type's lane (include/lanes.bpf.h). @rec may live on
+ * the stack or in the scratch map.
+ * Returns 0 when the record was written, -1 when it was dropped or
+ * excluded by a filter (include/filter.bpf.h).
  */
 static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
 {
 	struct vigil_hdr *hdr = rec;
 	__u32 lane = vigil_lane_of(type);
-	__u64 seq = vigil_next_seq(lane);
+	__u64 seq;
+
+	/* Excluded by configuration: counted, not numbered (not a loss). */
+	if (vigil_filter(rec, type) != VIGIL_FILTER_MAX)
+		return -1;
+	/* Over its process's bulk budget: counted and summarized, not lost. */
+	if (lane == VIGIL_LANE_BULK && vigil_ratelimited(type, hdr->ktime_ns))
+		return -1;
+	seq = vigil_next_seq(lane);
 
 	hdr->type = type;
 	hdr->abi_version = VIGIL_ABI_VERSION;
@@ -107,7 +105,7 @@ static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
 	}
 	hdr->size = size;
 
-	if (bpf_ringbuf_output(&events, rec, size, vigil_wakeup_flags(seq))) {
+	if (vigil_lane_output(lane, rec, size, seq)) {
 		vigil_count_drop(type, VIGIL_DROP_RINGBUF_FULL);
 		return -1;
 	}

@@ -43,10 +43,18 @@ static __always_inline __u32 vigil_path_limit(void)
 
 #define VIGIL_RINGBUF_DEFAULT (8u << 20)  /* loader resizes before load */
 
+/* One ring buffer per lane (include/lanes.bpf.h chooses): "events" carries
+ * the critical lane, "events_bulk" the bulk lane, each with its own size,
+ * so a flood of bulk records can not take a critical record's room. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, VIGIL_RINGBUF_DEFAULT);
 } events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, VIGIL_RINGBUF_DEFAULT);
+} events_bulk SEC(".maps");
 
 /* Per-CPU, per-lane sequence: value is the last number handed out. */
 struct {

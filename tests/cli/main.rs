@@ -56,3 +56,23 @@ fn example_configuration_is_accepted() {
     assert_ne!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("hook vigil.process.exec"));
 }
+
+#[test]
+fn fail_closed_without_bpf_lsm_refuses_to_start_unless_degraded() {
+    if vigil::policy::bpf_lsm_active() {
+        eprintln!("SKIPPED: this kernel runs the BPF LSM, so fail_closed is available here");
+        return;
+    }
+    let out = vigil(&[], &[("VIGIL_POLICY__MODE", "fail_closed")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(i32::from(vigil::policy::EXIT_POLICY)), "{stderr}");
+    assert!(stderr.contains("fail_closed") && stderr.contains("BPF LSM") && stderr.contains("allow_degraded"), "{stderr}");
+    assert!(!stderr.contains("probes attached"), "refused before loading anything: {stderr}");
+    // `vigil check` says so plainly.
+    let out = vigil(&["check"], &[("VIGIL_POLICY__MODE", "fail_closed")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("[FAIL] drop policy") && stdout.contains("fail_closed unavailable"), "{stdout}");
+    let out = vigil(&["check"], &[("VIGIL_POLICY__MODE", "fail_closed"), ("VIGIL_POLICY__ALLOW_DEGRADED", "true")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("[ok  ] drop policy") && stdout.contains("DEGRADED"), "{stdout}");
+}

@@ -23,9 +23,13 @@ const WAIT: Duration = Duration::from_secs(10);
 
 mod file;
 mod fileless;
+mod filters;
 mod kernel;
+mod lanes;
 mod network;
+mod policy;
 mod privilege;
+mod ratelimit;
 
 fn is_exec_of(c: &Captured, pid: u32) -> bool {
     matches!(c.record.event, Event::Exec(_)) && c.record.header.tgid == pid
@@ -289,16 +293,15 @@ fn no_loss_and_gapless_sequences_under_normal_load() {
         assert!(cap.seen.iter().any(|c| is_exec_of(c, *pid)), "exec of {pid} missing");
     }
     assert_eq!(cap.stats.kernel_dropped_total(), 0);
-    // Per CPU stream, sequence numbers are consecutive from the first seen.
-    // (Each lane of a CPU is its own stream.)
-    let mut by_cpu: std::collections::BTreeMap<(u32, u32), Vec<u64>> = Default::default();
+    // Per (CPU, lane) stream, sequence numbers are consecutive from the first seen.
+    let mut by_stream: std::collections::BTreeMap<(u32, u32), Vec<u64>> = Default::default();
     for c in &cap.seen {
-        by_cpu.entry((c.record.header.cpu, c.record.header.lane)).or_default().push(c.record.header.seq);
+        by_stream.entry((c.record.header.cpu, c.record.header.lane)).or_default().push(c.record.header.seq);
     }
-    for (cpu, mut seqs) in by_cpu {
+    for ((cpu, lane), mut seqs) in by_stream {
         seqs.sort_unstable();
         for w in seqs.windows(2) {
-            assert_eq!(w[1], w[0] + 1, "gap on (cpu, lane) {cpu:?} without a reported drop");
+            assert_eq!(w[1], w[0] + 1, "gap on cpu {cpu} lane {lane} without a reported drop");
         }
     }
 }
@@ -309,7 +312,7 @@ fn probes_ignore_the_agents_own_process() {
     crate_root_check();
     let stats = std::sync::Arc::new(vigil::stats::Stats::default());
     let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 16);
-    let settings = vigil::probes::ProbeSettings { probes: ProbesConfig::default(), self_tgid: std::process::id() };
+    let settings = vigil::probes::ProbeSettings { probes: ProbesConfig::default(), self_tgid: std::process::id(), ..Default::default() };
     let r = vigil::probes::start(settings, tx, stats).unwrap();
     // A fork by this process would be reported (hdr.tgid = parent) unless filtered.
     let mut child = Command::new("/bin/true").spawn().unwrap();

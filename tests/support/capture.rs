@@ -60,10 +60,15 @@ impl Capture {
     /// Attach the probes with `probes` settings (events of every process,
     /// this test process included).
     pub fn start(probes: ProbesConfig) -> Capture {
+        Capture::start_with(ProbeSettings { probes, self_tgid: 0, ..ProbeSettings::default() })
+    }
+
+    /// Attach with full probe settings (filters, queue reserve).
+    pub fn start_with(settings: ProbeSettings) -> Capture {
         crate::require_root();
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::channel(1 << 20);
-        let receiver = probes::start(ProbeSettings { probes, self_tgid: 0 }, tx, stats.clone()).expect("probes load and attach");
+        let receiver = probes::start(settings, tx, stats.clone()).expect("probes load and attach");
         let ctx = MapContext {
             clock: BootClock::sample(),
             boot_id: std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id").trim().to_owned(),

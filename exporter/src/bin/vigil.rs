@@ -141,11 +141,33 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    // Excluded cgroups are named by path: a path that does not exist is a
+    // configuration error, found before anything is loaded.
+    let cgroup_root = vigil::procfs::cgroup2_root();
+    if let Some(e) = cfg.filters.exclude_cgroups.iter().find_map(|c| vigil::filters::resolve_cgroup(c, cgroup_root.as_deref()).err()) {
+        eprintln!("vigil: {e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     if check {
-        let settings = vigil::probes::ProbeSettings { probes: cfg.probes.clone(), self_tgid: std::process::id() };
-        let (report, ok) = vigil::probes::hooks::render(&vigil::probes::hooks::check(&settings));
+        let settings = vigil::probes::ProbeSettings {
+            probes: cfg.probes.clone(),
+            self_tgid: std::process::id(),
+            filters: cfg.filters.clone(),
+            ..Default::default()
+        };
+        let mut items = vigil::probes::hooks::check(&settings);
+        items.push(vigil::policy::check_item(&cfg.policy, vigil::policy::bpf_lsm_active()));
+        let (report, ok) = vigil::probes::hooks::render(&items);
         print!("{report}");
         return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    match vigil::policy::fail_closed_gate(&cfg.policy, vigil::policy::bpf_lsm_active()) {
+        Ok(None) => {}
+        Ok(Some(warning)) => tracing::warn!("{warning}"),
+        Err(refusal) => {
+            eprintln!("vigil: {refusal}");
+            return ExitCode::from(vigil::policy::EXIT_POLICY);
+        }
     }
     match run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

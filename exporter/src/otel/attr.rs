@@ -105,9 +105,16 @@ pub const VIGIL_SPAN_LINK: &str = "vigil.span.link";
 // Telemetry (the agent's own records)
 pub const EVENT_TELEMETRY_LOSS: &str = "vigil.telemetry.loss";
 pub const EVENT_TELEMETRY_HEARTBEAT: &str = "vigil.telemetry.heartbeat";
+pub const EVENT_TELEMETRY_SUPPRESSED: &str = "vigil.telemetry.suppressed";
+pub const VIGIL_SUPPRESSED_EVENT_NAME: &str = "vigil.suppressed.event_name";
+pub const VIGIL_SUPPRESSED_COUNT: &str = "vigil.suppressed.count";
+pub const VIGIL_SUPPRESSED_FIRST: &str = "vigil.suppressed.first_time";
+pub const VIGIL_SUPPRESSED_LAST: &str = "vigil.suppressed.last_time";
+pub const HB_RATELIMITED: &str = "vigil.heartbeat.ratelimited";
 pub const ERROR_TYPE: &str = "error.type";
 pub const VIGIL_TELEMETRY_SEQ: &str = "vigil.telemetry.seq";
 pub const VIGIL_LOSS_STAGE: &str = "vigil.loss.stage";
+pub const VIGIL_LOSS_LANE: &str = "vigil.loss.lane";
 pub const VIGIL_LOSS_COUNT: &str = "vigil.loss.count";
 pub const VIGIL_LOSS_TOTAL: &str = "vigil.loss.total";
 pub const VIGIL_LOSS_EVENT_NAME: &str = "vigil.loss.event_name";
@@ -125,6 +132,14 @@ pub const HB_KERNEL_TRUNCATIONS: &str = "vigil.heartbeat.kernel.truncations";
 pub const HB_KERNEL_PATH_DEPTH: &str = "vigil.heartbeat.kernel.path_depth_exceeded";
 pub const HB_AGENT_RECEIVED: &str = "vigil.heartbeat.agent.received";
 pub const HB_AGENT_QUEUE_FULL: &str = "vigil.heartbeat.agent.queue_full";
+/// Per-lane heartbeat counters: `[critical, bulk]` (index = lane id).
+pub const HB_LANE_GENERATED: [&str; 2] = ["vigil.heartbeat.lane.critical.generated", "vigil.heartbeat.lane.bulk.generated"];
+pub const HB_LANE_RECEIVED: [&str; 2] = ["vigil.heartbeat.lane.critical.received", "vigil.heartbeat.lane.bulk.received"];
+pub const HB_LANE_KERNEL_DROPPED: [&str; 2] = ["vigil.heartbeat.lane.critical.kernel_dropped", "vigil.heartbeat.lane.bulk.kernel_dropped"];
+pub const HB_LANE_QUEUE_FULL: [&str; 2] = ["vigil.heartbeat.lane.critical.queue_full", "vigil.heartbeat.lane.bulk.queue_full"];
+/// Records excluded by filters, by reason (`FilterReason` order).
+pub const HB_EXCLUDED: [&str; 4] =
+    ["vigil.heartbeat.excluded.cgroup", "vigil.heartbeat.excluded.uid", "vigil.heartbeat.excluded.exe", "vigil.heartbeat.excluded.file"];
 pub const HB_AGENT_MALFORMED: &str = "vigil.heartbeat.agent.malformed";
 pub const HB_AGENT_MAPPED: &str = "vigil.heartbeat.agent.mapped";
 pub const HB_AGENT_STREAM_GAPS: &str = "vigil.heartbeat.agent.stream_gaps";
@@ -233,10 +248,11 @@ pub const VIGIL_HOST_BOOT_ID: &str = "vigil.host.boot_id";
 pub const VIGIL_HOOKS_ACTIVE: &str = "vigil.hooks.active";
 pub const VIGIL_ABI_VERSION: &str = "vigil.abi.version";
 pub const VIGIL_CONFIG_RINGBUF_KIB: &str = "vigil.config.ringbuf_kib";
+pub const VIGIL_CONFIG_BULK_RINGBUF_KIB: &str = "vigil.config.bulk_ringbuf_kib";
 pub const VIGIL_CONFIG_ARGS_MAX: &str = "vigil.config.args_max_bytes";
 pub const VIGIL_CONFIG_PATH_MAX: &str = "vigil.config.path_max_bytes";
 pub const VIGIL_CONFIG_LANES: &str = "vigil.config.lanes";
-pub const VIGIL_CONFIG_DROP_POLICY: &str = "vigil.config.drop_policy";
+pub const VIGIL_POLICY: &str = "vigil.policy";
 pub const VIGIL_CONFIG_SPANS: &str = "vigil.config.spans_enabled";
 pub const VIGIL_EXPORTER_TARGET: &str = "vigil.exporter.target";
 pub const K8S_NODE_NAME: &str = "k8s.node.name";
@@ -324,6 +340,7 @@ pub const ALL_KEYS: &[&str] = &[
     ERROR_TYPE,
     VIGIL_TELEMETRY_SEQ,
     VIGIL_LOSS_STAGE,
+    VIGIL_LOSS_LANE,
     VIGIL_LOSS_COUNT,
     VIGIL_LOSS_TOTAL,
     VIGIL_LOSS_EVENT_NAME,
@@ -341,6 +358,23 @@ pub const ALL_KEYS: &[&str] = &[
     HB_KERNEL_PATH_DEPTH,
     HB_AGENT_RECEIVED,
     HB_AGENT_QUEUE_FULL,
+    HB_LANE_GENERATED[0],
+    HB_LANE_GENERATED[1],
+    HB_LANE_RECEIVED[0],
+    HB_LANE_RECEIVED[1],
+    HB_LANE_KERNEL_DROPPED[0],
+    HB_LANE_KERNEL_DROPPED[1],
+    HB_LANE_QUEUE_FULL[0],
+    HB_LANE_QUEUE_FULL[1],
+    HB_EXCLUDED[0],
+    HB_EXCLUDED[1],
+    HB_EXCLUDED[2],
+    HB_EXCLUDED[3],
+    HB_RATELIMITED,
+    VIGIL_SUPPRESSED_EVENT_NAME,
+    VIGIL_SUPPRESSED_COUNT,
+    VIGIL_SUPPRESSED_FIRST,
+    VIGIL_SUPPRESSED_LAST,
     HB_AGENT_MALFORMED,
     HB_AGENT_MAPPED,
     HB_AGENT_STREAM_GAPS,
@@ -375,10 +409,11 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_HOOKS_ACTIVE,
     VIGIL_ABI_VERSION,
     VIGIL_CONFIG_RINGBUF_KIB,
+    VIGIL_CONFIG_BULK_RINGBUF_KIB,
     VIGIL_CONFIG_ARGS_MAX,
     VIGIL_CONFIG_PATH_MAX,
     VIGIL_CONFIG_LANES,
-    VIGIL_CONFIG_DROP_POLICY,
+    VIGIL_POLICY,
     VIGIL_CONFIG_SPANS,
     VIGIL_EXPORTER_TARGET,
     K8S_NODE_NAME,

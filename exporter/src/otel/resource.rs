@@ -45,13 +45,23 @@ pub fn add_config(resource: &mut Resource, cfg: &crate::config::Config, exporter
     let p = &cfg.probes;
     resource.attributes.extend([
         kv_int(attr::VIGIL_CONFIG_RINGBUF_KIB, i64::from(p.ringbuf_kib)),
+        kv_int(attr::VIGIL_CONFIG_BULK_RINGBUF_KIB, i64::from(p.bulk_ringbuf_kib)),
         kv_int(attr::VIGIL_CONFIG_ARGS_MAX, i64::from(p.args_max_bytes)),
         kv_int(attr::VIGIL_CONFIG_PATH_MAX, i64::from(p.path_max_bytes)),
-        kv_str_array(attr::VIGIL_CONFIG_LANES, ["critical".to_owned()]),
-        kv_str(attr::VIGIL_CONFIG_DROP_POLICY, "count_and_report"),
+        kv_str_array(attr::VIGIL_CONFIG_LANES, crate::abi::LANES.iter().map(|l| crate::abi::lane_name(*l).to_owned())),
+        kv_str(attr::VIGIL_POLICY, effective_policy(&cfg.policy, crate::policy::bpf_lsm_active()).as_str()),
         super::kv_bool(attr::VIGIL_CONFIG_SPANS, cfg.spans.enabled),
         kv_str(attr::VIGIL_EXPORTER_TARGET, exporter_target),
     ]);
+}
+
+/// The policy in force: `fail_closed` degraded (no BPF LSM,
+/// `policy.allow_degraded`) runs as `shed`, and the resource says so.
+pub fn effective_policy(p: &crate::config::PolicyConfig, lsm_active: bool) -> crate::config::PolicyMode {
+    match crate::policy::fail_closed_gate(p, lsm_active) {
+        Ok(Some(_)) => crate::config::PolicyMode::Shed,
+        _ => p.mode,
+    }
 }
 
 /// Node and agent-pod identity from the Kubernetes downward API: with

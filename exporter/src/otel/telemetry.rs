@@ -49,6 +49,8 @@ pub struct Loss {
     pub total: u64,
     /// Event name of the lost records, when known.
     pub event_name: Option<&'static str>,
+    /// Lane of the lost records (`critical`, `bulk`), when known.
+    pub lane: Option<&'static str>,
     /// Kernel stream the loss happened on, when known.
     pub stream: Option<String>,
     /// Sequence range of the stream's gaps observed in this window.
@@ -89,7 +91,11 @@ fn finish(mut a: Attrs, st: Stamp<'_>, severity: SeverityNumber, body: &str, eve
     wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, st.now_ns);
     wire::put_fixed64(&mut out, log_record::OBSERVED_TIME_UNIX_NANO, st.now_ns);
     wire::put_varint_field(&mut out, log_record::SEVERITY_NUMBER, severity as u64);
-    let text = if severity == SeverityNumber::Warn { "WARN" } else { "INFO" };
+    let text = match severity {
+        SeverityNumber::Error => "ERROR",
+        SeverityNumber::Warn => "WARN",
+        _ => "INFO",
+    };
     wire::put_bytes(&mut out, log_record::SEVERITY_TEXT, text.as_bytes());
     wire::put_any_field(&mut out, log_record::BODY, AnyRef::Str(body));
     wire::put_bytes(&mut out, log_record::EVENT_NAME, event_name.as_bytes());
@@ -100,15 +106,25 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// Encode a loss record.
+/// Encode a loss record (policy `shed`).
 pub fn loss_record(loss: &Loss, st: Stamp<'_>) -> EncodedLog {
+    loss_record_under(loss, crate::config::PolicyMode::Shed, st)
+}
+
+/// Encode a loss record under a drop policy: `vigil.policy` names it, and
+/// under `alert` the record is an ERROR instead of a WARN.
+pub fn loss_record_under(loss: &Loss, policy: crate::config::PolicyMode, st: Stamp<'_>) -> EncodedLog {
     let mut a = Attrs::with_capacity(512);
+    a.str(attr::VIGIL_POLICY, policy.as_str());
     a.str(attr::ERROR_TYPE, loss.error_type)
         .str(attr::VIGIL_LOSS_STAGE, loss.stage.as_str())
         .int(attr::VIGIL_LOSS_COUNT, int(loss.count))
         .int(attr::VIGIL_LOSS_TOTAL, int(loss.total));
     if let Some(e) = loss.event_name {
         a.str(attr::VIGIL_LOSS_EVENT_NAME, e);
+    }
+    if let Some(l) = loss.lane {
+        a.str(attr::VIGIL_LOSS_LANE, l);
     }
     if let Some(s) = &loss.stream {
         a.str(attr::VIGIL_STREAM_ID, s);
@@ -120,7 +136,8 @@ pub fn loss_record(loss: &Loss, st: Stamp<'_>) -> EncodedLog {
     let what = loss.event_name.unwrap_or("records");
     let on = loss.stream.as_deref().map_or(Cow::Borrowed(""), |s| Cow::Owned(format!(" on stream {s}")));
     let body = format!("lost {} {what} at stage {} ({}){on}; {} lost so far", loss.count, loss.stage.as_str(), loss.error_type, loss.total);
-    finish(a, st, SeverityNumber::Warn, &body, attr::EVENT_TELEMETRY_LOSS)
+    let severity = if policy == crate::config::PolicyMode::Alert { SeverityNumber::Error } else { SeverityNumber::Warn };
+    finish(a, st, severity, &body, attr::EVENT_TELEMETRY_LOSS)
 }
 
 /// Cumulative counters carried by a heartbeat.
@@ -146,6 +163,20 @@ pub fn heartbeat_record(hb: &HeartbeatCounters, interval_s: u64, st: Stamp<'_>) 
     finish(a, st, SeverityNumber::Info, &body, attr::EVENT_TELEMETRY_HEARTBEAT)
 }
 
+/// Encode a rate-limit summary: `s.count` records of `s.event` by `s.tgid`
+/// were suppressed between `first_unix_ns` and `last_unix_ns`.
+pub fn suppressed_record(s: &crate::ratelimit::Suppressed, first_unix_ns: u64, last_unix_ns: u64, st: Stamp<'_>) -> EncodedLog {
+    let mut a = Attrs::with_capacity(384);
+    let (first, last) = (rfc3339_nanos(first_unix_ns), rfc3339_nanos(last_unix_ns));
+    a.int(attr::PROCESS_PID, i64::from(s.tgid))
+        .str(attr::VIGIL_SUPPRESSED_EVENT_NAME, s.event.event_name())
+        .int(attr::VIGIL_SUPPRESSED_COUNT, int(s.count))
+        .str(attr::VIGIL_SUPPRESSED_FIRST, &first)
+        .str(attr::VIGIL_SUPPRESSED_LAST, &last);
+    let body = format!("pid {} produced {} suppressed {} events between {first} and {last}", s.tgid, s.count, s.event.event_name());
+    finish(a, st, SeverityNumber::Info, &body, attr::EVENT_TELEMETRY_SUPPRESSED)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +194,7 @@ mod tests {
             count: 5,
             total: 12,
             event_name: Some("vigil.process.exec"),
+            lane: Some("critical"),
             stream: Some("s-1-0".into()),
             seq_range: Some((100, 104)),
             window: (1_000_000_000, 2_000_000_000),
@@ -174,10 +206,37 @@ mod tests {
         assert_eq!(get(&l, "vigil.loss.count"), Some(Value::IntValue(5)));
         assert_eq!(get(&l, "vigil.loss.total"), Some(Value::IntValue(12)));
         assert_eq!(get(&l, "vigil.loss.seq.first"), Some(Value::IntValue(100)));
+        assert_eq!(get(&l, "vigil.loss.lane"), Some(Value::StringValue("critical".into())));
         assert_eq!(get(&l, "vigil.stream.id"), Some(Value::StringValue("s-1-0".into())), "the stream the loss happened on");
         assert_eq!(get(&l, "vigil.telemetry.seq"), Some(Value::IntValue(3)));
         assert_eq!(get(&l, "log.record.uid"), Some(Value::StringValue("boot:s-agent:3".into())));
         assert_eq!(get(&l, "vigil.context.source"), Some(Value::StringValue("observed".into())), "on every record");
+        assert_eq!(get(&l, "vigil.policy"), Some(Value::StringValue("shed".into())));
+        let alert = loss_record_under(&loss, crate::config::PolicyMode::Alert, Stamp { session: "s", boot_id: "boot", seq: 4, now_ns: 7 })
+            .decode()
+            .expect("decodes");
+        assert_eq!(
+            (alert.severity_number, alert.severity_text.as_str()),
+            (SeverityNumber::Error as i32, "ERROR"),
+            "alert raises loss records"
+        );
+        assert_eq!(get(&alert, "vigil.policy"), Some(Value::StringValue("alert".into())));
+    }
+
+    #[test]
+    fn suppressed_record_fields() {
+        let s = crate::ratelimit::Suppressed { tgid: 77, event: crate::abi::EventType::FileOpen, count: 895, first_ns: 1, last_ns: 2 };
+        let l = suppressed_record(&s, 1_000_000_000, 2_000_000_000, Stamp { session: "s", boot_id: "b", seq: 4, now_ns: 9 })
+            .decode()
+            .expect("decodes");
+        assert_eq!(l.event_name, "vigil.telemetry.suppressed");
+        assert_eq!(l.severity_text, "INFO");
+        assert_eq!(get(&l, "process.pid"), Some(Value::IntValue(77)));
+        assert_eq!(get(&l, "vigil.suppressed.event_name"), Some(Value::StringValue("vigil.file.open".into())));
+        assert_eq!(get(&l, "vigil.suppressed.count"), Some(Value::IntValue(895)));
+        assert_eq!(get(&l, "vigil.suppressed.first_time"), Some(Value::StringValue("1970-01-01T00:00:01.000000000Z".into())));
+        let body = format!("{:?}", l.body);
+        assert!(body.contains("pid 77 produced 895 suppressed vigil.file.open events between"), "{body}");
     }
 
     #[test]

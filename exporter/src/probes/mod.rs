@@ -14,7 +14,9 @@
 //! their whole life: it loads, attaches, reports the outcome, then drains
 //! on its own current-thread tokio runtime.
 
+pub mod failclosed;
 pub mod hooks;
+pub mod lanes;
 #[cfg(test)]
 mod source_checks;
 
@@ -77,6 +79,28 @@ pub struct ProbeSettings {
     pub probes: ProbesConfig,
     /// vigil's own tgid, whose events the probes ignore.
     pub self_tgid: u32,
+    /// Queue slots bulk records may not take (`pipeline.critical_queue_reserve`).
+    pub critical_queue_reserve: usize,
+    /// In-kernel exclusion filters.
+    pub filters: crate::config::FiltersConfig,
+    /// Per-process rate limit of bulk records.
+    pub ratelimit: crate::config::RateLimitConfig,
+    /// The drop policy (`fail_closed` loads the BPF-LSM program).
+    pub policy: crate::config::PolicyConfig,
+}
+
+impl Default for ProbeSettings {
+    /// The configuration's defaults, events of every process.
+    fn default() -> Self {
+        ProbeSettings {
+            probes: ProbesConfig::default(),
+            self_tgid: 0,
+            critical_queue_reserve: crate::config::PipelineConfig::default().effective_reserve(),
+            filters: crate::config::FiltersConfig::default(),
+            ratelimit: crate::config::RateLimitConfig::default(),
+            policy: crate::config::PolicyConfig::default(),
+        }
+    }
 }
 
 /// What is attached, for `vigil check`, logs and the resource.
@@ -89,6 +113,10 @@ pub struct ProbeStatus {
     pub fallbacks: Vec<String>,
     /// Boot-clock ns when the probes were loaded (the stream session).
     pub loaded_at_boot_ns: u64,
+    /// `fail_closed`: the BPF-LSM program is attached and enforcing.
+    pub fail_closed_enforced: bool,
+    /// Why start-up ran with less than was asked (degraded fail_closed).
+    pub degraded: Vec<String>,
 }
 
 /// A raw record handed from the receiver to the decode stage, with the time
@@ -272,16 +300,36 @@ fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Ho
     rodata.wakeup_every = settings.probes.wakeup_every;
     rodata.path_max = settings.probes.path_max_bytes;
     set_read_prefixes(rodata, &settings.probes.file_read_prefixes)?;
+    rodata.filter_flags = crate::filters::flags(&settings.filters);
+    rodata.ratelimit_rate = settings.ratelimit.bulk_per_process_rate;
+    rodata.ratelimit_burst = settings.ratelimit.bulk_per_process_burst;
     open.maps
         .events
         .set_max_entries(settings.probes.ringbuf_kib.saturating_mul(1024))
         .map_err(|e| ProbeError::Load(format!("ring buffer size: {e:#}")))?;
+    open.maps
+        .events_bulk
+        .set_max_entries(settings.probes.bulk_ringbuf_kib.saturating_mul(1024))
+        .map_err(|e| ProbeError::Load(format!("bulk ring buffer size: {e:#}")))?;
     let cpus = libbpf_rs::num_possible_cpus().map_err(|e| ProbeError::Load(format!("possible CPUs: {e:#}")))?;
     open.maps
         .scratch
         .set_max_entries(u32::try_from(cpus.max(1)).unwrap_or(u32::MAX))
         .map_err(|e| ProbeError::Load(format!("scratch map size: {e:#}")))?;
-    open.load().map_err(|e| ProbeError::Load(format!("{e:#}")))
+    let skel = open.load().map_err(|e| ProbeError::Load(format!("{e:#}")))?;
+    let maps = crate::filters::FilterMaps {
+        cgroups: &skel.maps.filter_cgroups,
+        uids: &skel.maps.filter_uids,
+        prefixes: &skel.maps.filter_prefixes,
+        tgids: &skel.maps.excluded_tgids,
+    };
+    let marked =
+        crate::filters::populate(maps, &settings.filters, crate::procfs::cgroup2_root().as_deref(), &crate::procfs::default_root())
+            .map_err(|e| ProbeError::Load(e.to_string()))?;
+    if marked > 0 {
+        tracing::info!(processes = marked, "running processes excluded by filters.exclude_exe_prefixes");
+    }
+    Ok(skel)
 }
 
 /// Attached hooks and the optional ones that could not be attached.
@@ -349,6 +397,15 @@ fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
         }
     }
     stats.set_kernel_drops_by_cpu(by_cpu);
+    lanes::read_numbered(&skel.maps.stream_seq, stats);
+    for t in EventType::ALL {
+        for r in crate::filters::FilterReason::ALL {
+            let idx = t as u32 * crate::filters::FILTER_MAX as u32 + r as u32;
+            stats.excluded_of(t, r).store(percpu_sum(&skel.maps.filter_counters, idx), Ordering::Relaxed);
+        }
+        stats.ratelimited_of(t).store(percpu_sum(&skel.maps.ratelimit_counters, t as u32), Ordering::Relaxed);
+    }
+    stats.push_suppressed(crate::ratelimit::drain(&skel.maps.rate_suppressed));
 }
 
 /// Turn on the kernel's BPF run-time statistics (`run_cnt`, `run_time_ns` in
@@ -448,22 +505,6 @@ pub fn start(settings: ProbeSettings, tx: mpsc::Sender<RawRecord>, stats: Arc<St
     }
 }
 
-/// How full the ring buffer is (bytes waiting to be read, and its size).
-fn read_ring_fill(ring: &libbpf_rs::RingBuffer<'_>, stats: &Stats) {
-    use libbpf_rs::AsRawLibbpf;
-    // SAFETY: the ring buffer manager is valid for `ring`'s lifetime and has
-    // one ring (index 0); the two queries only read its positions.
-    let (used, size) = unsafe {
-        let r = libbpf_rs::libbpf_sys::ring_buffer__ring(ring.as_libbpf_object().as_ptr(), 0);
-        if r.is_null() {
-            return;
-        }
-        (libbpf_rs::libbpf_sys::ring__avail_data_size(r), libbpf_rs::libbpf_sys::ring__size(r))
-    };
-    stats.ringbuf_used_bytes.store(used, Ordering::Relaxed);
-    stats.ringbuf_size_bytes.store(size, Ordering::Relaxed);
-}
-
 /// The ring buffer manager's epoll descriptor, owned by libbpf (not closed
 /// here).
 struct EpollFd(i32);
@@ -499,29 +540,69 @@ fn receiver_thread(
         }
     };
     stats.set_bpf_run_stats_enabled(run_stats.is_some() || run_time_stats_sysctl());
-    let cb_stats = stats.clone();
-    let mut builder = RingBufferBuilder::new();
-    let added = builder.add(&loaded.skel.maps.events, move |data: &[u8]| {
-        let observed_ns = crate::clock::unix_now_ns();
-        cb_stats.count_received(data);
-        match tx.try_send(RawRecord { bytes: data.to_vec(), observed_ns }) {
-            Ok(()) => {}
-            Err(_) => cb_stats.count_queue_full(data),
+    // One reader per lane, critical first (lanes::drain relies on the order).
+    // Neither awaits: a record that can not be queued is counted.
+    let reserve = settings.critical_queue_reserve;
+    let handler = |lane: u32| {
+        let (tx, stats) = (tx.clone(), stats.clone());
+        move |data: &[u8]| {
+            let observed_ns = crate::clock::unix_now_ns();
+            stats.count_received(data);
+            if !lanes::admits(lane, tx.capacity(), reserve) {
+                stats.count_queue_full(data);
+                return 0;
+            }
+            if tx.try_send(RawRecord { bytes: data.to_vec(), observed_ns }).is_err() {
+                stats.count_queue_full(data);
+            }
+            0
         }
-        0
-    });
-    let ring = match added.map(|_| ()).and_then(|()| builder.build()) {
+    };
+    let mut builder = RingBufferBuilder::new();
+    let added = builder
+        .add(&loaded.skel.maps.events, handler(abi::LANE_CRITICAL))
+        .and_then(|b| b.add(&loaded.skel.maps.events_bulk, handler(abi::LANE_BULK)))
+        .map(|_| ());
+    drop(tx);
+    let ring = match added.and_then(|()| builder.build()) {
         Ok(r) => r,
         Err(e) => {
             let _ = ready.send(Err(ProbeError::Load(format!("ring buffer reader: {e:#}"))));
             return;
         }
     };
-    let _ = ready.send(Ok(ProbeStatus { active_hooks, fallbacks: loaded.notes.clone(), loaded_at_boot_ns }));
+    // fail_closed: the BPF-LSM program, sharing the maps just loaded.
+    let mut degraded = Vec::new();
+    let fail_closed = if settings.policy.mode == crate::config::PolicyMode::FailClosed {
+        match failclosed::load(loaded.skel.object()) {
+            Ok(fc) => Some(fc),
+            Err(e) if settings.policy.allow_degraded => {
+                let msg = format!("fail_closed unavailable ({e}): running DEGRADED as shed (policy.allow_degraded = true)");
+                tracing::warn!("{msg}");
+                degraded.push(msg);
+                None
+            }
+            Err(e) => {
+                let _ = ready.send(Err(ProbeError::Load(format!(
+                    "policy.mode = \"fail_closed\" but the BPF-LSM program can not run here: {e}; set policy.allow_degraded = true to run without it"
+                ))));
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let _ = ready.send(Ok(ProbeStatus {
+        active_hooks,
+        fallbacks: loaded.notes.clone(),
+        loaded_at_boot_ns,
+        fail_closed_enforced: fail_closed.is_some(),
+        degraded,
+    }));
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
     let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
-        if let Err(e) = ring.consume() {
-            tracing::warn!("ring buffer consume: {e:#}");
+        if let Err(e) = lanes::drain(ring) {
+            tracing::warn!("ring buffer consume: {}", std::io::Error::from_raw_os_error(-e));
         }
     };
     // The drain runs on a current-thread tokio runtime owned by this thread
@@ -550,7 +631,7 @@ fn receiver_thread(
                     ready = epoll.readable() => if let Ok(mut guard) = ready { guard.clear_ready() },
                     _ = tick.tick() => {}
                     _ = counters.tick() => {
-                        read_ring_fill(&ring, &stats);
+                        lanes::read_fill(&ring, &stats);
                         read_kernel_counters(&loaded.skel, &stats);
                         read_program_stats(&loaded, &stats, run_stats.is_some());
                     }
@@ -573,6 +654,9 @@ fn receiver_thread(
         }
     }
     // Detach first, so nothing new arrives, then drain what is left.
+    if let Some(fc) = fail_closed {
+        tracing::info!(denied = fc.denied(), "fail_closed: execs denied for lack of room in the critical lane");
+    }
     detach_all(links);
     drain(&ring);
     read_kernel_counters(&loaded.skel, &stats);

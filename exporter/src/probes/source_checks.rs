@@ -26,7 +26,11 @@ const EMIT_FN: &str = "vigil_emit";
 /// Programs (by function name) that are allowed not to emit, with the reason
 /// in a comment. Besides these, the syscall-entry programs of the hook table
 /// (`Role::Stash`) only keep arguments for their exit program, which emits.
-const NON_EMITTING_PROGRAMS: &[&str] = &[];
+const NON_EMITTING_PROGRAMS: &[&str] = &[
+    // fail_closed: denies an exec when the critical ring has no room; it
+    // decides, the exec record itself comes from the process probes.
+    "vigil_fail_closed_exec",
+];
 
 fn allowed_not_to_emit(name: &str) -> bool {
     NON_EMITTING_PROGRAMS.contains(&name) || super::hooks::HOOKS.iter().any(|h| h.program == name && h.role == super::hooks::Role::Stash)
