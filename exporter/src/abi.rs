@@ -487,6 +487,13 @@ pub struct RawHdr {
     pub pid: u32,
 }
 
+/// The lane field of a raw record's header, read without decoding the
+/// record (`None` for a record too short to have a header).
+pub fn peek_lane(record: &[u8]) -> Option<u32> {
+    let at = std::mem::offset_of!(RawHdr, lane);
+    record.get(at..at + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 /// `struct vigil_field`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -863,6 +870,15 @@ pub fn encode_fixed<T: Pod>(mut raw: T, event: EventType, hdr: impl FnOnce(&mut 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn peek_lane_reads_the_header_lane_and_refuses_short_records() {
+        let mut raw = RawExec::default();
+        raw.hdr.lane = LANE_BULK;
+        let bytes = encode_exec(raw, [b"/bin/x", b"x", b"x\0", b"/"]);
+        assert_eq!(peek_lane(&bytes), Some(LANE_BULK));
+        assert_eq!(peek_lane(&bytes[..15]), None);
+    }
+
     use super::*;
     use std::mem::{offset_of, size_of};
 

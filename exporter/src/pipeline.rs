@@ -14,7 +14,7 @@ use crate::clock::BootClock;
 use crate::config::Config;
 use crate::decode::{decode, Event, Record};
 use crate::escape::escape;
-use crate::export::{Batch, Exporter, RequestEncoder, RetryPolicy};
+use crate::export::{Batch, Exporter, Lane, RequestEncoder, RetryPolicy};
 use crate::host::HostInfo;
 use crate::otel::attr;
 use crate::otel::logs::{to_log_record, ExecExtra, MapContext, ProcContext, OBSERVED};
@@ -862,7 +862,11 @@ async fn map_stage(
     cfg: Config,
 ) {
     let stats = mapper.stats.clone();
+    // One batcher per lane: a request never mixes lanes, so a full spool
+    // can evict bulk-lane requests first. vigil's own records (loss,
+    // heartbeat, suppression summaries) are critical.
     let mut batcher = Batcher::new(cfg.export.batch_max_records, cfg.export.batch_max_bytes);
+    let mut bulk_batcher = Batcher::new(cfg.export.batch_max_records, cfg.export.batch_max_bytes);
     let mut flush_tick = tokio::time::interval(Duration::from_millis(cfg.export.batch_timeout_ms.max(1)));
     let mut clock_tick = tokio::time::interval(Duration::from_secs(10));
     let mut loss_tick = tokio::time::interval(Duration::from_millis(cfg.telemetry.loss_window_ms));
@@ -872,27 +876,38 @@ async fn map_stage(
     reconcile_tick.tick().await; // the start-up snapshot was just loaded
     let mut gaps_at_reconcile = 0;
     let mut last_reconcile = tokio::time::Instant::now();
-    let mut ready: Vec<LogBatch> = Vec::new();
+    let mut ready: Vec<(Lane, LogBatch)> = Vec::new();
+    let critical = |b: LogBatch| (Lane::Critical, b);
     loop {
         tokio::select! {
             raw = rx.recv() => match raw {
-                Some(raw) => ready.extend(mapper.map_grouped(&raw).and_then(|(r, lr)| batcher.push_in(r, lr))),
+                Some(raw) => {
+                    let (lane, b) = if crate::abi::peek_lane(&raw.bytes) == Some(crate::abi::LANE_BULK) {
+                        (Lane::Bulk, &mut bulk_batcher)
+                    } else {
+                        (Lane::Critical, &mut batcher)
+                    };
+                    ready.extend(mapper.map_grouped(&raw).and_then(|(r, lr)| b.push_in(r, lr)).map(|l| (lane, l)));
+                }
                 None => break,
             },
             _ = flush_tick.tick() => {
                 stats.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
                 stats.processes_tracked.store(mapper.table.len() as u64, Ordering::Relaxed);
                 if !batcher.is_empty() {
-                    ready.push(batcher.take());
+                    ready.push(critical(batcher.take()));
+                }
+                if !bulk_batcher.is_empty() {
+                    ready.push((Lane::Bulk, bulk_batcher.take()));
                 }
             }
             _ = loss_tick.tick() => {
                 let now = crate::clock::unix_now_ns();
                 mapper.cut_segments(now);
-                ready.extend(mapper.loss_records(now).into_iter().filter_map(|l| batcher.push(l)));
-                ready.extend(mapper.suppressed_records(now).into_iter().filter_map(|l| batcher.push(l)));
+                ready.extend(mapper.loss_records(now).into_iter().filter_map(|l| batcher.push(l)).map(critical));
+                ready.extend(mapper.suppressed_records(now).into_iter().filter_map(|l| batcher.push(l)).map(critical));
             }
-            _ = heartbeat_tick.tick() => ready.extend(batcher.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns()))),
+            _ = heartbeat_tick.tick() => ready.extend(batcher.push(mapper.heartbeat_record(hb_interval, crate::clock::unix_now_ns())).map(critical)),
             _ = clock_tick.tick() => mapper.refresh_clock(),
             _ = reconcile_tick.tick() => {
                 reconcile(&mut mapper).await;
@@ -906,8 +921,8 @@ async fn map_stage(
             gaps_at_reconcile = mapper.tracker().gaps;
             last_reconcile = tokio::time::Instant::now();
         }
-        for logs in ready.drain(..) {
-            if !send(&tx, encoder.encode_groups(&logs.groups()), &stats).await {
+        for (lane, logs) in ready.drain(..) {
+            if !send(&tx, encoder.encode_groups(&logs.groups()).in_lane(lane), &stats).await {
                 return;
             }
         }
@@ -922,10 +937,11 @@ async fn map_stage(
     let mut last: Vec<EncodedLog> = mapper.loss_records(now);
     last.extend(mapper.suppressed_records(now));
     last.push(mapper.heartbeat_record(hb_interval, now));
-    ready.extend(last.into_iter().filter_map(|l| batcher.push(l)));
-    ready.push(batcher.take());
-    for logs in ready.iter().filter(|l| !l.is_empty()) {
-        if !send(&tx, encoder.encode_groups(&logs.groups()), &stats).await {
+    ready.extend(last.into_iter().filter_map(|l| batcher.push(l)).map(critical));
+    ready.push(critical(batcher.take()));
+    ready.push((Lane::Bulk, bulk_batcher.take()));
+    for (lane, logs) in ready.iter().filter(|(_, l)| !l.is_empty()) {
+        if !send(&tx, encoder.encode_groups(&logs.groups()).in_lane(*lane), &stats).await {
             return;
         }
     }

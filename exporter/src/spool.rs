@@ -377,16 +377,16 @@ impl Spool {
 
     fn read_segment(&self, seq: u64, meta: Meta) -> Result<Batch, String> {
         let bytes = std::fs::read(self.path(seq, meta.lane)).map_err(|e| e.to_string())?;
-        let (signal, _, items, len) = parse_header(&bytes)?;
+        let (signal, lane, items, len) = parse_header(&bytes)?;
         if bytes.len() as u64 != HEADER_LEN as u64 + len {
             return Err(format!("size {} does not match the header", bytes.len()));
         }
         let payload = &bytes[HEADER_LEN..];
-        let expect = header(signal, Lane::from_code(bytes[11]).unwrap_or(Lane::Critical), items, u64_at(&bytes, 24), payload);
+        let expect = header(signal, lane, items, u64_at(&bytes, 24), payload);
         if expect[40..44] != bytes[40..44] {
             return Err("checksum mismatch".into());
         }
-        Ok(Batch { bytes: bytes::Bytes::copy_from_slice(payload), records: items, signal })
+        Ok(Batch { bytes: bytes::Bytes::copy_from_slice(payload), records: items, signal, lane })
     }
 
     /// The oldest segment: its id and its request, or the corruption found
@@ -423,8 +423,8 @@ impl Spool {
         let next: Vec<(u64, Meta)> = self.segments.iter().skip(1).map(|(s, m)| (*s, *m)).collect();
         for (s, m) in next {
             let payload = m.bytes.saturating_sub(HEADER_LEN as u64) as usize;
-            if m.signal != meta.signal {
-                continue; // order matters within a signal only
+            if m.signal != meta.signal || m.lane != meta.lane {
+                continue; // order matters within a signal only; a request keeps to one lane
             }
             if bytes + payload > max_bytes {
                 break;
@@ -436,7 +436,7 @@ impl Spool {
             parts.push(b.bytes);
         }
         let bytes = if parts.len() == 1 { parts.remove(0) } else { parts.concat().into() };
-        Some((seqs, Ok(Batch { bytes, records, signal: meta.signal })))
+        Some((seqs, Ok(Batch { bytes, records, signal: meta.signal, lane: meta.lane })))
     }
 
     /// Delete a segment (delivered, or given up for good).
@@ -479,7 +479,7 @@ mod tests {
     }
 
     fn batch(fill: u8, len: usize, records: u64) -> Batch {
-        Batch { bytes: vec![fill; len].into(), records, signal: Signal::Logs }
+        Batch { bytes: vec![fill; len].into(), records, signal: Signal::Logs, lane: Lane::Critical }
     }
 
     fn load(s: &AtomicU64) -> u64 {
@@ -495,7 +495,7 @@ mod tests {
         for i in 0..3u8 {
             assert!(sp.push(&batch(i, 100 + usize::from(i), u64::from(i) + 1), Lane::Critical).expect("push"));
         }
-        let spans = Batch { bytes: vec![9; 10].into(), records: 4, signal: Signal::Traces };
+        let spans = Batch { bytes: vec![9; 10].into(), records: 4, signal: Signal::Traces, lane: Lane::Critical };
         assert!(sp.push(&spans, Lane::Critical).expect("push"));
         assert_eq!((load(&stats.spool.spooled), load(&stats.spool.spans_spooled)), (6, 4));
         // A crash mid-write leaves a temporary file: deleted at the next open.
@@ -541,11 +541,12 @@ mod tests {
                 ..ResourceLogs::default()
             }],
         };
-        let logs = |n: usize| Batch { bytes: req(n).encode_to_vec().into(), records: n as u64, signal: Signal::Logs };
+        let logs = |n: usize| Batch { bytes: req(n).encode_to_vec().into(), records: n as u64, signal: Signal::Logs, lane: Lane::Critical };
         for n in [1, 2, 3] {
             sp.push(&logs(n), Lane::Critical).expect("push");
         }
-        sp.push(&Batch { bytes: vec![0; 4].into(), records: 1, signal: Signal::Traces }, Lane::Critical).expect("push");
+        sp.push(&Batch { bytes: vec![0; 4].into(), records: 1, signal: Signal::Traces, lane: Lane::Critical }, Lane::Critical)
+            .expect("push");
         sp.push(&logs(4), Lane::Critical).expect("push");
         let (seqs, b) = sp.oldest_run(1 << 20).expect("a run");
         let b = b.expect("intact");

@@ -385,6 +385,51 @@ fn spooled_records_survive_kill_9_and_arrive_after_a_restart() {
     assert!(spool_segments(&spool).is_empty(), "the spool was emptied");
 }
 
+/// Requests never mix lanes, so a full spool can evict bulk data first:
+/// with the collector down, file records (bulk lane) are spooled in
+/// `-bulk` segments and process records (critical) in `-critical` ones.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn spooled_requests_keep_to_one_lane() {
+    vigil_tests::require_root();
+    let dir = TempDir::new("vigil-lanes-spool");
+    let spool = dir.path().join("spool");
+    let mut sink = Sink::start();
+    sink.stop();
+    let env = spool_env(&spool);
+    let (mut vigil, err_path) = start_vigil_to_sink(&dir, &sink, &as_strs(&env));
+    let target = dir.path().join("written-by-the-test");
+    let mut pids = Vec::new();
+    for _ in 0..20 {
+        std::fs::write(&target, b"x").expect("write the target file");
+        pids.push(run_true());
+    }
+    let target = target.to_string_lossy().into_owned();
+    let ours = |r: &LogRecord| str_attr(&r.attributes, "file.path") == Some(target.as_str());
+    let spooled = wait_until(WAIT, || {
+        let segs = spool_segments(&spool);
+        exits_among(segs.iter().flat_map(|(_, r)| r), &pids).len() == pids.len()
+            && segs.iter().flat_map(|(_, r)| r).filter(|r| ours(r)).count() >= 20
+    });
+    assert!(spooled, "the file and exit records were not all spooled:\n{}", tail(&err_path, 4000));
+    vigil.signal(libc::SIGKILL);
+    assert!(vigil.stop(libc::SIGKILL, WAIT).is_some(), "vigil did not die");
+    let bulk_event = |r: &LogRecord| r.event_name.starts_with("vigil.file.") || r.event_name.starts_with("vigil.network.");
+    let (mut bulk_files, mut critical_files) = (0, 0);
+    for (path, records) in spool_segments(&spool) {
+        let name = path.file_name().expect("segment name").to_string_lossy().into_owned();
+        if name.ends_with("-bulk.seg") {
+            bulk_files += 1;
+            assert!(records.iter().all(bulk_event), "{name} holds a critical record");
+        } else {
+            assert!(name.ends_with("-critical.seg"), "{name}");
+            critical_files += 1;
+            assert!(!records.iter().any(bulk_event), "{name} holds a bulk record");
+        }
+    }
+    assert!(bulk_files > 0 && critical_files > 0, "segments: {bulk_files} bulk, {critical_files} critical");
+}
+
 #[test]
 #[ignore = "needs root: run by ci/test.sh"]
 fn a_corrupt_segment_is_reported_and_skipped() {

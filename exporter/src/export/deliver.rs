@@ -48,10 +48,9 @@ pub struct Delivery {
     pub deadline: CancellationToken,
 }
 
-/// The lane of a batch. Every record is on the critical lane until lanes
-/// exist in the pipeline; the spool already evicts bulk segments first.
-fn lane_of(_batch: &Batch) -> Lane {
-    Lane::Critical
+/// The lane of a batch (the map stage never mixes lanes in one request).
+fn lane_of(batch: &Batch) -> Lane {
+    batch.lane
 }
 
 /// Count a batch as lost for good.
@@ -90,22 +89,22 @@ fn spool_batch(spool: &mut Option<Spool>, stats: &Stats, batch: &Batch, why: &Ex
 pub fn merge(batches: Vec<Batch>, max_bytes: usize) -> Vec<Batch> {
     let mut out: Vec<Batch> = Vec::with_capacity(batches.len());
     let mut parts: Vec<bytes::Bytes> = Vec::new();
-    let mut cur: Option<(Signal, u64, usize)> = None;
-    let flush = |out: &mut Vec<Batch>, parts: &mut Vec<bytes::Bytes>, cur: Option<(Signal, u64, usize)>| {
-        if let Some((signal, records, _)) = cur {
+    let mut cur: Option<(Signal, Lane, u64, usize)> = None;
+    let flush = |out: &mut Vec<Batch>, parts: &mut Vec<bytes::Bytes>, cur: Option<(Signal, Lane, u64, usize)>| {
+        if let Some((signal, lane, records, _)) = cur {
             let bytes = if parts.len() == 1 { parts.remove(0) } else { parts.concat().into() };
             parts.clear();
-            out.push(Batch { bytes, records, signal });
+            out.push(Batch { bytes, records, signal, lane });
         }
     };
     for b in batches {
         match cur {
-            Some((signal, records, len)) if signal == b.signal && len + b.bytes.len() <= max_bytes => {
-                cur = Some((signal, records + b.records, len + b.bytes.len()));
+            Some((signal, lane, records, len)) if signal == b.signal && lane == b.lane && len + b.bytes.len() <= max_bytes => {
+                cur = Some((signal, lane, records + b.records, len + b.bytes.len()));
             }
             _ => {
                 flush(&mut out, &mut parts, cur);
-                cur = Some((b.signal, b.records, b.bytes.len()));
+                cur = Some((b.signal, b.lane, b.records, b.bytes.len()));
             }
         }
         parts.push(b.bytes);
@@ -370,7 +369,7 @@ mod tests {
 
     #[test]
     fn merge_joins_runs_of_one_signal_within_the_byte_limit() {
-        let b = |signal, fill: u8, len: usize, records| Batch { bytes: vec![fill; len].into(), records, signal };
+        let b = |signal, fill: u8, len: usize, records| Batch { bytes: vec![fill; len].into(), records, signal, lane: Lane::Critical };
         let input = vec![
             b(Signal::Logs, 1, 10, 1),
             b(Signal::Logs, 2, 10, 2),
@@ -390,5 +389,14 @@ mod tests {
         assert!(merge(Vec::new(), 10).is_empty());
         // A batch over the limit stays whole, alone.
         assert_eq!(merge(vec![b(Signal::Logs, 7, 40, 1), b(Signal::Logs, 8, 1, 1)], 25).len(), 2);
+    }
+
+    #[test]
+    fn merge_never_joins_requests_of_different_lanes() {
+        let b = |lane, records| Batch { bytes: vec![1; 4].into(), records, signal: Signal::Logs, lane };
+        let out = merge(vec![b(Lane::Critical, 1), b(Lane::Bulk, 2), b(Lane::Bulk, 3), b(Lane::Critical, 4)], 1 << 20);
+        let shape: Vec<(Lane, u64)> = out.iter().map(|b| (b.lane, b.records)).collect();
+        assert_eq!(shape, [(Lane::Critical, 1), (Lane::Bulk, 5), (Lane::Critical, 4)]);
+        assert_eq!(lane_of(&out[1]), Lane::Bulk, "the spool files a bulk request as bulk");
     }
 }

@@ -19,6 +19,7 @@ pub mod tls;
 use crate::config::{Config, StdoutFormat};
 use crate::otel::resource::WorkloadResource;
 use crate::otel::wire::{encode_request, encode_request_groups, EncodedLog};
+pub use crate::spool::Lane;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
@@ -101,9 +102,19 @@ pub struct Batch {
     pub records: u64,
     /// Which request `bytes` holds.
     pub signal: Signal,
+    /// The priority lane of its records (a request never mixes lanes): when
+    /// the spool is full, bulk-lane requests are evicted first. Spans and
+    /// vigil's own telemetry records are critical.
+    pub lane: Lane,
 }
 
 impl Batch {
+    /// The same request, tagged with the lane of its records.
+    pub fn in_lane(mut self, lane: Lane) -> Self {
+        self.lane = lane;
+        self
+    }
+
     /// Decode a logs batch into the opentelemetry-proto type (console
     /// output, tests). A traces batch does not decode as logs meaningfully:
     /// use [`Batch::decode_traces`].
@@ -153,7 +164,7 @@ impl RequestEncoder {
     /// One `ExportLogsServiceRequest` holding `logs`.
     pub fn encode(&mut self, logs: &[EncodedLog]) -> Batch {
         let bytes = encode_request(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, logs);
-        Batch { bytes, records: logs.len() as u64, signal: Signal::Logs }
+        Batch { bytes, records: logs.len() as u64, signal: Signal::Logs, lane: Lane::Critical }
     }
 
     /// One `ExportLogsServiceRequest` with one ResourceLogs per group: the
@@ -164,7 +175,7 @@ impl RequestEncoder {
             groups.iter().map(|(w, logs)| (w.map_or(&[][..], |w| w.encoded.as_slice()), *logs)).collect();
         let bytes = encode_request_groups(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, &parts);
         let records = groups.iter().map(|(_, l)| l.len() as u64).sum();
-        Batch { bytes, records, signal: Signal::Logs }
+        Batch { bytes, records, signal: Signal::Logs, lane: Lane::Critical }
     }
 
     /// One `ExportTraceServiceRequest` with one ResourceSpans per group
@@ -187,7 +198,7 @@ impl RequestEncoder {
             })
             .collect();
         let req = ExportTraceServiceRequest { resource_spans };
-        Batch { bytes: req.encode_to_vec().into(), records, signal: Signal::Traces }
+        Batch { bytes: req.encode_to_vec().into(), records, signal: Signal::Traces, lane: Lane::Critical }
     }
 
     /// One `ExportTraceServiceRequest` holding `spans`: one ResourceSpans
@@ -202,7 +213,7 @@ impl RequestEncoder {
                 schema_url,
             }],
         };
-        Batch { bytes: req.encode_to_vec().into(), records, signal: Signal::Traces }
+        Batch { bytes: req.encode_to_vec().into(), records, signal: Signal::Traces, lane: Lane::Critical }
     }
 }
 
