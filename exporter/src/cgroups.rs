@@ -51,6 +51,12 @@ impl CgroupCache {
     /// The path of `cgroup_id`; on a miss, request a rescan and fall back to
     /// `/proc/<tgid>/cgroup` under `proc_root` (not cached).
     pub fn lookup(&self, cgroup_id: u64, tgid: u32, proc_root: &Path) -> Option<String> {
+        if self.root.is_none() {
+            // No cgroup2 tree (a cgroup v1 host): the kernel's cgroup id
+            // names no directory and is the same for every process, so the
+            // process's own /proc entry is read every time.
+            return crate::procfs::cgroup_path(proc_root, tgid);
+        }
         if let Some(p) = self.map.read().ok().and_then(|m| m.get(&cgroup_id).cloned()) {
             return Some(p);
         }
@@ -66,6 +72,12 @@ impl CgroupCache {
             self.wanted.notify_one();
         }
         crate::procfs::cgroup_path(proc_root, tgid)
+    }
+
+    /// Whether records' cgroup ids name cgroups (a cgroup2 tree is mounted):
+    /// only then may anything be cached by cgroup id.
+    pub fn ids_name_cgroups(&self) -> bool {
+        self.root.is_some()
     }
 
     /// Serve rescan requests until the task is dropped: each request
@@ -85,6 +97,24 @@ impl CgroupCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_cgroup2_tree_every_lookup_reads_the_process_own_entry() {
+        let dir = std::env::temp_dir().join(format!("vigil-cg-v1-{}", std::process::id()));
+        for (pid, path) in [(81, "/docker/aaa"), (82, "/kubepods/besteffort/podb/ccc")] {
+            std::fs::create_dir_all(dir.join(format!("proc/{pid}"))).expect("proc");
+            std::fs::write(dir.join(format!("proc/{pid}/cgroup")), format!("4:memory:{path}\n1:name=systemd:{path}\n0::/\n"))
+                .expect("cgroup");
+        }
+        let cache = CgroupCache::new(None);
+        assert!(!cache.ids_name_cgroups());
+        // cgroup v1: one kernel id (the v2 root's) for every process.
+        for _ in 0..2 {
+            assert_eq!(cache.lookup(1, 81, &dir.join("proc")).as_deref(), Some("/docker/aaa"));
+            assert_eq!(cache.lookup(1, 82, &dir.join("proc")).as_deref(), Some("/kubepods/besteffort/podb/ccc"));
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn resolves_from_the_tree_and_falls_back_without_caching() {

@@ -584,14 +584,17 @@ impl Mapper {
                 let cgroup = self.cgroups.lookup(e.cgroup_id, h.tgid, &self.proc_root);
                 // A cgroup id names one directory for its lifetime: its
                 // workload stays known while the path lookup misses.
-                let workload = match (cgroup.as_deref(), self.workloads.get(&e.cgroup_id)) {
+                let by_id = self.cgroups.ids_name_cgroups();
+                let workload = match (cgroup.as_deref(), self.workloads.get(&e.cgroup_id).filter(|_| by_id)) {
                     (_, Some(w)) => Some(w.clone()),
                     (Some(path), None) => {
                         let w = Arc::new(crate::workload::parse_cgroup_path(path));
-                        if self.workloads.len() >= crate::cgroups::CGROUP_CACHE_MAX {
-                            self.workloads.clear();
+                        if by_id {
+                            if self.workloads.len() >= crate::cgroups::CGROUP_CACHE_MAX {
+                                self.workloads.clear();
+                            }
+                            self.workloads.insert(e.cgroup_id, w.clone());
                         }
-                        self.workloads.insert(e.cgroup_id, w.clone());
                         Some(w)
                     }
                     (None, _) => None,

@@ -109,10 +109,35 @@ pub fn snapshot(root: &Path) -> Vec<ProcEntry> {
         .collect()
 }
 
-/// The cgroup v2 path of a process (`0::/path` line of /proc/<pid>/cgroup).
+/// The cgroup path of a process from /proc/<pid>/cgroup: the cgroup v2
+/// (`0::/path`) line; on a cgroup v1 host, which has none (or only `0::/`
+/// in hybrid mode with the controllers on v1), the `name=systemd`
+/// hierarchy's path, else the first controller's. The runtimes lay their
+/// v1 paths out like their v2 ones (`/docker/<id>`, `/kubepods/...`,
+/// `/system.slice/...`), so the workload parsing is the same.
 pub fn cgroup_path(root: &Path, tgid: u32) -> Option<String> {
     let content = std::fs::read_to_string(root.join(tgid.to_string()).join("cgroup")).ok()?;
-    content.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_owned)
+    parse_cgroup_file(&content)
+}
+
+fn parse_cgroup_file(content: &str) -> Option<String> {
+    let mut v1_systemd = None;
+    let mut v1_first = None;
+    for line in content.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if id == "0" && controllers.is_empty() {
+            if path != "/" {
+                return Some(path.to_owned());
+            }
+        } else if controllers == "name=systemd" {
+            v1_systemd.get_or_insert_with(|| path.to_owned());
+        } else if !controllers.is_empty() {
+            v1_first.get_or_insert_with(|| path.to_owned());
+        }
+    }
+    // v2 at the root ("0::/") with no v1 hierarchy says "/" too.
+    v1_systemd.or(v1_first).or_else(|| content.lines().any(|l| l == "0::/").then(|| "/".to_owned()))
 }
 
 /// Map every cgroup v2 directory under `root` (normally `/sys/fs/cgroup`)
@@ -161,6 +186,20 @@ pub fn default_root() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_path_from_v2_v1_and_hybrid_files() {
+        assert_eq!(parse_cgroup_file("0::/system.slice/a.service\n").as_deref(), Some("/system.slice/a.service"));
+        assert_eq!(parse_cgroup_file("0::/\n").as_deref(), Some("/"));
+        let v1 = "12:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc-unit\n";
+        assert_eq!(parse_cgroup_file(v1).as_deref(), Some("/docker/abc-unit"), "name=systemd preferred on v1");
+        assert_eq!(parse_cgroup_file("4:pids:/kubepods/burstable/podx/cid\n").as_deref(), Some("/kubepods/burstable/podx/cid"));
+        let hybrid = "5:memory:/kubepods/pod1/c1\n1:name=systemd:/kubepods/pod1/c1\n0::/\n";
+        assert_eq!(parse_cgroup_file(hybrid).as_deref(), Some("/kubepods/pod1/c1"), "hybrid: v2 at the root, v1 has the path");
+        let hybrid_v2 = "1:name=systemd:/user.slice\n0::/system.slice/b.service\n";
+        assert_eq!(parse_cgroup_file(hybrid_v2).as_deref(), Some("/system.slice/b.service"), "a real v2 path wins");
+        assert_eq!(parse_cgroup_file("garbage\n"), None);
+    }
 
     #[test]
     fn parses_stat_with_hostile_comm() {
