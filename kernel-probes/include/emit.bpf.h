@@ -59,6 +59,10 @@ static __always_inline void vigil_drop(__u32 type, __u32 cause)
 	vigil_count_drop(type, cause);
 }
 
+/* Set to 1 by user space when vigil stops (.bss, written through the
+ * skeleton's memory-mapped section). */
+__u32 vigil_stopping = 0;
+
 /* Copy @size bytes of @rec into the ring buffer of @lane. Returns 0 or the
  * helper's negative error (the lane's ring is full). Each branch names its
  * map directly, so the verifier sees a constant map pointer. */
@@ -85,6 +89,11 @@ static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
 	__u32 lane = vigil_lane_of(type);
 	__u64 seq;
 
+	/* vigil is stopping: nothing more is numbered or written, so the final
+	 * drain reads every record that was, while the programs are detached
+	 * (slowly: each link close waits for an RCU grace period). */
+	if (vigil_stopping)
+		return -1;
 	/* Excluded by configuration: counted, not numbered (not a loss). */
 	if (vigil_filter(rec, type) != VIGIL_FILTER_MAX)
 		return -1;

@@ -202,6 +202,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         });
         let summary = vigil::pipeline::run(cfg, shutdown).await?;
         tracing::info!("stopped: {}", summary.stats);
+        // Everything is delivered or spooled; the kernel may still be
+        // detaching the programs (slow, see probes::detach_all).
+        tokio::task::spawn_blocking(vigil::probes::wait_detached).await.ok();
         Ok(())
     })
 }

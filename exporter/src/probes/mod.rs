@@ -522,7 +522,7 @@ fn receiver_thread(
     (stop, hold): (Arc<AtomicBool>, Arc<AtomicBool>),
     ready: std::sync::mpsc::Sender<Result<ProbeStatus, ProbeError>>,
 ) {
-    let (loaded, links, active_hooks) = match load_and_attach(&settings) {
+    let (mut loaded, mut links, active_hooks) = match load_and_attach(&settings) {
         Ok(v) => v,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -653,16 +653,61 @@ fn receiver_thread(
             }
         }
     }
-    // Detach first, so nothing new arrives, then drain what is left.
+    // Stop first: from here on the programs write and number nothing
+    // (vigil_stopping in emit.bpf.h), so one drain after a short settle
+    // (a program already past the check finishes within microseconds)
+    // reads everything that was numbered; detaching is slow and follows.
+    let stopped = match loaded.skel.maps.bss_data.as_deref_mut() {
+        Some(bss) => {
+            bss.vigil_stopping = 1;
+            std::thread::sleep(Duration::from_millis(5));
+            true
+        }
+        None => false,
+    };
     if let Some(fc) = fail_closed {
         tracing::info!(denied = fc.denied(), "fail_closed: execs denied for lack of room in the critical lane");
     }
-    detach_all(links);
+    if !stopped {
+        tracing::warn!("object has no .bss: stopping by detaching the programs first");
+        detach_all(std::mem::take(&mut links));
+    }
     drain(&ring);
     read_kernel_counters(&loaded.skel, &stats);
     read_program_stats(&loaded, &stats, run_stats.is_some());
     drop(ring);
     drop(run_stats);
+    if stopped {
+        // Nothing is lost by detaching in the background: the pipeline's
+        // shutdown (and its deadline) goes on while the kernel takes its
+        // time; the process waits for it at exit either way.
+        match std::thread::Builder::new().name("vigil-detach".into()).spawn(move || detach_all(links)) {
+            Ok(handle) => {
+                if let Ok(mut slot) = DETACHING.lock() {
+                    *slot = Some(handle);
+                }
+            }
+            Err(e) => tracing::warn!("no thread to detach the programs in the background ({e}): detached on exit"),
+        }
+    } else {
+        detach_all(links);
+    }
+}
+
+/// The background detach of the last receiver that stopped (see
+/// [`wait_detached`]).
+static DETACHING: std::sync::Mutex<Option<std::thread::JoinHandle<()>>> = std::sync::Mutex::new(None);
+
+/// Wait until the programs of a stopped receiver are detached. Call before
+/// exiting: the parallel detach is about twice as fast as the kernel
+/// closing the links one by one at process exit.
+pub fn wait_detached() {
+    let handle = DETACHING.lock().ok().and_then(|mut slot| slot.take());
+    if let Some(h) = handle {
+        if h.join().is_err() {
+            tracing::error!("detach thread panicked");
+        }
+    }
 }
 
 /// Detach every program, the links closed in parallel: closing a syscall
