@@ -248,36 +248,7 @@ impl EncodedLog {
 /// allocator hands out freshly zeroed huge pages each time;
 /// docs/performance.md).
 pub fn encode_request(buf: &mut BytesMut, resource: &[u8], scope: &[u8], schema_url: &str, logs: &[EncodedLog]) -> Bytes {
-    let records: usize = logs.iter().map(|l| len_field_size(SCOPE_LOGS_LOG_RECORDS, l.0.len())).sum();
-    let scope_logs = len_field_size(SCOPE_LOGS_SCOPE, scope.len()) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url.len());
-    let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, resource.len())
-        + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
-        + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url.len());
-    let total = len_field_size(REQUEST_RESOURCE_LOGS, resource_logs);
-    buf.clear();
-    buf.reserve(total);
-    let mut head = Head::new();
-    head.len_prefix(REQUEST_RESOURCE_LOGS, resource_logs).len_prefix(RESOURCE_LOGS_RESOURCE, resource.len());
-    buf.extend_from_slice(head.as_slice());
-    buf.extend_from_slice(resource);
-    let mut head = Head::new();
-    head.len_prefix(RESOURCE_LOGS_SCOPE_LOGS, scope_logs).len_prefix(SCOPE_LOGS_SCOPE, scope.len());
-    buf.extend_from_slice(head.as_slice());
-    buf.extend_from_slice(scope);
-    for l in logs {
-        let mut head = Head::new();
-        head.len_prefix(SCOPE_LOGS_LOG_RECORDS, l.0.len());
-        buf.extend_from_slice(head.as_slice());
-        buf.extend_from_slice(&l.0);
-    }
-    for field in [SCOPE_LOGS_SCHEMA_URL, RESOURCE_LOGS_SCHEMA_URL] {
-        let mut head = Head::new();
-        head.len_prefix(field, schema_url.len());
-        buf.extend_from_slice(head.as_slice());
-        buf.extend_from_slice(schema_url.as_bytes());
-    }
-    debug_assert_eq!(buf.len(), total);
-    buf.split().freeze()
+    encode_request_groups(buf, resource, scope, schema_url, &[(&[], logs)])
 }
 
 /// Encode an `ExportLogsServiceRequest` with one `ResourceLogs` per group
