@@ -715,15 +715,14 @@ pub fn wait_detached() {
 /// (70-110 ms each on this machine), so the ~70 links of the event families
 /// closed one after the other took ~6 s, more than the whole default
 /// shutdown deadline. Closes that run at the same time share grace periods.
-fn detach_all(mut links: Vec<libbpf_rs::Link>) {
+fn detach_all(links: Vec<libbpf_rs::Link>) {
     let started = std::time::Instant::now();
     let n = links.len();
     std::thread::scope(|s| {
-        for link in links.drain(..) {
-            if std::thread::Builder::new().name("vigil-detach".into()).spawn_scoped(s, move || drop(link)).is_err() {
-                // No thread: the link was moved into the failed closure and
-                // is dropped here, on this thread.
-            }
+        for link in links {
+            // If no thread can be made, the closure (and the link in it) is
+            // dropped by `spawn_scoped` itself: detached here, serially.
+            let _ = std::thread::Builder::new().name("vigil-detach".into()).spawn_scoped(s, move || drop(link));
         }
     });
     tracing::debug!(links = n, elapsed = ?started.elapsed(), "programs detached");
