@@ -157,8 +157,10 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs)
 	if (ret >= 0)
 		file = vigil_fd_file(ret);
 	if (file) {
-		r->ino = BPF_CORE_READ(file, f_inode, i_ino);
-		r->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+		struct inode *inode = vigil_file_inode(file);
+
+		r->ino = vigil_inode_ino(inode);
+		r->dev = vigil_inode_dev(inode);
 		r->path_source = VIGIL_PATH_SRC_OBJECT;
 		off += vigil_file_path(s, off, &r->path, file);
 	} else {
@@ -231,8 +233,10 @@ static __always_inline __u32 vigil_fd_path(struct vigil_scratch *s, __u32 off,
 
 	r->path_source = VIGIL_PATH_SRC_OBJECT;
 	if (file) {
-		r->ino = BPF_CORE_READ(file, f_inode, i_ino);
-		r->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+		struct inode *inode = vigil_file_inode(file);
+
+		r->ino = vigil_inode_ino(inode);
+		r->dev = vigil_inode_dev(inode);
 	}
 	return vigil_file_path(s, off, f, file);
 }

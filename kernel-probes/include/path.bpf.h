@@ -31,6 +31,7 @@
 #include <bpf/bpf_core_read.h>
 #include "vigil_abi.h"
 #include "maps.bpf.h"
+#include "kread.bpf.h"
 
 /* Mount crossings allowed in one walk, on top of the component limit. */
 #define VIGIL_MNT_CROSS_MAX 32
@@ -53,12 +54,14 @@ static __always_inline int vigil_walk_prepend(struct vigil_scratch *s,
 					      struct dentry *d)
 {
 	struct vigil_walk *w = &s->walk;
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	__u32 len = BPF_CORE_READ(d, d_name.len);
+	const unsigned char *name = vigil_d_name(d);
+	__u32 len = vigil_d_name_len(d);
 	__u32 pos = w->pos;
 
-	if (len > VIGIL_NAME_MAX)
-		len = VIGIL_NAME_MAX;  /* can not happen: NAME_MAX */
+	/* NAME_MAX: a no-op for the kernel's names, a bound for the verifier
+	 * (kept in this register: the compiler must not move the mask) */
+	len &= VIGIL_NAME_MAX;
+	barrier_var(len);
 	w->total += len + 1;
 	/* pos >= floor always: room is pos - floor */
 	if (w->overflow || len + 1 > pos - w->floor) {
@@ -68,7 +71,7 @@ static __always_inline int vigil_walk_prepend(struct vigil_scratch *s,
 	/* pos - len - 1 < VIGIL_PATH_MAX, the mask only tells the verifier */
 	pos = (pos - len - 1) & (VIGIL_PATH_MAX - 1);
 	s->path[pos] = '/';
-	if (bpf_probe_read_kernel(s->path + pos + 1, len & VIGIL_NAME_MAX, name))
+	if (bpf_probe_read_kernel(s->path + pos + 1, len, name))
 		return -1;
 	w->pos = pos;
 	return 0;
@@ -88,8 +91,8 @@ static long vigil_walk_step(__u64 idx, void *arg)
 		w->state = VIGIL_WALK_FAULT;
 		return 1;
 	}
-	if (d == BPF_CORE_READ(m, mnt.mnt_root)) {
-		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+	if (d == vigil_mnt_root(m)) {
+		struct mount *mp = vigil_mnt_parent(m);
 
 		if (!mp || mp == m) {  /* root of the mount tree */
 			w->state = VIGIL_WALK_DONE;
@@ -99,7 +102,7 @@ static long vigil_walk_step(__u64 idx, void *arg)
 			w->state = VIGIL_WALK_DEPTH;
 			return 1;
 		}
-		w->dentry = BPF_CORE_READ(m, mnt_mountpoint);
+		w->dentry = vigil_mnt_mountpoint(m);
 		w->mnt = mp;
 		w->crosses++;
 		return 0;
@@ -108,7 +111,7 @@ static long vigil_walk_step(__u64 idx, void *arg)
 		w->state = VIGIL_WALK_DEPTH;
 		return 1;
 	}
-	parent = BPF_CORE_READ(d, d_parent);
+	parent = vigil_d_parent(d);
 	if (vigil_walk_prepend(s, d)) {
 		w->state = VIGIL_WALK_FAULT;
 		return 1;

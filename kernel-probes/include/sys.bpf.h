@@ -20,6 +20,7 @@
 #include "vigil_abi.h"
 #include "maps.bpf.h"
 #include "path.bpf.h"
+#include "kread.bpf.h"
 
 #define VIGIL_AT_FDCWD -100
 
@@ -92,32 +93,35 @@ static __always_inline int vigil_take_args(__u32 sys, struct vigil_stash *out)
 }
 
 /* The syscall's arguments at exit, from the user registers saved at entry
- * (the syscall does not change them): no enter program needed. */
+ * (the syscall does not change them): no enter program needed. The
+ * registers are read with plain loads (bpf_task_pt_regs() returns a typed
+ * pointer). */
 static __always_inline void vigil_syscall_args(struct vigil_stash *st, const int nargs)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 
 	if (nargs > 0)
-		st->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		st->args[0] = PT_REGS_PARM1_SYSCALL(regs);
 	if (nargs > 1)
-		st->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		st->args[1] = PT_REGS_PARM2_SYSCALL(regs);
 	if (nargs > 2)
-		st->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		st->args[2] = PT_REGS_PARM3_SYSCALL(regs);
 	if (nargs > 3)
-		st->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		st->args[3] = PT_REGS_PARM4_SYSCALL(regs);
 }
 
 /* The struct file behind descriptor @fd of the current task, or NULL. */
 static __always_inline struct file *vigil_fd_file(long fd)
 {
 	struct task_struct *t = (void *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct files_struct *files = vigil_kread(t, struct task_struct, files);
+	struct fdtable *fdt = vigil_kread(files, struct files_struct, fdt);
 	struct file **fds;
 	struct file *f = NULL;
 
-	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd < 0 || fd >= vigil_kread(fdt, struct fdtable, max_fds))
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = vigil_kread(fdt, struct fdtable, fd);
 	if (!fds || bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
 		return NULL;
 	return f;
@@ -251,8 +255,7 @@ static __always_inline __u32 vigil_file_path(struct vigil_scratch *s,
 					     __u32 off, struct vigil_field *f,
 					     struct file *file)
 {
-	return vigil_resolve_path(s, BPF_CORE_READ(file, f_path.dentry),
-				  BPF_CORE_READ(file, f_path.mnt), f, off);
+	return vigil_resolve_path(s, vigil_file_dentry(file), vigil_file_mnt(file), f, off);
 }
 
 #endif /* VIGIL_SYS_BPF_H */

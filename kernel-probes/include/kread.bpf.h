@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Reads of kernel objects on the hot paths (path walk, descriptor lookup).
+ *
+ * BPF_CORE_READ() costs one bpf_probe_read_kernel() call per pointer hop
+ * (~20-30 ns each here: a helper call, an address check and a fault-safe
+ * copy). Where the kernel has the bpf_rdonly_cast() kfunc (Linux 6.2+), a
+ * pointer is cast to its BTF type instead and the fields are read with
+ * plain loads: the verifier turns them into fault-safe loads (a fault reads
+ * as 0) and the cast itself into a register move. On older kernels the
+ * same accessors fall back to BPF_CORE_READ(). Which branch runs is a
+ * constant known at load time (the weak kfunc resolves or not), so the
+ * verifier only ever sees one.
+ *
+ * A fault reads as 0 (NULL) in both variants, which every caller already
+ * treats as "could not be read".
+ */
+#ifndef VIGIL_KREAD_BPF_H
+#define VIGIL_KREAD_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* Whether direct loads are available (a load-time constant). */
+#define vigil_direct_loads() bpf_ksym_exists(bpf_rdonly_cast)
+
+/* @p as a read-only pointer to the kernel's type T. */
+#define vigil_kcast(p, T) \
+	((T *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(T)))
+
+/* Field @field (a chain of members, e.g. f_path.dentry) of the object of
+ * kernel type T at @p. */
+#define vigil_kread(p, T, field)                                   \
+	({                                                         \
+		typeof(((T *)0)->field + 0) __v; /* +0: not const */ \
+		if (vigil_direct_loads())                          \
+			__v = vigil_kcast(p, T)->field;            \
+		else                                               \
+			__v = BPF_CORE_READ((T *)(p), field);      \
+		__v;                                               \
+	})
+
+static __always_inline struct dentry *vigil_d_parent(struct dentry *d)
+{
+	return vigil_kread(d, struct dentry, d_parent);
+}
+
+static __always_inline const unsigned char *vigil_d_name(struct dentry *d)
+{
+	return vigil_kread(d, struct dentry, d_name.name);
+}
+
+static __always_inline __u32 vigil_d_name_len(struct dentry *d)
+{
+	return vigil_kread(d, struct dentry, d_name.len);
+}
+
+static __always_inline struct dentry *vigil_mnt_root(struct mount *m)
+{
+	return vigil_kread(m, struct mount, mnt.mnt_root);
+}
+
+static __always_inline struct mount *vigil_mnt_parent(struct mount *m)
+{
+	return vigil_kread(m, struct mount, mnt_parent);
+}
+
+static __always_inline struct dentry *vigil_mnt_mountpoint(struct mount *m)
+{
+	return vigil_kread(m, struct mount, mnt_mountpoint);
+}
+
+static __always_inline struct dentry *vigil_file_dentry(struct file *f)
+{
+	return vigil_kread(f, struct file, f_path.dentry);
+}
+
+static __always_inline struct vfsmount *vigil_file_mnt(struct file *f)
+{
+	return vigil_kread(f, struct file, f_path.mnt);
+}
+
+static __always_inline struct inode *vigil_file_inode(struct file *f)
+{
+	return vigil_kread(f, struct file, f_inode);
+}
+
+static __always_inline __u64 vigil_inode_ino(struct inode *i)
+{
+	return vigil_kread(i, struct inode, i_ino);
+}
+
+static __always_inline __u32 vigil_inode_dev(struct inode *i)
+{
+	struct super_block *sb = vigil_kread(i, struct inode, i_sb);
+
+	return vigil_kread(sb, struct super_block, s_dev);
+}
+
+#endif /* VIGIL_KREAD_BPF_H */
