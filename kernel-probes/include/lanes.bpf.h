@@ -22,6 +22,11 @@
  * boundaries, so a slow-rate CPU can not leave a consumer asleep while the
  * ring buffer fills up. */
 #define VIGIL_WAKEUP_FILL_SHIFT 1  /* 1/2 of the ring */
+/* The fill level is checked once every this many records (per CPU and
+ * lane), not at every one: a forced wakeup raises an interrupt (a VM exit
+ * in a guest), and while the consumer catches up with a ring above the
+ * level every record would raise one. */
+#define VIGIL_WAKEUP_FILL_EVERY 64
 
 /* The lane of an event type: file and network records (ids 16-47), the
  * bulk families, go to the bulk lane; everything else is critical. */
@@ -39,7 +44,8 @@ static __always_inline __u64 vigil_wakeup_flags(void *ring, __u64 seq)
 		return 0;
 	if (every == 1 || seq % every == 0)
 		return BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >=
+	if (seq % VIGIL_WAKEUP_FILL_EVERY == 0 &&
+	    bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >=
 	    (bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) >> VIGIL_WAKEUP_FILL_SHIFT))
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
