@@ -570,8 +570,31 @@ fn path_limit_keeps_the_leaf_end_with_the_exact_size() {
 
 #[test]
 #[ignore = "needs root: run by ci/test.sh"]
-fn program_run_counts_and_recursion_misses_are_read() {
+fn run_time_stats_stay_off_by_default() {
+    if std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").is_ok_and(|v| v.trim() == "1") {
+        eprintln!("SKIPPED: kernel.bpf_stats_enabled=1 was set by someone else, run time is counted anyway");
+        return;
+    }
     let mut cap = Capture::start_default();
+    let c = Command::new("/bin/true").spawn().unwrap();
+    let pid = c.id();
+    let _ = { c }.wait();
+    cap.wait_for("exec", WAIT, |c| is_exec_of(c, pid));
+    // The receiver reads the program counters every 500 ms.
+    let s = &cap.stats;
+    let deadline = std::time::Instant::now() + WAIT;
+    while s.program_recursion_misses(EventType::Exec).is_none() {
+        assert!(std::time::Instant::now() < deadline, "program stats not read: {s:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!s.bpf_run_stats_enabled(), "probes.run_time_stats is off by default");
+    assert_eq!(s.program_run_count(EventType::Exec), None, "no run counts without run-time statistics");
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn program_run_counts_and_recursion_misses_are_read() {
+    let mut cap = Capture::start(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, run_time_stats: true, ..ProbesConfig::default() });
     let mut last = 0;
     for _ in 0..5 {
         let mut c = Command::new("/bin/true").spawn().unwrap();

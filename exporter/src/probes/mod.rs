@@ -532,9 +532,10 @@ fn receiver_thread(
     let loaded_at_boot_ns = crate::clock::boot_now_ns();
     // Held until the receiver ends: run counts and times are counted while
     // it is open.
-    let run_stats = match enable_run_time_stats() {
-        Ok(fd) => Some(fd),
-        Err(e) => {
+    let run_stats = match settings.probes.run_time_stats.then(enable_run_time_stats) {
+        None => None,
+        Some(Ok(fd)) => Some(fd),
+        Some(Err(e)) => {
             tracing::info!("BPF run-time statistics unavailable ({e}): program run counts and times are not reported");
             None
         }
