@@ -129,6 +129,11 @@ pub struct ProbesConfig {
     /// clock twice around every run of every BPF program on the host
     /// (measured here: ~4% of an open storm's time).
     pub run_time_stats: bool,
+    /// Read kernel objects on the hot paths (path walks, descriptor
+    /// lookups) with direct loads where the kernel allows them (Linux 6.2+,
+    /// `bpf_rdonly_cast`); off forces `bpf_probe_read_kernel` everywhere,
+    /// as on older kernels (slower; for diagnosis). Default on.
+    pub direct_loads: bool,
 }
 
 /// Most entries of `probes.file_read_prefixes` (the kernel's table size).
@@ -157,6 +162,7 @@ impl Default for ProbesConfig {
             network: true,
             prefer_lsm: true,
             run_time_stats: false,
+            direct_loads: true,
         }
     }
 }

@@ -24,8 +24,12 @@
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
-/* Whether direct loads are available (a load-time constant). */
-#define vigil_direct_loads() bpf_ksym_exists(bpf_rdonly_cast)
+/* Set by the loader when probes.direct_loads is off: the helper reads are
+ * then used everywhere (the privileged tests run the path tests that way). */
+const volatile __u32 direct_loads_off = 0;
+
+/* Whether direct loads are used (a load-time constant). */
+#define vigil_direct_loads() (bpf_ksym_exists(bpf_rdonly_cast) && !direct_loads_off)
 
 /* @p as a read-only pointer to the kernel's type T. */
 #define vigil_kcast(p, T) \

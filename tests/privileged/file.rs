@@ -133,8 +133,19 @@ fn denied_open_carries_the_errno_and_the_argument_path() {
 #[test]
 #[ignore = "needs root: run by ci/test.sh"]
 fn relative_paths_from_a_changed_cwd_resolve_to_absolute_paths() {
-    let mut cap = Capture::start_default();
-    let dir = open_dir("open-relative");
+    relative_paths_resolve_with("open-relative", ProbesConfig::default());
+}
+
+/// The same with the helper reads older kernels use (no direct loads).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn relative_paths_resolve_with_helper_reads() {
+    relative_paths_resolve_with("open-relative-helper-reads", ProbesConfig { direct_loads: false, ..ProbesConfig::default() });
+}
+
+fn relative_paths_resolve_with(name: &str, probes: ProbesConfig) {
+    let mut cap = Capture::start(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..probes });
+    let dir = open_dir(name);
     std::fs::create_dir(dir.join("sub")).unwrap();
     let mut child = Command::new("/bin/sh")
         .arg("-c")

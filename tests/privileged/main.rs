@@ -192,8 +192,19 @@ fn death_by_sigkill() {
 #[test]
 #[ignore = "needs root: run by ci/test.sh"]
 fn long_executable_path_is_complete() {
-    let mut cap = Capture::start_default();
-    let mut dir = temp_dir("longpath");
+    long_executable_path_is_complete_with("longpath", ProbesConfig::default());
+}
+
+/// The same walk with the helper reads older kernels use (no direct loads).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn long_executable_path_is_complete_with_helper_reads() {
+    long_executable_path_is_complete_with("longpath-helper-reads", ProbesConfig { direct_loads: false, ..ProbesConfig::default() });
+}
+
+fn long_executable_path_is_complete_with(name: &str, probes: ProbesConfig) {
+    let mut cap = Capture::start(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..probes });
+    let mut dir = temp_dir(name);
     for i in 0..40 {
         dir.push(format!("level-{i:02}-dir"));
     }
@@ -211,7 +222,7 @@ fn long_executable_path_is_complete() {
     assert!(!e.exe.truncated);
     assert_eq!(str_attr(&c.log.attributes, "process.executable.path"), exe.to_str());
     assert_eq!(str_attr(&c.log.attributes, "process.executable.name"), Some("vigil-true"));
-    std::fs::remove_dir_all(temp_dir("longpath")).unwrap();
+    std::fs::remove_dir_all(temp_dir(name)).unwrap();
 }
 
 #[test]

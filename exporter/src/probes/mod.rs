@@ -298,6 +298,7 @@ fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Ho
     rodata.vigil_tgid = settings.self_tgid;
     rodata.args_max = settings.probes.args_max_bytes;
     rodata.wakeup_every = settings.probes.wakeup_every;
+    rodata.direct_loads_off = u32::from(!settings.probes.direct_loads);
     rodata.path_max = settings.probes.path_max_bytes;
     set_read_prefixes(rodata, &settings.probes.file_read_prefixes)?;
     rodata.filter_flags = crate::filters::flags(&settings.filters);
