@@ -211,13 +211,17 @@ static __always_inline __u32 vigil_module_sys(long nr)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(kernel_module_raw_exit, struct pt_regs *regs, long ret)
 {
-	struct vigil_stash st = {};
-	__u32 sys = vigil_module_sys(BPF_CORE_READ(regs, orig_ax));
+	/* a typed argument: a plain load, not a probe read */
+	__u32 sys = vigil_module_sys(regs->orig_ax);
 
 	if (!sys || vigil_ignored(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	vigil_syscall_args(&st, 3);
-	return vigil_module_exit(sys, &st, ret, VIGIL_HOOK_RAW_SYSCALL);
+	{
+		struct vigil_stash st = {};
+
+		vigil_syscall_args(&st, 3);
+		return vigil_module_exit(sys, &st, ret, VIGIL_HOOK_RAW_SYSCALL);
+	}
 }
 
 /* ---- ptrace ---- */

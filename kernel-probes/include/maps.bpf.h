@@ -24,7 +24,7 @@ const volatile __u32 path_max = VIGIL_PATH_MAX;
 /* Force a consumer wakeup every N records per CPU and lane.
  * 0: let the kernel decide (flags 0, wakes a consumer that has caught up);
  * 1: wake on every record. */
-const volatile __u32 wakeup_every = 64;
+const volatile __u32 wakeup_every = 1024;
 const volatile __u32 abi_version = VIGIL_ABI_VERSION;
 
 /* path_max, clamped: the verifier (and the reader) can rely on the bounds. */
