@@ -102,6 +102,11 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs)
 	}
 	if (kind == VIGIL_OPEN_READ && !file_read_prefix_count)
 		return 0;
+	/* Writes are reported: an excluded process's are dropped (and counted)
+	 * before the walk. A read is an event only under a watched prefix,
+	 * known after the walk: vigil_emit() filters those. */
+	if (kind == VIGIL_OPEN_WRITE && vigil_excluded_early(VIGIL_EV_FILE_OPEN))
+		return 0;
 	s = vigil_scratch_get(VIGIL_EV_FILE_OPEN);
 	if (!s)
 		return 0;
@@ -249,7 +254,7 @@ static __always_inline int vigil_pathop_exit(__u32 sys, __u32 type, long ret)
 	const unsigned long *a;
 	__u32 off;
 
-	if (!vigil_take_args(sys, &st))
+	if (!vigil_take_args(sys, &st) || vigil_excluded_early(type))
 		return 0;
 	s = vigil_scratch_get(type);
 	if (!s)
@@ -530,7 +535,8 @@ int BPF_PROG(file_unlink_lsm, const struct path *dir, struct dentry *dentry, int
 	struct vigil_file *r;
 	__u32 off;
 
-	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32) ||
+	    vigil_excluded_early(VIGIL_EV_FILE_UNLINK))
 		return ret;
 	s = vigil_scratch_get(VIGIL_EV_FILE_UNLINK);
 	if (!s)

@@ -144,6 +144,8 @@ static __always_inline int vigil_net_exit(__u32 sys, __u32 type, long ret, const
 	if (family != VIGIL_AF_INET && family != VIGIL_AF_INET6 &&
 	    !(family == VIGIL_AF_UNIX && sys == VIGIL_SYS_CONNECT))
 		return 0;
+	if (vigil_excluded_early(type))
+		return 0;
 
 	s = vigil_scratch_get(type);
 	if (!s)

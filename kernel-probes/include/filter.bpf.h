@@ -155,6 +155,48 @@ static __always_inline int vigil_filter_exe(void *rec, __u32 type)
 	return 1;
 }
 
+static __always_inline void vigil_count_excluded(__u32 type, __u32 reason)
+{
+	__u32 idx = (type & (VIGIL_EV_SLOTS - 1)) * VIGIL_FILTER_MAX + reason;
+	__u64 *v = bpf_map_lookup_elem(&filter_counters, &idx);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* The uid and cgroup exclusions: about the acting task only. */
+static __always_inline __u32 vigil_filter_task(void)
+{
+	if (vigil_filter_on(VIGIL_FILTER_CGROUP) && vigil_filter_cgroup())
+		return VIGIL_FILTER_CGROUP;
+	if (vigil_filter_on(VIGIL_FILTER_UID) &&
+	    bpf_map_lookup_elem(&filter_uids, &(__u32){ (__u32)bpf_get_current_uid_gid() }))
+		return VIGIL_FILTER_UID;
+	return VIGIL_FILTER_MAX;
+}
+
+/*
+ * For the bulk families (file, network): whether the acting process is
+ * excluded (exe, cgroup, uid), decided before the record is built, so an
+ * excluded open costs no path walk. Counts the exclusion. vigil_emit()
+ * checks again (a no-op then) and adds the file prefix filter, which needs
+ * the built record.
+ */
+static __always_inline int vigil_excluded_early(__u32 type)
+{
+	__u32 reason = VIGIL_FILTER_MAX;
+
+	if (vigil_filter_on(VIGIL_FILTER_EXE) &&
+	    bpf_map_lookup_elem(&excluded_tgids, &(__u32){ bpf_get_current_pid_tgid() >> 32 }))
+		reason = VIGIL_FILTER_EXE;
+	else
+		reason = vigil_filter_task();
+	if (reason == VIGIL_FILTER_MAX)
+		return 0;
+	vigil_count_excluded(type, reason);
+	return 1;
+}
+
 /* The reason a record of @type at @rec is excluded, or VIGIL_FILTER_MAX
  * when it is not. Counts the exclusion. */
 static __always_inline __u32 vigil_filter(void *rec, __u32 type)
@@ -163,23 +205,13 @@ static __always_inline __u32 vigil_filter(void *rec, __u32 type)
 
 	if (vigil_filter_on(VIGIL_FILTER_EXE) && vigil_filter_exe(rec, type))
 		reason = VIGIL_FILTER_EXE;
-	else if (vigil_filter_on(VIGIL_FILTER_CGROUP) && vigil_filter_cgroup())
-		reason = VIGIL_FILTER_CGROUP;
-	else if (vigil_filter_on(VIGIL_FILTER_UID) &&
-		 bpf_map_lookup_elem(&filter_uids, &(__u32){ (__u32)bpf_get_current_uid_gid() }))
-		reason = VIGIL_FILTER_UID;
+	else if ((reason = vigil_filter_task()) != VIGIL_FILTER_MAX)
+		;
 	else if (vigil_filter_on(VIGIL_FILTER_FILE) && type >= 16 && type < 32 &&
 		 vigil_filter_prefix(rec, &((struct vigil_file *)rec)->path, VIGIL_FILTER_PREFIXES))
 		reason = VIGIL_FILTER_FILE;
-	if (reason == VIGIL_FILTER_MAX)
-		return reason;
-	{
-		__u32 idx = (type & (VIGIL_EV_SLOTS - 1)) * VIGIL_FILTER_MAX + reason;
-		__u64 *v = bpf_map_lookup_elem(&filter_counters, &idx);
-
-		if (v)
-			__sync_fetch_and_add(v, 1);
-	}
+	if (reason != VIGIL_FILTER_MAX)
+		vigil_count_excluded(type, reason);
 	return reason;
 }
 

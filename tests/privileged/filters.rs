@@ -68,6 +68,15 @@ fn excluded_paths_cgroups_executables_and_uids_are_absent_and_counted() {
             c.id()
         })
         .collect();
+    // File records of excluded processes (decided before the record is
+    // built): a write-open in the excluded cgroup and one as the excluded uid.
+    let cg_file = kept.join("by-excluded-cgroup");
+    let script = format!("echo $$ > '{}/cgroup.procs' && : > '{}'", cg_dir.display(), cg_file.display());
+    assert!(Command::new("/bin/sh").args(["-c", &script]).status().unwrap().success());
+    let uid_file = kept.join("by-excluded-uid");
+    std::fs::set_permissions(&kept, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let script = format!(": > '{}'", uid_file.display());
+    assert!(Command::new("/bin/sh").args(["-c", &script]).uid(UID).gid(UID).status().unwrap().success());
     // A record after all of them, not excluded, to know they were processed.
     let mut marker = Command::new("/bin/true").spawn().unwrap();
     let marker_pid = marker.id();
@@ -80,6 +89,9 @@ fn excluded_paths_cgroups_executables_and_uids_are_absent_and_counted() {
     assert_eq!(cap.seen.iter().filter(|c| under(c, &excluded)).count(), 0, "no file record under the excluded prefix");
     let kept_opens = cap.seen.iter().filter(|c| c.record.header.event == EventType::FileOpen && under(c, &kept)).count();
     assert_eq!(kept_opens, N_FILES, "the files next to it are reported");
+    for f in [&cg_file, &uid_file] {
+        assert!(!cap.seen.iter().any(|c| file_path(c) == Some(f.as_os_str().as_bytes())), "{}: excluded", f.display());
+    }
     for pid in &in_cgroup {
         assert!(cap.seen.iter().any(|c| is_exec_of(c, *pid)), "the shell's exec before it moved is reported");
         assert!(!cap.seen.iter().any(|c| super::is_exec_of_true(c, *pid)), "no exec inside the excluded cgroup");
@@ -95,9 +107,15 @@ fn excluded_paths_cgroups_executables_and_uids_are_absent_and_counted() {
     let s = cap.stats.clone();
     let n = |t: EventType, r: FilterReason| s.excluded_of(t, r).load(Ordering::Relaxed);
     assert_eq!(n(EventType::FileOpen, FilterReason::File), N_FILES as u64);
-    assert_eq!((n(EventType::Exec, FilterReason::Cgroup), n(EventType::Exit, FilterReason::Cgroup)), (N_RUNS as u64, N_RUNS as u64));
+    // The one write-open each of the two shells was run for (the cgroup
+    // shell's open of cgroup.procs came before it moved).
+    assert_eq!(n(EventType::FileOpen, FilterReason::Cgroup), 1, "the open in the excluded cgroup is counted");
+    assert_eq!(n(EventType::FileOpen, FilterReason::Uid), 1, "the open as the excluded uid is counted");
+    // + the exit of the shell that moved itself into the cgroup.
+    assert_eq!((n(EventType::Exec, FilterReason::Cgroup), n(EventType::Exit, FilterReason::Cgroup)), (N_RUNS as u64, N_RUNS as u64 + 1));
     assert_eq!((n(EventType::Exec, FilterReason::Exe), n(EventType::Exit, FilterReason::Exe)), (N_RUNS as u64, N_RUNS as u64));
-    assert_eq!((n(EventType::Exec, FilterReason::Uid), n(EventType::Exit, FilterReason::Uid)), (N_RUNS as u64, N_RUNS as u64));
+    // + the exec and exit of the shell run as the uid.
+    assert_eq!((n(EventType::Exec, FilterReason::Uid), n(EventType::Exit, FilterReason::Uid)), (N_RUNS as u64 + 1, N_RUNS as u64 + 1));
     // Not a loss: no kernel drops, and the heartbeat reports them separately.
     assert_eq!(s.kernel_dropped_total(), 0, "exclusions are not drops");
     let hb = cap.mapper().heartbeat_counters();
