@@ -120,8 +120,23 @@ pub fn to_log_record(
     cgroup_path: Option<&str>,
     gap_before: u64,
 ) -> EncodedLog {
+    EncodedLog(write_log_record(rec, ctx, proc, observed_ns, cgroup_path, gap_before, Vec::with_capacity(2048)))
+}
+
+/// [`to_log_record`], appending the LogRecord's fields to `out` (the map
+/// stage writes straight into the batch's buffer: no allocation and no copy
+/// per record) and returning it.
+pub fn write_log_record(
+    rec: &Record,
+    ctx: &MapContext,
+    proc: ProcContext<'_>,
+    observed_ns: u64,
+    cgroup_path: Option<&str>,
+    gap_before: u64,
+    out: Vec<u8>,
+) -> Vec<u8> {
     let h = &rec.header;
-    let mut a = Attrs::with_capacity(2048);
+    let mut a = Attrs::appending_to(out);
     let body = match &rec.event {
         Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path, proc.exec),
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
@@ -158,7 +173,7 @@ pub fn to_log_record(
         wire::put_bytes(&mut out, log_record::TRACE_ID, &trace_id);
         wire::put_bytes(&mut out, log_record::SPAN_ID, &span_id);
     }
-    EncodedLog(out)
+    out
 }
 
 fn basename(path: &[u8]) -> &[u8] {

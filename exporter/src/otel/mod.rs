@@ -50,7 +50,12 @@ const ATTRIBUTES: u32 = wire::log_record::ATTRIBUTES;
 impl Attrs {
     /// An empty builder with room for `bytes` of encoded attributes.
     pub fn with_capacity(bytes: usize) -> Self {
-        Attrs { out: Vec::with_capacity(bytes), ..Attrs::default() }
+        Self::appending_to(Vec::with_capacity(bytes))
+    }
+
+    /// A builder appending to `out` ([`Attrs::finish`] gives it back).
+    pub fn appending_to(out: Vec<u8>) -> Self {
+        Attrs { out, ..Attrs::default() }
     }
 
     /// Add a string.
