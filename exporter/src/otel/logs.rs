@@ -1,7 +1,7 @@
 //! One OTLP LogRecord per security event (OTEL-MAPPING.md, "Log records").
 
 use super::wire::{self, log_record, AnyRef, EncodedLog};
-use super::{attr, push_padded, rfc3339_nanos, Attrs};
+use super::{attr, push_padded, Attrs, Rfc3339};
 use crate::clock::BootClock;
 use crate::decode::{BpfEvent, ModuleEvent, MountEvent, NetEvent, PtraceEvent};
 use crate::decode::{
@@ -27,23 +27,35 @@ impl MapContext {
     /// `vigil.stream.id` of a kernel stream: `<session>-<cpu>-<lane>`.
     pub fn stream_id(&self, cpu: u32, lane: u32) -> String {
         let mut s = String::with_capacity(self.session.len() + 12);
-        s.push_str(&self.session);
-        s.push('-');
-        push_padded(&mut s, u64::from(cpu), 1);
-        s.push('-');
-        push_padded(&mut s, u64::from(lane), 1);
+        self.push_stream_id(&mut s, cpu, lane);
         s
     }
 
-    /// `log.record.uid` of a record: `<boot_id>:<stream id>:<seq>`.
-    pub fn record_uid(&self, stream: &str, seq: u64) -> String {
-        let mut s = String::with_capacity(self.boot_id.len() + stream.len() + 22);
+    fn push_stream_id(&self, s: &mut String, cpu: u32, lane: u32) {
+        s.push_str(&self.session);
+        s.push('-');
+        push_padded(s, u64::from(cpu), 1);
+        s.push('-');
+        push_padded(s, u64::from(lane), 1);
+    }
+
+    /// `log.record.uid` of a record: `<boot_id>:<stream id>:<seq>`; its
+    /// stream id is [`MapContext::stream_of`] it (one string for both: this
+    /// runs for every record).
+    pub fn record_uid(&self, cpu: u32, lane: u32, seq: u64) -> String {
+        let mut s = String::with_capacity(self.boot_id.len() + self.session.len() + 34);
         s.push_str(&self.boot_id);
         s.push(':');
-        s.push_str(stream);
+        self.push_stream_id(&mut s, cpu, lane);
         s.push(':');
         push_padded(&mut s, seq, 1);
         s
+    }
+
+    /// The stream id in a [`MapContext::record_uid`].
+    pub fn stream_of<'u>(&self, uid: &'u str) -> &'u str {
+        let end = uid.rfind(':').unwrap_or(uid.len());
+        uid.get(self.boot_id.len() + 1..end).unwrap_or_default()
     }
 }
 
@@ -151,7 +163,7 @@ pub fn write_log_record(
         Event::Ptrace(p) => ptrace_attrs(&mut a, h, p, proc),
         Event::Mount(m) => mount_attrs(&mut a, h, m, proc),
     };
-    let stream = ctx.stream_id(h.cpu, h.lane);
+    let uid = ctx.record_uid(h.cpu, h.lane, h.seq);
     if let Some(m) = proc.name_mismatch {
         a.bool(attr::VIGIL_PROCESS_NAME_MISMATCH, m);
     }
@@ -159,8 +171,8 @@ pub fn write_log_record(
         a.int(attr::VIGIL_STREAM_GAP_BEFORE, i64::try_from(gap_before).unwrap_or(i64::MAX));
     }
     a.str(attr::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
-        .str(attr::LOG_RECORD_UID, &ctx.record_uid(&stream, h.seq))
-        .str(attr::VIGIL_STREAM_ID, &stream)
+        .str(attr::LOG_RECORD_UID, &uid)
+        .str(attr::VIGIL_STREAM_ID, ctx.stream_of(&uid))
         .int(attr::VIGIL_STREAM_SEQ, i64::try_from(h.seq).unwrap_or(i64::MAX));
     let mut out = a.finish();
     wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, ctx.clock.to_unix_ns(h.ktime_ns));
@@ -229,7 +241,7 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
         a.int(attr::VIGIL_AUDIT_SESSION_ID, c.sessionid);
     }
     a.int(attr::PROCESS_SESSION_LEADER_PID, e.sid).int(attr::PROCESS_GROUP_LEADER_PID, e.pgid).bool(attr::PROCESS_INTERACTIVE, e.tty);
-    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(e.start_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(e.start_ns)).as_str());
     a.int(attr::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
     match cgroup_path {
         Some(p) => {
@@ -297,7 +309,7 @@ fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: 
         .int(attr::PROCESS_VPID, f.child_vpid)
         .int(attr::THREAD_ID, f.child_pid);
     a.bytes(attr::THREAD_NAME, &f.comm).int(attr::VIGIL_PARENT_THREAD_ID, h.pid);
-    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(f.child_start_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(f.child_start_ns)).as_str());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
@@ -346,8 +358,8 @@ pub fn signal_name(sig: u32) -> Option<&'static str> {
 
 fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
     a.int(attr::PROCESS_PID, h.tgid).int(attr::PROCESS_PARENT_PID, x.ppid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &x.comm);
-    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(x.start_ns)));
-    a.str(attr::PROCESS_EXIT_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(h.ktime_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(x.start_ns)).as_str());
+    a.str(attr::PROCESS_EXIT_TIME, Rfc3339::new(ctx.clock.to_unix_ns(h.ktime_ns)).as_str());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
@@ -978,6 +990,7 @@ mod tests {
         assert_eq!(get(&lr.attributes, "process.executable.name"), Some(&Value::StringValue("ls".into())));
         assert_eq!(get(&lr.attributes, "process.pid"), Some(&Value::IntValue(1234)));
         assert_eq!(get(&lr.attributes, "log.record.uid"), Some(&Value::StringValue("b00t:5-1-0:42".into())));
+        assert_eq!(get(&lr.attributes, "vigil.stream.id"), Some(&Value::StringValue("5-1-0".into())));
         let Some(Value::ArrayValue(args)) = get(&lr.attributes, "process.command_args") else { panic!("argv array") };
         let args: Vec<_> = args.values.iter().map(|v| v.value.clone()).collect();
         assert_eq!(
