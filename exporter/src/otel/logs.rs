@@ -1,6 +1,6 @@
 //! One OTLP LogRecord per security event (OTEL-MAPPING.md, "Log records").
 
-use super::wire::{self, log_record, AnyRef, EncodedLog};
+use super::wire::{self, log_record, AnyRef};
 use super::{attr, push_padded, Attrs, Rfc3339};
 use crate::clock::BootClock;
 use crate::decode::{BpfEvent, ModuleEvent, MountEvent, NetEvent, PtraceEvent};
@@ -119,25 +119,12 @@ impl<'a> ProcContext<'a> {
 pub const OBSERVED: ProcContext<'static> =
     ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None, exec: None, target: None };
 
-/// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
-/// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
-/// exec, if known.
-/// `gap_before` is the number of sequence numbers missing on the record's
-/// stream just before it.
-pub fn to_log_record(
-    rec: &Record,
-    ctx: &MapContext,
-    proc: ProcContext<'_>,
-    observed_ns: u64,
-    cgroup_path: Option<&str>,
-    gap_before: u64,
-) -> EncodedLog {
-    EncodedLog(write_log_record(rec, ctx, proc, observed_ns, cgroup_path, gap_before, Vec::with_capacity(2048)))
-}
-
-/// [`to_log_record`], appending the LogRecord's fields to `out` (the map
-/// stage writes straight into the batch's buffer: no allocation and no copy
-/// per record) and returning it.
+/// Map one decoded record to an OTLP LogRecord, appending its encoded
+/// fields to `out` (the map stage writes straight into the batch's buffer:
+/// no allocation and no copy per record) and returning it. `observed_ns`
+/// is when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of
+/// an exec, if known. `gap_before` is the number of sequence numbers
+/// missing on the record's stream just before it.
 pub fn write_log_record(
     rec: &Record,
     ctx: &MapContext,
@@ -971,7 +958,12 @@ fn mount_attrs(a: &mut Attrs, h: &Header, m: &MountEvent, proc: ProcContext<'_>)
 mod tests {
     use super::*;
     use crate::decode::{decode, tests::exec_record};
+    use crate::otel::wire::EncodedLog;
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+
+    fn to_log_record(rec: &Record, proc: ProcContext<'_>, observed_ns: u64, cgroup_path: Option<&str>, gap: u64) -> EncodedLog {
+        EncodedLog(write_log_record(rec, &ctx(), proc, observed_ns, cgroup_path, gap, Vec::new()))
+    }
 
     fn ctx() -> MapContext {
         MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_000), boot_id: "b00t".into(), session: "5".into() }
@@ -984,7 +976,7 @@ mod tests {
     #[test]
     fn exec_maps_semconv_attributes() {
         let rec = decode(&exec_record(b"/usr/bin/ls", b"ls", b"ls\0-la\0a\nb\0", b"/home/u")).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), OBSERVED, 1, Some("/user.slice"), 0).decode().expect("decodes");
+        let lr = to_log_record(&rec, OBSERVED, 1, Some("/user.slice"), 0).decode().expect("decodes");
         assert_eq!(lr.event_name, "vigil.process.exec");
         assert_eq!(lr.time_unix_nano, 1_700_000_005_000_000_000);
         assert_eq!(get(&lr.attributes, "process.executable.name"), Some(&Value::StringValue("ls".into())));
@@ -1009,7 +1001,7 @@ mod tests {
             header: Header { event: crate::abi::EventType::Exit, cpu: 0, lane: 0, seq: 1, ktime_ns: 10, tgid: 9, pid: 9 },
             event: Event::Exit(ExitEvent { ppid: 1, status: 9, start_ns: 1, group_dead: true, comm: b"x".to_vec() }),
         };
-        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 3).decode().expect("decodes");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 3).decode().expect("decodes");
         assert_eq!(get(&lr.attributes, "vigil.process.exit.signal_name"), Some(&Value::StringValue("SIGKILL".into())));
         assert_eq!(get(&lr.attributes, "process.exit.code"), None);
         assert_eq!(
@@ -1026,7 +1018,7 @@ mod tests {
         use crate::abi::EventType;
         use crate::decode::tests::file_record;
         let rec = decode(&file_record(EventType::FileOpen, 3, b"/etc/passwd", None)).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
         assert_eq!(lr.event_name, "vigil.file.open");
         assert_eq!(get(&lr.attributes, "file.path"), Some(&Value::StringValue("/etc/passwd".into())));
         assert_eq!(get(&lr.attributes, "file.name"), Some(&Value::StringValue("passwd".into())));
@@ -1038,7 +1030,7 @@ mod tests {
         assert_eq!(get(&lr.attributes, "error.type"), None);
         assert_eq!(get(&lr.attributes, "vigil.stream.id"), Some(&Value::StringValue("5-0-1".into())), "bulk lane");
         let rec = decode(&file_record(EventType::FileOpen, -13, b"/root/x", None)).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
         assert_eq!(get(&lr.attributes, "error.type"), Some(&Value::StringValue("EACCES".into())));
         assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(-13)));
         assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("syscall_argument".into())));
