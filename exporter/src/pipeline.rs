@@ -17,10 +17,10 @@ use crate::escape::escape;
 use crate::export::{Batch, Exporter, Lane, RequestEncoder, RetryPolicy};
 use crate::host::HostInfo;
 use crate::otel::attr;
-use crate::otel::logs::{to_log_record, ExecExtra, MapContext, ProcContext, OBSERVED};
+use crate::otel::logs::{write_log_record, ExecExtra, MapContext, ProcContext, OBSERVED};
 use crate::otel::resource::{host_resource, new_instance_id, workload_attributes, WorkloadResource};
 use crate::otel::telemetry::{self, HeartbeatCounters, Stamp};
-use crate::otel::wire::EncodedLog;
+use crate::otel::wire::{self, EncodedLog, FramedLogs};
 use crate::probes::{self, ProbeSettings, RawRecord};
 use crate::proctable::{ContextSource, ProcessTable};
 use crate::spans::{EndReason, FinishedSpan, OpenSpan, SpanBook, SpanStart, StartSource};
@@ -566,6 +566,15 @@ impl Mapper {
     /// [`Mapper::map`], with the Resource part of the workload the record
     /// came from (`None`: the host resource alone).
     pub fn map_grouped(&mut self, raw: &RawRecord) -> Option<(Option<Arc<WorkloadResource>>, EncodedLog)> {
+        let mut out = Vec::with_capacity(2048);
+        let resource = self.map_into(raw, &mut out)?;
+        Some((resource, EncodedLog(out)))
+    }
+
+    /// [`Mapper::map_grouped`], appending the LogRecord's fields to `out`
+    /// (a batch's buffer, see [`LogBatch::push_mapped`]) instead of a new
+    /// buffer. Nothing is appended for a record that does not decode.
+    pub fn map_into(&mut self, raw: &RawRecord, out: &mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>> {
         let rec: Record = match decode(&raw.bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -575,6 +584,7 @@ impl Mapper {
             }
         };
         let h = rec.header;
+        let out_buf = std::mem::take(out);
         let gap = self.tracker.observe(h.cpu, h.lane, h.seq);
         self.last_ktime_ns = self.last_ktime_ns.max(h.ktime_ns);
         let mut exec_workload = None;
@@ -629,7 +639,7 @@ impl Mapper {
                     self.finished_spans.extend(ended);
                 }
                 let proc = OBSERVED.in_span(self.span_of(h.tgid)).with_exec(&extra);
-                to_log_record(&rec, &self.ctx, proc, raw.observed_ns, cgroup.as_deref(), gap)
+                write_log_record(&rec, &self.ctx, proc, raw.observed_ns, cgroup.as_deref(), gap, out_buf)
             }
             Event::Fork(f) => {
                 // The child inherits the parent's comm: a difference from the
@@ -658,7 +668,7 @@ impl Mapper {
                     exec: None,
                     target: None,
                 };
-                to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
+                write_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap, out_buf)
             }
             Event::Exit(x) => {
                 let info = self.table.on_exit(h.tgid, x.start_ns);
@@ -670,7 +680,8 @@ impl Mapper {
                     let ended = book.end(h.tgid, end, EndReason::Exit, x.exit_code(), x.signal());
                     self.finished_spans.extend(ended);
                 }
-                to_log_record(&rec, &self.ctx, ProcContext::from_table(info.as_ref(), mismatch).in_span(span), raw.observed_ns, None, gap)
+                let ctx = ProcContext::from_table(info.as_ref(), mismatch).in_span(span);
+                write_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap, out_buf)
             }
             // Event families: the acting process's context comes from the table.
             Event::File(_)
@@ -691,7 +702,7 @@ impl Mapper {
                 // The acting process's workload, from its last exec.
                 record_workload = actor.and_then(|p| p.workload.clone());
                 let ctx = ProcContext::from_table(actor, None).in_span(span).on_target(target);
-                to_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap)
+                write_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap, out_buf)
             }
         };
         // Mapped: an exec's executable and comm move into the table.
@@ -700,8 +711,8 @@ impl Mapper {
         }
         self.end_evicted_spans();
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);
-        let resource = self.resource_for(record_workload.as_ref());
-        Some((resource, lr))
+        *out = lr;
+        Some(self.resource_for(record_workload.as_ref()))
     }
 }
 
@@ -724,9 +735,17 @@ pub struct RunSummary {
 
 /// The records of one logs request, grouped by the workload they came from
 /// (one `ResourceLogs` each); records keep their order within a group.
+///
+/// Records are written once, straight into one buffer, already framed as
+/// they go into the request (`ScopeLogs.log_records` fields): no allocation
+/// per record, and a run of records of one workload is copied into the
+/// request as one chunk. [`LogBatch::clear`] (and [`Batcher::recycle`])
+/// keep the buffer's allocation for the next batch.
 #[derive(Debug, Default)]
 pub struct LogBatch {
-    groups: Vec<(Option<Arc<WorkloadResource>>, Vec<EncodedLog>)>,
+    /// Every record, framed, in arrival order.
+    records: Vec<u8>,
+    groups: Vec<LogGroup>,
     /// Group of each resource (by pointer; 0: the host resource alone).
     index: std::collections::HashMap<usize, usize>,
     /// The (key, group) of the last record: runs of records of one workload
@@ -735,27 +754,85 @@ pub struct LogBatch {
     len: usize,
 }
 
+/// One workload's records in a [`LogBatch`].
+#[derive(Debug)]
+struct LogGroup {
+    resource: Option<Arc<WorkloadResource>>,
+    /// Ranges of `LogBatch::records` (adjacent records merged).
+    ranges: Vec<std::ops::Range<usize>>,
+    count: usize,
+}
+
 fn resource_key(r: Option<&Arc<WorkloadResource>>) -> usize {
     r.map_or(0, |r| Arc::as_ptr(r) as usize)
 }
 
+/// A record written into a batch's buffer, not yet counted in a group.
+type Written = (Option<Arc<WorkloadResource>>, std::ops::Range<usize>);
+
 impl LogBatch {
     /// Add a record of `resource` (`None`: the host resource alone).
     pub fn push(&mut self, resource: Option<Arc<WorkloadResource>>, log: EncodedLog) {
+        let written = self.write_framed(resource, &log.0);
+        self.commit(written);
+    }
+
+    /// Add the record `write` appends to the buffer it is given (a
+    /// LogRecord's fields), in the group of the resource it returns. `write`
+    /// returns `None` when it appended nothing: then nothing is added, and
+    /// this returns false.
+    pub fn push_mapped(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>>) -> bool {
+        let Some(written) = self.write(write) else {
+            return false;
+        };
+        self.commit(written);
+        true
+    }
+
+    fn write(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>>) -> Option<Written> {
+        let start = self.records.len();
+        let mark = wire::begin_log(&mut self.records);
+        let Some(resource) = write(&mut self.records) else {
+            self.records.truncate(start);
+            return None;
+        };
+        wire::end_len_field(&mut self.records, mark);
+        Some((resource, start..self.records.len()))
+    }
+
+    fn write_framed(&mut self, resource: Option<Arc<WorkloadResource>>, log: &[u8]) -> Written {
+        let start = self.records.len();
+        wire::put_log(&mut self.records, log);
+        (resource, start..self.records.len())
+    }
+
+    /// Take back the last record written (not committed): its framed bytes.
+    fn unwrite(&mut self, range: std::ops::Range<usize>) -> Vec<u8> {
+        debug_assert_eq!(range.end, self.records.len());
+        self.records.split_off(range.start)
+    }
+
+    /// Count a written record in its resource's group.
+    fn commit(&mut self, (resource, range): Written) {
         let key = resource_key(resource.as_ref());
         let i = match self.last {
             Some((k, i)) if k == key => i,
             _ => match self.index.get(&key) {
                 Some(i) => *i,
                 None => {
-                    self.groups.push((resource, Vec::new()));
+                    self.groups.push(LogGroup { resource, ranges: Vec::new(), count: 0 });
                     self.index.insert(key, self.groups.len() - 1);
                     self.groups.len() - 1
                 }
             },
         };
         self.last = Some((key, i));
-        self.groups[i].1.push(log);
+        let g = &mut self.groups[i];
+        match g.ranges.last_mut() {
+            Some(r) if r.end == range.start => r.end = range.end,
+            _ => g.ranges.push(range),
+        }
+        g.count += 1;
         self.len += 1;
     }
 
@@ -774,14 +851,24 @@ impl LogBatch {
         self.len == 0
     }
 
-    /// The groups, for [`RequestEncoder::encode_groups`].
-    pub fn groups(&self) -> Vec<(Option<&WorkloadResource>, &[EncodedLog])> {
-        self.groups.iter().map(|(r, logs)| (r.as_deref(), logs.as_slice())).collect()
+    /// Empty the batch, keeping its buffer's allocation.
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.groups.clear();
+        self.index.clear();
+        self.last = None;
+        self.len = 0;
     }
 
-    /// Every record, group by group.
-    pub fn logs(&self) -> impl Iterator<Item = &EncodedLog> {
-        self.groups.iter().flat_map(|(_, logs)| logs.iter())
+    /// The groups, for [`RequestEncoder::encode_groups`].
+    pub fn groups(&self) -> Vec<(Option<&WorkloadResource>, FramedLogs<'_>)> {
+        self.groups
+            .iter()
+            .map(|g| {
+                let chunks = g.ranges.iter().map(|r| &self.records[r.clone()]).collect();
+                (g.resource.as_deref(), FramedLogs { chunks, count: g.count })
+            })
+            .collect()
     }
 }
 
@@ -791,6 +878,9 @@ impl LogBatch {
 #[derive(Debug)]
 pub struct Batcher {
     batch: LogBatch,
+    /// An emptied batch handed back ([`Batcher::recycle`]): the next batch
+    /// reuses its buffer instead of growing a fresh one.
+    spare: Option<LogBatch>,
     bytes: usize,
     max_records: usize,
     max_bytes: usize,
@@ -803,7 +893,7 @@ const GROUP_OVERHEAD_BYTES: usize = 256;
 impl Batcher {
     /// A batcher with the given limits.
     pub fn new(max_records: usize, max_bytes: usize) -> Self {
-        Batcher { batch: LogBatch::default(), bytes: 0, max_records: max_records.max(1), max_bytes }
+        Batcher { batch: LogBatch::default(), spare: None, bytes: 0, max_records: max_records.max(1), max_bytes }
     }
 
     /// Add a record of the host resource alone; see [`Batcher::push_in`].
@@ -815,6 +905,18 @@ impl Batcher {
     /// limits are reached (the record that would overflow the byte limit
     /// starts the next batch).
     pub fn push_in(&mut self, resource: Option<Arc<WorkloadResource>>, log: EncodedLog) -> Option<LogBatch> {
+        self.push_with(|b| Some(b.write_framed(resource, &log.0)))
+    }
+
+    /// Add the record `write` appends, as [`LogBatch::push_mapped`] does
+    /// (written straight into the batch), with the limits of
+    /// [`Batcher::push_in`].
+    pub fn push_mapped(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>>) -> Option<LogBatch> {
+        self.push_with(|b| b.write(write))
+    }
+
+    fn push_with(&mut self, write: impl FnOnce(&mut LogBatch) -> Option<Written>) -> Option<LogBatch> {
+        let (resource, mut range) = write(&mut self.batch)?;
         let group = |b: &LogBatch| {
             if b.has_group(resource.as_ref()) {
                 0
@@ -822,16 +924,20 @@ impl Batcher {
                 GROUP_OVERHEAD_BYTES + resource.as_ref().map_or(0, |r| r.encoded.len())
             }
         };
-        let mut size = log.0.len() + 8 + group(&self.batch);
+        let mut size = range.len() + group(&self.batch);
         let full = if !self.batch.is_empty() && self.bytes + size > self.max_bytes {
+            // Rare (once per full batch): move the record to the next batch.
+            let framed = self.batch.unwrite(range);
             let full = self.take();
-            size = log.0.len() + 8 + group(&self.batch);
+            range = 0..framed.len();
+            self.batch.records.extend_from_slice(&framed);
+            size = range.len() + group(&self.batch);
             Some(full)
         } else {
             None
         };
         self.bytes += size;
-        self.batch.push(resource, log);
+        self.batch.commit((resource, range));
         if full.is_none() && self.batch.len() >= self.max_records {
             return Some(self.take());
         }
@@ -841,7 +947,16 @@ impl Batcher {
     /// Whatever is batched, leaving the batcher empty.
     pub fn take(&mut self) -> LogBatch {
         self.bytes = 0;
-        std::mem::take(&mut self.batch)
+        let next = self.spare.take().unwrap_or_default();
+        std::mem::replace(&mut self.batch, next)
+    }
+
+    /// Hand back a batch once it is encoded: the next batch reuses its
+    /// buffer (a fresh ~1 MB buffer per batch is page faults and copies as
+    /// it grows).
+    pub fn recycle(&mut self, mut batch: LogBatch) {
+        batch.clear();
+        self.spare = Some(batch);
     }
 
     /// Whether nothing is batched.
@@ -897,7 +1012,7 @@ async fn map_stage(
                     } else {
                         (Lane::Critical, &mut batcher)
                     };
-                    ready.extend(mapper.map_grouped(&raw).and_then(|(r, lr)| b.push_in(r, lr)).map(|l| (lane, l)));
+                    ready.extend(b.push_mapped(|out| mapper.map_into(&raw, out)).map(|l| (lane, l)));
                 }
                 None => break,
             },
@@ -932,7 +1047,12 @@ async fn map_stage(
             last_reconcile = tokio::time::Instant::now();
         }
         for (lane, logs) in ready.drain(..) {
-            if !send(&tx, encoder.encode_groups(&logs.groups()).in_lane(lane), &stats).await {
+            let request = encoder.encode_groups(&logs.groups()).in_lane(lane);
+            match lane {
+                Lane::Critical => batcher.recycle(logs),
+                Lane::Bulk => bulk_batcher.recycle(logs),
+            }
+            if !send(&tx, request, &stats).await {
                 return;
             }
         }
@@ -1153,6 +1273,32 @@ mod tests {
         assert_eq!(b.push(log(1)).map(|v| v.len()), Some(1));
     }
 
+    /// Records written straight into the batch: the bytes are those of the
+    /// same records pushed encoded, a write that maps nothing adds nothing,
+    /// and the record that overflows the byte limit moves to the next batch.
+    #[test]
+    fn mapped_records_are_framed_in_place_and_bounded() {
+        let rec = |n: usize| {
+            move |out: &mut Vec<u8>| {
+                out.extend(std::iter::repeat_n(n as u8, n));
+                Some(None)
+            }
+        };
+        let mut b = Batcher::new(100, 1000);
+        assert!(b.push_mapped(rec(300)).is_none());
+        assert!(b.push_mapped(|_| None).is_none(), "nothing mapped");
+        assert!(b.push_mapped(rec(200)).is_none());
+        let full = b.push_mapped(rec(500)).expect("byte limit reached");
+        let mut want = LogBatch::default();
+        want.push(None, EncodedLog(vec![44; 300]));
+        want.push(None, EncodedLog(vec![200; 200]));
+        assert_eq!((full.len(), full.groups()[0].1.chunks.clone()), (2, want.groups()[0].1.chunks.clone()));
+        let next = b.take();
+        want.clear();
+        want.push(None, EncodedLog(vec![244; 500]));
+        assert_eq!((next.len(), next.groups()[0].1.chunks.clone()), (1, want.groups()[0].1.chunks.clone()));
+    }
+
     #[test]
     fn runs_of_one_workload_stay_in_its_group() {
         use crate::otel::kv_str;
@@ -1161,10 +1307,17 @@ mod tests {
         for (r, n) in [(Some(&pod), 1u8), (Some(&pod), 2), (None, 3), (None, 4), (Some(&pod), 5), (None, 6)] {
             batch.push(r.cloned(), EncodedLog(vec![n]));
         }
-        let groups: Vec<(bool, Vec<u8>)> =
-            batch.groups().iter().map(|(r, logs)| (r.is_some(), logs.iter().map(|l| l.0[0]).collect())).collect();
-        assert_eq!(groups, [(true, vec![1, 2, 5]), (false, vec![3, 4, 6])]);
+        // Each record framed (tag 0x12, length 1, the byte); adjacent
+        // records of a group are one chunk.
+        let groups: Vec<(bool, Vec<Vec<u8>>, usize)> =
+            batch.groups().iter().map(|(r, logs)| (r.is_some(), logs.chunks.iter().map(|c| c.to_vec()).collect(), logs.count)).collect();
+        let f = |ns: &[u8]| ns.iter().flat_map(|n| [0x12, 1, *n]).collect::<Vec<u8>>();
+        assert_eq!(groups, [(true, vec![f(&[1, 2]), f(&[5])], 3), (false, vec![f(&[3, 4]), f(&[6])], 3)]);
         assert_eq!(batch.len(), 6);
+        batch.clear();
+        assert!(batch.is_empty() && batch.groups().is_empty());
+        batch.push(None, EncodedLog(vec![7]));
+        assert_eq!(batch.groups()[0].1.chunks, [f(&[7])]);
     }
 
     #[test]

@@ -85,7 +85,11 @@ impl ProcessTable {
     /// An empty table holding at most `capacity` processes.
     pub fn new(capacity: usize) -> Self {
         ProcessTable {
-            procs: HashMap::with_capacity(capacity.min(1 << 16)),
+            // Grows with the processes actually running: a table sized for
+            // 65,536 up front spread a host's few thousand entries over ~12
+            // MB, and each exec's lookup missed the cache (~6% of the exec
+            // path; docs/performance.md).
+            procs: HashMap::new(),
             capacity: capacity.max(1),
             evicted: 0,
             evicted_pending: Vec::new(),

@@ -115,9 +115,9 @@ fn check(name: &str, records: Vec<Vec<u8>>) {
     let stats = Arc::new(Stats::default());
     let mut m = mapper(stats.clone());
     let mut batch = vigil::pipeline::LogBatch::default();
+    // As the map stage does: each record written straight into the batch.
     for b in records {
-        let (resource, log) = m.map_grouped(&raw(b)).expect("maps");
-        batch.push(resource, log);
+        assert!(batch.push_mapped(|out| m.map_into(&raw(b), out)), "maps");
     }
     assert_eq!(stats.decode_errors.load(Ordering::Relaxed), 0);
     let req = RequestEncoder::new(&resource()).encode_groups(&batch.groups()).decode().expect("our encoding decodes");

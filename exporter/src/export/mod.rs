@@ -18,7 +18,7 @@ pub mod tls;
 
 use crate::config::{Config, StdoutFormat};
 use crate::otel::resource::WorkloadResource;
-use crate::otel::wire::{encode_request, encode_request_groups, EncodedLog};
+use crate::otel::wire::{encode_request, encode_request_groups, EncodedLog, FramedLogs};
 pub use crate::spool::Lane;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -170,11 +170,11 @@ impl RequestEncoder {
     /// One `ExportLogsServiceRequest` with one ResourceLogs per group: the
     /// host resource plus the group's workload attributes (`None`: the host
     /// resource alone), each encoded once beforehand.
-    pub fn encode_groups(&mut self, groups: &[(Option<&WorkloadResource>, &[EncodedLog])]) -> Batch {
-        let parts: Vec<(&[u8], &[EncodedLog])> =
-            groups.iter().map(|(w, logs)| (w.map_or(&[][..], |w| w.encoded.as_slice()), *logs)).collect();
+    pub fn encode_groups(&mut self, groups: &[(Option<&WorkloadResource>, FramedLogs<'_>)]) -> Batch {
+        let parts: Vec<(&[u8], &FramedLogs<'_>)> =
+            groups.iter().map(|(w, logs)| (w.map_or(&[][..], |w| w.encoded.as_slice()), logs)).collect();
         let bytes = encode_request_groups(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, &parts);
-        let records = groups.iter().map(|(_, l)| l.len() as u64).sum();
+        let records = groups.iter().map(|(_, l)| l.count as u64).sum();
         Batch { bytes, records, signal: Signal::Logs, lane: Lane::Critical }
     }
 
@@ -411,7 +411,8 @@ mod tests {
         let mut enc = RequestEncoder::new(&resource());
         let pod = WorkloadResource::new(vec![kv_str("k8s.pod.uid", "u")]);
         let logs: Vec<EncodedLog> = (1..=8u8).map(|i| EncodedLog(vec![0x10, i])).collect();
-        let groups = [(None, &logs[..4]), (Some(&pod), &logs[4..])];
+        let (a, b) = (crate::otel::wire::frame_logs(&logs[..4]), crate::otel::wire::frame_logs(&logs[4..]));
+        let groups = [(None, FramedLogs { chunks: vec![&a], count: 4 }), (Some(&pod), FramedLogs { chunks: vec![&b], count: 4 })];
         let first = enc.encode_groups(&groups);
         let (ptr, copy) = (first.bytes.as_ptr(), first.bytes.to_vec());
         drop(first);

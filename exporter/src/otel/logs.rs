@@ -1,7 +1,7 @@
 //! One OTLP LogRecord per security event (OTEL-MAPPING.md, "Log records").
 
-use super::wire::{self, log_record, AnyRef, EncodedLog};
-use super::{attr, push_padded, rfc3339_nanos, Attrs};
+use super::wire::{self, log_record, AnyRef};
+use super::{attr, push_padded, Attrs, Rfc3339};
 use crate::clock::BootClock;
 use crate::decode::{BpfEvent, ModuleEvent, MountEvent, NetEvent, PtraceEvent};
 use crate::decode::{
@@ -27,23 +27,35 @@ impl MapContext {
     /// `vigil.stream.id` of a kernel stream: `<session>-<cpu>-<lane>`.
     pub fn stream_id(&self, cpu: u32, lane: u32) -> String {
         let mut s = String::with_capacity(self.session.len() + 12);
-        s.push_str(&self.session);
-        s.push('-');
-        push_padded(&mut s, u64::from(cpu), 1);
-        s.push('-');
-        push_padded(&mut s, u64::from(lane), 1);
+        self.push_stream_id(&mut s, cpu, lane);
         s
     }
 
-    /// `log.record.uid` of a record: `<boot_id>:<stream id>:<seq>`.
-    pub fn record_uid(&self, stream: &str, seq: u64) -> String {
-        let mut s = String::with_capacity(self.boot_id.len() + stream.len() + 22);
+    fn push_stream_id(&self, s: &mut String, cpu: u32, lane: u32) {
+        s.push_str(&self.session);
+        s.push('-');
+        push_padded(s, u64::from(cpu), 1);
+        s.push('-');
+        push_padded(s, u64::from(lane), 1);
+    }
+
+    /// `log.record.uid` of a record: `<boot_id>:<stream id>:<seq>`; its
+    /// stream id is [`MapContext::stream_of`] it (one string for both: this
+    /// runs for every record).
+    pub fn record_uid(&self, cpu: u32, lane: u32, seq: u64) -> String {
+        let mut s = String::with_capacity(self.boot_id.len() + self.session.len() + 34);
         s.push_str(&self.boot_id);
         s.push(':');
-        s.push_str(stream);
+        self.push_stream_id(&mut s, cpu, lane);
         s.push(':');
         push_padded(&mut s, seq, 1);
         s
+    }
+
+    /// The stream id in a [`MapContext::record_uid`].
+    pub fn stream_of<'u>(&self, uid: &'u str) -> &'u str {
+        let end = uid.rfind(':').unwrap_or(uid.len());
+        uid.get(self.boot_id.len() + 1..end).unwrap_or_default()
     }
 }
 
@@ -107,21 +119,23 @@ impl<'a> ProcContext<'a> {
 pub const OBSERVED: ProcContext<'static> =
     ProcContext { info: None, source: ContextSource::Observed, name_mismatch: None, span: None, exec: None, target: None };
 
-/// Map one decoded record to an encoded OTLP LogRecord. `observed_ns` is
-/// when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of an
-/// exec, if known.
-/// `gap_before` is the number of sequence numbers missing on the record's
-/// stream just before it.
-pub fn to_log_record(
+/// Map one decoded record to an OTLP LogRecord, appending its encoded
+/// fields to `out` (the map stage writes straight into the batch's buffer:
+/// no allocation and no copy per record) and returning it. `observed_ns`
+/// is when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of
+/// an exec, if known. `gap_before` is the number of sequence numbers
+/// missing on the record's stream just before it.
+pub fn write_log_record(
     rec: &Record,
     ctx: &MapContext,
     proc: ProcContext<'_>,
     observed_ns: u64,
     cgroup_path: Option<&str>,
     gap_before: u64,
-) -> EncodedLog {
+    out: Vec<u8>,
+) -> Vec<u8> {
     let h = &rec.header;
-    let mut a = Attrs::with_capacity(2048);
+    let mut a = Attrs::appending_to(out);
     let body = match &rec.event {
         Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path, proc.exec),
         Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
@@ -136,7 +150,7 @@ pub fn to_log_record(
         Event::Ptrace(p) => ptrace_attrs(&mut a, h, p, proc),
         Event::Mount(m) => mount_attrs(&mut a, h, m, proc),
     };
-    let stream = ctx.stream_id(h.cpu, h.lane);
+    let uid = ctx.record_uid(h.cpu, h.lane, h.seq);
     if let Some(m) = proc.name_mismatch {
         a.bool(attr::VIGIL_PROCESS_NAME_MISMATCH, m);
     }
@@ -144,8 +158,8 @@ pub fn to_log_record(
         a.int(attr::VIGIL_STREAM_GAP_BEFORE, i64::try_from(gap_before).unwrap_or(i64::MAX));
     }
     a.str(attr::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
-        .str(attr::LOG_RECORD_UID, &ctx.record_uid(&stream, h.seq))
-        .str(attr::VIGIL_STREAM_ID, &stream)
+        .str(attr::LOG_RECORD_UID, &uid)
+        .str(attr::VIGIL_STREAM_ID, ctx.stream_of(&uid))
         .int(attr::VIGIL_STREAM_SEQ, i64::try_from(h.seq).unwrap_or(i64::MAX));
     let mut out = a.finish();
     wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, ctx.clock.to_unix_ns(h.ktime_ns));
@@ -158,7 +172,7 @@ pub fn to_log_record(
         wire::put_bytes(&mut out, log_record::TRACE_ID, &trace_id);
         wire::put_bytes(&mut out, log_record::SPAN_ID, &span_id);
     }
-    EncodedLog(out)
+    out
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -214,7 +228,7 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
         a.int(attr::VIGIL_AUDIT_SESSION_ID, c.sessionid);
     }
     a.int(attr::PROCESS_SESSION_LEADER_PID, e.sid).int(attr::PROCESS_GROUP_LEADER_PID, e.pgid).bool(attr::PROCESS_INTERACTIVE, e.tty);
-    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(e.start_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(e.start_ns)).as_str());
     a.int(attr::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
     match cgroup_path {
         Some(p) => {
@@ -282,7 +296,7 @@ fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: 
         .int(attr::PROCESS_VPID, f.child_vpid)
         .int(attr::THREAD_ID, f.child_pid);
     a.bytes(attr::THREAD_NAME, &f.comm).int(attr::VIGIL_PARENT_THREAD_ID, h.pid);
-    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(f.child_start_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(f.child_start_ns)).as_str());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
@@ -331,8 +345,8 @@ pub fn signal_name(sig: u32) -> Option<&'static str> {
 
 fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
     a.int(attr::PROCESS_PID, h.tgid).int(attr::PROCESS_PARENT_PID, x.ppid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &x.comm);
-    a.str(attr::PROCESS_CREATION_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(x.start_ns)));
-    a.str(attr::PROCESS_EXIT_TIME, &rfc3339_nanos(ctx.clock.to_unix_ns(h.ktime_ns)));
+    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(x.start_ns)).as_str());
+    a.str(attr::PROCESS_EXIT_TIME, Rfc3339::new(ctx.clock.to_unix_ns(h.ktime_ns)).as_str());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(attr::PROCESS_USER_ID, uid);
@@ -944,7 +958,12 @@ fn mount_attrs(a: &mut Attrs, h: &Header, m: &MountEvent, proc: ProcContext<'_>)
 mod tests {
     use super::*;
     use crate::decode::{decode, tests::exec_record};
+    use crate::otel::wire::EncodedLog;
     use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
+
+    fn to_log_record(rec: &Record, proc: ProcContext<'_>, observed_ns: u64, cgroup_path: Option<&str>, gap: u64) -> EncodedLog {
+        EncodedLog(write_log_record(rec, &ctx(), proc, observed_ns, cgroup_path, gap, Vec::new()))
+    }
 
     fn ctx() -> MapContext {
         MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_000), boot_id: "b00t".into(), session: "5".into() }
@@ -957,12 +976,13 @@ mod tests {
     #[test]
     fn exec_maps_semconv_attributes() {
         let rec = decode(&exec_record(b"/usr/bin/ls", b"ls", b"ls\0-la\0a\nb\0", b"/home/u")).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), OBSERVED, 1, Some("/user.slice"), 0).decode().expect("decodes");
+        let lr = to_log_record(&rec, OBSERVED, 1, Some("/user.slice"), 0).decode().expect("decodes");
         assert_eq!(lr.event_name, "vigil.process.exec");
         assert_eq!(lr.time_unix_nano, 1_700_000_005_000_000_000);
         assert_eq!(get(&lr.attributes, "process.executable.name"), Some(&Value::StringValue("ls".into())));
         assert_eq!(get(&lr.attributes, "process.pid"), Some(&Value::IntValue(1234)));
         assert_eq!(get(&lr.attributes, "log.record.uid"), Some(&Value::StringValue("b00t:5-1-0:42".into())));
+        assert_eq!(get(&lr.attributes, "vigil.stream.id"), Some(&Value::StringValue("5-1-0".into())));
         let Some(Value::ArrayValue(args)) = get(&lr.attributes, "process.command_args") else { panic!("argv array") };
         let args: Vec<_> = args.values.iter().map(|v| v.value.clone()).collect();
         assert_eq!(
@@ -981,7 +1001,7 @@ mod tests {
             header: Header { event: crate::abi::EventType::Exit, cpu: 0, lane: 0, seq: 1, ktime_ns: 10, tgid: 9, pid: 9 },
             event: Event::Exit(ExitEvent { ppid: 1, status: 9, start_ns: 1, group_dead: true, comm: b"x".to_vec() }),
         };
-        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 3).decode().expect("decodes");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 3).decode().expect("decodes");
         assert_eq!(get(&lr.attributes, "vigil.process.exit.signal_name"), Some(&Value::StringValue("SIGKILL".into())));
         assert_eq!(get(&lr.attributes, "process.exit.code"), None);
         assert_eq!(
@@ -998,7 +1018,7 @@ mod tests {
         use crate::abi::EventType;
         use crate::decode::tests::file_record;
         let rec = decode(&file_record(EventType::FileOpen, 3, b"/etc/passwd", None)).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
         assert_eq!(lr.event_name, "vigil.file.open");
         assert_eq!(get(&lr.attributes, "file.path"), Some(&Value::StringValue("/etc/passwd".into())));
         assert_eq!(get(&lr.attributes, "file.name"), Some(&Value::StringValue("passwd".into())));
@@ -1010,7 +1030,7 @@ mod tests {
         assert_eq!(get(&lr.attributes, "error.type"), None);
         assert_eq!(get(&lr.attributes, "vigil.stream.id"), Some(&Value::StringValue("5-0-1".into())), "bulk lane");
         let rec = decode(&file_record(EventType::FileOpen, -13, b"/root/x", None)).expect("decode");
-        let lr = to_log_record(&rec, &ctx(), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
         assert_eq!(get(&lr.attributes, "error.type"), Some(&Value::StringValue("EACCES".into())));
         assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(-13)));
         assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("syscall_argument".into())));

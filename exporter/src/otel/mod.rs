@@ -50,7 +50,12 @@ const ATTRIBUTES: u32 = wire::log_record::ATTRIBUTES;
 impl Attrs {
     /// An empty builder with room for `bytes` of encoded attributes.
     pub fn with_capacity(bytes: usize) -> Self {
-        Attrs { out: Vec::with_capacity(bytes), ..Attrs::default() }
+        Self::appending_to(Vec::with_capacity(bytes))
+    }
+
+    /// A builder appending to `out` ([`Attrs::finish`] gives it back).
+    pub fn appending_to(out: Vec<u8>) -> Self {
+        Attrs { out, ..Attrs::default() }
     }
 
     /// Add a string.
@@ -141,24 +146,52 @@ impl Attrs {
 /// RFC 3339 UTC timestamp with nanoseconds for Unix nanoseconds
 /// (semconv `process.creation.time` and `process.exit.time`).
 pub fn rfc3339_nanos(unix_ns: u64) -> String {
-    let secs = unix_ns / 1_000_000_000;
-    let nanos = unix_ns % 1_000_000_000;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let mut out = String::with_capacity(30);
-    for (value, width, sep) in [
-        (y as u64, 4, '-'),
-        (u64::from(m), 2, '-'),
-        (u64::from(d), 2, 'T'),
-        (rem / 3600, 2, ':'),
-        ((rem % 3600) / 60, 2, ':'),
-        (rem % 60, 2, '.'),
-        (nanos, 9, 'Z'),
-    ] {
-        push_padded(&mut out, value, width);
-        out.push(sep);
+    Rfc3339::new(unix_ns).as_str().to_owned()
+}
+
+/// [`rfc3339_nanos`] formatted on the stack (hot path: no allocation).
+/// Always 30 bytes: a `u64` of Unix ns is a four-digit year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339 {
+    unix_ns: u64,
+    text: [u8; 30],
+}
+
+impl Rfc3339 {
+    /// Format `unix_ns`.
+    pub fn new(unix_ns: u64) -> Self {
+        let secs = unix_ns / 1_000_000_000;
+        let rem = secs % 86_400;
+        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let mut text = *b"0000-00-00T00:00:00.000000000Z";
+        for (value, at, width) in [
+            (y as u64, 0, 4),
+            (u64::from(m), 5, 2),
+            (u64::from(d), 8, 2),
+            (rem / 3600, 11, 2),
+            ((rem % 3600) / 60, 14, 2),
+            (rem % 60, 17, 2),
+            (unix_ns % 1_000_000_000, 20, 9),
+        ] {
+            let mut v = value;
+            for b in text[at..at + width].iter_mut().rev() {
+                *b = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        Rfc3339 { unix_ns, text }
     }
-    out
+
+    /// The Unix ns it shows.
+    pub fn unix_ns(&self) -> u64 {
+        self.unix_ns
+    }
+
+    /// The timestamp.
+    pub fn as_str(&self) -> &str {
+        // ASCII digits and separators only, so this always succeeds.
+        std::str::from_utf8(&self.text).unwrap_or_default()
+    }
 }
 
 /// Append `v` in decimal, zero-padded to `width` digits (hot path: no

@@ -95,6 +95,42 @@ pub fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Room [`begin_len_field`] leaves for a length not known yet: two bytes
+/// hold lengths up to 16,383, which covers nearly every log record (an exec
+/// record is ~1,700 bytes).
+const LEN_GUESS: usize = 2;
+
+/// Start a length-delimited field whose length is not known yet (the body
+/// is written straight into `out` next): its tag, then room for the length.
+/// Returns the mark [`end_len_field`] takes.
+#[inline]
+pub fn begin_len_field(out: &mut Vec<u8>, field: u32) -> usize {
+    put_tag(out, field, LEN);
+    out.extend_from_slice(&[0; LEN_GUESS]);
+    out.len()
+}
+
+/// End the field begun at `mark`: write its length as a minimal varint, so
+/// the bytes are exactly those of [`put_bytes`]. A length that does not take
+/// [`LEN_GUESS`] bytes moves the body (rare: under 128 or over 16,383 bytes).
+#[inline]
+pub fn end_len_field(out: &mut Vec<u8>, mark: usize) {
+    let n = out.len() - mark;
+    let width = varint_len(n as u64);
+    let body = mark - LEN_GUESS + width;
+    if body != mark {
+        out.resize(out.len().max(body + n), 0);
+        out.copy_within(mark..mark + n, body);
+        out.truncate(body + n);
+    }
+    let at = mark - LEN_GUESS;
+    let mut v = n as u64;
+    for b in &mut out[at..body] {
+        *b = if v >= 0x80 { (v as u8) | 0x80 } else { v as u8 };
+        v >>= 7;
+    }
+}
+
 /// Append a fixed64 field (omitted when 0, as proto3 does).
 pub fn put_fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
     if v != 0 {
@@ -238,6 +274,38 @@ impl EncodedLog {
     }
 }
 
+/// Start a `ScopeLogs.log_records` field in `out` (the LogRecord's fields
+/// are written next); end it with [`end_len_field`].
+#[inline]
+pub fn begin_log(out: &mut Vec<u8>) -> usize {
+    begin_len_field(out, SCOPE_LOGS_LOG_RECORDS)
+}
+
+/// Append `log` as a `ScopeLogs.log_records` field.
+pub fn put_log(out: &mut Vec<u8>, log: &[u8]) {
+    put_bytes(out, SCOPE_LOGS_LOG_RECORDS, log);
+}
+
+/// `logs`, framed as consecutive `ScopeLogs.log_records` fields.
+pub fn frame_logs(logs: &[EncodedLog]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(logs.iter().map(|l| len_field_size(SCOPE_LOGS_LOG_RECORDS, l.0.len())).sum());
+    for l in logs {
+        put_log(&mut out, &l.0);
+    }
+    out
+}
+
+/// The records of one `ResourceLogs`, already framed as
+/// `ScopeLogs.log_records` fields ([`begin_log`], [`put_log`]), in one or
+/// more chunks of concatenated fields.
+#[derive(Debug, Clone)]
+pub struct FramedLogs<'a> {
+    /// The framed records, in order.
+    pub chunks: Vec<&'a [u8]>,
+    /// How many records the chunks hold.
+    pub count: usize,
+}
+
 /// Encode an `ExportLogsServiceRequest` with one resource and one scope
 /// from pre-encoded parts into `buf`, returning the request.
 ///
@@ -248,19 +316,28 @@ impl EncodedLog {
 /// allocator hands out freshly zeroed huge pages each time;
 /// docs/performance.md).
 pub fn encode_request(buf: &mut BytesMut, resource: &[u8], scope: &[u8], schema_url: &str, logs: &[EncodedLog]) -> Bytes {
-    encode_request_groups(buf, resource, scope, schema_url, &[(&[], logs)])
+    let framed = frame_logs(logs);
+    let logs = FramedLogs { chunks: vec![&framed], count: logs.len() };
+    encode_request_groups(buf, resource, scope, schema_url, &[(&[], &logs)])
 }
 
 /// Encode an `ExportLogsServiceRequest` with one `ResourceLogs` per group
 /// into `buf` (kept and passed again, as for [`encode_request`]). Each
 /// group's Resource is the `host` resource's fields followed by the group's
 /// own (`extra`: encoded `Resource` fields; repeated fields concatenate),
-/// then one scope and the group's records.
-pub fn encode_request_groups(buf: &mut BytesMut, host: &[u8], scope: &[u8], schema_url: &str, groups: &[(&[u8], &[EncodedLog])]) -> Bytes {
+/// then one scope and the group's records (copied chunk by chunk: one copy
+/// per run of records of one workload, not one per record).
+pub fn encode_request_groups(
+    buf: &mut BytesMut,
+    host: &[u8],
+    scope: &[u8],
+    schema_url: &str,
+    groups: &[(&[u8], &FramedLogs<'_>)],
+) -> Bytes {
     let sizes: Vec<(usize, usize)> = groups
         .iter()
         .map(|(extra, logs)| {
-            let records: usize = logs.iter().map(|l| len_field_size(SCOPE_LOGS_LOG_RECORDS, l.0.len())).sum();
+            let records: usize = logs.chunks.iter().map(|c| c.len()).sum();
             let scope_logs =
                 len_field_size(SCOPE_LOGS_SCOPE, scope.len()) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url.len());
             let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, host.len() + extra.len())
@@ -282,11 +359,8 @@ pub fn encode_request_groups(buf: &mut BytesMut, host: &[u8], scope: &[u8], sche
         head.len_prefix(RESOURCE_LOGS_SCOPE_LOGS, scope_logs).len_prefix(SCOPE_LOGS_SCOPE, scope.len());
         buf.extend_from_slice(head.as_slice());
         buf.extend_from_slice(scope);
-        for l in *logs {
-            let mut head = Head::new();
-            head.len_prefix(SCOPE_LOGS_LOG_RECORDS, l.0.len());
-            buf.extend_from_slice(head.as_slice());
-            buf.extend_from_slice(&l.0);
+        for chunk in &logs.chunks {
+            buf.extend_from_slice(chunk);
         }
         for field in [SCOPE_LOGS_SCHEMA_URL, RESOURCE_LOGS_SCHEMA_URL] {
             let mut head = Head::new();
@@ -314,6 +388,22 @@ mod tests {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             assert_eq!(b.len(), varint_len(v), "{v}");
+        }
+    }
+
+    /// A field written before its length is known has exactly the bytes
+    /// of one whose length was known first, whatever the length's width.
+    #[test]
+    fn fields_ended_after_their_body_are_minimal() {
+        for n in [0usize, 1, 127, 128, 300, 16_383, 16_384, 70_000, 2_097_152] {
+            let body: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            let mut want = vec![0xee];
+            put_bytes(&mut want, 7, &body);
+            let mut got = vec![0xee];
+            let mark = begin_len_field(&mut got, 7);
+            got.extend_from_slice(&body);
+            end_len_field(&mut got, mark);
+            assert_eq!(got, want, "{n}");
         }
     }
 
@@ -396,7 +486,12 @@ mod tests {
         let (a, b) =
             (vec![EncodedLog(rec(1).encode_to_vec())], vec![EncodedLog(rec(2).encode_to_vec()), EncodedLog(rec(3).encode_to_vec())]);
         let (hb, pb) = (host.encode_to_vec(), pod.encode_to_vec());
-        let bytes = encode_request_groups(&mut BytesMut::new(), &hb, &scope.encode_to_vec(), "s", &[(&[], &a), (&pb, &b)]);
+        let (a, b) = (frame_logs(&a), frame_logs(&b));
+        // b in two chunks: a group's records need not be contiguous.
+        let (b1, b2) = b.split_at(b.len() / 2);
+        let (a, b) = (FramedLogs { chunks: vec![&a], count: 1 }, FramedLogs { chunks: vec![b1, b2], count: 2 });
+        let groups = [(&[][..], &a), (&pb[..], &b)];
+        let bytes = encode_request_groups(&mut BytesMut::new(), &hb, &scope.encode_to_vec(), "s", &groups);
         let got = ExportLogsServiceRequest::decode(bytes.as_ref()).expect("decodes");
         assert_eq!(got.resource_logs.len(), 2);
         assert_eq!(got.resource_logs[0].resource.as_ref(), Some(&host));
