@@ -15,7 +15,9 @@
 //! budget) generate records at that rate together for `--seconds`:
 //!
 //! - bulk lane: `openat(O_WRONLY|O_CREAT)` + `close` of a file
-//!   (`vigil.file.open`);
+//!   (`vigil.file.open`), and, a cheaper generator of the same lane,
+//!   `connect()` of one UDP socket to 127.0.0.1:9 again and again
+//!   (`vigil.network.connect`, one syscall per record);
 //! - critical lane: `setresuid(-1, euid, -1)` with the effective uid
 //!   alternating between 1 and 0, a real credential change each time
 //!   (`vigil.privilege.cred_change`).
@@ -42,9 +44,23 @@ fn child_main(kind: &str, rate: u64, secs: f64, path: &str) -> ! {
     let batch = 64u64;
     let mut done = 0u64;
     let mut flip = 0u32;
+    // SAFETY: plain socket(2); the descriptor lives until exit.
+    let udp = if kind == "bulk-net" { unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) } } else { -1 };
+    let discard = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 9u16.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be() },
+        sin_zero: [0; 8],
+    };
     while done < total && !(rate == 0 && start.elapsed().as_secs_f64() >= secs) {
         for _ in 0..batch {
-            if kind == "bulk" {
+            if kind == "bulk-net" {
+                // SAFETY: our socket and a valid sockaddr_in of its size.
+                let rc = unsafe {
+                    libc::connect(udp, std::ptr::from_ref(&discard).cast(), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+                };
+                assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+            } else if kind == "bulk" {
                 // SAFETY: a valid C string; the descriptor is closed at once.
                 let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC, 0o600) };
                 // SAFETY: our own descriptor.
@@ -100,6 +116,8 @@ fn storm(me: &std::path::Path, kind: &str, rate: u64, storms: u64, secs: f64, fi
 
 struct Lane {
     name: &'static str,
+    /// Generator (`child_main`'s kind).
+    kind: &'static str,
     lane: u32,
     event: EventType,
 }
@@ -146,7 +164,7 @@ fn main() {
     let me = std::env::current_exe().unwrap();
     // The generators' own ceiling, with no probes loaded.
     let mut unmonitored = Vec::new();
-    for kind in ["bulk", "critical"] {
+    for kind in ["bulk", "bulk-net", "critical"] {
         let (made, took) = storm(&me, kind, 0, storms, secs, &file);
         unmonitored.push((kind, (made as f64 / took) as u64));
         println!("unmonitored {kind} generator, {storms} processes flat out: {} syscalls/s", (made as f64 / took) as u64);
@@ -176,8 +194,9 @@ fn main() {
         })
     };
     let lanes = [
-        Lane { name: "bulk", lane: LANE_BULK, event: EventType::FileOpen },
-        Lane { name: "critical", lane: LANE_CRITICAL, event: EventType::PrivilegeCredChange },
+        Lane { name: "bulk", kind: "bulk", lane: LANE_BULK, event: EventType::FileOpen },
+        Lane { name: "bulk", kind: "bulk-net", lane: LANE_BULK, event: EventType::NetworkConnect },
+        Lane { name: "critical", kind: "critical", lane: LANE_CRITICAL, event: EventType::PrivilegeCredChange },
     ];
     let mut summary = Vec::new();
     for l in &lanes {
@@ -191,7 +210,7 @@ fn main() {
         for rate in rates {
             std::thread::sleep(Duration::from_millis(700)); // counters settle
             let before = counters(&stats, l.lane, l.event);
-            let (_, elapsed) = storm(&me, l.name, rate, storms, secs, &file);
+            let (_, elapsed) = storm(&me, l.kind, rate, storms, secs, &file);
             std::thread::sleep(Duration::from_millis(1200)); // drain, and the receiver's 500 ms counter read
             let after = counters(&stats, l.lane, l.event);
             let generated = after.generated - before.generated;
@@ -205,7 +224,7 @@ fn main() {
             }
             best = Some(best.map_or(per_s, |b| b.max(per_s)));
         }
-        summary.push((l.name, best, first_loss));
+        summary.push((l.kind, best, first_loss));
     }
     // The reader's own drain rate: fill the bulk ring with the drain held,
     // release it, and time until every record is read.
