@@ -164,9 +164,13 @@ static __always_inline void vigil_count_excluded(__u32 type, __u32 reason)
 		__sync_fetch_and_add(v, 1);
 }
 
-/* The uid and cgroup exclusions: about the acting task only. */
-static __always_inline __u32 vigil_filter_task(void)
+/* The exclusions about the acting process (executable, cgroup, uid): the
+ * reason, or VIGIL_FILTER_MAX. @rec is only read for exec, fork and exit
+ * records (the exe filter's bookkeeping). */
+static __always_inline __u32 vigil_filter_actor(void *rec, __u32 type)
 {
+	if (vigil_filter_on(VIGIL_FILTER_EXE) && vigil_filter_exe(rec, type))
+		return VIGIL_FILTER_EXE;
 	if (vigil_filter_on(VIGIL_FILTER_CGROUP) && vigil_filter_cgroup())
 		return VIGIL_FILTER_CGROUP;
 	if (vigil_filter_on(VIGIL_FILTER_UID) &&
@@ -177,20 +181,14 @@ static __always_inline __u32 vigil_filter_task(void)
 
 /*
  * For the bulk families (file, network): whether the acting process is
- * excluded (exe, cgroup, uid), decided before the record is built, so an
- * excluded open costs no path walk. Counts the exclusion. vigil_emit()
- * checks again (a no-op then) and adds the file prefix filter, which needs
- * the built record.
+ * excluded, decided before the record is built, so an excluded open costs
+ * no path walk. Counts the exclusion. vigil_emit() checks again (a no-op
+ * then) and adds the file prefix filter, which needs the built record.
  */
 static __always_inline int vigil_excluded_early(__u32 type)
 {
-	__u32 reason = VIGIL_FILTER_MAX;
+	__u32 reason = vigil_filter_actor(NULL, type);
 
-	if (vigil_filter_on(VIGIL_FILTER_EXE) &&
-	    bpf_map_lookup_elem(&excluded_tgids, &(__u32){ bpf_get_current_pid_tgid() >> 32 }))
-		reason = VIGIL_FILTER_EXE;
-	else
-		reason = vigil_filter_task();
 	if (reason == VIGIL_FILTER_MAX)
 		return 0;
 	vigil_count_excluded(type, reason);
@@ -201,14 +199,11 @@ static __always_inline int vigil_excluded_early(__u32 type)
  * when it is not. Counts the exclusion. */
 static __always_inline __u32 vigil_filter(void *rec, __u32 type)
 {
-	__u32 reason = VIGIL_FILTER_MAX;
+	__u32 reason = vigil_filter_actor(rec, type);
 
-	if (vigil_filter_on(VIGIL_FILTER_EXE) && vigil_filter_exe(rec, type))
-		reason = VIGIL_FILTER_EXE;
-	else if ((reason = vigil_filter_task()) != VIGIL_FILTER_MAX)
-		;
-	else if (vigil_filter_on(VIGIL_FILTER_FILE) && type >= 16 && type < 32 &&
-		 vigil_filter_prefix(rec, &((struct vigil_file *)rec)->path, VIGIL_FILTER_PREFIXES))
+	if (reason == VIGIL_FILTER_MAX && vigil_filter_on(VIGIL_FILTER_FILE) &&
+	    type >= 16 && type < 32 &&
+	    vigil_filter_prefix(rec, &((struct vigil_file *)rec)->path, VIGIL_FILTER_PREFIXES))
 		reason = VIGIL_FILTER_FILE;
 	if (reason != VIGIL_FILTER_MAX)
 		vigil_count_excluded(type, reason);
