@@ -70,6 +70,15 @@ struct vigil_open_how {
 	__u64 resolve;
 };
 
+/* The inode number and device of an opened file. */
+static __always_inline void vigil_file_ids(struct vigil_file *r, struct file *file)
+{
+	struct inode *inode = vigil_file_inode(file);
+
+	r->ino = vigil_inode_ino(inode);
+	r->dev = vigil_inode_dev(inode);
+}
+
 static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs)
 {
 	struct vigil_stash st = {};
@@ -162,10 +171,7 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs)
 	if (ret >= 0)
 		file = vigil_fd_file(ret);
 	if (file) {
-		struct inode *inode = vigil_file_inode(file);
-
-		r->ino = vigil_inode_ino(inode);
-		r->dev = vigil_inode_dev(inode);
+		vigil_file_ids(r, file);
 		r->path_source = VIGIL_PATH_SRC_OBJECT;
 		off += vigil_file_path(s, off, &r->path, file);
 	} else {
@@ -237,12 +243,8 @@ static __always_inline __u32 vigil_fd_path(struct vigil_scratch *s, __u32 off,
 	struct file *file = vigil_fd_file(fd);
 
 	r->path_source = VIGIL_PATH_SRC_OBJECT;
-	if (file) {
-		struct inode *inode = vigil_file_inode(file);
-
-		r->ino = vigil_inode_ino(inode);
-		r->dev = vigil_inode_dev(inode);
-	}
+	if (file)
+		vigil_file_ids(r, file);
 	return vigil_file_path(s, off, f, file);
 }
 
