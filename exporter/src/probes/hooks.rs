@@ -292,6 +292,13 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
+/// Whether the kernel has the `bpf_rdonly_cast` kfunc (Linux 6.2+), which
+/// the probes use for direct loads (kernel-probes/include/kread.bpf.h): its
+/// name is in the kernel's BTF strings.
+fn kernel_has_rdonly_cast() -> bool {
+    std::fs::read("/sys/kernel/btf/vmlinux").is_ok_and(|b| b.windows(16).any(|w| w == b"bpf_rdonly_cast\0"))
+}
+
 /// Run every check. Loading is tried for real (and undone).
 pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
     let mut items = Vec::new();
@@ -324,6 +331,19 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
             "active LSMs: {}; BPF-LSM hooks are preferred where allowed (probes.prefer_lsm), with a syscall-tracepoint fallback",
             if lsm.trim().is_empty() { "unreadable" } else { lsm.trim() }
         ),
+    );
+    let direct = kernel_has_rdonly_cast();
+    item(
+        "direct kernel loads",
+        direct && settings.probes.direct_loads,
+        false,
+        match (direct, settings.probes.direct_loads) {
+            (true, true) => "bpf_rdonly_cast present: path walks and descriptor lookups use plain loads".into(),
+            (true, false) => "bpf_rdonly_cast present but probes.direct_loads = false: bpf_probe_read_kernel everywhere".into(),
+            (false, _) => {
+                "bpf_rdonly_cast missing (Linux < 6.2): bpf_probe_read_kernel everywhere (about twice the cost per path walk)".into()
+            }
+        },
     );
     match load_and_attach(settings) {
         Ok((loaded, links, active)) => {
