@@ -5,27 +5,12 @@
 
 use super::{start_vigil_to_sink, stop_vigil};
 use crate::fakes::{FakeDocker, Mode};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use vigil_tests::attrs::{str_array_attr, str_attr};
+use vigil_tests::cgroups::TestCgroups;
 use vigil_tests::collector::{unix_now_ns, wait_until, Received, Sink, TempDir, WAIT};
-
-/// A cgroup made for the test, removed with its parent when dropped.
-struct Cgroup(Vec<PathBuf>);
-
-impl Drop for Cgroup {
-    fn drop(&mut self) {
-        for dir in self.0.iter().rev() {
-            for _ in 0..100 {
-                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    }
-}
 
 /// Run `cmd args...` inside `cgroup` (the shell moves itself there, then
 /// execs), without waiting for it.
@@ -44,10 +29,7 @@ fn a_hung_metadata_lookup_does_not_hold_up_records() {
     let id = format!("{:064x}", unix_now_ns());
     let docker = FakeDocker::start(dir.path(), &id, Mode::Slow);
     let root = vigil::procfs::cgroup2_root().expect("a cgroup2 hierarchy is mounted");
-    let top = root.join(format!("vigil-e2e-{}.slice", std::process::id()));
-    let cg = top.join(format!("docker-{id}.scope"));
-    std::fs::create_dir_all(&cg).unwrap();
-    let _cleanup = Cgroup(vec![top.clone(), cg.clone()]);
+    let (_cleanup, cg) = TestCgroups::create(&root, &format!("vigil-e2e-{}.slice/docker-{id}.scope", std::process::id()));
 
     let sink = Sink::start();
     let socket = docker.socket.to_string_lossy().into_owned();

@@ -18,6 +18,7 @@ use vigil::config::ProbesConfig;
 use vigil::decode::Event;
 use vigil_tests::attrs::{int_attr, str_array_attr, str_attr};
 use vigil_tests::capture::{Capture, Captured};
+use vigil_tests::cgroups::TestCgroups;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -798,41 +799,6 @@ mod spans {
         survivor.kill().unwrap();
         survivor.wait().unwrap();
         std::fs::remove_dir_all(dir).unwrap();
-    }
-}
-
-/// cgroups made for a test, removed (deepest first) when dropped.
-struct TestCgroups(Vec<PathBuf>);
-
-impl TestCgroups {
-    /// Create `rel` (and its parents) under the cgroup2 root.
-    fn create(root: &Path, rel: &str) -> (TestCgroups, PathBuf) {
-        let mut made = Vec::new();
-        let mut dir = root.to_path_buf();
-        for seg in rel.split('/') {
-            dir.push(seg);
-            if !dir.exists() {
-                std::fs::create_dir(&dir).unwrap_or_else(|e| {
-                    panic!("cannot create cgroup {}: {e} (the cgroup2 hierarchy must be writable by root here)", dir.display())
-                });
-                made.push(dir.clone());
-            }
-        }
-        (TestCgroups(made), dir)
-    }
-}
-
-impl Drop for TestCgroups {
-    fn drop(&mut self) {
-        for dir in self.0.iter().rev() {
-            // An emptied cgroup may stay busy for a moment.
-            for _ in 0..100 {
-                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod attrs;
 pub mod capture;
+pub mod cgroups;
 pub mod schema;
 
 /// Panic with a clear message unless running as root: a privileged test
