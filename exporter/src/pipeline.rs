@@ -52,6 +52,58 @@ struct CachedResource {
 /// this often, so retries after `metadata.negative_ttl_s` are asked for.
 const UNSETTLED_REBUILD: Duration = Duration::from_secs(1);
 
+/// Spans of one workload's Resource part (`None`: the host resource alone).
+pub type SpanGroup = (Option<Arc<WorkloadResource>>, Vec<opentelemetry_proto::tonic::trace::v1::Span>);
+
+/// Ended spans grouped by workload, bounded in spans and encoded bytes like
+/// a log batch.
+#[derive(Debug, Default)]
+struct SpanBatch {
+    groups: Vec<SpanGroup>,
+    count: usize,
+    bytes: usize,
+}
+
+impl SpanBatch {
+    /// Add `span`; when it would not fit (`max_records` spans, `max_bytes`
+    /// of encoded spans), the batch so far is returned first and `span`
+    /// starts the next one.
+    fn push(
+        &mut self,
+        resource: Option<Arc<WorkloadResource>>,
+        span: opentelemetry_proto::tonic::trace::v1::Span,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Option<Vec<SpanGroup>> {
+        let same = |g: &Option<Arc<WorkloadResource>>| match (g, &resource) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        let new_group = GROUP_OVERHEAD_BYTES + resource.as_ref().map_or(0, |r| r.encoded.len());
+        let span_len = prost::Message::encoded_len(&span);
+        let mut len = span_len + if self.groups.iter().any(|(g, _)| same(g)) { 0 } else { new_group };
+        let full = (self.count > 0 && (self.count >= max_records || self.bytes.saturating_add(len) > max_bytes)).then(|| {
+            len = span_len + new_group;
+            self.take()
+        });
+        self.count += 1;
+        self.bytes += len;
+        match self.groups.iter_mut().find(|(g, _)| same(g)) {
+            Some((_, spans)) => spans.push(span),
+            None => self.groups.push((resource, vec![span])),
+        }
+        full
+    }
+
+    /// Everything batched, leaving the batch empty.
+    fn take(&mut self) -> Vec<SpanGroup> {
+        self.count = 0;
+        self.bytes = 0;
+        std::mem::take(&mut self.groups)
+    }
+}
+
 /// The map stage's state: everything needed to turn raw records into OTLP.
 #[derive(Debug)]
 pub struct Mapper {
@@ -82,6 +134,8 @@ pub struct Mapper {
     /// Process spans (None: spans are off).
     spans: Option<SpanBook>,
     finished_spans: Vec<FinishedSpan>,
+    /// Ended spans converted and grouped, waiting for a traces request.
+    span_batch: SpanBatch,
     error_on_signal: bool,
     /// The drop policy in force (on loss records).
     policy: crate::config::PolicyMode,
@@ -110,6 +164,7 @@ impl Mapper {
             last_ktime_ns: 0,
             spans: None,
             finished_spans: Vec::new(),
+            span_batch: SpanBatch::default(),
             error_on_signal: true,
             policy: crate::config::PolicyMode::Shed,
             alert: None,
@@ -194,25 +249,39 @@ impl Mapper {
     }
 
     /// Spans that ended since the last call, as OTLP spans grouped by the
-    /// workload of their process (`None`: the host resource alone).
-    pub fn take_span_groups(&mut self) -> Vec<(Option<Arc<WorkloadResource>>, Vec<opentelemetry_proto::tonic::trace::v1::Span>)> {
+    /// workload of their process (`None`: the host resource alone),
+    /// including those [`Mapper::collect_spans`] held back.
+    pub fn take_span_groups(&mut self) -> Vec<SpanGroup> {
+        let full = self.collect_spans(usize::MAX, usize::MAX);
+        debug_assert!(full.is_empty());
+        self.span_batch.take()
+    }
+
+    /// Convert the spans that ended since the last call and add them to the
+    /// pending span batch (their workload is resolved now, while their pid
+    /// still names their process). Returns the batches that filled up:
+    /// each holds at most `max_records` spans and, unless a single span is
+    /// larger, `max_bytes` of encoded spans. What is left waits for the
+    /// next call or [`Mapper::take_span_groups`]: one traces request per
+    /// ended span (a short-lived process ends one) would cost far more
+    /// than the span (a gzip stream, an HTTP/2 request, the collector's
+    /// work).
+    pub fn collect_spans(&mut self, max_records: usize, max_bytes: usize) -> Vec<Vec<SpanGroup>> {
         let error_on_signal = self.error_on_signal;
         let finished = std::mem::take(&mut self.finished_spans);
-        let mut groups: Vec<(Option<Arc<WorkloadResource>>, Vec<opentelemetry_proto::tonic::trace::v1::Span>)> = Vec::new();
+        let mut full = Vec::new();
         for f in &finished {
             let w = self.span_workloads.get(&f.span.key.pid).cloned();
             let r = self.resource_for(w.as_ref());
             let span = crate::otel::spans::to_span(f, error_on_signal);
-            match groups.iter_mut().find(|(g, _)| match (g, &r) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            }) {
-                Some((_, spans)) => spans.push(span),
-                None => groups.push((r, vec![span])),
-            }
+            full.extend(self.span_batch.push(r, span, max_records, max_bytes));
         }
-        groups
+        full
+    }
+
+    /// Ended spans waiting in the span batch.
+    pub fn pending_spans(&self) -> usize {
+        self.span_batch.count
     }
 
     /// The Resource part of workload `w` (`None`: nothing to add to the host
@@ -1002,6 +1071,7 @@ async fn map_stage(
     let mut gaps_at_reconcile = 0;
     let mut last_reconcile = tokio::time::Instant::now();
     let mut ready: Vec<(Lane, LogBatch)> = Vec::new();
+    let mut flush_spans = false;
     let critical = |b: LogBatch| (Lane::Critical, b);
     loop {
         tokio::select! {
@@ -1025,6 +1095,7 @@ async fn map_stage(
                 if !bulk_batcher.is_empty() {
                     ready.push((Lane::Bulk, bulk_batcher.take()));
                 }
+                flush_spans = true;
             }
             _ = loss_tick.tick() => {
                 let now = crate::clock::unix_now_ns();
@@ -1056,9 +1127,17 @@ async fn map_stage(
                 return;
             }
         }
-        let spans = mapper.take_span_groups();
-        if !spans.is_empty() && !send(&tx, encoder.encode_span_groups(spans), &stats).await {
-            return;
+        // Ended spans go out in batches like the records: when a batch is
+        // full, and the rest with the records at each flush tick.
+        let mut span_requests = mapper.collect_spans(cfg.export.batch_max_records, cfg.export.batch_max_bytes);
+        if flush_spans {
+            flush_spans = false;
+            span_requests.push(mapper.take_span_groups());
+        }
+        for groups in span_requests.into_iter().filter(|g| !g.is_empty()) {
+            if !send(&tx, encoder.encode_span_groups(groups), &stats).await {
+                return;
+            }
         }
     }
     // The receiver has stopped and read the kernel counters one last time:
@@ -1077,11 +1156,11 @@ async fn map_stage(
     }
     let state_path = Some(cfg.spans.state_path.as_str()).filter(|p| !p.is_empty()).map(std::path::Path::new);
     mapper.end_spans_at_shutdown(state_path);
-    for (resource, spans) in mapper.take_span_groups() {
-        for chunk in spans.chunks(cfg.export.batch_max_records) {
-            if !send(&tx, encoder.encode_span_groups(vec![(resource.clone(), chunk.to_vec())]), &stats).await {
-                return;
-            }
+    let mut span_requests = mapper.collect_spans(cfg.export.batch_max_records, cfg.export.batch_max_bytes);
+    span_requests.push(mapper.take_span_groups());
+    for groups in span_requests.into_iter().filter(|g| !g.is_empty()) {
+        if !send(&tx, encoder.encode_span_groups(groups), &stats).await {
+            return;
         }
     }
 }
@@ -1360,6 +1439,37 @@ mod tests {
         assert!(b.push_in(Some(pod), rec(1)).is_none());
         assert!(b.push_in(Some(renamed), rec(2)).is_none());
         assert_eq!(b.take().groups().len(), 2);
+    }
+
+    /// Ended spans wait for a traces request in a batch bounded like the
+    /// records' (spans, then encoded bytes incl. each group's resource),
+    /// grouped by workload.
+    #[test]
+    fn span_batches_are_bounded_and_grouped() {
+        use crate::otel::kv_str;
+        use opentelemetry_proto::tonic::trace::v1::Span;
+        let span = |n: usize| Span { name: "x".repeat(n), ..Span::default() };
+        let len = |n: usize| prost::Message::encoded_len(&span(n));
+        let pod = Arc::new(WorkloadResource::new(vec![kv_str(attr::K8S_POD_UID, "u")]));
+        let mut b = SpanBatch::default();
+        assert!(b.push(None, span(10), 3, 1 << 20).is_none());
+        assert!(b.push(Some(pod.clone()), span(11), 3, 1 << 20).is_none());
+        assert!(b.push(None, span(12), 3, 1 << 20).is_none());
+        assert_eq!(b.bytes, len(10) + len(11) + len(12) + 2 * GROUP_OVERHEAD_BYTES + pod.encoded.len());
+        let full = b.push(None, span(13), 3, 1 << 20).expect("span limit");
+        let names =
+            |g: &[SpanGroup]| g.iter().map(|(r, s)| (r.is_some(), s.iter().map(|s| s.name.len()).collect::<Vec<_>>())).collect::<Vec<_>>();
+        assert_eq!(names(&full), [(false, vec![10, 12]), (true, vec![11])]);
+        assert_eq!((b.count, b.bytes), (1, len(13) + GROUP_OVERHEAD_BYTES), "the span that overflowed starts the next batch");
+        // The byte limit: a span that would not fit starts the next batch;
+        // a single span larger than the limit still goes out, alone.
+        let max = len(13) + GROUP_OVERHEAD_BYTES + len(100);
+        assert!(b.push(None, span(100), 100, max).is_none());
+        assert_eq!(names(&b.push(None, span(1), 100, max).expect("byte limit")), [(false, vec![13, 100])]);
+        assert_eq!(names(&b.push(None, span(5000), 100, max).expect("byte limit")), [(false, vec![1])]);
+        assert_eq!(names(&b.push(None, span(2), 100, max).expect("oversized alone")), [(false, vec![5000])]);
+        assert_eq!(names(&b.take()), [(false, vec![2])]);
+        assert_eq!((b.count, b.bytes, b.groups.len()), (0, 0, 0));
     }
 
     #[test]
