@@ -369,6 +369,13 @@ fn main() {
             v.stop();
             let lost = n.saturating_sub(got);
             lost_total += lost;
+            if lost > 0 {
+                // Say where: vigil logs each loss window (stage, reason).
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                for line in text.lines().filter(|l| l.contains("records lost")).take(5) {
+                    println!("  vigil: {line}");
+                }
+            }
             base.push(t0.as_secs_f64());
             mon.push(t1.as_secs_f64());
             println!(

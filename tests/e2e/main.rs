@@ -94,6 +94,14 @@ fn end_to_end(protocol: Protocol) {
         vigil.try_status(),
         tail(&vigil_err, 4000)
     );
+    // vigil turns transparent huge pages off for its own memory (each fresh
+    // 2 MiB page is zeroed whole; see tune_allocator in src/bin/vigil.rs).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", vigil.pid())).expect("vigil's /proc status");
+    if let Some(thp) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert_eq!(thp.split_whitespace().nth(1), Some("0"), "vigil's {thp}");
+    } else {
+        eprintln!("NOTE: this kernel's /proc/<pid>/status has no THP_enabled line: not checked");
+    }
 
     // The marker command.
     let marker = format!("vigil-e2e-{}", vigil_tests::collector::random_id());
