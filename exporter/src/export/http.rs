@@ -5,7 +5,6 @@ use super::{Batch, Delivered, ExportError, ExportResponse, Signal};
 use crate::config::ExportConfig;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use std::io::Write;
 
 /// POSTs requests to the URL of their signal.
 #[derive(Debug)]
@@ -63,9 +62,9 @@ impl HttpExporter {
         let mut body = req.bytes.clone();
         let mut builder = self.client.post(url).headers(self.headers.clone()).header("content-type", "application/x-protobuf");
         if self.gzip {
-            let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-            enc.write_all(&body).map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?;
-            body = enc.finish().map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?.into();
+            body = super::gzip_fast(Vec::with_capacity(body.len() / 4), &body)
+                .map_err(|e| ExportError::Permanent(format!("gzip: {e}")))?
+                .into();
             builder = builder.header("content-encoding", "gzip");
         }
         let resp = builder
