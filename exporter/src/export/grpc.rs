@@ -297,23 +297,31 @@ mod tests {
 
         /// Starts a receiver that fails every logs export; returns its endpoint.
         pub async fn start_failing(code: tonic::Code) -> String {
+            serve(LogsServiceServer::new(Failing(code)).accept_compressed(CompressionEncoding::Gzip)).await
+        }
+
+        /// Serves `svc` on a free loopback port; returns its endpoint.
+        async fn serve<S>(svc: S) -> String
+        where
+            S: Service<http::Request<tonic::body::Body>, Response = http::Response<tonic::body::Body>, Error = std::convert::Infallible>
+                + Clone
+                + Send
+                + 'static,
+            S::Future: Send + 'static,
+        {
             let incoming = tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into()).expect("bind");
             let addr = incoming.local_addr().expect("addr");
-            let svc = LogsServiceServer::new(Failing(code)).accept_compressed(CompressionEncoding::Gzip);
             tokio::spawn(tonic::transport::Server::builder().serve_with_incoming(svc, incoming));
             format!("http://{addr}")
         }
 
         /// Starts the receiver; returns its endpoint.
         pub async fn start(seen: Seen) -> String {
-            let incoming = tonic::transport::server::TcpIncoming::bind(([127, 0, 0, 1], 0).into()).expect("bind");
-            let addr = incoming.local_addr().expect("addr");
-            let svc = Both(
+            serve(Both(
                 LogsServiceServer::new(seen.clone()).accept_compressed(CompressionEncoding::Gzip),
                 TraceServiceServer::new(seen).accept_compressed(CompressionEncoding::Gzip),
-            );
-            tokio::spawn(tonic::transport::Server::builder().serve_with_incoming(svc, incoming));
-            format!("http://{addr}")
+            ))
+            .await
         }
     }
 
