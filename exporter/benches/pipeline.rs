@@ -1,4 +1,5 @@
-//! decode -> map -> encode throughput for exec-sized records.
+//! decode -> map -> encode throughput for exec-sized records, and for the
+//! bulk records of the event families (file opens, network connects).
 //!
 //! One iteration takes a batch of raw exec records (the bytes the probes
 //! write: a 232-byte fixed part, a 38-byte executable path, a 14-byte
@@ -9,12 +10,18 @@
 //! HTTP exporters send. Criterion
 //! reports records per second (Throughput::Elements). The goal
 //! (docs/performance.md): at least 500,000 records per second per core.
+//!
+//! `decode_map_encode_file_open` and `decode_map_encode_network_connect`
+//! do the same with bulk records as the probes write them during an open
+//! or connect storm: an `openat(O_WRONLY|O_CREAT|O_CLOEXEC)` with its
+//! 32-byte path, a TCP/IPv4 `connect`, each by one of eight processes the
+//! process table knows from their exec (steady state).
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
 use std::time::Duration;
-use vigil::abi::{self, RawCreds, RawExec, RawHdr};
+use vigil::abi::{self, EventType, HookKind, RawCreds, RawExec, RawFile, RawHdr, RawNet};
 use vigil::clock::BootClock;
 use vigil::export::RequestEncoder;
 use vigil::host::HostInfo;
@@ -98,6 +105,61 @@ fn exec_record(seq: u64, tgid: u32, cgroup_id: u64) -> Vec<u8> {
     abi::encode_exec(raw, [b"/usr/lib/python3.11/bin/python3.11-real", b"/usr/bin/python3", args, b"/srv/app/releases/2026-11-21"])
 }
 
+/// The processes the bulk records come from (each known from its exec).
+const BULK_PIDS: u32 = 8;
+
+/// An `openat` that created or opened `/srv/app/cache/session-0042.tmp`
+/// for writing, as `file_openat_exit` writes it (path from the opened file).
+fn file_open_record(seq: u64, tgid: u32) -> Vec<u8> {
+    let mut raw = RawFile {
+        hdr: RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() },
+        ret: 3,
+        syscall: 2, // openat
+        hook: HookKind::SyscallTp as u32,
+        flags: 0o2000101, // O_WRONLY | O_CREAT | O_CLOEXEC
+        mode: 0o644,
+        uid: u32::MAX,
+        gid: u32::MAX,
+        ino: 1_837_421,
+        dev: 0x0080_0001,
+        path_source: abi::path_source::OBJECT,
+        ..RawFile::default()
+    };
+    raw.comm[..6].copy_from_slice(b"python");
+    abi::encode_var(raw, EventType::FileOpen, |r| &mut r.hdr, &[(|r| &mut r.path, b"/srv/app/cache/session-0042.tmp")])
+}
+
+/// A TCP/IPv4 `connect` from 10.0.3.17:48212 to 10.0.9.4:5432, as
+/// `net_connect_exit` writes it.
+fn network_connect_record(seq: u64, tgid: u32) -> Vec<u8> {
+    let mut raw = RawNet {
+        hdr: RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() },
+        ret: 0,
+        syscall: 32, // connect
+        hook: HookKind::SyscallTp as u32,
+        family: 2,
+        type_: 1,
+        protocol: 6,
+        lport: 48_212,
+        rport: 5432,
+        addr_source: abi::path_source::OBJECT as u16,
+        fd: 7,
+        ..RawNet::default()
+    };
+    raw.laddr[..4].copy_from_slice(&[10, 0, 3, 17]);
+    raw.raddr[..4].copy_from_slice(&[10, 0, 9, 4]);
+    raw.comm[..6].copy_from_slice(b"python");
+    abi::encode_var(raw, EventType::NetworkConnect, |r| &mut r.hdr, &[])
+}
+
+/// Print the size of the last request a benchmark encoded (when it ran).
+fn report_size(name: &str, encoded_bytes: &mut usize) {
+    if *encoded_bytes > 0 {
+        eprintln!("{name}: encoded request of {encoded_bytes} bytes for {BATCH} records ({} bytes/record)", *encoded_bytes / BATCH);
+    }
+    *encoded_bytes = 0;
+}
+
 fn bench(c: &mut Criterion<ThreadCpuTime>) {
     let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
     // A fixture cgroup tree: the records' cgroup id is a directory's inode,
@@ -137,6 +199,7 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
             BatchSize::SmallInput,
         );
     });
+    report_size("decode_map_encode_exec", &mut encoded_bytes);
     // The same with process spans on (the default): each exec also ends the
     // previous image's span of that pid and starts a new one; the ended
     // spans are encoded as an OTLP traces request as well.
@@ -161,8 +224,36 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
             BatchSize::SmallInput,
         );
     });
+    // Bulk records: the acting processes are in the table (their execs
+    // mapped once, not timed), as in steady state.
+    for pid in 0..BULK_PIDS {
+        let exec = RawRecord { bytes: exec_record(1, 20_000 + pid, cgroup_id), observed_ns: 1 };
+        assert!(mapper.map_into(&exec, &mut Vec::new()).is_some(), "exec maps");
+    }
+    for (name, make) in [
+        ("decode_map_encode_file_open", file_open_record as fn(u64, u32) -> Vec<u8>),
+        ("decode_map_encode_network_connect", network_connect_record),
+    ] {
+        let bulk: Vec<Vec<u8>> = (0..BATCH as u64).map(|i| make(i + 1, 20_000 + (i as u32 % BULK_PIDS))).collect();
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || bulk.iter().map(|bytes| RawRecord { bytes: bytes.clone(), observed_ns: 1 }).collect::<Vec<_>>(),
+                |batch| {
+                    logs.clear();
+                    for r in &batch {
+                        logs.push_mapped(|out| mapper.map_into(r, out));
+                    }
+                    assert_eq!(logs.len(), BATCH);
+                    let batch = encoder.encode_groups(&logs.groups());
+                    encoded_bytes = batch.bytes.len();
+                    batch.records
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        report_size(name, &mut encoded_bytes);
+    }
     g.finish();
-    eprintln!("encoded request: {encoded_bytes} bytes for {BATCH} records ({} bytes/record)", encoded_bytes / BATCH);
     assert_eq!(stats.decode_errors.load(std::sync::atomic::Ordering::Relaxed), 0);
     let _ = std::fs::remove_dir_all(dir);
 }

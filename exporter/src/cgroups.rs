@@ -20,7 +20,9 @@ pub const CGROUP_CACHE_MAX: usize = 65_536;
 /// Shared id -> path table with a refresh request.
 #[derive(Debug, Clone, Default)]
 pub struct CgroupCache {
-    map: Arc<RwLock<HashMap<u64, String>>>,
+    /// Paths shared with each exec that resolves them (a reference count,
+    /// not a copy, per exec).
+    map: Arc<RwLock<HashMap<u64, Arc<str>>>>,
     /// Ids that missed since the last scan: one /proc fallback each, then
     /// unresolved until the rescan (keeps misses off the hot path).
     missed: Arc<RwLock<std::collections::HashSet<u64>>>,
@@ -40,7 +42,7 @@ impl CgroupCache {
         if let Some(root) = &self.root {
             let ids = crate::procfs::cgroup_ids(root, CGROUP_CACHE_MAX);
             if let Ok(mut map) = self.map.write() {
-                *map = ids;
+                *map = ids.into_iter().map(|(id, path)| (id, Arc::from(path))).collect();
             }
             if let Ok(mut missed) = self.missed.write() {
                 missed.clear();
@@ -50,12 +52,12 @@ impl CgroupCache {
 
     /// The path of `cgroup_id`; on a miss, request a rescan and fall back to
     /// `/proc/<tgid>/cgroup` under `proc_root` (not cached).
-    pub fn lookup(&self, cgroup_id: u64, tgid: u32, proc_root: &Path) -> Option<String> {
+    pub fn lookup(&self, cgroup_id: u64, tgid: u32, proc_root: &Path) -> Option<Arc<str>> {
         if self.root.is_none() {
             // No cgroup2 tree (a cgroup v1 host): the kernel's cgroup id
             // names no directory and is the same for every process, so the
             // process's own /proc entry is read every time.
-            return crate::procfs::cgroup_path(proc_root, tgid);
+            return crate::procfs::cgroup_path(proc_root, tgid).map(Arc::from);
         }
         if let Some(p) = self.map.read().ok().and_then(|m| m.get(&cgroup_id).cloned()) {
             return Some(p);
@@ -71,7 +73,7 @@ impl CgroupCache {
         if self.root.is_some() {
             self.wanted.notify_one();
         }
-        crate::procfs::cgroup_path(proc_root, tgid)
+        crate::procfs::cgroup_path(proc_root, tgid).map(Arc::from)
     }
 
     /// Whether records' cgroup ids name cgroups (a cgroup2 tree is mounted):

@@ -165,11 +165,16 @@ impl ExecEvent {
 
 /// Split a NUL-separated argument area (as in /proc/<pid>/cmdline).
 pub fn split_args(bytes: &[u8]) -> Vec<&[u8]> {
+    args(bytes).collect()
+}
+
+/// The arguments of a NUL-separated argument area, as [`split_args`] gives
+/// them, without collecting them (the map stage escapes each one straight
+/// into its own vector).
+pub fn args(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes.split(|b| *b == 0).collect()
+    // An empty area has no arguments (split would give one empty one).
+    bytes.split(|b| *b == 0).take(if bytes.is_empty() { 0 } else { usize::MAX })
 }
 
 /// `vigil.process.fork` (new processes only).
@@ -783,6 +788,19 @@ pub(crate) mod tests {
         let Event::Exec(e) = rec.event else { panic!("not exec") };
         assert_eq!(e.exe.bytes.as_deref(), Some(&b"/usr/bin/ls"[..]));
         assert_eq!(e.argv(), vec![&b"ls"[..], b"-la", b"/tmp"]);
+        let cases: [(&[u8], &[&[u8]]); 8] = [
+            (b"", &[]),
+            (b"\0", &[]),
+            (b"a", &[b"a"]),
+            (b"a\0", &[b"a"]),
+            (b"\0\0", &[b"", b""]),
+            (b"a\0\0b\0", &[b"a", b"", b"b"]),
+            (b"a\0b\0\0", &[b"a", b"b", b""]),
+            (b"cut\0par", &[b"cut", b"par"]),
+        ];
+        for (area, want) in cases {
+            assert_eq!(args(area).collect::<Vec<_>>(), want, "{area:?}");
+        }
         assert_eq!(e.cwd.bytes.as_deref(), Some(&b"/home/u"[..]));
         assert_eq!(e.comm, b"ls");
         assert!(e.tty);

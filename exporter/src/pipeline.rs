@@ -118,6 +118,11 @@ pub struct Mapper {
     /// Each workload's part of the Resource, with the metadata epoch it was
     /// built at (rebuilt when the lookups learn something).
     resources: std::collections::HashMap<Arc<Workload>, CachedResource>,
+    /// The last settled resource [`Mapper::resource_for`] returned, with
+    /// its workload and metadata epoch: records come in runs of one
+    /// process, and comparing the workload's pointer is cheaper than
+    /// hashing its strings for every record.
+    last_resource: Option<(Arc<Workload>, u64, Arc<WorkloadResource>)>,
     /// The workload of each process with a span (spans are grouped by
     /// workload like the records). An exited pid's entry stays until its pid
     /// is reused or a reconciliation finds it gone: its span may end after
@@ -154,6 +159,7 @@ impl Mapper {
             metadata: None,
             workloads: std::collections::HashMap::new(),
             resources: std::collections::HashMap::new(),
+            last_resource: None,
             span_workloads: std::collections::HashMap::new(),
             proc_root,
             stats,
@@ -290,11 +296,21 @@ impl Mapper {
     pub fn resource_for(&mut self, w: Option<&Arc<Workload>>) -> Option<Arc<WorkloadResource>> {
         let w = w.filter(|w| !w.is_empty())?;
         let epoch = self.metadata.as_ref().map_or(0, |m| m.epoch());
+        // A settled resource stays valid until the epoch changes (below).
+        if let Some((last_w, last_epoch, resource)) = &self.last_resource {
+            if Arc::ptr_eq(last_w, w) && *last_epoch == epoch {
+                return Some(resource.clone());
+            }
+        }
         if let Some(c) = self.resources.get(w) {
             if c.epoch == epoch && (c.resource.is_settled() || c.built.elapsed() < UNSETTLED_REBUILD) {
+                if c.resource.is_settled() {
+                    self.last_resource = Some((w.clone(), epoch, c.resource.clone()));
+                }
                 return Some(c.resource.clone());
             }
         }
+        self.last_resource = None;
         let meta = self.metadata.as_ref().map(|m| m.resolve(w)).unwrap_or_default();
         let attributes = workload_attributes(w, &meta);
         let resource = match self.resources.get(w) {
@@ -1334,6 +1350,28 @@ mod tests {
 
     fn log(n: usize) -> EncodedLog {
         EncodedLog(vec![0; n])
+    }
+
+    /// The one-entry cache of `resource_for` gives each workload its own
+    /// resource, the same value each time, whichever workload came before.
+    #[test]
+    fn resources_are_per_workload_with_the_last_one_cached() {
+        let ctx = MapContext { clock: crate::clock::BootClock::with_offset(0), boot_id: "b".into(), session: "s".into() };
+        let mut m = Mapper::new(ctx, 16, std::env::temp_dir(), Arc::new(Stats::default()));
+        let unit = Arc::new(crate::workload::parse_cgroup_path("/system.slice/nginx.service"));
+        let other = Arc::new(crate::workload::parse_cgroup_path("/system.slice/sshd.service"));
+        // Equal to `unit`, another allocation: the same resource.
+        let unit_again = Arc::new(crate::workload::parse_cgroup_path("/system.slice/nginx.service"));
+        let first = m.resource_for(Some(&unit)).expect("a unit's resource");
+        let second = m.resource_for(Some(&other)).expect("a unit's resource");
+        assert_ne!(first.attributes, second.attributes);
+        for w in [&unit, &unit, &other, &unit_again, &other, &other, &unit] {
+            let r = m.resource_for(Some(w)).expect("resource");
+            let want = if **w == *unit { &first } else { &second };
+            assert!(Arc::ptr_eq(&r, want), "{w:?}");
+        }
+        assert!(m.resource_for(None).is_none());
+        assert!(Arc::ptr_eq(&m.resource_for(Some(&unit)).expect("resource"), &first));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often a file's mtime is checked.
@@ -16,7 +17,8 @@ const RECHECK: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 struct IdFile {
     path: PathBuf,
-    names: HashMap<u32, String>,
+    /// Shared, so that each exec record takes a reference, not a copy.
+    names: HashMap<u32, Arc<str>>,
     /// mtime (and size) of the version loaded; `None`: not loaded.
     loaded: Option<(SystemTime, u64)>,
     checked: Option<Instant>,
@@ -40,15 +42,15 @@ impl IdFile {
         self.loaded = stamp;
     }
 
-    fn name(&mut self, id: u32, now: Instant) -> Option<&str> {
+    fn name(&mut self, id: u32, now: Instant) -> Option<&Arc<str>> {
         self.refresh(now);
-        self.names.get(&id).map(String::as_str)
+        self.names.get(&id)
     }
 }
 
 /// `name:password:id:...` lines -> id -> name (the first entry of an id
 /// wins, as with getpwuid).
-fn parse(text: &str) -> HashMap<u32, String> {
+fn parse(text: &str) -> HashMap<u32, Arc<str>> {
     let mut out = HashMap::new();
     for line in text.lines() {
         if line.starts_with('#') {
@@ -58,11 +60,15 @@ fn parse(text: &str) -> HashMap<u32, String> {
         let (Some(name), Some(_), Some(id)) = (f.next(), f.next(), f.next()) else { continue };
         let Ok(id) = id.trim().parse::<u32>() else { continue };
         if !name.is_empty() {
-            out.entry(id).or_insert_with(|| name.to_owned());
+            out.entry(id).or_insert_with(|| Arc::from(name));
         }
     }
     out
 }
+
+/// (user name of the effective uid, of the real uid, group name of the
+/// effective gid) of an exec.
+pub type ExecNames = (Option<Arc<str>>, Option<Arc<str>>, Option<Arc<str>>);
 
 /// User and group names.
 #[derive(Debug)]
@@ -90,20 +96,22 @@ impl UserNames {
 
     /// The group name of `gid`, if it has one.
     pub fn group(&mut self, gid: u32) -> Option<String> {
-        self.group.name(gid, Instant::now()).map(str::to_owned)
+        self.group.name(gid, Instant::now()).map(|n| n.to_string())
     }
 
     fn user_at(&mut self, uid: u32, now: Instant) -> Option<String> {
-        self.passwd.name(uid, now).map(str::to_owned)
+        self.passwd.name(uid, now).map(|n| n.to_string())
     }
 
     /// (user name of `euid`, user name of `uid`, group name of `egid`),
     /// with one clock read for all three (this runs for every exec).
-    pub fn exec_names(&mut self, euid: u32, uid: u32, egid: u32) -> (Option<String>, Option<String>, Option<String>) {
+    /// The names are shared with the cache (a reference count each, no
+    /// copy).
+    pub fn exec_names(&mut self, euid: u32, uid: u32, egid: u32) -> ExecNames {
         let now = Instant::now();
-        let user = self.user_at(euid, now);
-        let real = if uid == euid { user.clone() } else { self.user_at(uid, now) };
-        (user, real, self.group.name(egid, now).map(str::to_owned))
+        let user = self.passwd.name(euid, now).cloned();
+        let real = if uid == euid { user.clone() } else { self.passwd.name(uid, now).cloned() };
+        (user, real, self.group.name(egid, now).cloned())
     }
 }
 
@@ -122,8 +130,8 @@ mod tests {
     fn parses_and_skips_junk() {
         let m =
             parse("root:x:0:0:root:/root:/bin/bash\n# comment\nbad line\nnobody:x:65534:65534::/:/sbin/nologin\ndup:x:0:0::/:\n:x:5:5::\n");
-        assert_eq!(m.get(&0).map(String::as_str), Some("root"));
-        assert_eq!(m.get(&65534).map(String::as_str), Some("nobody"));
+        assert_eq!(m.get(&0).map(|n| &**n), Some("root"));
+        assert_eq!(m.get(&65534).map(|n| &**n), Some("nobody"));
         assert_eq!(m.len(), 2);
     }
 

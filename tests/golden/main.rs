@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use vigil::abi::{self, field_flags, EventType, RawCreds, RawExec, RawExit, RawFork, RawHdr};
+use vigil::abi::{self, field_flags, EventType, HookKind, RawCreds, RawExec, RawExit, RawFile, RawFork, RawHdr, RawNet};
 use vigil::clock::BootClock;
 use vigil::export::{stdout::text_lines, RequestEncoder};
 use vigil::host::HostInfo;
@@ -544,4 +544,135 @@ fn attribute_docs_match_the_schema() {
         std::fs::read_to_string(&path).unwrap_or_default() == out,
         "docs/attributes.md is stale: run VIGIL_UPDATE_GOLDEN=1 cargo test -p vigil-tests --test golden"
     );
+}
+
+/// The fixed part of a file record by `tgid` (known to the table, or not).
+fn file_raw(seq: u64, tgid: u32, ret: i64, syscall: u32, hook: HookKind) -> RawFile {
+    let mut raw = RawFile {
+        hdr: RawHdr { cpu: 1, seq, ktime_ns: 5_500_000_000 + seq * 1000, tgid, pid: tgid + 1, ..RawHdr::default() },
+        ret,
+        syscall,
+        hook: hook as u32,
+        uid: u32::MAX,
+        gid: u32::MAX,
+        ino: if ret >= 0 { 1_837_421 } else { 0 },
+        dev: if ret >= 0 { 0x0080_0001 } else { 0 },
+        path_source: if ret >= 0 { abi::path_source::OBJECT } else { abi::path_source::ARG },
+        ..RawFile::default()
+    };
+    raw.comm[..6].copy_from_slice(b"worker");
+    raw
+}
+
+fn encode_file(raw: RawFile, event: EventType, path: &[u8], path2: Option<&[u8]>) -> Vec<u8> {
+    let mut raw = raw;
+    let mut fields: Vec<abi::VarField<'_, RawFile>> = vec![(|r| &mut r.path, path)];
+    if let Some(p2) = path2 {
+        raw.path2_source = abi::path_source::ARG;
+        fields.push((|r| &mut r.path2, p2));
+    }
+    abi::encode_var(raw, event, |r| &mut r.hdr, &fields)
+}
+
+/// The bulk file records of a process the table knows (from its exec)
+/// and of one it does not: every file event, flags with and without a
+/// mode, unknown flag bits, errors with and without a name, each kind of
+/// hook.
+#[test]
+fn file_records() {
+    let mut exec = exec_raw(1, 4242);
+    exec.argc = 1;
+    let exec = abi::encode_exec(exec, [b"/usr/bin/python3.11", b"/usr/bin/python3", b"python3\0", b"/srv"]);
+    let mut records = vec![exec];
+    let open = |seq, tgid, ret, flags: u32, mode: u32, hook, path: &[u8]| {
+        let mut r = file_raw(seq, tgid, ret, 2, hook);
+        r.flags = flags;
+        r.mode = mode;
+        encode_file(r, EventType::FileOpen, path, None)
+    };
+    records.push(open(2, 4242, 3, 0o2000101, 0o100644, HookKind::SyscallTp, b"/srv/app/cache/session-0042.tmp"));
+    records.push(open(3, 4242, 4, 0, 0, HookKind::SyscallTp, b"/etc/ssl/openssl.cnf"));
+    records.push(open(4, 4242, -13, 0o2, 0, HookKind::RawSyscall, b"/root/.ssh/id_ed25519"));
+    records.push(open(5, 4242, 5, 0o20200000 | 0o40000000, 0o600, HookKind::TpBtf, b"/tmp"));
+    records.push(open(6, 7777, -28, 0o1, 0, HookKind::Fentry, b"/var/log/x\nforged"));
+    let mut unlink = file_raw(7, 4242, 0, 6, HookKind::Lsm);
+    unlink.flags = 0x200;
+    records.push(encode_file(unlink, EventType::FileUnlink, b"/tmp/a", None));
+    let mut rename = file_raw(8, 4242, 0, 10, HookKind::SyscallTp);
+    rename.flags = 1;
+    records.push(encode_file(rename, EventType::FileRename, b"/tmp/a", Some(b"/tmp/b")));
+    let mut chmod = file_raw(9, 4242, 0, 13, HookKind::SyscallTp);
+    chmod.mode = 0o104755;
+    records.push(encode_file(chmod, EventType::FileChmod, b"/srv/run.sh", None));
+    let mut chown = file_raw(10, 4242, -1, 14, HookKind::SyscallTp);
+    chown.uid = 0;
+    chown.gid = 1000;
+    records.push(encode_file(chown, EventType::FileChown, b"/srv/run.sh", None));
+    let mut truncate = file_raw(11, 4242, 0, 19, HookKind::SyscallTp);
+    truncate.length = 4096;
+    records.push(encode_file(truncate, EventType::FileTruncate, b"/srv/data.db", None));
+    check("file_records", records);
+}
+
+/// The network records of a process the table knows and of one it does
+/// not: TCP/IPv4 and UDP/IPv6 connects, a failed connect, bind and listen
+/// without a peer, an accept, Unix sockets (path and abstract name), an
+/// unknown protocol.
+#[test]
+fn network_records() {
+    let mut exec = exec_raw(1, 4242);
+    exec.argc = 1;
+    let exec = abi::encode_exec(exec, [b"/usr/bin/python3.11", b"/usr/bin/python3", b"python3\0", b"/srv"]);
+    let mut records = vec![exec];
+    let net = |seq: u64, tgid: u32, syscall: u32, ret: i64, family: u16, protocol: u16| RawNet {
+        hdr: RawHdr { cpu: 0, seq, ktime_ns: 5_600_000_000 + seq * 1000, tgid, pid: tgid, ..RawHdr::default() },
+        ret,
+        syscall,
+        hook: HookKind::SyscallTp as u32,
+        family,
+        type_: if protocol == 17 { 2 } else { 1 },
+        protocol,
+        addr_source: abi::path_source::OBJECT as u16,
+        fd: 7,
+        comm: *b"worker\0\0\0\0\0\0\0\0\0\0",
+        ..RawNet::default()
+    };
+    let encode = |raw: RawNet, event: EventType| abi::encode_var(raw, event, |r| &mut r.hdr, &[]);
+    let mut tcp4 = net(2, 4242, 32, 0, 2, 6);
+    tcp4.laddr[..4].copy_from_slice(&[10, 0, 3, 17]);
+    tcp4.raddr[..4].copy_from_slice(&[10, 0, 9, 4]);
+    (tcp4.lport, tcp4.rport) = (48_212, 5432);
+    records.push(encode(tcp4, EventType::NetworkConnect));
+    let mut udp6 = net(3, 4242, 32, 0, 10, 17);
+    udp6.laddr = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x02, 0x16, 0x3e, 0xff, 0xfe, 0x12, 0x34, 0x56];
+    udp6.raddr = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53];
+    (udp6.lport, udp6.rport) = (51_000, 53);
+    records.push(encode(udp6, EventType::NetworkConnect));
+    let mut refused = net(4, 7777, 32, -111, 2, 6);
+    refused.raddr[..4].copy_from_slice(&[192, 168, 1, 1]);
+    refused.rport = 22;
+    refused.addr_source = abi::path_source::ARG as u16;
+    records.push(encode(refused, EventType::NetworkConnect));
+    let mut bind = net(5, 4242, 35, 0, 10, 6);
+    bind.lport = 8443;
+    records.push(encode(bind, EventType::NetworkBind));
+    let mut listen = net(6, 4242, 36, 0, 2, 6);
+    listen.laddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+    (listen.lport, listen.backlog) = (8080, 511);
+    records.push(encode(listen, EventType::NetworkListen));
+    let mut accept = net(7, 4242, 34, 9, 2, 6);
+    accept.laddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+    accept.raddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+    (accept.lport, accept.rport) = (8080, 40_000);
+    records.push(encode(accept, EventType::NetworkAccept));
+    let mut raw_proto = net(8, 4242, 32, 0, 2, 132);
+    raw_proto.type_ = 5;
+    raw_proto.raddr[..4].copy_from_slice(&[10, 0, 0, 2]);
+    raw_proto.rport = 9;
+    records.push(encode(raw_proto, EventType::NetworkConnect));
+    for (seq, path) in [(9u64, &b"/run/docker.sock"[..]), (10, b"\0vigil-abstract")] {
+        let unix = net(seq, 4242, 32, 0, 1, 0);
+        records.push(abi::encode_var(unix, EventType::NetworkConnect, |r| &mut r.hdr, &[(|r| &mut r.unix_path, path)]));
+    }
+    check("network_records", records);
 }

@@ -1,7 +1,7 @@
 //! One OTLP LogRecord per security event (OTEL-MAPPING.md, "Log records").
 
 use super::wire::{self, log_record, AnyRef};
-use super::{attr, push_padded, Attrs, Rfc3339};
+use super::{attr, key, push_padded, Attrs, Rfc3339};
 use crate::clock::BootClock;
 use crate::decode::{BpfEvent, ModuleEvent, MountEvent, NetEvent, PtraceEvent};
 use crate::decode::{
@@ -10,6 +10,7 @@ use crate::decode::{
 use crate::escape::escape;
 use crate::proctable::{ContextSource, ProcessInfo};
 use opentelemetry_proto::tonic::logs::v1::SeverityNumber;
+use std::borrow::Cow;
 
 /// Per-run values every record needs.
 #[derive(Debug, Clone)]
@@ -44,18 +45,72 @@ impl MapContext {
     /// runs for every record).
     pub fn record_uid(&self, cpu: u32, lane: u32, seq: u64) -> String {
         let mut s = String::with_capacity(self.boot_id.len() + self.session.len() + 34);
-        s.push_str(&self.boot_id);
-        s.push(':');
-        self.push_stream_id(&mut s, cpu, lane);
-        s.push(':');
-        push_padded(&mut s, seq, 1);
+        // Writing to a String cannot fail.
+        let _ = self.write_record_uid(&mut s, cpu, lane, seq);
         s
+    }
+
+    /// [`MapContext::record_uid`], written to `w` (the map stage writes it
+    /// on the stack: no allocation per record).
+    pub fn write_record_uid<W: std::fmt::Write>(&self, w: &mut W, cpu: u32, lane: u32, seq: u64) -> std::fmt::Result {
+        w.write_str(&self.boot_id)?;
+        w.write_char(':')?;
+        w.write_str(&self.session)?;
+        w.write_char('-')?;
+        write_decimal(w, u64::from(cpu))?;
+        w.write_char('-')?;
+        write_decimal(w, u64::from(lane))?;
+        w.write_char(':')?;
+        write_decimal(w, seq)
     }
 
     /// The stream id in a [`MapContext::record_uid`].
     pub fn stream_of<'u>(&self, uid: &'u str) -> &'u str {
-        let end = uid.rfind(':').unwrap_or(uid.len());
+        let end = uid.as_bytes().iter().rposition(|b| *b == b':').unwrap_or(uid.len());
         uid.get(self.boot_id.len() + 1..end).unwrap_or_default()
+    }
+}
+
+/// Write `v` in decimal (as [`push_padded`] with width 1).
+fn write_decimal<W: std::fmt::Write>(w: &mut W, mut v: u64) -> std::fmt::Result {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // ASCII digits only, so this always succeeds.
+    w.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default())
+}
+
+/// Text formatted on the stack, up to `N` bytes (a write that does not fit
+/// fails, and the caller falls back to a `String`).
+struct StackText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    fn new() -> Self {
+        StackText { buf: [0; N], len: 0 }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are copied in (write_str), so this is UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> std::fmt::Write for StackText<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let to = self.buf.get_mut(self.len..self.len + s.len()).ok_or(std::fmt::Error)?;
+        to.copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
     }
 }
 
@@ -83,11 +138,11 @@ pub struct ProcContext<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct ExecExtra {
     /// `user.name` (effective uid).
-    pub user_name: Option<String>,
+    pub user_name: Option<std::sync::Arc<str>>,
     /// `vigil.process.real_user.name`.
-    pub real_user_name: Option<String>,
+    pub real_user_name: Option<std::sync::Arc<str>>,
     /// `vigil.process.group.name` (effective gid).
-    pub group_name: Option<String>,
+    pub group_name: Option<std::sync::Arc<str>>,
 }
 
 impl<'a> ProcContext<'a> {
@@ -150,17 +205,26 @@ pub fn write_log_record(
         Event::Ptrace(p) => ptrace_attrs(&mut a, h, p, proc),
         Event::Mount(m) => mount_attrs(&mut a, h, m, proc),
     };
-    let uid = ctx.record_uid(h.cpu, h.lane, h.seq);
+    // On the stack when it fits (it does for a 36-byte boot id).
+    let mut stack = StackText::<128>::new();
+    let heap;
+    let uid = match ctx.write_record_uid(&mut stack, h.cpu, h.lane, h.seq) {
+        Ok(()) => stack.as_str(),
+        Err(_) => {
+            heap = ctx.record_uid(h.cpu, h.lane, h.seq);
+            heap.as_str()
+        }
+    };
     if let Some(m) = proc.name_mismatch {
-        a.bool(attr::VIGIL_PROCESS_NAME_MISMATCH, m);
+        a.bool(&key::VIGIL_PROCESS_NAME_MISMATCH, m);
     }
     if gap_before > 0 {
-        a.int(attr::VIGIL_STREAM_GAP_BEFORE, i64::try_from(gap_before).unwrap_or(i64::MAX));
+        a.int(&key::VIGIL_STREAM_GAP_BEFORE, i64::try_from(gap_before).unwrap_or(i64::MAX));
     }
-    a.str(attr::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
-        .str(attr::LOG_RECORD_UID, &uid)
-        .str(attr::VIGIL_STREAM_ID, ctx.stream_of(&uid))
-        .int(attr::VIGIL_STREAM_SEQ, i64::try_from(h.seq).unwrap_or(i64::MAX));
+    a.str(&key::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
+        .str(&key::LOG_RECORD_UID, uid)
+        .str(&key::VIGIL_STREAM_ID, ctx.stream_of(uid))
+        .int(&key::VIGIL_STREAM_SEQ, i64::try_from(h.seq).unwrap_or(i64::MAX));
     let mut out = a.finish();
     wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, ctx.clock.to_unix_ns(h.ktime_ns));
     wire::put_fixed64(&mut out, log_record::OBSERVED_TIME_UNIX_NANO, observed_ns);
@@ -175,6 +239,9 @@ pub fn write_log_record(
     out
 }
 
+/// The last component of a path (the mapping takes it from the escaped
+/// path instead: [`escaped_basename`]).
+#[cfg(test)]
 fn basename(path: &[u8]) -> &[u8] {
     path.rsplit(|b| *b == b'/').next().unwrap_or(path)
 }
@@ -184,24 +251,31 @@ const AUDIT_UNSET: u32 = u32::MAX;
 
 fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup_path: Option<&str>, extra: Option<&ExecExtra>) -> String {
     let c = &e.creds;
-    a.int(attr::PROCESS_PID, h.tgid)
-        .int(attr::PROCESS_PARENT_PID, e.ppid)
-        .int(attr::PROCESS_VPID, e.vpid)
-        .int(attr::THREAD_ID, h.pid)
-        .bytes(attr::THREAD_NAME, &e.comm);
-    a.field(attr::PROCESS_EXECUTABLE_PATH, &e.exe);
-    match &e.exe.bytes {
+    a.int(&key::PROCESS_PID, h.tgid)
+        .int(&key::PROCESS_PARENT_PID, e.ppid)
+        .int(&key::PROCESS_VPID, e.vpid)
+        .int(&key::THREAD_ID, h.pid)
+        .bytes(&key::THREAD_NAME, &e.comm);
+    // Escaped once, for the path, the name and the body.
+    let exe = e.exe.bytes.as_deref().map(escape);
+    a.field_escaped(attr::PROCESS_EXECUTABLE_PATH, &e.exe, exe.as_deref());
+    match &exe {
         Some(p) => {
-            a.bytes(attr::PROCESS_EXECUTABLE_NAME, basename(p));
+            a.str(&key::PROCESS_EXECUTABLE_NAME, escaped_basename(p));
         }
         None => {
             a.unavailable(attr::PROCESS_EXECUTABLE_NAME, e.exe.reason.map_or("unknown", |r| r.as_str()));
         }
     }
-    let args: Vec<std::borrow::Cow<'_, str>> = e.argv().into_iter().map(escape).collect();
+    // One vector, sized from argc (a hint: the record may hold fewer).
+    let mut args: Vec<Cow<'_, str>> = Vec::new();
+    if let Some(b) = e.args.bytes.as_deref() {
+        args.reserve((e.argc as usize).min(256));
+        args.extend(crate::decode::args(b).map(escape));
+    }
     match &e.args.bytes {
         Some(_) => {
-            a.str_array(attr::PROCESS_COMMAND_ARGS, &args);
+            a.str_array(&key::PROCESS_COMMAND_ARGS, &args);
             if e.args.truncated {
                 // Arrays report their original size in elements: argc is exact.
                 a.truncated(attr::PROCESS_COMMAND_ARGS, Some(u64::from(e.argc)), e.args.reason.map(|r| r.as_str()));
@@ -211,28 +285,28 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
             a.unavailable(attr::PROCESS_COMMAND_ARGS, e.args.reason.map_or("unknown", |r| r.as_str()));
         }
     }
-    a.int(attr::PROCESS_ARGS_COUNT, e.argc);
+    a.int(&key::PROCESS_ARGS_COUNT, e.argc);
     a.field(attr::PROCESS_WORKING_DIRECTORY, &e.cwd);
-    a.int(attr::PROCESS_USER_ID, c.euid)
-        .int(attr::PROCESS_REAL_USER_ID, c.uid)
-        .int(attr::PROCESS_SAVED_USER_ID, c.suid)
-        .int(attr::VIGIL_FS_USER_ID, c.fsuid);
-    a.int(attr::VIGIL_GROUP_ID, c.egid)
-        .int(attr::VIGIL_REAL_GROUP_ID, c.gid)
-        .int(attr::VIGIL_SAVED_GROUP_ID, c.sgid)
-        .int(attr::VIGIL_FS_GROUP_ID, c.fsgid);
+    a.int(&key::PROCESS_USER_ID, c.euid)
+        .int(&key::PROCESS_REAL_USER_ID, c.uid)
+        .int(&key::PROCESS_SAVED_USER_ID, c.suid)
+        .int(&key::VIGIL_FS_USER_ID, c.fsuid);
+    a.int(&key::VIGIL_GROUP_ID, c.egid)
+        .int(&key::VIGIL_REAL_GROUP_ID, c.gid)
+        .int(&key::VIGIL_SAVED_GROUP_ID, c.sgid)
+        .int(&key::VIGIL_FS_GROUP_ID, c.fsgid);
     if c.loginuid != AUDIT_UNSET {
-        a.int(attr::VIGIL_LOGIN_USER_ID, c.loginuid);
+        a.int(&key::VIGIL_LOGIN_USER_ID, c.loginuid);
     }
     if c.sessionid != AUDIT_UNSET {
-        a.int(attr::VIGIL_AUDIT_SESSION_ID, c.sessionid);
+        a.int(&key::VIGIL_AUDIT_SESSION_ID, c.sessionid);
     }
-    a.int(attr::PROCESS_SESSION_LEADER_PID, e.sid).int(attr::PROCESS_GROUP_LEADER_PID, e.pgid).bool(attr::PROCESS_INTERACTIVE, e.tty);
-    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(e.start_ns)).as_str());
-    a.int(attr::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
+    a.int(&key::PROCESS_SESSION_LEADER_PID, e.sid).int(&key::PROCESS_GROUP_LEADER_PID, e.pgid).bool(&key::PROCESS_INTERACTIVE, e.tty);
+    a.str(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(e.start_ns)).as_str());
+    a.int(&key::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
     match cgroup_path {
         Some(p) => {
-            a.bytes(attr::PROCESS_LINUX_CGROUP, p.as_bytes());
+            a.bytes(&key::PROCESS_LINUX_CGROUP, p.as_bytes());
         }
         None => {
             a.unavailable(attr::PROCESS_LINUX_CGROUP, "lookup_failed");
@@ -247,12 +321,12 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
             }
         }
     }
-    a.int(attr::VIGIL_PID_NAMESPACE, e.pidns);
+    a.int(&key::VIGIL_PID_NAMESPACE, e.pidns);
     a.field(attr::VIGIL_EXEC_FILENAME, &e.filename);
-    a.int(attr::VIGIL_EXECUTABLE_INODE, i64::try_from(e.exe_ino).unwrap_or(i64::MAX));
-    a.bool(attr::VIGIL_EXECUTABLE_DELETED, e.exe_deleted).bool(attr::VIGIL_EXECUTABLE_MEMFD, e.exe_memfd);
+    a.int(&key::VIGIL_EXECUTABLE_INODE, i64::try_from(e.exe_ino).unwrap_or(i64::MAX));
+    a.bool(&key::VIGIL_EXECUTABLE_DELETED, e.exe_deleted).bool(&key::VIGIL_EXECUTABLE_MEMFD, e.exe_memfd);
 
-    let exe = e.exe.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(executable unavailable)"), escape);
+    let exe = exe.unwrap_or(Cow::Borrowed("(executable unavailable)"));
     let cut = if e.args.truncated { " [argv truncated]" } else { "" };
     // Built by hand: this runs for every exec record.
     let mut body = String::with_capacity(exe.len() + args.iter().map(|a| a.len() + 1).sum::<usize>() + 64);
@@ -275,12 +349,15 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
 }
 
 /// The executable path and name from the process table, or their
-/// unavailability when the agent never saw the process.
-fn table_exe(a: &mut Attrs, proc: ProcContext<'_>) -> Option<String> {
+/// unavailability when the agent never saw the process. Returns the
+/// escaped executable for the body (escaped once, borrowed when it needs
+/// no escaping).
+fn table_exe<'a>(a: &mut Attrs, proc: ProcContext<'a>) -> Option<Cow<'a, str>> {
     match proc.info.and_then(|p| p.exe.as_deref()) {
         Some(exe) => {
-            a.bytes(attr::PROCESS_EXECUTABLE_PATH, exe).bytes(attr::PROCESS_EXECUTABLE_NAME, basename(exe));
-            Some(escape(exe).into_owned())
+            let shown = escape(exe);
+            a.str(&key::PROCESS_EXECUTABLE_PATH, &shown).str(&key::PROCESS_EXECUTABLE_NAME, escaped_basename(&shown));
+            Some(shown)
         }
         None => {
             a.unavailable(attr::PROCESS_EXECUTABLE_PATH, attr::REASON_LOST_CONTEXT)
@@ -290,18 +367,30 @@ fn table_exe(a: &mut Attrs, proc: ProcContext<'_>) -> Option<String> {
     }
 }
 
+/// The basename of an [`escape`]d path: equal to the escaped basename of
+/// the path, as escaping keeps every `/` and never makes one (unit test
+/// `basename_of_escaped_path_is_escaped_basename`), so the path is escaped
+/// once for both.
+fn escaped_basename(shown: &str) -> &str {
+    match shown.as_bytes().iter().rposition(|b| *b == b'/') {
+        // Just after an ASCII byte: a character boundary.
+        Some(i) => shown.get(i + 1..).unwrap_or_default(),
+        None => shown,
+    }
+}
+
 fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
-    a.int(attr::PROCESS_PID, f.child_tgid)
-        .int(attr::PROCESS_PARENT_PID, h.tgid)
-        .int(attr::PROCESS_VPID, f.child_vpid)
-        .int(attr::THREAD_ID, f.child_pid);
-    a.bytes(attr::THREAD_NAME, &f.comm).int(attr::VIGIL_PARENT_THREAD_ID, h.pid);
-    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(f.child_start_ns)).as_str());
+    a.int(&key::PROCESS_PID, f.child_tgid)
+        .int(&key::PROCESS_PARENT_PID, h.tgid)
+        .int(&key::PROCESS_VPID, f.child_vpid)
+        .int(&key::THREAD_ID, f.child_pid);
+    a.bytes(&key::THREAD_NAME, &f.comm).int(&key::VIGIL_PARENT_THREAD_ID, h.pid);
+    a.str(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(f.child_start_ns)).as_str());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
-        a.int(attr::PROCESS_USER_ID, uid);
+        a.int(&key::PROCESS_USER_ID, uid);
     }
-    format!("fork {} pid={} -> pid={}", exe.unwrap_or_else(|| escape(&f.comm).into_owned()), h.tgid, f.child_tgid)
+    format!("fork {} pid={} -> pid={}", exe.unwrap_or_else(|| escape(&f.comm)), h.tgid, f.child_tgid)
 }
 
 /// Signal names for the body and `vigil.process.exit.signal_name` (x86-64
@@ -344,70 +433,100 @@ pub fn signal_name(sig: u32) -> Option<&'static str> {
 }
 
 fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
-    a.int(attr::PROCESS_PID, h.tgid).int(attr::PROCESS_PARENT_PID, x.ppid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &x.comm);
-    a.str(attr::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(x.start_ns)).as_str());
-    a.str(attr::PROCESS_EXIT_TIME, Rfc3339::new(ctx.clock.to_unix_ns(h.ktime_ns)).as_str());
+    a.int(&key::PROCESS_PID, h.tgid).int(&key::PROCESS_PARENT_PID, x.ppid).int(&key::THREAD_ID, h.pid).bytes(&key::THREAD_NAME, &x.comm);
+    a.str(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(x.start_ns)).as_str());
+    a.str(&key::PROCESS_EXIT_TIME, Rfc3339::new(ctx.clock.to_unix_ns(h.ktime_ns)).as_str());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
-        a.int(attr::PROCESS_USER_ID, uid);
+        a.int(&key::PROCESS_USER_ID, uid);
     }
     let how = match (x.exit_code(), x.signal()) {
         (Some(code), _) => {
-            a.int(attr::PROCESS_EXIT_CODE, code);
+            a.int(&key::PROCESS_EXIT_CODE, code);
             format!("code={code}")
         }
         (None, Some(sig)) => {
-            a.int(attr::VIGIL_EXIT_SIGNAL, sig);
+            a.int(&key::VIGIL_EXIT_SIGNAL, sig);
             let name = signal_name(sig);
             if let Some(name) = name {
-                a.str(attr::VIGIL_EXIT_SIGNAL_NAME, name);
+                a.str(&key::VIGIL_EXIT_SIGNAL_NAME, name);
             }
             format!("signal={}", name.map_or_else(|| sig.to_string(), str::to_owned))
         }
         (None, None) => String::new(),
     };
-    a.bool(attr::VIGIL_EXIT_CORE_DUMPED, x.core_dumped()).bool(attr::VIGIL_EXIT_GROUP_DEAD, x.group_dead);
+    a.bool(&key::VIGIL_EXIT_CORE_DUMPED, x.core_dumped()).bool(&key::VIGIL_EXIT_GROUP_DEAD, x.group_dead);
     let core = if x.core_dumped() { " core-dumped" } else { "" };
-    format!("exit {} pid={} {how}{core}", exe.unwrap_or_else(|| escape(&x.comm).into_owned()), h.tgid)
+    format!("exit {} pid={} {how}{core}", exe.unwrap_or_else(|| escape(&x.comm)), h.tgid)
 }
 
 /// `vigil.hook` of a record produced at the exit of `syscall` by a hook of
-/// `kind` (the attach point, as `vigil check` lists it).
-pub fn hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: crate::abi::EventType) -> String {
+/// `kind` (the attach point, as `vigil check` lists it). Formatted once per
+/// (kind, syscall) and then borrowed: this runs for every event-family
+/// record.
+pub fn hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: crate::abi::EventType) -> std::borrow::Cow<'static, str> {
+    use crate::abi::HookKind;
+    /// Syscall ids below this are cached (every id in `abi::SYSCALLS` is).
+    const IDS: usize = 128;
+    static NAMES: std::sync::OnceLock<Vec<Option<String>>> = std::sync::OnceLock::new();
+    match kind {
+        // An LSM hook's name depends on the event, not the syscall.
+        Some(k) if k != HookKind::Lsm && (syscall as usize) < IDS => {
+            let names = NAMES.get_or_init(|| {
+                let mut names = vec![None; HookKind::ALL.len() * IDS];
+                for k in HookKind::ALL.into_iter().filter(|k| *k != HookKind::Lsm) {
+                    for (id, _) in crate::abi::SYSCALLS.iter().filter(|(id, _)| (*id as usize) < IDS) {
+                        names[(k as usize - 1) * IDS + *id as usize] = Some(format_hook_name(Some(k), *id, event).into_owned());
+                    }
+                }
+                names
+            });
+            match names.get((k as usize - 1) * IDS + syscall as usize).and_then(Option::as_deref) {
+                Some(n) => std::borrow::Cow::Borrowed(n),
+                // Not a syscall the probes report.
+                None => format_hook_name(kind, syscall, event),
+            }
+        }
+        _ => format_hook_name(kind, syscall, event),
+    }
+}
+
+/// [`hook_name`], formatted.
+fn format_hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: crate::abi::EventType) -> std::borrow::Cow<'static, str> {
     use crate::abi::HookKind;
     let name = crate::abi::syscall_name(syscall).unwrap_or("unknown");
     if kind == Some(HookKind::Lsm) {
         // The one LSM program per event, from the hook table.
         if let Some(h) = crate::probes::hooks::HOOKS.iter().find(|h| h.event == event && h.kind == HookKind::Lsm) {
-            return h.attach_point.to_owned();
+            return h.attach_point.into();
         }
     }
     match kind {
-        Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}"),
-        Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})"),
-        Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry)) => format!("{}({name})", k.as_str()),
-        None => "unknown".to_owned(),
+        Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}").into(),
+        Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})").into(),
+        Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry)) => format!("{}({name})", k.as_str()).into(),
+        None => "unknown".into(),
     }
 }
 
 /// Attributes every event-family record has: the acting process (from the
 /// record and the process table), the syscall, its outcome and the hook.
 /// Returns the executable (or comm) for the body.
-fn syscall_attrs(a: &mut Attrs, h: &Header, sys: &SyscallInfo, proc: ProcContext<'_>) -> String {
-    a.int(attr::PROCESS_PID, h.tgid).int(attr::THREAD_ID, h.pid).bytes(attr::THREAD_NAME, &sys.comm);
+fn syscall_attrs<'a>(a: &mut Attrs, h: &Header, sys: &'a SyscallInfo, proc: ProcContext<'a>) -> Cow<'a, str> {
+    a.int(&key::PROCESS_PID, h.tgid).int(&key::THREAD_ID, h.pid).bytes(&key::THREAD_NAME, &sys.comm);
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
-        a.int(attr::PROCESS_USER_ID, uid);
+        a.int(&key::PROCESS_USER_ID, uid);
     }
-    a.str(attr::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown")).int(attr::VIGIL_SYSCALL_RETURN, sys.ret);
+    a.str(&key::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown")).int(&key::VIGIL_SYSCALL_RETURN, sys.ret);
     if let Some(errno) = sys.errno() {
         match crate::errno::name(errno) {
-            Some(n) => a.str(attr::ERROR_TYPE, n),
-            None => a.str(attr::ERROR_TYPE, &errno.to_string()),
+            Some(n) => a.str(&key::ERROR_TYPE, n),
+            None => a.str(&key::ERROR_TYPE, &errno.to_string()),
         };
     }
-    a.str(attr::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
-    exe.unwrap_or_else(|| escape(&sys.comm).into_owned())
+    a.str(&key::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
+    exe.unwrap_or_else(|| escape(&sys.comm))
 }
 
 /// Open flags (asm-generic numbering, as on x86-64 and arm64), in order.
@@ -433,6 +552,30 @@ const OPEN_FLAGS: &[(u32, &str)] = &[
     (0o20000000, "O_TMPFILE"),
 ];
 
+/// Most names [`open_flag_names_known`] gives: `O_RDONLY` and every bit.
+const OPEN_FLAG_NAMES_MAX: usize = OPEN_FLAGS.len() + 1;
+
+/// The names of the bits of open flags, as [`open_flag_names`], in `buf`
+/// (no allocation: this runs for every open record); `None` when `flags`
+/// has bits [`OPEN_FLAGS`] does not name (shown in octal by
+/// [`open_flag_names`]).
+fn open_flag_names_known(flags: u32, buf: &mut [&'static str; OPEN_FLAG_NAMES_MAX]) -> Option<usize> {
+    let mut n = 0;
+    if flags & 0o3 == 0 {
+        buf[n] = "O_RDONLY";
+        n += 1;
+    }
+    let mut known = 0;
+    for (bit, name) in OPEN_FLAGS {
+        known |= bit;
+        if flags & bit != 0 {
+            buf[n] = name;
+            n += 1;
+        }
+    }
+    (flags & !known == 0).then_some(n)
+}
+
 /// Names of the bits of open flags (`O_RDONLY` when no access bit is set).
 pub fn open_flag_names(flags: u32) -> Vec<std::borrow::Cow<'static, str>> {
     let mut out: Vec<std::borrow::Cow<'static, str>> = Vec::new();
@@ -452,24 +595,71 @@ pub fn open_flag_names(flags: u32) -> Vec<std::borrow::Cow<'static, str>> {
     out
 }
 
+/// `mode & 0o7777` as four octal digits (`file.mode`), on the stack.
+fn octal_mode(mode: u32) -> [u8; 4] {
+    let mut out = [b'0'; 4];
+    for (i, b) in out.iter_mut().rev().enumerate() {
+        *b = b'0' + ((mode >> (3 * i)) & 0o7) as u8;
+    }
+    out
+}
+
+/// Append `v` in decimal, with its sign.
+fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_padded(out, v.unsigned_abs(), 1);
+}
+
+/// Append a syscall's outcome for a body: the errno's name (`errno <n>`
+/// when it has none), or `ok (<return value>)`.
+fn push_outcome(out: &mut String, sys: &SyscallInfo) {
+    match sys.errno() {
+        Some(e) => match crate::errno::name(e) {
+            Some(n) => out.push_str(n),
+            None => {
+                out.push_str("errno ");
+                push_i64(out, e.into());
+            }
+        },
+        None => {
+            out.push_str("ok (");
+            push_i64(out, sys.ret);
+            out.push(')');
+        }
+    }
+}
+
 fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -> String {
     use crate::abi::EventType;
     let who = syscall_attrs(a, h, &f.sys, proc);
-    a.field(attr::FILE_PATH, &f.path);
-    if let Some(p) = &f.path.bytes {
-        a.bytes(attr::FILE_NAME, basename(p));
+    // Escaped once, for the attributes and the body.
+    let path = f.path.bytes.as_deref().map(escape);
+    a.field_escaped(attr::FILE_PATH, &f.path, path.as_deref());
+    if let Some(p) = &path {
+        a.str(&key::FILE_NAME, escaped_basename(p));
     }
-    a.str(attr::VIGIL_FILE_PATH_SOURCE, f.path_source.as_str());
+    a.str(&key::VIGIL_FILE_PATH_SOURCE, f.path_source.as_str());
     if let Some(ino) = f.ino {
-        a.int(attr::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
+        a.int(&key::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
     }
     if let Some(dev) = f.dev {
-        a.int(attr::VIGIL_FILE_DEVICE, dev);
+        a.int(&key::VIGIL_FILE_DEVICE, dev);
     }
+    let mode = |a: &mut Attrs| {
+        let m = octal_mode(f.mode);
+        // Octal digits only, so this always succeeds.
+        a.str(&key::FILE_MODE, std::str::from_utf8(&m).unwrap_or_default());
+    };
     let verb = match h.event {
         EventType::FileOpen => {
-            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
-            a.str_array(attr::VIGIL_FILE_FLAG_NAMES, &open_flag_names(f.flags));
+            a.int(&key::VIGIL_FILE_FLAGS, f.flags);
+            let mut names = [""; OPEN_FLAG_NAMES_MAX];
+            match open_flag_names_known(f.flags, &mut names) {
+                Some(n) => a.str_array(&key::VIGIL_FILE_FLAG_NAMES, &names[..n]),
+                None => a.str_array(&key::VIGIL_FILE_FLAG_NAMES, &open_flag_names(f.flags)),
+            };
             a.str(
                 attr::VIGIL_FILE_ACCESS,
                 match f.flags & 0o3 {
@@ -479,37 +669,37 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
                 },
             );
             if f.flags & (0o100 | 0o20000000) != 0 {
-                a.str(attr::FILE_MODE, &format!("{:04o}", f.mode & 0o7777));
+                mode(a);
             }
             "open"
         }
         EventType::FileUnlink => {
-            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            a.int(&key::VIGIL_FILE_FLAGS, f.flags);
             "unlink"
         }
         EventType::FileRename => {
-            a.int(attr::VIGIL_FILE_FLAGS, f.flags);
+            a.int(&key::VIGIL_FILE_FLAGS, f.flags);
             if let Some(p2) = &f.path2 {
                 a.field(attr::VIGIL_FILE_TARGET_PATH, p2);
-                a.str(attr::VIGIL_FILE_TARGET_PATH_SOURCE, f.path2_source.as_str());
+                a.str(&key::VIGIL_FILE_TARGET_PATH_SOURCE, f.path2_source.as_str());
             }
             "rename"
         }
         EventType::FileChmod => {
-            a.str(attr::FILE_MODE, &format!("{:04o}", f.mode & 0o7777));
+            mode(a);
             "chmod"
         }
         EventType::FileChown => {
             if let Some(uid) = f.uid {
-                a.int(attr::VIGIL_FILE_NEW_OWNER_ID, uid);
+                a.int(&key::VIGIL_FILE_NEW_OWNER_ID, uid);
             }
             if let Some(gid) = f.gid {
-                a.int(attr::VIGIL_FILE_NEW_GROUP_ID, gid);
+                a.int(&key::VIGIL_FILE_NEW_GROUP_ID, gid);
             }
             "chown"
         }
         EventType::FileTruncate => {
-            a.int(attr::FILE_SIZE, f.length);
+            a.int(&key::FILE_SIZE, f.length);
             "truncate"
         }
         EventType::Exec
@@ -528,16 +718,25 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
         | EventType::NetworkBind
         | EventType::NetworkListen => "file",
     };
-    let path = f.path.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(path unavailable)"), escape);
-    let outcome = match f.sys.errno() {
-        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
-        None => format!("ok ({})", f.sys.ret),
-    };
-    let target = match f.path2.as_ref().and_then(|p| p.bytes.as_deref()) {
-        Some(p) => format!(" -> {}", escape(p)),
-        None => String::new(),
-    };
-    format!("{verb} {path}{target} by {who} pid={}: {outcome}", h.tgid)
+    // `<verb> <path>[ -> <target>] by <who> pid=<tgid>: <outcome>`, built by
+    // hand: this runs for every file record.
+    let path = path.unwrap_or(Cow::Borrowed("(path unavailable)"));
+    let target = f.path2.as_ref().and_then(|p| p.bytes.as_deref()).map(escape);
+    let mut body = String::with_capacity(verb.len() + path.len() + target.as_ref().map_or(0, |t| t.len() + 4) + who.len() + 48);
+    body.push_str(verb);
+    body.push(' ');
+    body.push_str(&path);
+    if let Some(t) = &target {
+        body.push_str(" -> ");
+        body.push_str(t);
+    }
+    body.push_str(" by ");
+    body.push_str(&who);
+    body.push_str(" pid=");
+    push_padded(&mut body, u64::from(h.tgid), 1);
+    body.push_str(": ");
+    push_outcome(&mut body, &f.sys);
+    body
 }
 
 /// `MFD_*` flags (include/uapi/linux/memfd.h), in order.
@@ -563,16 +762,16 @@ fn memfd_attrs(a: &mut Attrs, h: &Header, m: &MemfdEvent, proc: ProcContext<'_>)
     let who = syscall_attrs(a, h, &m.sys, proc);
     match m.given_name() {
         Some(n) => {
-            a.bytes(attr::VIGIL_MEMFD_NAME, n);
+            a.bytes(&key::VIGIL_MEMFD_NAME, n);
         }
         None => {
             a.unavailable(attr::VIGIL_MEMFD_NAME, m.name.reason.map_or("unknown", |r| r.as_str()));
         }
     }
-    a.str(attr::VIGIL_MEMFD_NAME_SOURCE, m.name_source.as_str());
-    a.int(attr::VIGIL_MEMFD_FLAGS, m.flags).str_array(attr::VIGIL_MEMFD_FLAG_NAMES, &flag_names(m.flags, MEMFD_FLAGS));
+    a.str(&key::VIGIL_MEMFD_NAME_SOURCE, m.name_source.as_str());
+    a.int(&key::VIGIL_MEMFD_FLAGS, m.flags).str_array(&key::VIGIL_MEMFD_FLAG_NAMES, &flag_names(m.flags, MEMFD_FLAGS));
     if let Some(ino) = m.ino {
-        a.int(attr::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
+        a.int(&key::VIGIL_FILE_INODE, i64::try_from(ino).unwrap_or(i64::MAX));
     }
     let name = m.given_name().map_or(std::borrow::Cow::Borrowed("(name unavailable)"), escape);
     let outcome = match m.sys.errno() {
@@ -599,10 +798,9 @@ fn cred_values(c: &crate::abi::RawCreds, caps: &crate::abi::RawCaps) -> [u64; 11
 }
 
 fn outcome(sys: &SyscallInfo) -> String {
-    match sys.errno() {
-        Some(e) => crate::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_owned),
-        None => format!("ok ({})", sys.ret),
-    }
+    let mut s = String::new();
+    push_outcome(&mut s, sys);
+    s
 }
 
 fn cred_attrs(a: &mut Attrs, h: &Header, c: &CredChangeEvent, proc: ProcContext<'_>) -> String {
@@ -624,7 +822,7 @@ fn cred_attrs(a: &mut Attrs, h: &Header, c: &CredChangeEvent, proc: ProcContext<
     }
     let requested: Vec<std::borrow::Cow<'_, str>> =
         c.requested.iter().map(|v| if *v == u32::MAX { "-1".into() } else { v.to_string().into() }).collect();
-    a.str_array(attr::VIGIL_PRIV_REQUESTED, &requested).str_array(attr::VIGIL_PRIV_CHANGED, &changed);
+    a.str_array(&key::VIGIL_PRIV_REQUESTED, &requested).str_array(&key::VIGIL_PRIV_CHANGED, &changed);
     let name = crate::abi::syscall_name(c.sys.syscall).unwrap_or("unknown");
     format!(
         "{name}({}) by {who} pid={}: {}; euid {} -> {}",
@@ -642,9 +840,9 @@ const CLONE_NEW: [u32; crate::abi::NS_MAX] =
 
 fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>) -> String {
     let who = syscall_attrs(a, h, &n.sys, proc);
-    a.int(attr::VIGIL_NS_FLAGS, n.flags);
+    a.int(&key::VIGIL_NS_FLAGS, n.flags);
     if let Some(fd) = n.fd {
-        a.int(attr::VIGIL_NS_FD, fd);
+        a.int(&key::VIGIL_NS_FD, fd);
     }
     let types: Vec<std::borrow::Cow<'static, str>> =
         crate::abi::NAMESPACES.iter().zip(CLONE_NEW).filter(|(_, bit)| n.flags & bit != 0).map(|(t, _)| (*t).into()).collect();
@@ -661,9 +859,34 @@ fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>
             changed.push((*t).into());
         }
     }
-    a.str_array(attr::VIGIL_NS_TYPES, &types).str_array(attr::VIGIL_NS_CHANGED, &changed);
+    a.str_array(&key::VIGIL_NS_TYPES, &types).str_array(&key::VIGIL_NS_CHANGED, &changed);
     let name = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
     format!("{name} [{}] by {who} pid={}: {}; changed [{}]", types.join(" "), h.tgid, outcome(&n.sys), changed.join(" "))
+}
+
+/// An IP address as text, formatted on the stack (no allocation: this runs
+/// for every network record); empty for no address. The same text as
+/// `IpAddr`'s `Display`; 64 bytes is more than the longest IPv6 text (45,
+/// `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`).
+fn ip_text(ip: Option<std::net::IpAddr>) -> StackText<64> {
+    use std::fmt::Write;
+    let mut t = StackText::new();
+    // Cannot fail: the text fits.
+    let _ = match ip {
+        None => Ok(()),
+        Some(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, d] = v4.octets();
+            write_decimal(&mut t, a.into())
+                .and_then(|()| t.write_char('.'))
+                .and_then(|()| write_decimal(&mut t, b.into()))
+                .and_then(|()| t.write_char('.'))
+                .and_then(|()| write_decimal(&mut t, c.into()))
+                .and_then(|()| t.write_char('.'))
+                .and_then(|()| write_decimal(&mut t, d.into()))
+        }
+        Some(v6 @ std::net::IpAddr::V6(_)) => write!(t, "{v6}"),
+    };
+    t
 }
 
 fn net_attrs(a: &mut Attrs, h: &Header, n: &NetEvent, proc: ProcContext<'_>) -> String {
@@ -675,49 +898,74 @@ fn net_attrs(a: &mut Attrs, h: &Header, n: &NetEvent, proc: ProcContext<'_>) -> 
         5 => "seqpacket",
         _ => "other",
     };
-    a.str(attr::VIGIL_NET_SOCKET_TYPE, sock_type).str(attr::VIGIL_NET_ADDRESS_SOURCE, n.addr_source.as_str()).int(attr::VIGIL_NET_FD, n.fd);
+    a.str(&key::VIGIL_NET_SOCKET_TYPE, sock_type).str(&key::VIGIL_NET_ADDRESS_SOURCE, n.addr_source.as_str()).int(&key::VIGIL_NET_FD, n.fd);
     let verb = crate::abi::syscall_name(n.sys.syscall).unwrap_or("unknown");
     if h.event == crate::abi::EventType::NetworkListen {
-        a.int(attr::VIGIL_NET_BACKLOG, n.backlog);
+        a.int(&key::VIGIL_NET_BACKLOG, n.backlog);
     }
-    let what = if let Some(path) = &n.unix_path {
-        a.str(attr::NETWORK_TRANSPORT, "unix");
+    // `<verb> <what> by <who> pid=<tgid>: <outcome>`, built by hand: this
+    // runs for every network record.
+    let mut body = String::with_capacity(verb.len() + who.len() + 128);
+    body.push_str(verb);
+    body.push(' ');
+    if let Some(path) = &n.unix_path {
+        a.str(&key::NETWORK_TRANSPORT, "unix");
         // An abstract name starts with a NUL; shown as '@' like ss(8) does.
-        let shown: Option<Vec<u8>> = path.bytes.as_ref().map(|b| match b.split_first() {
-            Some((0, rest)) => [b"@".as_slice(), rest].concat(),
-            _ => b.clone(),
+        let shown: Option<Cow<'_, [u8]>> = path.bytes.as_ref().map(|b| match b.split_first() {
+            Some((0, rest)) => Cow::Owned([b"@".as_slice(), rest].concat()),
+            _ => Cow::Borrowed(b.as_slice()),
         });
+        let shown = shown.as_deref().map(escape);
         match &shown {
             Some(p) => {
-                a.bytes(attr::NETWORK_PEER_ADDRESS, p);
+                a.str(&key::NETWORK_PEER_ADDRESS, p);
             }
             None => {
                 a.unavailable(attr::NETWORK_PEER_ADDRESS, path.reason.map_or("unknown", |r| r.as_str()));
             }
         }
-        format!("unix {}", shown.as_deref().map_or(std::borrow::Cow::Borrowed("(unknown)"), escape))
+        body.push_str("unix ");
+        body.push_str(shown.as_deref().unwrap_or("(unknown)"));
     } else {
-        let transport: std::borrow::Cow<'_, str> = match n.protocol {
+        let transport: Cow<'_, str> = match n.protocol {
             6 => "tcp".into(),
             17 => "udp".into(),
             other => other.to_string().into(),
         };
-        a.str(attr::NETWORK_TRANSPORT, &transport).str(attr::NETWORK_TYPE, if n.family == 10 { "ipv6" } else { "ipv4" });
-        let local = n.ip(&n.local.0).map(|ip| ip.to_string()).unwrap_or_default();
-        let peer = n.ip(&n.peer.0).map(|ip| ip.to_string()).unwrap_or_default();
-        a.str(attr::NETWORK_LOCAL_ADDRESS, &local).int(attr::NETWORK_LOCAL_PORT, n.local.1);
+        a.str(&key::NETWORK_TRANSPORT, &transport).str(&key::NETWORK_TYPE, if n.family == 10 { "ipv6" } else { "ipv4" });
+        let local = ip_text(n.ip(&n.local.0));
+        a.str(&key::NETWORK_LOCAL_ADDRESS, local.as_str()).int(&key::NETWORK_LOCAL_PORT, n.local.1);
         let has_peer = n.peer.1 != 0 || n.peer.0 != [0; 16];
-        if has_peer {
-            a.str(attr::NETWORK_PEER_ADDRESS, &peer).int(attr::NETWORK_PEER_PORT, n.peer.1);
+        let peer = has_peer.then(|| ip_text(n.ip(&n.peer.0)));
+        if let Some(peer) = &peer {
+            a.str(&key::NETWORK_PEER_ADDRESS, peer.as_str()).int(&key::NETWORK_PEER_PORT, n.peer.1);
         }
-        let fmt = |ip: &str, port: u16| if n.family == 10 { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") };
-        if has_peer {
-            format!("{transport} {} -> {}", fmt(&local, n.local.1), fmt(&peer, n.peer.1))
-        } else {
-            format!("{transport} {}", fmt(&local, n.local.1))
+        let push_endpoint = |body: &mut String, ip: &StackText<64>, port: u16| {
+            if n.family == 10 {
+                body.push('[');
+                body.push_str(ip.as_str());
+                body.push(']');
+            } else {
+                body.push_str(ip.as_str());
+            }
+            body.push(':');
+            push_padded(body, u64::from(port), 1);
+        };
+        body.push_str(&transport);
+        body.push(' ');
+        push_endpoint(&mut body, &local, n.local.1);
+        if let Some(peer) = &peer {
+            body.push_str(" -> ");
+            push_endpoint(&mut body, peer, n.peer.1);
         }
-    };
-    format!("{verb} {what} by {who} pid={}: {}", h.tgid, outcome(&n.sys))
+    }
+    body.push_str(" by ");
+    body.push_str(&who);
+    body.push_str(" pid=");
+    push_padded(&mut body, u64::from(h.tgid), 1);
+    body.push_str(": ");
+    push_outcome(&mut body, &n.sys);
+    body
 }
 
 /// `enum bpf_prog_type` names, by value.
@@ -814,30 +1062,30 @@ fn bpf_command(cmd: u32) -> std::borrow::Cow<'static, str> {
 fn bpf_attrs(a: &mut Attrs, h: &Header, b: &BpfEvent, proc: ProcContext<'_>) -> String {
     let who = syscall_attrs(a, h, &b.sys, proc);
     let cmd = bpf_command(b.cmd);
-    a.str(attr::VIGIL_BPF_COMMAND, &cmd).str(attr::VIGIL_BPF_SOURCE, b.source.as_str());
+    a.str(&key::VIGIL_BPF_COMMAND, &cmd).str(&key::VIGIL_BPF_SOURCE, b.source.as_str());
     let what = match b.cmd {
         5 => {
             let t = table_name(BPF_PROG_TYPES, b.prog_type);
-            a.str(attr::VIGIL_BPF_PROGRAM_TYPE, &t).int(attr::VIGIL_BPF_INSTRUCTIONS, b.insn_cnt);
-            a.int(attr::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
+            a.str(&key::VIGIL_BPF_PROGRAM_TYPE, &t).int(&key::VIGIL_BPF_INSTRUCTIONS, b.insn_cnt);
+            a.int(&key::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
             format!(" {t} program")
         }
         0 => {
             let t = table_name(BPF_MAP_TYPES, b.map_type);
-            a.str(attr::VIGIL_BPF_MAP_TYPE, &t);
+            a.str(&key::VIGIL_BPF_MAP_TYPE, &t);
             format!(" {t} map")
         }
         8 | 28 => {
-            a.int(attr::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
+            a.int(&key::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
             String::new()
         }
         _ => String::new(),
     };
     if !b.name.is_empty() {
-        a.bytes(attr::VIGIL_BPF_NAME, &b.name);
+        a.bytes(&key::VIGIL_BPF_NAME, &b.name);
     }
     if let Some(id) = b.id {
-        a.int(attr::VIGIL_BPF_ID, id);
+        a.int(&key::VIGIL_BPF_ID, id);
     }
     format!("bpf {cmd}{what} {} by {who} pid={}: {}", escape(&b.name), h.tgid, outcome(&b.sys))
 }
@@ -846,11 +1094,11 @@ fn module_attrs(a: &mut Attrs, h: &Header, m: &ModuleEvent, proc: ProcContext<'_
     let who = syscall_attrs(a, h, &m.sys, proc);
     let what = match (&m.path, m.fd) {
         (Some(p), Some(fd)) => {
-            a.field(attr::FILE_PATH, p).int(attr::VIGIL_MODULE_FD, fd).int(attr::VIGIL_MODULE_FLAGS, m.flags);
+            a.field(attr::FILE_PATH, p).int(&key::VIGIL_MODULE_FD, fd).int(&key::VIGIL_MODULE_FLAGS, m.flags);
             p.bytes.as_deref().map_or_else(|| "(file unavailable)".to_owned(), |b| escape(b).into_owned())
         }
         _ => {
-            a.int(attr::VIGIL_MODULE_SIZE, i64::try_from(m.len).unwrap_or(i64::MAX));
+            a.int(&key::VIGIL_MODULE_SIZE, i64::try_from(m.len).unwrap_or(i64::MAX));
             format!("image of {} bytes", m.len)
         }
     };
@@ -875,17 +1123,17 @@ fn ptrace_request_name(req: i64) -> Option<&'static str> {
 
 fn ptrace_attrs(a: &mut Attrs, h: &Header, p: &PtraceEvent, proc: ProcContext<'_>) -> String {
     let who = syscall_attrs(a, h, &p.sys, proc);
-    a.int(attr::VIGIL_PTRACE_REQUEST, p.request).int(attr::VIGIL_PTRACE_ADDR, i64::try_from(p.addr).unwrap_or(i64::MAX));
+    a.int(&key::VIGIL_PTRACE_REQUEST, p.request).int(&key::VIGIL_PTRACE_ADDR, i64::try_from(p.addr).unwrap_or(i64::MAX));
     let name = ptrace_request_name(p.request);
     if let Some(n) = name {
-        a.str(attr::VIGIL_PTRACE_REQUEST_NAME, n);
+        a.str(&key::VIGIL_PTRACE_REQUEST_NAME, n);
     }
     // TRACEME names no target: the tracer is the parent.
     let target = if p.request != 0 {
-        a.int(attr::VIGIL_PTRACE_TARGET_PID, p.target_pid);
+        a.int(&key::VIGIL_PTRACE_TARGET_PID, p.target_pid);
         match proc.target.and_then(|t| t.exe.as_deref()) {
             Some(exe) => {
-                a.bytes(attr::VIGIL_PTRACE_TARGET_EXE, exe);
+                a.bytes(&key::VIGIL_PTRACE_TARGET_EXE, exe);
                 format!(" pid={} ({})", p.target_pid, escape(exe))
             }
             None => {
@@ -930,7 +1178,7 @@ const MOUNT_FLAGS: &[(u32, &str)] = &[
 
 fn mount_attrs(a: &mut Attrs, h: &Header, m: &MountEvent, proc: ProcContext<'_>) -> String {
     let who = syscall_attrs(a, h, &m.sys, proc);
-    a.field(attr::VIGIL_MOUNT_TARGET, &m.target).int(attr::VIGIL_MOUNT_FLAGS, i64::try_from(m.flags).unwrap_or(i64::MAX));
+    a.field(attr::VIGIL_MOUNT_TARGET, &m.target).int(&key::VIGIL_MOUNT_FLAGS, i64::try_from(m.flags).unwrap_or(i64::MAX));
     let target = m.target.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("(target unavailable)"), escape);
     let mut body = String::new();
     if let (Some(source), Some(fstype)) = (&m.source, &m.fstype) {
@@ -941,7 +1189,7 @@ fn mount_attrs(a: &mut Attrs, h: &Header, m: &MountEvent, proc: ProcContext<'_>)
         if fstype.bytes.is_some() || fstype.reason != Some(crate::abi::Reason::NotSupported) {
             a.field(attr::VIGIL_MOUNT_FSTYPE, fstype);
         }
-        a.str_array(attr::VIGIL_MOUNT_FLAG_NAMES, &flag_names(u32::try_from(m.flags & 0xffff_ffff).unwrap_or(0), MOUNT_FLAGS));
+        a.str_array(&key::VIGIL_MOUNT_FLAG_NAMES, &flag_names(u32::try_from(m.flags & 0xffff_ffff).unwrap_or(0), MOUNT_FLAGS));
         body = format!(
             "mount {} on {target} type {}",
             source.bytes.as_deref().map_or(std::borrow::Cow::Borrowed("none"), escape),
@@ -1042,6 +1290,126 @@ mod tests {
         assert_eq!(open_flag_names(0), ["O_RDONLY"]);
         assert_eq!(open_flag_names(0o1101), ["O_WRONLY", "O_CREAT", "O_TRUNC"]);
         assert_eq!(open_flag_names(0o2 | 0o2000000 | 0o40000000), ["O_RDWR", "O_CLOEXEC", "0o40000000"]);
+    }
+
+    /// The names the file records use without allocating are those of
+    /// [`open_flag_names`], and flags it cannot name are left to it.
+    #[test]
+    fn open_flag_names_on_the_stack_match() {
+        let mut buf = [""; OPEN_FLAG_NAMES_MAX];
+        let mut all_known = 0;
+        for (bit, _) in OPEN_FLAGS {
+            all_known |= bit;
+        }
+        for flags in [0, 0o1, 0o2, 0o3, 0o1101, 0o2000101, all_known, all_known & !0o3, 0o100 | 0o20000000] {
+            let n = open_flag_names_known(flags, &mut buf).unwrap_or_else(|| panic!("{flags:o} is named"));
+            assert_eq!(buf[..n], open_flag_names(flags), "{flags:o}");
+        }
+        for flags in [0o40000000, 0o1 | 0o40000000, u32::MAX] {
+            assert_eq!(open_flag_names_known(flags, &mut buf), None, "{flags:o}");
+        }
+    }
+
+    #[test]
+    fn octal_modes_match_format() {
+        for mode in [0, 0o644, 0o100644, 0o104755, 0o7777, u32::MAX, 0o10] {
+            assert_eq!(std::str::from_utf8(&octal_mode(mode)).expect("digits"), format!("{:04o}", mode & 0o7777), "{mode:o}");
+        }
+    }
+
+    /// Each (kind, syscall) hook name is formatted once and then borrowed,
+    /// and is the name formatting gives, for every kind and syscall.
+    #[test]
+    fn cached_hook_names_are_the_formatted_ones() {
+        use crate::abi::{EventType, HookKind, SYSCALLS};
+        for kind in HookKind::ALL.into_iter().map(Some).chain([None]) {
+            for id in SYSCALLS.iter().map(|(id, _)| *id).chain([0, 99, 127, 128, 5000, u32::MAX]) {
+                for event in [EventType::FileOpen, EventType::FileUnlink, EventType::NetworkConnect] {
+                    let got = hook_name(kind, id, event);
+                    assert_eq!(got, format_hook_name(kind, id, event), "{kind:?} {id} {event:?}");
+                    if kind != Some(HookKind::Lsm) {
+                        // No kind: the constant "unknown".
+                        let cached = kind.is_none() || SYSCALLS.iter().any(|(i, _)| *i == id);
+                        assert_eq!(matches!(got, Cow::Borrowed(_)), cached, "{kind:?} {id}");
+                    }
+                }
+            }
+        }
+        assert_eq!(hook_name(Some(HookKind::SyscallTp), 2, EventType::FileOpen), "tracepoint/syscalls/sys_exit_openat");
+        assert_eq!(hook_name(Some(HookKind::RawSyscall), 2, EventType::FileOpen), "tp_btf/sys_exit(openat)");
+        assert_eq!(hook_name(Some(HookKind::Lsm), 6, EventType::FileUnlink), "lsm/path_unlink");
+        assert_eq!(hook_name(Some(HookKind::SyscallTp), 99, EventType::FileOpen), "tracepoint/syscalls/sys_exit_unknown");
+    }
+
+    /// Escaping a path once and taking the basename of the escaped text
+    /// gives the escaped basename, whatever bytes the path holds.
+    #[test]
+    fn basename_of_escaped_path_is_escaped_basename() {
+        let paths: [&[u8]; 12] = [
+            b"/usr/bin/ls",
+            b"",
+            b"/",
+            b"/tmp/",
+            b"noslash",
+            b"/a\\b/c\\d",
+            b"/x\n/y\x1b[31m",
+            b"/bad\xff/\xe2\x82/\xac",
+            b"/\xe2\x82\xac/\xf0\x9f/\x98\x80x",
+            b"/rtl\xe2\x80\xae/gpj.exe",
+            b"/nul\0/x\0",
+            b"//double//slash",
+        ];
+        for p in paths {
+            assert_eq!(escaped_basename(&escape(p)), escape(basename(p)), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn ip_text_is_display() {
+        use std::net::IpAddr;
+        let ips: [IpAddr; 10] = [
+            [0, 0, 0, 0].into(),
+            [255, 255, 255, 255].into(),
+            [10, 0, 9, 4].into(),
+            [1, 20, 100, 199].into(),
+            [0u16; 8].into(),
+            [0, 0, 0, 0, 0, 0, 0, 1].into(),
+            [0xfe80, 0, 0, 0, 0x216, 0x3eff, 0xfe12, 0x3456].into(),
+            [0, 0, 0, 0, 0, 0xffff, 0xc0a8, 0x0101].into(),
+            [0xffff; 8].into(),
+            [0x2001, 0xdb8, 0, 0, 1, 0, 0, 1].into(),
+        ];
+        for ip in ips {
+            assert_eq!(ip_text(Some(ip)).as_str(), ip.to_string());
+        }
+        assert_eq!(ip_text(None).as_str(), "");
+    }
+
+    /// The record uid written on the stack is the allocated one, and one
+    /// that does not fit is refused (the caller then allocates).
+    #[test]
+    fn record_uids_on_the_stack() {
+        use std::fmt::Write;
+        let c = ctx();
+        for (cpu, lane, seq) in [(0, 0, 0), (1, 1, 42), (255, 1, u64::MAX), (u32::MAX, u32::MAX, 10)] {
+            let mut t = StackText::<128>::new();
+            c.write_record_uid(&mut t, cpu, lane, seq).expect("fits");
+            assert_eq!(t.as_str(), c.record_uid(cpu, lane, seq));
+        }
+        assert_eq!(c.record_uid(1, 0, 42), "b00t:5-1-0:42");
+        let long = MapContext { boot_id: "x".repeat(120), ..ctx() };
+        assert!(long.write_record_uid(&mut StackText::<128>::new(), 1, 1, 1_000_000).is_err());
+        let mut t = StackText::<4>::new();
+        assert!(t.write_str("abcde").is_err());
+        assert_eq!(t.as_str(), "", "nothing half-written");
+    }
+
+    #[test]
+    fn outcomes() {
+        let sys = |ret| SyscallInfo { syscall: 2, ret, hook: None, comm: Vec::new() };
+        for (ret, want) in [(3, "ok (3)"), (0, "ok (0)"), (-13, "EACCES"), (-4000, "errno 4000"), (-5000, "ok (-5000)")] {
+            assert_eq!(outcome(&sys(ret)), want);
+        }
     }
 
     #[test]

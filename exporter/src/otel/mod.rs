@@ -1,6 +1,7 @@
 //! Map stage: decoded records -> OTLP log records and resources.
 
 pub mod attr;
+pub mod key;
 pub mod logs;
 pub mod resource;
 pub mod spans;
@@ -10,8 +11,7 @@ pub mod wire;
 use crate::decode::Field;
 use crate::escape::escape;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, ArrayValue, KeyValue};
-use std::borrow::Cow;
-use wire::AnyRef;
+use wire::{AnyRef, AttrKey};
 
 /// Writes a LogRecord's attributes straight into protobuf (see [`wire`])
 /// and keeps the missing-versus-absent lists, which [`Attrs::finish`]
@@ -59,31 +59,31 @@ impl Attrs {
     }
 
     /// Add a string.
-    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+    pub fn str<K: AttrKey + ?Sized>(&mut self, key: &K, value: &str) -> &mut Self {
         wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::Str(value));
         self
     }
 
     /// Add kernel-supplied bytes, escaped (see [`crate::escape`]).
-    pub fn bytes(&mut self, key: &str, value: &[u8]) -> &mut Self {
+    pub fn bytes<K: AttrKey + ?Sized>(&mut self, key: &K, value: &[u8]) -> &mut Self {
         self.str(key, &escape(value))
     }
 
     /// Add an integer.
-    pub fn int(&mut self, key: &str, value: impl Into<i64>) -> &mut Self {
+    pub fn int<K: AttrKey + ?Sized>(&mut self, key: &K, value: impl Into<i64>) -> &mut Self {
         wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::Int(value.into()));
         self
     }
 
     /// Add a boolean.
-    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+    pub fn bool<K: AttrKey + ?Sized>(&mut self, key: &K, value: bool) -> &mut Self {
         wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::Bool(value));
         self
     }
 
     /// Add a string array.
-    pub fn str_array(&mut self, key: &str, values: &[Cow<'_, str>]) -> &mut Self {
-        wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::StrArray(values));
+    pub fn str_array<K: AttrKey + ?Sized, S: AsRef<str>>(&mut self, key: &K, values: &[S]) -> &mut Self {
+        wire::put_key_str_array(&mut self.out, ATTRIBUTES, key, values);
         self
     }
 
@@ -110,9 +110,17 @@ impl Attrs {
 
     /// Add a kernel field as a string, or its missing-versus-absent markers.
     pub fn field(&mut self, key: &'static str, field: &Field) -> &mut Self {
-        match &field.bytes {
-            Some(b) => {
-                self.bytes(key, b);
+        self.field_escaped(key, field, field.bytes.as_deref().map(escape).as_deref())
+    }
+
+    /// [`Attrs::field`], with the field's bytes already escaped by the
+    /// caller (`shown`: [`escape`] of `field.bytes`, `None` when absent),
+    /// for a caller that shows them elsewhere too (the body).
+    pub fn field_escaped(&mut self, key: &'static str, field: &Field, shown: Option<&str>) -> &mut Self {
+        debug_assert_eq!(shown.is_some(), field.bytes.is_some());
+        match shown {
+            Some(s) => {
+                self.str(key, s);
                 if field.truncated {
                     self.truncated(key, field.original_size, field.reason.map(|r| r.as_str()));
                 }
@@ -134,8 +142,7 @@ impl Attrs {
     pub fn finish(mut self) -> Vec<u8> {
         for (key, list) in [(attr::VIGIL_TRUNCATED_FIELDS, &self.truncated), (attr::VIGIL_UNAVAILABLE_FIELDS, &self.unavailable)] {
             if !list.is_empty() {
-                let items: Vec<Cow<'_, str>> = list.iter().map(|s| Cow::Borrowed(*s)).collect();
-                wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::StrArray(&items));
+                wire::put_key_str_array(&mut self.out, ATTRIBUTES, key, list);
             }
         }
         self.out.extend_from_slice(&self.extra);
