@@ -13,6 +13,14 @@
 //!   `pipeline.critical_queue_reserve` slots are free, so the last slots are
 //!   kept for critical records; whatever is not queued is counted per event
 //!   type (`queue_full`);
+//! - bulk records wait in their ring while the queue has no room for them:
+//!   the drain reads at most as many as the queue's bulk share can take
+//!   ([`bulk_room`]), so a burst is buffered by the bulk ring (already
+//!   allocated, in the kernel) as well as by the queue before anything is
+//!   lost; when both are full the kernel drops and counts
+//!   (`kernel_dropped`, bulk lane). The drain never waits for room: it
+//!   leaves the rest for its next turn (the drain timer or a wake-up), and
+//!   the last drain at shutdown reads everything;
 //! - per-lane fill levels and the lanes' sequence counters (records
 //!   generated per lane), read from the kernel for the accounting.
 
@@ -48,10 +56,18 @@ fn ring_of(ring: &libbpf_rs::RingBuffer<'_>, lane: u32) -> *mut libbpf_sys::ring
     unsafe { libbpf_sys::ring_buffer__ring(ring.as_libbpf_object().as_ptr(), ring_index(lane)) }
 }
 
+/// Bulk records the queue can take now: its free slots beyond the critical
+/// reserve.
+pub fn bulk_room(free: usize, reserve: usize) -> usize {
+    free.saturating_sub(reserve)
+}
+
 /// Drain both rings, critical first: empty the critical ring, read up to
-/// [`BULK_BATCH`] bulk records, repeat until the bulk ring had less than a
-/// batch. Returns the records read, or the first negative libbpf error.
-pub fn drain(ring: &libbpf_rs::RingBuffer<'_>) -> Result<u64, i32> {
+/// [`BULK_BATCH`] bulk records (no more than `bulk_room()` says the queue
+/// can take: the rest waits in the ring), repeat until the bulk ring had
+/// fewer or the queue has no more room. Returns the records read, or the
+/// first negative libbpf error.
+pub fn drain(ring: &libbpf_rs::RingBuffer<'_>, bulk_room: &dyn Fn() -> usize) -> Result<u64, i32> {
     let critical = ring_of(ring, LANE_CRITICAL);
     let bulk = ring_of(ring, LANE_BULK);
     if critical.is_null() || bulk.is_null() {
@@ -67,8 +83,12 @@ pub fn drain(ring: &libbpf_rs::RingBuffer<'_>) -> Result<u64, i32> {
         if c < 0 {
             return Err(c);
         }
+        let n = bulk_room().min(BULK_BATCH);
+        if n == 0 {
+            return Ok(total + c as u64);
+        }
         // SAFETY: as above.
-        let b = unsafe { libbpf_sys::ring__consume_n(bulk, BULK_BATCH as _) };
+        let b = unsafe { libbpf_sys::ring__consume_n(bulk, n as _) };
         if b < 0 {
             return Err(b);
         }

@@ -565,6 +565,9 @@ fn receiver_thread(
         .add(&loaded.skel.maps.events, handler(abi::LANE_CRITICAL))
         .and_then(|b| b.add(&loaded.skel.maps.events_bulk, handler(abi::LANE_BULK)))
         .map(|_| ());
+    // Only to see how much room the queue has (lanes::drain); dropped
+    // before the last drain, so the channel closes with the ring.
+    let room = tx.clone();
     drop(tx);
     let ring = match added.and_then(|()| builder.build()) {
         Ok(r) => r,
@@ -602,8 +605,9 @@ fn receiver_thread(
         degraded,
     }));
     let interval = Duration::from_millis(settings.probes.poll_interval_ms);
+    let bulk_room = || lanes::bulk_room(room.capacity(), reserve);
     let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
-        if let Err(e) = lanes::drain(ring) {
+        if let Err(e) = lanes::drain(ring, &bulk_room) {
             tracing::warn!("ring buffer consume: {}", std::io::Error::from_raw_os_error(-e));
         }
     };
@@ -674,7 +678,12 @@ fn receiver_thread(
         tracing::warn!("object has no .bss: stopping by detaching the programs first");
         detach_all(std::mem::take(&mut links));
     }
-    drain(&ring);
+    // The last drain reads everything (what the queue can not take is
+    // counted as queue_full, not left unread in the ring).
+    drop(room);
+    if let Err(e) = lanes::drain(&ring, &|| usize::MAX) {
+        tracing::warn!("ring buffer consume: {}", std::io::Error::from_raw_os_error(-e));
+    }
     read_kernel_counters(&loaded.skel, &stats);
     read_program_stats(&loaded, &stats, run_stats.is_some());
     drop(ring);
