@@ -160,6 +160,27 @@ fn report_size(name: &str, encoded_bytes: &mut usize) {
     *encoded_bytes = 0;
 }
 
+/// One iteration: map `batch` into `logs` (cleared first, its buffer kept
+/// as the map stage's batcher keeps it) and encode the request. The request
+/// is dropped on return, as the export stage drops it once delivered: the
+/// encoder then reuses its buffer.
+fn map_and_encode(
+    mapper: &mut Mapper,
+    logs: &mut LogBatch,
+    encoder: &mut RequestEncoder,
+    batch: &[RawRecord],
+    encoded_bytes: &mut usize,
+) -> u64 {
+    logs.clear();
+    for r in batch {
+        logs.push_mapped(|out| mapper.map_into(r, out));
+    }
+    assert_eq!(logs.len(), BATCH);
+    let request = encoder.encode_groups(&logs.groups());
+    *encoded_bytes = request.bytes.len();
+    request.records
+}
+
 fn bench(c: &mut Criterion<ThreadCpuTime>) {
     let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
     // A fixture cgroup tree: the records' cgroup id is a directory's inode,
@@ -184,18 +205,7 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
     g.bench_function("decode_map_encode_exec", |b| {
         b.iter_batched(
             || raws.iter().map(|bytes| RawRecord { bytes: bytes.clone(), observed_ns: 1 }).collect::<Vec<_>>(),
-            |batch| {
-                logs.clear();
-                for r in &batch {
-                    logs.push_mapped(|out| mapper.map_into(r, out));
-                }
-                assert_eq!(logs.len(), BATCH);
-                // Dropped here, as the export stage drops a request once it
-                // is delivered: the encoder then reuses its buffer.
-                let batch = encoder.encode_groups(&logs.groups());
-                encoded_bytes = batch.bytes.len();
-                batch.records
-            },
+            |batch| map_and_encode(&mut mapper, &mut logs, &mut encoder, &batch, &mut encoded_bytes),
             BatchSize::SmallInput,
         );
     });
@@ -238,16 +248,7 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
         g.bench_function(name, |b| {
             b.iter_batched(
                 || bulk.iter().map(|bytes| RawRecord { bytes: bytes.clone(), observed_ns: 1 }).collect::<Vec<_>>(),
-                |batch| {
-                    logs.clear();
-                    for r in &batch {
-                        logs.push_mapped(|out| mapper.map_into(r, out));
-                    }
-                    assert_eq!(logs.len(), BATCH);
-                    let batch = encoder.encode_groups(&logs.groups());
-                    encoded_bytes = batch.bytes.len();
-                    batch.records
-                },
+                |batch| map_and_encode(&mut mapper, &mut logs, &mut encoder, &batch, &mut encoded_bytes),
                 BatchSize::SmallInput,
             );
         });

@@ -658,11 +658,15 @@ fn unknown_parent_is_rebuilt_from_proc_and_reconciled() {
     // The shell starts before the capture, which skips the /proc snapshot:
     // its later fork names a parent the table does not know. It waits on
     // its stdin (the `read` builtin does not fork) until the probes are
-    // attached, however long loading takes on a busy machine.
-    let mut sh = Command::new("/bin/sh").args(["-c", "read go; /bin/true; sleep 0.5"]).stdin(Stdio::piped()).spawn().unwrap();
+    // attached, however long loading takes on a busy machine. It then
+    // waits on its stdin again (not `sleep`: the shell would exec it as its
+    // last command, and a reconciliation that sees the new image before its
+    // exec record is mapped rightly counts the shell as a missed exec).
+    let mut sh = Command::new("/bin/sh").args(["-c", "read go; /bin/true; read done"]).stdin(Stdio::piped()).spawn().unwrap();
     let sh_pid = sh.id();
     let mut cap = Capture::start_without_snapshot(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..ProbesConfig::default() });
-    sh.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut stdin = sh.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
     let fork =
         cap.wait_for("fork by the unknown shell", WAIT, |c| matches!(&c.record.event, Event::Fork(_)) && c.record.header.tgid == sh_pid);
     assert_eq!(str_attr(&fork.log.attributes, "vigil.context.source"), Some("rebuilt"), "parent context rebuilt from /proc");
@@ -677,6 +681,8 @@ fn unknown_parent_is_rebuilt_from_proc_and_reconciled() {
     let losses: Vec<_> = cap.mapper().loss_records(vigil::clock::unix_now_ns()).iter().map(|l| l.decode().unwrap()).collect();
     let missed = losses.iter().find(|l| str_attr(&l.attributes, "error.type") == Some("missed_exec")).expect("missed_exec loss record");
     assert_eq!(int_attr(&missed.attributes, "vigil.loss.count"), Some(r.missed_exec.len() as i64));
+    stdin.write_all(b"done\n").unwrap();
+    drop(stdin);
     sh.wait().unwrap();
 }
 
