@@ -834,6 +834,18 @@ pub fn read_pod<T: Pod>(bytes: &[u8]) -> Option<T> {
     Some(value)
 }
 
+/// Lay out a file record as the probes do: the fixed part, the path, and
+/// for a rename the second path (taken from the syscall's argument, as the
+/// rename programs report it). For golden tests and benchmarks.
+pub fn encode_file(mut raw: RawFile, event: EventType, path: &[u8], path2: Option<&[u8]>) -> Vec<u8> {
+    let mut fields: Vec<VarField<'_, RawFile>> = vec![(|r| &mut r.path, path)];
+    if let Some(p2) = path2 {
+        raw.path2_source = path_source::ARG;
+        fields.push((|r| &mut r.path2, p2));
+    }
+    encode_var(raw, event, |r| &mut r.hdr, &fields)
+}
+
 /// Lay out an exec record as the probes do: the fixed part, then the
 /// variable fields (exe, filename, args, cwd) in that order. Each field's
 /// `off` and `len` are filled in; its `flags`, `orig_len` and `reason` are

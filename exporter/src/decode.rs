@@ -893,12 +893,7 @@ pub(crate) mod tests {
             ..RawFile::default()
         };
         raw.comm[..4].copy_from_slice(b"test");
-        let mut fields: Vec<abi::VarField<'_, RawFile>> = vec![(|r| &mut r.path, path)];
-        if let Some(p2) = path2 {
-            raw.path2_source = abi::path_source::ARG;
-            fields.push((|r| &mut r.path2, p2));
-        }
-        abi::encode_var(raw, event, |r| &mut r.hdr, &fields)
+        abi::encode_file(raw, event, path, path2)
     }
 
     #[test]

@@ -564,16 +564,6 @@ fn file_raw(seq: u64, tgid: u32, ret: i64, syscall: u32, hook: HookKind) -> RawF
     raw
 }
 
-fn encode_file(raw: RawFile, event: EventType, path: &[u8], path2: Option<&[u8]>) -> Vec<u8> {
-    let mut raw = raw;
-    let mut fields: Vec<abi::VarField<'_, RawFile>> = vec![(|r| &mut r.path, path)];
-    if let Some(p2) = path2 {
-        raw.path2_source = abi::path_source::ARG;
-        fields.push((|r| &mut r.path2, p2));
-    }
-    abi::encode_var(raw, event, |r| &mut r.hdr, &fields)
-}
-
 /// The bulk file records of a process the table knows (from its exec)
 /// and of one it does not: every file event, flags with and without a
 /// mode, unknown flag bits, errors with and without a name, each kind of
@@ -588,7 +578,7 @@ fn file_records() {
         let mut r = file_raw(seq, tgid, ret, 2, hook);
         r.flags = flags;
         r.mode = mode;
-        encode_file(r, EventType::FileOpen, path, None)
+        abi::encode_file(r, EventType::FileOpen, path, None)
     };
     records.push(open(2, 4242, 3, 0o2000101, 0o100644, HookKind::SyscallTp, b"/srv/app/cache/session-0042.tmp"));
     records.push(open(3, 4242, 4, 0, 0, HookKind::SyscallTp, b"/etc/ssl/openssl.cnf"));
@@ -597,20 +587,20 @@ fn file_records() {
     records.push(open(6, 7777, -28, 0o1, 0, HookKind::Fentry, b"/var/log/x\nforged"));
     let mut unlink = file_raw(7, 4242, 0, 6, HookKind::Lsm);
     unlink.flags = 0x200;
-    records.push(encode_file(unlink, EventType::FileUnlink, b"/tmp/a", None));
+    records.push(abi::encode_file(unlink, EventType::FileUnlink, b"/tmp/a", None));
     let mut rename = file_raw(8, 4242, 0, 10, HookKind::SyscallTp);
     rename.flags = 1;
-    records.push(encode_file(rename, EventType::FileRename, b"/tmp/a", Some(b"/tmp/b")));
+    records.push(abi::encode_file(rename, EventType::FileRename, b"/tmp/a", Some(b"/tmp/b")));
     let mut chmod = file_raw(9, 4242, 0, 13, HookKind::SyscallTp);
     chmod.mode = 0o104755;
-    records.push(encode_file(chmod, EventType::FileChmod, b"/srv/run.sh", None));
+    records.push(abi::encode_file(chmod, EventType::FileChmod, b"/srv/run.sh", None));
     let mut chown = file_raw(10, 4242, -1, 14, HookKind::SyscallTp);
     chown.uid = 0;
     chown.gid = 1000;
-    records.push(encode_file(chown, EventType::FileChown, b"/srv/run.sh", None));
+    records.push(abi::encode_file(chown, EventType::FileChown, b"/srv/run.sh", None));
     let mut truncate = file_raw(11, 4242, 0, 19, HookKind::SyscallTp);
     truncate.length = 4096;
-    records.push(encode_file(truncate, EventType::FileTruncate, b"/srv/data.db", None));
+    records.push(abi::encode_file(truncate, EventType::FileTruncate, b"/srv/data.db", None));
     check("file_records", records);
 }
 
