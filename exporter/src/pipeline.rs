@@ -248,12 +248,6 @@ impl Mapper {
         self.spans.as_ref()?.get(pid).map(|s| (s.trace_id, s.span_id))
     }
 
-    /// Spans that ended since the last call, as OTLP spans.
-    pub fn take_spans(&mut self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
-        let error_on_signal = self.error_on_signal;
-        self.finished_spans.drain(..).map(|f| crate::otel::spans::to_span(&f, error_on_signal)).collect()
-    }
-
     /// Spans that ended since the last call, as OTLP spans grouped by the
     /// workload of their process (`None`: the host resource alone),
     /// including those [`Mapper::collect_spans`] held back.
