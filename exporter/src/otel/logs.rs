@@ -612,6 +612,16 @@ fn push_i64(out: &mut String, v: i64) {
     push_padded(out, v.unsigned_abs(), 1);
 }
 
+/// Append the end of an event-family body: ` by <who> pid=<tgid>: <outcome>`.
+fn push_actor_outcome(out: &mut String, who: &str, tgid: u32, sys: &SyscallInfo) {
+    out.push_str(" by ");
+    out.push_str(who);
+    out.push_str(" pid=");
+    push_padded(out, u64::from(tgid), 1);
+    out.push_str(": ");
+    push_outcome(out, sys);
+}
+
 /// Append a syscall's outcome for a body: the errno's name (`errno <n>`
 /// when it has none), or `ok (<return value>)`.
 fn push_outcome(out: &mut String, sys: &SyscallInfo) {
@@ -730,12 +740,7 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
         body.push_str(" -> ");
         body.push_str(t);
     }
-    body.push_str(" by ");
-    body.push_str(&who);
-    body.push_str(" pid=");
-    push_padded(&mut body, u64::from(h.tgid), 1);
-    body.push_str(": ");
-    push_outcome(&mut body, &f.sys);
+    push_actor_outcome(&mut body, &who, h.tgid, &f.sys);
     body
 }
 
@@ -959,12 +964,7 @@ fn net_attrs(a: &mut Attrs, h: &Header, n: &NetEvent, proc: ProcContext<'_>) -> 
             push_endpoint(&mut body, peer, n.peer.1);
         }
     }
-    body.push_str(" by ");
-    body.push_str(&who);
-    body.push_str(" pid=");
-    push_padded(&mut body, u64::from(h.tgid), 1);
-    body.push_str(": ");
-    push_outcome(&mut body, &n.sys);
+    push_actor_outcome(&mut body, &who, h.tgid, &n.sys);
     body
 }
 
