@@ -35,21 +35,34 @@ fn exec_fd(fd: &OwnedFd) -> u32 {
     let argv = [arg0.as_ptr(), std::ptr::null()];
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let raw = fd.as_raw_fd();
-    // SAFETY: the child only calls execveat and _exit (async-signal-safe);
-    // every pointer was prepared before the fork.
+    let pause = libc::timespec { tv_sec: 0, tv_nsec: 10_000_000 };
+    // SAFETY: the child only calls execveat, nanosleep and _exit
+    // (async-signal-safe); every pointer was prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        // SAFETY: see above.
+        // A freshly written file is busy (ETXTBSY) while a test forking in
+        // parallel holds a duplicate of its write descriptor: retry for up
+        // to 1 s. The exit status carries the errno of the last attempt.
+        // SAFETY: see above; reading errno is async-signal-safe too.
         unsafe {
-            libc::syscall(libc::SYS_execveat, raw, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
-            libc::_exit(127);
+            for _ in 0..100 {
+                libc::syscall(libc::SYS_execveat, raw, empty.as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+                if *libc::__errno_location() != libc::ETXTBSY {
+                    break;
+                }
+                libc::nanosleep(&pause, std::ptr::null_mut());
+            }
+            libc::_exit(100 + (*libc::__errno_location()).min(100));
         }
     }
     assert!(pid > 0);
     let mut status = 0;
     // SAFETY: our child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the fileless program ran (status {status:#x})");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the fileless program ran (status {status:#x}; an exit code 100+n is execveat's errno n)"
+    );
     pid as u32
 }
 

@@ -56,7 +56,7 @@ fn excluded_paths_cgroups_executables_and_uids_are_absent_and_counted() {
     let in_cgroup: Vec<u32> = (0..N_RUNS).map(|_| super::exec_true_in(&cg_dir)).collect();
     let excluded_exe: Vec<u32> = (0..N_RUNS)
         .map(|_| {
-            let mut c = Command::new(&exe).spawn().unwrap();
+            let mut c = super::spawn_copied(&mut Command::new(&exe));
             assert!(c.wait().unwrap().success());
             c.id()
         })
