@@ -256,6 +256,23 @@ pub const HOOKS: &[Hook] = &[
     hook(E::NetworkListen, F::Network, "net_listen_exit", "tracepoint/syscalls/sys_exit_listen", K::SyscallTp, R::Emit),
 ];
 
+/// Whether the syscall tracepoint of `hook` exists in this kernel (its
+/// event directory in tracefs); `None` for other kinds of hooks, or when no
+/// tracefs is mounted to tell (libbpf then tries and reports).
+pub fn tracepoint_present(hook: &Hook) -> Option<bool> {
+    if hook.kind != HookKind::SyscallTp {
+        return None;
+    }
+    let event = hook.attach_point.strip_prefix("tracepoint/")?;
+    let root =
+        ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().map(std::path::Path::new).find(|root| root.is_dir())?;
+    match std::fs::metadata(root.join(event)) {
+        Ok(m) => Some(m.is_dir()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+        Err(_) => None, // unreadable (not root): cannot tell
+    }
+}
+
 /// Whether `family` is switched on in `settings`.
 pub fn family_enabled(settings: &ProbeSettings, family: Family) -> bool {
     match family {
@@ -361,6 +378,8 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
                     item(&name, true, false, format!("{} ({}, {})", h.attach_point, h.program, h.kind.as_str()));
                 } else if h.instead_of.is_some() {
                     continue; // a stand-in that was not needed
+                } else if tracepoint_present(h) == Some(false) {
+                    item(&name, !h.required, false, format!("{}: absent on this kernel (no such tracepoint)", h.attach_point));
                 } else {
                     item(
                         &name,
@@ -396,6 +415,23 @@ pub fn render(items: &[CheckItem]) -> (String, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracepoint_presence_is_read_from_tracefs() {
+        let openat = HOOKS.iter().find(|h| h.program == "file_openat_exit").unwrap();
+        let mut missing = *openat;
+        missing.attach_point = "tracepoint/syscalls/sys_exit_no_such_syscall";
+        let raw = HOOKS.iter().find(|h| h.kind == HookKind::RawSyscall).unwrap();
+        assert_eq!(tracepoint_present(raw), None, "not a syscall tracepoint");
+        let events = std::path::Path::new("/sys/kernel/tracing/events/syscalls");
+        if std::fs::read_dir(events).is_ok() {
+            assert_eq!(tracepoint_present(openat), Some(true));
+            assert_eq!(tracepoint_present(&missing), Some(false));
+        } else {
+            eprintln!("tracefs not readable here: only the unknown answer is checked");
+            assert_ne!(tracepoint_present(&missing), Some(true));
+        }
+    }
 
     #[test]
     fn every_event_type_has_a_required_emitting_hook() {

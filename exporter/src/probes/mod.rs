@@ -179,6 +179,10 @@ fn selected(settings: &ProbeSettings, preferred: bool) -> Vec<&'static hooks::Ho
             hooks::Variant::Preferred => preferred,
             hooks::Variant::Fallback => !preferred,
         })
+        // An optional syscall tracepoint this kernel does not have (module
+        // syscalls without CONFIG_MODULES) is not loaded at all: its
+        // stand-in, if any, serves the event.
+        .filter(|h| h.required || hooks::tracepoint_present(h) != Some(false))
         .collect()
 }
 
@@ -259,6 +263,14 @@ pub(crate) fn load_and_attach(settings: &ProbeSettings) -> Result<(Loaded, Vec<l
             return Err(ProbeError::Attach { hook: hook.attach_point, message: message.clone() });
         }
         tracing::info!("optional hook {} not attached: {message}", hook.attach_point);
+    }
+    let absent: Vec<&str> = hooks::HOOKS
+        .iter()
+        .filter(|h| !h.required && hooks::family_enabled(settings, h.family) && hooks::tracepoint_present(h) == Some(false))
+        .map(|h| h.attach_point)
+        .collect();
+    if !absent.is_empty() {
+        tracing::info!("optional hooks absent on this kernel (no such tracepoint): {}", absent.join(", "));
     }
     loaded.enabled.retain(|h| attached.iter().any(|a| a.program == h.program));
     let active =
