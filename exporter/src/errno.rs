@@ -138,14 +138,62 @@ const NAMES: [&str; 133] = [
     "EHWPOISON",
 ];
 
-/// The symbolic name of `errno` (e.g. 13 -> `EACCES`), `None` when unknown.
+/// Kernel-internal codes 512..=531 (include/linux/errno.h). They never
+/// reach user space, but a syscall exit hook runs before signal handling
+/// turns ERESTARTSYS and friends into a restart or EINTR, so records see
+/// them.
+const INTERNAL: [&str; 20] = [
+    "ERESTARTSYS",
+    "ERESTARTNOINTR",
+    "ERESTARTNOHAND",
+    "ENOIOCTLCMD",
+    "ERESTART_RESTARTBLOCK",
+    "EPROBE_DEFER",
+    "EOPENSTALE",
+    "ENOPARAM",
+    "",
+    "EBADHANDLE",
+    "ENOTSYNC",
+    "EBADCOOKIE",
+    "ENOTSUPP",
+    "ETOOSMALL",
+    "ESERVERFAULT",
+    "EBADTYPE",
+    "EJUKEBOX",
+    "EIOCBQUEUED",
+    "ERECALLCONFLICT",
+    "ENOGRACE",
+];
+
+/// `error.type` for a code with no name (OpenTelemetry's fallback value);
+/// the number itself is in `vigil.syscall.return`.
+pub const OTHER: &str = "_OTHER";
+
+/// The symbolic name of `errno` (e.g. 13 -> `EACCES`, 512 ->
+/// `ERESTARTSYS`), `None` when unknown.
 pub fn name(errno: i32) -> Option<&'static str> {
-    let i = usize::try_from(errno).ok()?.checked_sub(1)?;
-    NAMES.get(i).copied().filter(|n| !n.is_empty())
+    let n = usize::try_from(errno).ok()?;
+    let name = match n {
+        1..=133 => NAMES[n - 1],
+        512..=531 => INTERNAL[n - 512],
+        _ => "",
+    };
+    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kernel_internal_codes_are_named_and_the_rest_unknown() {
+        assert_eq!(super::name(512), Some("ERESTARTSYS"));
+        assert_eq!(super::name(516), Some("ERESTART_RESTARTBLOCK"));
+        assert_eq!(super::name(524), Some("ENOTSUPP"));
+        assert_eq!(super::name(531), Some("ENOGRACE"));
+        for unknown in [0, -1, 41, 134, 511, 520, 532, 4095] {
+            assert_eq!(super::name(unknown), None, "{unknown}");
+        }
+    }
+
     #[test]
     fn names_match_libc() {
         for (n, want) in [

@@ -520,10 +520,7 @@ fn syscall_attrs<'a>(a: &mut Attrs, h: &Header, sys: &'a SyscallInfo, proc: Proc
     }
     a.str(&key::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown")).int(&key::VIGIL_SYSCALL_RETURN, sys.ret);
     if let Some(errno) = sys.errno() {
-        match crate::errno::name(errno) {
-            Some(n) => a.str(&key::ERROR_TYPE, n),
-            None => a.str(&key::ERROR_TYPE, &errno.to_string()),
-        };
+        a.str(&key::ERROR_TYPE, crate::errno::name(errno).unwrap_or(crate::errno::OTHER));
     }
     a.str(&key::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
     exe.unwrap_or_else(|| escape(&sys.comm))
@@ -1283,6 +1280,12 @@ mod tests {
         assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(-13)));
         assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("syscall_argument".into())));
         assert_eq!(get(&lr.attributes, "vigil.file.inode"), None, "no object, no inode");
+        for (ret, want) in [(-512, "ERESTARTSYS"), (-600, "_OTHER"), (-41, "_OTHER")] {
+            let rec = decode(&file_record(EventType::FileOpen, ret, b"/root/x", None)).expect("decode");
+            let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+            assert_eq!(get(&lr.attributes, "error.type"), Some(&Value::StringValue(want.into())), "{ret}");
+            assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(ret)));
+        }
     }
 
     #[test]
