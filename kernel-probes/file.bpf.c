@@ -79,7 +79,7 @@ static __always_inline void vigil_file_ids(struct vigil_file *r, struct file *fi
 	r->dev = vigil_inode_dev(inode);
 }
 
-static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs)
+static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs, __u32 hook)
 {
 	struct vigil_stash st = {};
 	struct vigil_scratch *s;
@@ -124,7 +124,7 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs)
 	vigil_hdr_now(&r->hdr);
 	r->ret = ret;
 	r->syscall = sys;
-	r->hook = VIGIL_HOOK_SYSCALL_TP;
+	r->hook = hook;
 	r->uid = (__u32)-1;
 	r->gid = (__u32)-1;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
@@ -195,28 +195,28 @@ out:
 SEC("tracepoint/syscalls/sys_exit_openat")
 int file_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPENAT, ctx->ret, 4);
+	return vigil_open_exit(VIGIL_SYS_OPENAT, ctx->ret, 4, VIGIL_HOOK_SYSCALL_TP);
 }
 
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int file_open_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPEN, ctx->ret, 3);
+	return vigil_open_exit(VIGIL_SYS_OPEN, ctx->ret, 3, VIGIL_HOOK_SYSCALL_TP);
 }
 
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int file_creat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_CREAT, ctx->ret, 2);
+	return vigil_open_exit(VIGIL_SYS_CREAT, ctx->ret, 2, VIGIL_HOOK_SYSCALL_TP);
 }
 
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int file_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPENAT2, ctx->ret, 3);
+	return vigil_open_exit(VIGIL_SYS_OPENAT2, ctx->ret, 3, VIGIL_HOOK_SYSCALL_TP);
 }
 
 /*

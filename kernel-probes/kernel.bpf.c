@@ -192,9 +192,15 @@ int kernel_finit_module_exit(struct trace_event_raw_sys_exit *ctx)
 #if defined(__TARGET_ARCH_x86)
 #define VIGIL_NR_INIT_MODULE 175
 #define VIGIL_NR_FINIT_MODULE 313
+#define VIGIL_NR_OPEN 2
+#define VIGIL_NR_CREAT 85
+#define VIGIL_NR_OPENAT 257
+#define VIGIL_NR_OPENAT2 437
 #elif defined(__TARGET_ARCH_arm64)
 #define VIGIL_NR_INIT_MODULE 105
 #define VIGIL_NR_FINIT_MODULE 273
+#define VIGIL_NR_OPENAT 56   /* no open or creat on arm64 */
+#define VIGIL_NR_OPENAT2 437
 #endif
 
 static __always_inline __u32 vigil_module_sys(long nr)
@@ -206,15 +212,47 @@ static __always_inline __u32 vigil_module_sys(long nr)
 	return 0;
 }
 
+/*
+ * Set by the loader when this program also serves the open family (the
+ * file family is on and this program runs anyway): the open syscalls'
+ * tracepoint programs are then not attached, which saves the perf-event
+ * tracepoint layer (buffer, recursion guard, trace_call_bpf) on every open.
+ */
+const volatile __u32 raw_open_exit = 0;
+
+/* The open-family syscall of number @nr, or 0. */
+static __always_inline __u32 vigil_open_sys(long nr)
+{
+	switch (nr) {
+	case VIGIL_NR_OPENAT:
+		return VIGIL_SYS_OPENAT;
+	case VIGIL_NR_OPENAT2:
+		return VIGIL_SYS_OPENAT2;
+#ifdef VIGIL_NR_OPEN
+	case VIGIL_NR_OPEN:
+		return VIGIL_SYS_OPEN;
+	case VIGIL_NR_CREAT:
+		return VIGIL_SYS_CREAT;
+#endif
+	}
+	return 0;
+}
+
 /* Exit only (it runs on every syscall, so it does as little as possible):
  * the arguments come from the saved user registers. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(kernel_module_raw_exit, struct pt_regs *regs, long ret)
 {
 	/* a typed argument: a plain load, not a probe read */
-	__u32 sys = vigil_module_sys(regs->orig_ax);
+	long nr = regs->orig_ax;
+	__u32 sys = vigil_module_sys(nr);
 
-	if (!sys || vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+	if (!sys) {
+		if (raw_open_exit && (sys = vigil_open_sys(nr)))
+			return vigil_open_exit(sys, ret, 4, VIGIL_HOOK_RAW_SYSCALL);
+		return 0;
+	}
+	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	{
 		struct vigil_stash st = {};

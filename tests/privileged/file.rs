@@ -69,7 +69,10 @@ fn open_for_writing_reports_the_opened_file() {
     let f = file(&rec);
     assert_eq!(f.sys.ret, i64::from(fd));
     assert_eq!(f.sys.syscall, 2, "openat");
-    assert_eq!(f.sys.hook, Some(HookKind::SyscallTp));
+    // Without module support (no module syscall tracepoints) the raw
+    // sys_exit program runs anyway and serves the opens too.
+    let raw = !std::path::Path::new("/sys/kernel/tracing/events/syscalls/sys_exit_finit_module").exists();
+    assert_eq!(f.sys.hook, Some(if raw { HookKind::RawSyscall } else { HookKind::SyscallTp }));
     assert_eq!(f.flags, (libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC) as u32);
     assert_eq!(f.mode, 0o640);
     assert_eq!(f.ino, Some(ino));
@@ -83,7 +86,7 @@ fn open_for_writing_reports_the_opened_file() {
     assert_eq!(str_attr(l, "vigil.file.path_source"), Some("kernel_object"));
     assert_eq!(str_attr(l, "vigil.syscall"), Some("openat"));
     assert_eq!(int_attr(l, "vigil.syscall.return"), Some(i64::from(fd)));
-    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_openat"));
+    assert_eq!(str_attr(l, "vigil.hook"), Some(if raw { "tp_btf/sys_exit(openat)" } else { "tracepoint/syscalls/sys_exit_openat" }));
     assert_eq!(str_attr(l, "vigil.file.access"), Some("write"));
     assert_eq!(str_array_attr(l, "vigil.file.flag_names").unwrap(), ["O_WRONLY", "O_CREAT", "O_CLOEXEC"]);
     assert_eq!(str_attr(l, "file.mode"), Some("0640"));
@@ -91,6 +94,31 @@ fn open_for_writing_reports_the_opened_file() {
     assert_eq!(int_attr(l, "process.pid"), Some(i64::from(std::process::id())));
     assert_eq!(int_attr(l, "thread.id"), Some(i64::from(tid)));
     assert_eq!(str_attr(l, "error.type"), None);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// With the kernel family off no raw sys_exit program runs, so the opens
+/// keep their syscall tracepoints on every kernel: that variant is
+/// exercised here even where the raw program serves them by default.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn opens_keep_their_tracepoints_when_the_kernel_family_is_off() {
+    let mut cap = Capture::start(ProbesConfig { kernel: false, ringbuf_kib: 4096, poll_interval_ms: 5, ..ProbesConfig::default() });
+    let dir = temp_dir("open-tracepoint");
+    let target = dir.join("tp.txt");
+    std::fs::write(&target, b"").unwrap();
+    let c = cstr(&target);
+    // SAFETY: a valid C string; the descriptor is closed below.
+    let fd = unsafe { libc::openat(libc::AT_FDCWD, c.as_ptr(), libc::O_WRONLY | libc::O_TRUNC) };
+    assert!(fd >= 0);
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    let rec = cap.wait_for("open record", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &target));
+    let f = file(&rec);
+    assert_eq!(f.sys.ret, i64::from(fd));
+    assert_eq!(f.sys.hook, Some(HookKind::SyscallTp));
+    assert_eq!(f.path_source, PathSource::KernelObject);
+    assert_eq!(str_attr(&rec.log.attributes, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_openat"));
     std::fs::remove_dir_all(dir).unwrap();
 }
 

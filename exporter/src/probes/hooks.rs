@@ -1,6 +1,7 @@
 //! The hook table (which programs serve which event) and `vigil check`.
 //!
-//! Every program of the object has one entry here, with the event family
+//! Every program of the object has an entry here (the raw `sys_exit`
+//! program two: it can serve two events), with the event family
 //! it belongs to (switched on and off in `[probes]`) and its role: an
 //! `Emit` program writes the event's records, a `Stash` program only keeps
 //! a syscall's arguments for the matching exit program. Where several
@@ -248,6 +249,10 @@ pub const HOOKS: &[Hook] = &[
         hook(E::KernelModule, F::Kernel, "kernel_module_raw_exit", "tp_btf/sys_exit", K::RawSyscall, R::Emit),
         "kernel_finit_module_exit",
     ),
+    // When that stand-in runs anyway and the file family is on, it serves
+    // the opens too and the open tracepoint programs are not loaded (see
+    // `raw_opens`): the same program, a second entry.
+    instead_of(hook(E::FileOpen, F::File, RAW_EXIT, "tp_btf/sys_exit", K::RawSyscall, R::Emit), "file_openat_exit"),
     // Network: exit programs only (arguments from the saved user registers).
     hook(E::NetworkConnect, F::Network, "net_connect_exit", "tracepoint/syscalls/sys_exit_connect", K::SyscallTp, R::Emit),
     hook(E::NetworkAccept, F::Network, "net_accept_exit", "tracepoint/syscalls/sys_exit_accept", K::SyscallTp, R::Emit),
@@ -271,6 +276,30 @@ pub fn tracepoint_present(hook: &Hook) -> Option<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
         Err(_) => None, // unreadable (not root): cannot tell
     }
+}
+
+/// The raw `sys_exit` program: the module stand-in, and the opens' hook
+/// when it runs anyway.
+pub const RAW_EXIT: &str = "kernel_module_raw_exit";
+
+/// The programs the raw `sys_exit` program replaces when it serves the
+/// opens.
+pub const OPEN_PROGRAMS: [&str; 4] = ["file_openat_exit", "file_openat2_exit", "file_open_exit", "file_creat_exit"];
+
+/// Whether the opens ride on the raw `sys_exit` program: it runs on every
+/// syscall anyway (the kernel and file families are on, and this kernel has
+/// no module syscall tracepoints, i.e. no module support), so serving the
+/// opens there costs a syscall-number test per syscall and saves the
+/// perf-event tracepoint layer on every open (its buffer, recursion guard
+/// and `trace_call_bpf`). Decided before the load: the program reads it
+/// from its read-only data.
+pub fn raw_opens(settings: &ProbeSettings) -> bool {
+    family_enabled(settings, Family::Kernel)
+        && family_enabled(settings, Family::File)
+        && HOOKS
+            .iter()
+            .filter(|h| h.event == EventType::KernelModule && h.kind == HookKind::SyscallTp)
+            .all(|h| tracepoint_present(h) == Some(false))
 }
 
 /// Whether `family` is switched on in `settings`.
@@ -380,6 +409,8 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
                     continue; // a stand-in that was not needed
                 } else if tracepoint_present(h) == Some(false) {
                     item(&name, !h.required, false, format!("{}: absent on this kernel (no such tracepoint)", h.attach_point));
+                } else if let Some(other) = active.iter().find_map(|a| a.strip_prefix(&format!("{}=", h.event.event_name()))) {
+                    item(&name, true, false, format!("{}: not in use, {other} serves the event", h.attach_point));
                 } else {
                     item(
                         &name,
@@ -438,10 +469,22 @@ mod tests {
         for t in EventType::ALL {
             assert!(HOOKS.iter().any(|h| h.event == t && h.role == Role::Emit && (h.required || h.instead_of.is_none())), "{t:?}");
         }
-        let mut names: Vec<_> = HOOKS.iter().map(|h| h.program).collect();
+        // One entry per program, except the raw sys_exit program: one per
+        // event it serves (module loads, opens), each once.
+        let mut names: Vec<_> = HOOKS.iter().map(|h| (h.program, h.event as u32)).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), HOOKS.len(), "a program is listed twice");
+        assert_eq!(names.len(), HOOKS.len(), "a program is listed twice for one event");
+        let raw: Vec<_> = HOOKS.iter().filter(|h| h.program == RAW_EXIT).map(|h| h.event).collect();
+        assert_eq!(raw, [EventType::KernelModule, EventType::FileOpen]);
+        for p in OPEN_PROGRAMS {
+            assert!(HOOKS.iter().any(|h| h.program == p && h.event == EventType::FileOpen), "{p}");
+        }
+        let mut others: Vec<_> = HOOKS.iter().map(|h| h.program).filter(|p| *p != RAW_EXIT).collect();
+        let n = others.len();
+        others.sort_unstable();
+        others.dedup();
+        assert_eq!(others.len(), n, "a program other than the raw sys_exit one is listed twice");
         for h in HOOKS {
             assert!(h.attach_point.starts_with(h.kind.as_str().split('/').next().unwrap_or("")), "{h:?}");
             // Every preferred variant has a fallback for the same event.

@@ -171,6 +171,7 @@ pub(crate) struct Loaded {
 /// Programs to load: every program of an enabled family, with either the
 /// preferred or the fallback variant of each event.
 fn selected(settings: &ProbeSettings, preferred: bool) -> Vec<&'static hooks::Hook> {
+    let raw_opens = hooks::raw_opens(settings);
     hooks::HOOKS
         .iter()
         .filter(|h| hooks::family_enabled(settings, h.family))
@@ -183,6 +184,13 @@ fn selected(settings: &ProbeSettings, preferred: bool) -> Vec<&'static hooks::Ho
         // syscalls without CONFIG_MODULES) is not loaded at all: its
         // stand-in, if any, serves the event.
         .filter(|h| h.required || hooks::tracepoint_present(h) != Some(false))
+        // The opens: either their tracepoint programs or the raw sys_exit
+        // program's second entry, never both.
+        .filter(|h| match h.event {
+            EventType::FileOpen if h.program == hooks::RAW_EXIT => raw_opens,
+            EventType::FileOpen => !(raw_opens && hooks::OPEN_PROGRAMS.contains(&h.program)),
+            _ => true,
+        })
         .collect()
 }
 
@@ -312,6 +320,7 @@ fn open_and_load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Ho
     rodata.wakeup_every = settings.probes.wakeup_every;
     rodata.direct_loads_off = u32::from(!settings.probes.direct_loads);
     rodata.path_max = settings.probes.path_max_bytes;
+    rodata.raw_open_exit = u32::from(enabled.iter().any(|h| h.event == EventType::FileOpen && h.program == hooks::RAW_EXIT));
     set_read_prefixes(rodata, &settings.probes.file_read_prefixes)?;
     rodata.filter_flags = crate::filters::flags(&settings.filters);
     rodata.ratelimit_rate = settings.ratelimit.bulk_per_process_rate;
@@ -361,6 +370,12 @@ pub(crate) fn attach_enabled(loaded: &mut Loaded) -> Attached {
             if attached.iter().any(|a: &&hooks::Hook| a.program == primary) {
                 continue;
             }
+        }
+        // One program serving a second event (the raw sys_exit program):
+        // attached once.
+        if attached.iter().any(|a: &&hooks::Hook| a.program == hook.program) {
+            attached.push(hook);
+            continue;
         }
         let prog = loaded.skel.object().progs_mut().find(|p| p.name() == hook.program);
         match prog.map(|p| p.attach()) {
