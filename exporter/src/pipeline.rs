@@ -1058,6 +1058,9 @@ async fn send(tx: &mpsc::Sender<Batch>, batch: Batch, stats: &Stats) -> bool {
     true
 }
 
+/// Records the map stage takes from the queue per wake-up.
+const RECV_CHUNK: usize = 256;
+
 async fn map_stage(
     mut mapper: Mapper,
     mut rx: mpsc::Receiver<RawRecord>,
@@ -1081,20 +1084,29 @@ async fn map_stage(
     let mut gaps_at_reconcile = 0;
     let mut last_reconcile = tokio::time::Instant::now();
     let mut ready: Vec<(Lane, LogBatch)> = Vec::new();
+    let mut span_requests: Vec<Vec<SpanGroup>> = Vec::new();
     let mut flush_spans = false;
     let critical = |b: LogBatch| (Lane::Critical, b);
+    // Records are taken from the queue up to RECV_CHUNK at a time: one pass
+    // through the select (and its timers) per chunk, not per record.
+    let mut chunk: Vec<RawRecord> = Vec::with_capacity(RECV_CHUNK);
     loop {
         tokio::select! {
-            raw = rx.recv() => match raw {
-                Some(raw) => {
+            n = rx.recv_many(&mut chunk, RECV_CHUNK) => {
+                if n == 0 {
+                    break; // the receiver has stopped
+                }
+                for raw in chunk.drain(..) {
                     let (lane, b) = if crate::abi::peek_lane(&raw.bytes) == Some(crate::abi::LANE_BULK) {
                         (Lane::Bulk, &mut bulk_batcher)
                     } else {
                         (Lane::Critical, &mut batcher)
                     };
                     ready.extend(b.push_mapped(|out| mapper.map_into(&raw, out)).map(|l| (lane, l)));
+                    // Spans ended by this record are converted now, while
+                    // their pid still names the process (see collect_spans).
+                    span_requests.extend(mapper.collect_spans(cfg.export.batch_max_records, cfg.export.batch_max_bytes));
                 }
-                None => break,
             },
             _ = flush_tick.tick() => {
                 stats.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
@@ -1139,12 +1151,12 @@ async fn map_stage(
         }
         // Ended spans go out in batches like the records: when a batch is
         // full, and the rest with the records at each flush tick.
-        let mut span_requests = mapper.collect_spans(cfg.export.batch_max_records, cfg.export.batch_max_bytes);
+        span_requests.extend(mapper.collect_spans(cfg.export.batch_max_records, cfg.export.batch_max_bytes));
         if flush_spans {
             flush_spans = false;
             span_requests.push(mapper.take_span_groups());
         }
-        for groups in span_requests.into_iter().filter(|g| !g.is_empty()) {
+        for groups in span_requests.drain(..).filter(|g| !g.is_empty()) {
             if !send(&tx, encoder.encode_span_groups(groups), &stats).await {
                 return;
             }
