@@ -84,6 +84,7 @@ fn sdk_resource(resource: &opentelemetry_proto::tonic::resource::v1::Resource) -
 pub fn start(
     cfg: &Config,
     stats: Arc<Stats>,
+    metadata: Option<Arc<crate::metadata::MetadataStats>>,
     resource: &opentelemetry_proto::tonic::resource::v1::Resource,
     interval: Duration,
 ) -> anyhow::Result<Option<SelfMetrics>> {
@@ -122,11 +123,11 @@ pub fn start(
     };
     let reader = PeriodicReader::builder(exporter).with_interval(interval).build();
     let provider = SdkMeterProvider::builder().with_resource(sdk_resource(resource)).with_reader(reader).build();
-    register(&provider, stats);
+    register(&provider, stats, metadata);
     Ok(Some(SelfMetrics { provider }))
 }
 
-fn register(provider: &SdkMeterProvider, stats: Arc<Stats>) {
+fn register(provider: &SdkMeterProvider, stats: Arc<Stats>, metadata: Option<Arc<crate::metadata::MetadataStats>>) {
     let meter = provider.meter("vigil");
     let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     macro_rules! counter {
@@ -158,6 +159,57 @@ fn register(provider: &SdkMeterProvider, stats: Arc<Stats>) {
             o.observe(s.received_of(t), &[KeyValue::new("vigil.event_name", t.event_name())]);
         }
     });
+    counter!(
+        "vigil.records.excluded",
+        "{record}",
+        "records excluded in the kernel by [filters], by event and filter (not lost)",
+        |s, o| {
+            for t in EventType::ALL {
+                for r in crate::filters::FilterReason::ALL {
+                    let v = l(s.excluded_of(t, r));
+                    if v > 0 {
+                        o.observe(
+                            v,
+                            &[KeyValue::new("vigil.event_name", t.event_name()), KeyValue::new("vigil.filter.reason", r.as_str())],
+                        );
+                    }
+                }
+            }
+        }
+    );
+    counter!(
+        "vigil.records.suppressed",
+        "{record}",
+        "bulk records over their process's rate limit, by event (counted in summary records, not lost)",
+        |s, o| {
+            for t in EventType::ALL {
+                let v = l(s.ratelimited_of(t));
+                if v > 0 {
+                    o.observe(v, &[KeyValue::new("vigil.event_name", t.event_name())]);
+                }
+            }
+        }
+    );
+    if let Some(m) = metadata {
+        let _ = meter
+            .u64_observable_counter("vigil.metadata.lookups")
+            .with_unit("{lookup}")
+            .with_description(
+                "workload metadata lookups: container runtime (started, failed, skipped: queue full) and Kubernetes (listed, failed)",
+            )
+            .with_callback(move |o| {
+                for (api, outcome, c) in [
+                    ("container", "started", &m.lookups),
+                    ("container", "failed", &m.failures),
+                    ("container", "skipped", &m.skipped),
+                    ("kubernetes", "listed", &m.k8s_lists),
+                    ("kubernetes", "failed", &m.k8s_failures),
+                ] {
+                    o.observe(l(c), &[KeyValue::new("vigil.metadata.api", api), KeyValue::new("vigil.metadata.outcome", outcome)]);
+                }
+            })
+            .build();
+    }
     counter!("vigil.export.retries", "{attempt}", "export attempts retried", |s, o| {
         o.observe(l(&s.export_retries), &[]);
     });
@@ -271,12 +323,19 @@ mod tests {
         stats.processes_tracked.store(7, Ordering::Relaxed);
         stats.ringbuf_used_bytes.store(4096, Ordering::Relaxed);
         stats.bulk_ringbuf_used_bytes.store(8192, Ordering::Relaxed);
+        stats.excluded_of(EventType::FileOpen, crate::filters::FilterReason::File).store(5, Ordering::Relaxed);
+        stats.ratelimited_of(EventType::NetworkConnect).store(9, Ordering::Relaxed);
+        let metadata = Arc::new(crate::metadata::MetadataStats::default());
+        metadata.skipped.store(3, Ordering::Relaxed);
         let exporter = InMemoryMetricExporter::default();
         let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
-        register(&provider, stats);
+        register(&provider, stats, Some(metadata));
         provider.force_flush().expect("flush");
         let mut received = None;
         let mut queue_full = None;
+        let mut excluded = Vec::new();
+        let mut suppressed = Vec::new();
+        let mut skipped = None;
         let mut gauges = std::collections::BTreeMap::new();
         for rm in exporter.get_finished_metrics().expect("metrics") {
             for sm in rm.scope_metrics() {
@@ -302,6 +361,16 @@ mod tests {
                                 {
                                     queue_full = Some(p.value())
                                 }
+                                "vigil.records.excluded" => {
+                                    excluded.push((attr("vigil.event_name"), attr("vigil.filter.reason"), p.value()))
+                                }
+                                "vigil.records.suppressed" => suppressed.push((attr("vigil.event_name"), p.value())),
+                                "vigil.metadata.lookups"
+                                    if attr("vigil.metadata.api").as_deref() == Some("container")
+                                        && attr("vigil.metadata.outcome").as_deref() == Some("skipped") =>
+                                {
+                                    skipped = Some(p.value())
+                                }
                                 _ => {}
                             }
                         }
@@ -311,6 +380,10 @@ mod tests {
         }
         assert_eq!(received, Some(42));
         assert_eq!(queue_full, Some(1));
+        // Only the series that counted something.
+        assert_eq!(excluded, [(Some("vigil.file.open".to_owned()), Some("file".to_owned()), 5)]);
+        assert_eq!(suppressed, [(Some("vigil.network.connect".to_owned()), 9)]);
+        assert_eq!(skipped, Some(3));
         assert_eq!(gauges.get("vigil.process_table.size"), Some(&7));
         assert_eq!(gauges.get("vigil.ringbuf.usage"), Some(&4096));
         assert_eq!(gauges.get("vigil.ringbuf.usage/bulk"), Some(&8192), "the bulk lane's ring is a second point");

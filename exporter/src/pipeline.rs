@@ -1262,6 +1262,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let ctx =
         MapContext { clock: BootClock::sample(), boot_id: boot_id.clone(), session: format!("{:x}", receiver.status.loaded_at_boot_ns) };
     let metadata = crate::metadata::Metadata::start(&cfg.metadata, |k| std::env::var(k).ok()).context("starting the metadata lookups")?;
+    let metadata_stats = metadata.as_ref().map(crate::metadata::Metadata::shared_stats);
     let policy = crate::otel::resource::effective_policy(&cfg.policy, crate::policy::bpf_lsm_active());
     let alert = crate::policy::AlertHook::new(&cfg.policy, host.host_name.as_deref().unwrap_or(&boot_id));
     let mut mapper = Mapper::new(ctx, cfg.pipeline.process_table_max, crate::procfs::default_root(), stats.clone())
@@ -1291,7 +1292,13 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
     let mut resource = host_resource(&host, &instance_id, &receiver.status.active_hooks);
     crate::otel::resource::add_config(&mut resource, &cfg, &exporter_target);
     crate::otel::resource::add_k8s_node(&mut resource, |k| std::env::var(k).ok());
-    let self_metrics = match crate::metrics::start(&cfg, stats.clone(), &resource, Duration::from_secs(cfg.telemetry.metrics_interval_s)) {
+    let self_metrics = match crate::metrics::start(
+        &cfg,
+        stats.clone(),
+        metadata_stats,
+        &resource,
+        Duration::from_secs(cfg.telemetry.metrics_interval_s),
+    ) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!("vigil's own metrics are not exported: {e:#}");

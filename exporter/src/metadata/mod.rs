@@ -415,6 +415,11 @@ impl Metadata {
     pub fn stats(&self) -> &MetadataStats {
         &self.stats
     }
+
+    /// The lookup counters, shared (for vigil's own metrics).
+    pub fn shared_stats(&self) -> Arc<MetadataStats> {
+        self.stats.clone()
+    }
 }
 
 /// Run container lookups until the handle is dropped.
