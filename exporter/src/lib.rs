@@ -13,6 +13,7 @@ pub mod config;
 pub mod decode;
 pub mod errno;
 pub mod escape;
+pub mod fasthash;
 pub mod export;
 pub mod filters;
 pub mod health;

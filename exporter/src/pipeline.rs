@@ -12,7 +12,7 @@ use crate::accounting::{LossReporter, StreamTracker};
 use crate::cgroups::CgroupCache;
 use crate::clock::BootClock;
 use crate::config::Config;
-use crate::decode::{decode, Event, Record};
+use crate::decode::{decode_borrowed, Event, Record};
 use crate::escape::escape;
 use crate::export::{Batch, Exporter, Lane, RequestEncoder, RetryPolicy};
 use crate::host::HostInfo;
@@ -114,7 +114,7 @@ pub struct Mapper {
     /// Container and pod metadata lookups (None: all off).
     metadata: Option<crate::metadata::Metadata>,
     /// Workload parsed from each cgroup id's path (paths do not change).
-    workloads: std::collections::HashMap<u64, Arc<Workload>>,
+    workloads: crate::fasthash::FastMap<u64, Arc<Workload>>,
     /// Each workload's part of the Resource, with the metadata epoch it was
     /// built at (rebuilt when the lookups learn something).
     resources: std::collections::HashMap<Arc<Workload>, CachedResource>,
@@ -127,7 +127,7 @@ pub struct Mapper {
     /// workload like the records). An exited pid's entry stays until its pid
     /// is reused or a reconciliation finds it gone: its span may end after
     /// the exit record (segments, shutdown).
-    span_workloads: std::collections::HashMap<u32, Arc<Workload>>,
+    span_workloads: crate::fasthash::FastMap<u32, Arc<Workload>>,
     proc_root: PathBuf,
     stats: Arc<Stats>,
     tracker: StreamTracker,
@@ -157,10 +157,10 @@ impl Mapper {
             cgroups: CgroupCache::new(crate::procfs::cgroup2_root()),
             users: crate::users::UserNames::default(),
             metadata: None,
-            workloads: std::collections::HashMap::new(),
+            workloads: crate::fasthash::FastMap::default(),
             resources: std::collections::HashMap::new(),
             last_resource: None,
-            span_workloads: std::collections::HashMap::new(),
+            span_workloads: crate::fasthash::FastMap::default(),
             proc_root,
             stats,
             tracker: StreamTracker::default(),
@@ -654,7 +654,8 @@ impl Mapper {
     /// (a batch's buffer, see [`LogBatch::push_mapped`]) instead of a new
     /// buffer. Nothing is appended for a record that does not decode.
     pub fn map_into(&mut self, raw: &RawRecord, out: &mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>> {
-        let rec: Record = match decode(&raw.bytes) {
+        // Exec values borrowed from the raw record: mapped, then dropped.
+        let rec: Record<&[u8]> = match decode_borrowed(&raw.bytes) {
             Ok(r) => r,
             Err(e) => {
                 self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
@@ -784,7 +785,7 @@ impl Mapper {
                 write_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap, out_buf)
             }
         };
-        // Mapped: an exec's executable and comm move into the table.
+        // Mapped: an exec's executable and comm go into the table.
         if let Event::Exec(e) = rec.event {
             self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, exec_workload);
         }
@@ -826,7 +827,7 @@ pub struct LogBatch {
     records: Vec<u8>,
     groups: Vec<LogGroup>,
     /// Group of each resource (by pointer; 0: the host resource alone).
-    index: std::collections::HashMap<usize, usize>,
+    index: crate::fasthash::FastMap<usize, usize>,
     /// The (key, group) of the last record: runs of records of one workload
     /// skip the hash lookup (SipHash was ~2% of the exec path).
     last: Option<(usize, usize)>,

@@ -5,7 +5,7 @@
 //! second and the file re-read when it changed, so users added after start
 //! resolve. An id without an entry resolves to nothing (no placeholder).
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,7 +18,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 struct IdFile {
     path: PathBuf,
     /// Shared, so that each exec record takes a reference, not a copy.
-    names: HashMap<u32, Arc<str>>,
+    names: FastMap<u32, Arc<str>>,
     /// mtime (and size) of the version loaded; `None`: not loaded.
     loaded: Option<(SystemTime, u64)>,
     checked: Option<Instant>,
@@ -26,7 +26,7 @@ struct IdFile {
 
 impl IdFile {
     fn new(path: PathBuf) -> Self {
-        IdFile { path, names: HashMap::new(), loaded: None, checked: None }
+        IdFile { path, names: FastMap::default(), loaded: None, checked: None }
     }
 
     fn refresh(&mut self, now: Instant) {
@@ -50,8 +50,8 @@ impl IdFile {
 
 /// `name:password:id:...` lines -> id -> name (the first entry of an id
 /// wins, as with getpwuid).
-fn parse(text: &str) -> HashMap<u32, Arc<str>> {
-    let mut out = HashMap::new();
+fn parse(text: &str) -> FastMap<u32, Arc<str>> {
+    let mut out = FastMap::default();
     for line in text.lines() {
         if line.starts_with('#') {
             continue;
