@@ -821,10 +821,21 @@ pub struct RunSummary {
 /// per record, and a run of records of one workload is copied into the
 /// request as one chunk. [`LogBatch::clear`] (and [`Batcher::recycle`])
 /// keep the buffer's allocation for the next batch.
+///
+/// The buffer starts with [`HEAD_ROOM`] bytes of room: a batch whose
+/// records are all of one workload becomes its request in place
+/// ([`LogBatch::take_request`]): the request's bytes before the records
+/// are written into the room, and the buffer is sent without copying the
+/// records. It comes back to the batch (`pool`) once the request is
+/// dropped (delivered or given up).
 #[derive(Debug, Default)]
 pub struct LogBatch {
-    /// Every record, framed, in arrival order.
+    /// [`HEAD_ROOM`] bytes, then every record, framed, in arrival order
+    /// (empty until the first record).
     records: Vec<u8>,
+    /// The buffer of the last request taken in place, back once that
+    /// request was dropped.
+    pool: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     groups: Vec<LogGroup>,
     /// Group of each resource (by pointer; 0: the host resource alone).
     index: crate::fasthash::FastMap<usize, usize>,
@@ -850,6 +861,37 @@ fn resource_key(r: Option<&Arc<WorkloadResource>>) -> usize {
 /// A record written into a batch's buffer, not yet counted in a group.
 type Written = (Option<Arc<WorkloadResource>>, std::ops::Range<usize>);
 
+/// Room at the start of a batch's buffer for the request's bytes before
+/// the records (tags and lengths, the host and workload Resource, the
+/// scope: ~1 KB here; a larger Resource falls back to copying).
+pub const HEAD_ROOM: usize = 8192;
+
+/// A batch's buffer sent as a request ([`LogBatch::take_request`]): the
+/// request is `buf[start..]`; dropped, the buffer goes back to its batch.
+struct SentBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    pool: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for SentBuffer {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl Drop for SentBuffer {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.pool.lock() {
+            if slot.is_none() {
+                let mut buf = std::mem::take(&mut self.buf);
+                buf.clear();
+                *slot = Some(buf);
+            }
+        }
+    }
+}
+
 impl LogBatch {
     /// Add a record of `resource` (`None`: the host resource alone).
     pub fn push(&mut self, resource: Option<Arc<WorkloadResource>>, log: EncodedLog) {
@@ -869,7 +911,22 @@ impl LogBatch {
         true
     }
 
+    /// Make the room before the first record, in the buffer of the last
+    /// request taken in place when it is back.
+    #[inline]
+    fn ensure_room(&mut self) {
+        if self.records.is_empty() {
+            if self.records.capacity() == 0 {
+                if let Some(buf) = self.pool.lock().ok().and_then(|mut slot| slot.take()) {
+                    self.records = buf;
+                }
+            }
+            self.records.resize(HEAD_ROOM, 0);
+        }
+    }
+
     fn write(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>>) -> Option<Written> {
+        self.ensure_room();
         let start = self.records.len();
         let mark = wire::begin_log(&mut self.records);
         let Some(resource) = write(&mut self.records) else {
@@ -881,9 +938,44 @@ impl LogBatch {
     }
 
     fn write_framed(&mut self, resource: Option<Arc<WorkloadResource>>, log: &[u8]) -> Written {
+        self.ensure_room();
         let start = self.records.len();
         wire::put_log(&mut self.records, log);
         (resource, start..self.records.len())
+    }
+
+    /// Append a record already framed (taken back from another batch).
+    fn append_framed(&mut self, framed: &[u8]) -> std::ops::Range<usize> {
+        self.ensure_room();
+        let start = self.records.len();
+        self.records.extend_from_slice(framed);
+        start..self.records.len()
+    }
+
+    /// The batch as its request, without copying the records: when they
+    /// are all of one workload (`None`: the host resource alone) and lie in
+    /// one run, `around(workload, records_len)` gives the request's bytes
+    /// before and after them ([`wire::request_around`]); the bytes before
+    /// are written into the room before the records, and the buffer
+    /// becomes the request. The batch is then empty. `None` (the batch
+    /// unchanged) for other batches, or when the bytes before the records
+    /// do not fit in [`HEAD_ROOM`].
+    pub fn take_request(
+        &mut self,
+        around: impl FnOnce(Option<&WorkloadResource>, usize) -> (Vec<u8>, Vec<u8>),
+    ) -> Option<bytes::Bytes> {
+        let [group] = self.groups.as_slice() else { return None };
+        let [range] = group.ranges.as_slice() else { return None };
+        if range.start != HEAD_ROOM || range.end != self.records.len() {
+            return None;
+        }
+        let (head, tail) = around(group.resource.as_deref(), range.len());
+        let start = HEAD_ROOM.checked_sub(head.len())?;
+        self.records[start..HEAD_ROOM].copy_from_slice(&head);
+        self.records.extend_from_slice(&tail);
+        let sent = SentBuffer { buf: std::mem::take(&mut self.records), start, pool: self.pool.clone() };
+        self.clear();
+        Some(bytes::Bytes::from_owner(sent))
     }
 
     /// Take back the last record written (not committed): its framed bytes.
@@ -1009,8 +1101,7 @@ impl Batcher {
             // Rare (once per full batch): move the record to the next batch.
             let framed = self.batch.unwrite(range);
             let full = self.take();
-            range = 0..framed.len();
-            self.batch.records.extend_from_slice(&framed);
+            range = self.batch.append_framed(&framed);
             size = range.len() + group(&self.batch);
             Some(full)
         } else {
@@ -1128,8 +1219,8 @@ async fn map_stage(
             gaps_at_reconcile = mapper.tracker().gaps;
             last_reconcile = tokio::time::Instant::now();
         }
-        for (lane, logs) in ready.drain(..) {
-            let request = encoder.encode_groups(&logs.groups()).in_lane(lane);
+        for (lane, mut logs) in ready.drain(..) {
+            let request = encoder.encode_batch(&mut logs).in_lane(lane);
             match lane {
                 Lane::Critical => batcher.recycle(logs),
                 Lane::Bulk => bulk_batcher.recycle(logs),
@@ -1388,6 +1479,59 @@ mod tests {
     /// Records written straight into the batch: the bytes are those of the
     /// same records pushed encoded, a write that maps nothing adds nothing,
     /// and the record that overflows the byte limit moves to the next batch.
+    /// A one-workload batch becomes its request in place: the bytes of
+    /// the copying encoder, and the buffer comes back to the batch once the
+    /// request is dropped. Batches of several workloads are copied.
+    #[test]
+    fn one_group_batches_become_their_request_in_place() {
+        use crate::export::RequestEncoder;
+        use crate::otel::kv_str;
+        let host = opentelemetry_proto::tonic::resource::v1::Resource { attributes: vec![kv_str("host.name", "h")], ..Default::default() };
+        let mut enc = RequestEncoder::new(&host);
+        let pod = Arc::new(WorkloadResource::new(vec![kv_str("k8s.pod.uid", "u")]));
+        for resource in [None, Some(pod.clone())] {
+            let mut batch = LogBatch::default();
+            for i in 0..200u8 {
+                batch.push(resource.clone(), EncodedLog(vec![0x10, i % 100 + 1]));
+            }
+            let copied = enc.encode_groups(&batch.groups());
+            let sent = enc.encode_batch(&mut batch);
+            assert_eq!(sent.bytes, copied.bytes, "the same request");
+            assert_eq!(sent.records, 200);
+            assert!(batch.is_empty() && batch.groups().is_empty(), "the batch was taken");
+            // The request is in the batch's buffer: while it is in flight
+            // the batch writes into another one, and gets its own back once
+            // it is dropped.
+            let in_use = |b: &LogBatch, req: &Batch| b.records.as_ptr_range().contains(&req.bytes.as_ptr());
+            let at = sent.bytes.as_ptr();
+            drop((sent, copied));
+            batch.push(None, EncodedLog(vec![0x10, 1]));
+            assert!(batch.records.as_ptr_range().contains(&at), "buffer reused");
+            let sent = enc.encode_batch(&mut batch);
+            batch.push(None, EncodedLog(vec![0x10, 1]));
+            assert!(!in_use(&batch, &sent), "not while the request is in flight");
+            assert_eq!(sent.decode().expect("decodes").resource_logs[0].scope_logs[0].log_records.len(), 1);
+        }
+        // Two workloads: encoded by copying, the batch left as it was.
+        let mut batch = LogBatch::default();
+        batch.push(None, EncodedLog(vec![0x10, 1]));
+        batch.push(Some(pod.clone()), EncodedLog(vec![0x10, 2]));
+        let copied = enc.encode_groups(&batch.groups());
+        let sent = enc.encode_batch(&mut batch);
+        assert_eq!((sent.bytes, batch.len()), (copied.bytes, 2));
+        // A record moved to the next batch by the byte limit lands after
+        // that batch's room too.
+        let mut b = Batcher::new(100, 40);
+        assert!(b.push(EncodedLog([0x10, 5].repeat(15))).is_none());
+        let mut full = b.push(EncodedLog([0x10, 6].repeat(15))).expect("byte limit reached");
+        let mut next = b.take();
+        for (batch, severity) in [(&mut full, 5), (&mut next, 6)] {
+            let req = enc.encode_batch(batch).decode().expect("decodes");
+            let body = &req.resource_logs[0].scope_logs[0].log_records;
+            assert_eq!((body.len(), body[0].severity_number), (1, severity));
+        }
+    }
+
     #[test]
     fn mapped_records_are_framed_in_place_and_bounded() {
         let rec = |n: usize| {

@@ -541,43 +541,81 @@ pub fn encode_request_groups(
     schema_url: &str,
     groups: &[(&[u8], &FramedLogs<'_>)],
 ) -> Bytes {
-    let sizes: Vec<(usize, usize)> = groups
+    let sizes: Vec<GroupSizes> = groups
         .iter()
-        .map(|(extra, logs)| {
-            let records: usize = logs.chunks.iter().map(|c| c.len()).sum();
-            let scope_logs =
-                len_field_size(SCOPE_LOGS_SCOPE, scope.len()) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url.len());
-            let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, host.len() + extra.len())
-                + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
-                + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url.len());
-            (scope_logs, resource_logs)
-        })
+        .map(|(extra, logs)| GroupSizes::new(host.len() + extra.len(), scope.len(), schema_url.len(), logs.chunks.iter().map(|c| c.len()).sum()))
         .collect();
-    let total: usize = sizes.iter().map(|(_, rl)| len_field_size(REQUEST_RESOURCE_LOGS, *rl)).sum();
+    let total: usize = sizes.iter().map(|g| len_field_size(REQUEST_RESOURCE_LOGS, g.resource_logs)).sum();
     buf.clear();
     buf.reserve(total);
-    for ((extra, logs), (scope_logs, resource_logs)) in groups.iter().zip(sizes) {
-        let mut head = Head::new();
-        head.len_prefix(REQUEST_RESOURCE_LOGS, resource_logs).len_prefix(RESOURCE_LOGS_RESOURCE, host.len() + extra.len());
-        buf.extend_from_slice(head.as_slice());
-        buf.extend_from_slice(host);
-        buf.extend_from_slice(extra);
-        let mut head = Head::new();
-        head.len_prefix(RESOURCE_LOGS_SCOPE_LOGS, scope_logs).len_prefix(SCOPE_LOGS_SCOPE, scope.len());
-        buf.extend_from_slice(head.as_slice());
-        buf.extend_from_slice(scope);
+    for ((extra, logs), sizes) in groups.iter().zip(sizes) {
+        put_group_head(&mut |b| buf.extend_from_slice(b), host, extra, scope, sizes);
         for chunk in &logs.chunks {
             buf.extend_from_slice(chunk);
         }
-        for field in [SCOPE_LOGS_SCHEMA_URL, RESOURCE_LOGS_SCHEMA_URL] {
-            let mut head = Head::new();
-            head.len_prefix(field, schema_url.len());
-            buf.extend_from_slice(head.as_slice());
-            buf.extend_from_slice(schema_url.as_bytes());
-        }
+        put_group_tail(&mut |b| buf.extend_from_slice(b), schema_url);
     }
     debug_assert_eq!(buf.len(), total);
     buf.split().freeze()
+}
+
+/// The lengths of one `ResourceLogs` of a request and of its `ScopeLogs`.
+#[derive(Debug, Clone, Copy)]
+struct GroupSizes {
+    resource: usize,
+    scope: usize,
+    scope_logs: usize,
+    resource_logs: usize,
+}
+
+impl GroupSizes {
+    fn new(resource: usize, scope: usize, schema_url: usize, records: usize) -> Self {
+        let scope_logs = len_field_size(SCOPE_LOGS_SCOPE, scope) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url);
+        let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, resource)
+            + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
+            + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url);
+        GroupSizes { resource, scope, scope_logs, resource_logs }
+    }
+}
+
+/// A group's bytes before its records: the `ResourceLogs` field's tag and
+/// length, its Resource (`host` then `extra`), the `ScopeLogs` field's tag
+/// and length, and the scope.
+fn put_group_head(put: &mut impl FnMut(&[u8]), host: &[u8], extra: &[u8], scope: &[u8], sizes: GroupSizes) {
+    let mut head = Head::new();
+    head.len_prefix(REQUEST_RESOURCE_LOGS, sizes.resource_logs).len_prefix(RESOURCE_LOGS_RESOURCE, sizes.resource);
+    put(head.as_slice());
+    put(host);
+    put(extra);
+    let mut head = Head::new();
+    head.len_prefix(RESOURCE_LOGS_SCOPE_LOGS, sizes.scope_logs).len_prefix(SCOPE_LOGS_SCOPE, sizes.scope);
+    put(head.as_slice());
+    put(scope);
+}
+
+/// A group's bytes after its records: the schema URLs of the `ScopeLogs`
+/// and of the `ResourceLogs`.
+fn put_group_tail(put: &mut impl FnMut(&[u8]), schema_url: &str) {
+    for field in [SCOPE_LOGS_SCHEMA_URL, RESOURCE_LOGS_SCHEMA_URL] {
+        let mut head = Head::new();
+        head.len_prefix(field, schema_url.len());
+        put(head.as_slice());
+        put(schema_url.as_bytes());
+    }
+}
+
+/// The bytes of a one-group `ExportLogsServiceRequest` (what
+/// [`encode_request_groups`] writes for one group) before its
+/// `records_len` bytes of framed records, and after them: a caller that
+/// has the records in a buffer with room before them writes the request
+/// around them instead of copying them.
+pub fn request_around(host: &[u8], extra: &[u8], scope: &[u8], schema_url: &str, records_len: usize) -> (Vec<u8>, Vec<u8>) {
+    let sizes = GroupSizes::new(host.len() + extra.len(), scope.len(), schema_url.len(), records_len);
+    let mut head = Vec::with_capacity(host.len() + extra.len() + scope.len() + Head::SIZE * 2);
+    put_group_head(&mut |b| head.extend_from_slice(b), host, extra, scope, sizes);
+    let mut tail = Vec::with_capacity(Head::SIZE * 2 + schema_url.len() * 2);
+    put_group_tail(&mut |b| tail.extend_from_slice(b), schema_url);
+    (head, tail)
 }
 
 #[cfg(test)]
@@ -703,6 +741,18 @@ mod tests {
             }],
         };
         assert_eq!(got, want);
+    }
+
+    /// A request written around records in place has the bytes of one
+    /// encoded with a copy of them.
+    #[test]
+    fn request_around_records_is_the_copied_request() {
+        let logs: Vec<EncodedLog> = (0..300u16).map(|i| EncodedLog(vec![0x10, (i % 100) as u8 + 1])).collect();
+        let framed = frame_logs(&logs);
+        let (host, extra, scope) = (vec![0x0a; 300], vec![0x0b; 40], vec![0x0c; 20]);
+        let copied = encode_request_groups(&mut BytesMut::new(), &host, &scope, "https://s", &[(&extra, &FramedLogs { chunks: vec![&framed], count: logs.len() })]);
+        let (head, tail) = request_around(&host, &extra, &scope, "https://s", framed.len());
+        assert_eq!([head, framed, tail].concat(), copied.as_ref());
     }
 
     #[test]
