@@ -668,6 +668,7 @@ impl Mapper {
         let gap = self.tracker.observe(h.cpu, h.lane, h.seq);
         self.last_ktime_ns = self.last_ktime_ns.max(h.ktime_ns);
         let mut exec_workload = None;
+        let mut exec_creation_time = None;
         let record_workload: Option<Arc<Workload>>;
         let lr = match &rec.event {
             Event::Exec(e) => {
@@ -690,7 +691,12 @@ impl Mapper {
                     (None, _) => None,
                 };
                 let (user_name, real_user_name, group_name) = self.users.exec_names(e.creds.euid, e.creds.uid, e.creds.egid);
-                let extra = ExecExtra { user_name, real_user_name, group_name };
+                // Formatted once per process: kept in the table from its
+                // fork (or an earlier exec) record.
+                let cached = self.table.get(h.tgid).and_then(|p| p.creation_time);
+                let creation_time = Some(crate::otel::logs::creation_time(&self.ctx, e.start_ns, cached));
+                exec_creation_time = creation_time;
+                let extra = ExecExtra { user_name, real_user_name, group_name, creation_time };
                 let workload = workload.filter(|w| !w.is_empty());
                 if self.spans.is_some() {
                     match &workload {
@@ -726,7 +732,8 @@ impl Mapper {
                 // comm the parent's image had means the parent renamed itself.
                 self.rebuild(h.tgid, f.parent_start_ns);
                 let mismatch = self.table.get(h.tgid).map(|p| p.comm != f.comm);
-                let (info, stale) = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone());
+                let creation_time = Some(crate::otel::logs::creation_time(&self.ctx, f.child_start_ns, None));
+                let (info, stale) = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone(), creation_time);
                 if stale {
                     self.stats.missed_exit.fetch_add(1, Ordering::Relaxed);
                 }
@@ -787,7 +794,7 @@ impl Mapper {
         };
         // Mapped: an exec's executable and comm go into the table.
         if let Event::Exec(e) = rec.event {
-            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, exec_workload);
+            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, exec_workload, exec_creation_time);
         }
         self.end_evicted_spans();
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);

@@ -166,6 +166,10 @@ pub struct ExecExtra {
     pub real_user_name: Option<std::sync::Arc<str>>,
     /// `vigil.process.group.name` (effective gid).
     pub group_name: Option<std::sync::Arc<str>>,
+    /// `process.creation.time` if already formatted (the process table
+    /// keeps it from the process's fork or an earlier exec); used when it
+    /// shows the same Unix ns.
+    pub creation_time: Option<Rfc3339>,
 }
 
 impl<'a> ProcContext<'a> {
@@ -262,6 +266,13 @@ pub fn write_log_record<B: std::ops::Deref<Target = [u8]>>(
     out
 }
 
+/// `process.creation.time` of a process started at `start_ns` (boot
+/// clock): `cached` when it shows the same Unix ns, formatted otherwise.
+pub fn creation_time(ctx: &MapContext, start_ns: u64, cached: Option<Rfc3339>) -> Rfc3339 {
+    let unix_ns = ctx.clock.to_unix_ns(start_ns);
+    cached.filter(|c| c.unix_ns() == unix_ns).unwrap_or_else(|| Rfc3339::new(unix_ns))
+}
+
 /// The last component of a path (the mapping takes it from the escaped
 /// path instead: [`escaped_basename`]).
 #[cfg(test)]
@@ -332,7 +343,7 @@ fn exec_attrs<B: std::ops::Deref<Target = [u8]>>(
         a.int(&key::VIGIL_AUDIT_SESSION_ID, c.sessionid);
     }
     a.int(&key::PROCESS_SESSION_LEADER_PID, e.sid).int(&key::PROCESS_GROUP_LEADER_PID, e.pgid).bool(&key::PROCESS_INTERACTIVE, e.tty);
-    a.utf8(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(e.start_ns)).as_bytes());
+    a.utf8(&key::PROCESS_CREATION_TIME, creation_time(ctx, e.start_ns, extra.and_then(|x| x.creation_time)).as_bytes());
     a.int(&key::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
     match cgroup_path {
         Some(p) => {
@@ -415,7 +426,7 @@ fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: 
         .int(&key::PROCESS_VPID, f.child_vpid)
         .int(&key::THREAD_ID, f.child_pid);
     a.bytes(&key::THREAD_NAME, &f.comm).int(&key::VIGIL_PARENT_THREAD_ID, h.pid);
-    a.utf8(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(f.child_start_ns)).as_bytes());
+    a.utf8(&key::PROCESS_CREATION_TIME, creation_time(ctx, f.child_start_ns, proc.info.and_then(|p| p.creation_time)).as_bytes());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(&key::PROCESS_USER_ID, uid);
@@ -464,7 +475,7 @@ pub fn signal_name(sig: u32) -> Option<&'static str> {
 
 fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
     a.int(&key::PROCESS_PID, h.tgid).int(&key::PROCESS_PARENT_PID, x.ppid).int(&key::THREAD_ID, h.pid).bytes(&key::THREAD_NAME, &x.comm);
-    a.utf8(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(x.start_ns)).as_bytes());
+    a.utf8(&key::PROCESS_CREATION_TIME, creation_time(ctx, x.start_ns, proc.info.and_then(|p| p.creation_time)).as_bytes());
     a.utf8(&key::PROCESS_EXIT_TIME, Rfc3339::new(ctx.clock.to_unix_ns(h.ktime_ns)).as_bytes());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
@@ -1245,6 +1256,23 @@ mod tests {
 
     fn ctx() -> MapContext {
         MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_000), boot_id: "b00t".into(), session: "5".into() }
+    }
+
+    /// A creation time kept from an earlier record is used only when the
+    /// clock still maps the start to the same Unix ns.
+    #[test]
+    fn cached_creation_times_are_used_only_when_current() {
+        let c = ctx();
+        let fresh = creation_time(&c, 5_000, None);
+        assert_eq!(fresh, Rfc3339::new(c.clock.to_unix_ns(5_000)));
+        assert_eq!(fresh.as_str(), "2023-11-14T22:13:20.000005000Z");
+        // A stale one (the clock moved, or another start): formatted anew.
+        let stale = Rfc3339::new(c.clock.to_unix_ns(5_001));
+        assert_eq!(creation_time(&c, 5_000, Some(stale)), fresh);
+        let moved = MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_007), ..ctx() };
+        assert_eq!(creation_time(&moved, 5_000, Some(fresh)).as_str(), "2023-11-14T22:13:20.000005007Z");
+        // A current one is reused as it is.
+        assert_eq!(creation_time(&c, 5_000, Some(fresh)), fresh);
     }
 
     fn get<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
