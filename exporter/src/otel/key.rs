@@ -142,6 +142,9 @@ mod tests {
             AnyRef::Int(-1),
             AnyRef::Int(0),
             AnyRef::Int(300),
+            AnyRef::Int(i64::MIN),
+            AnyRef::Int(i64::MAX),
+            AnyRef::Utf8(b"2023-11-14T22:13:20.000005000Z"),
             AnyRef::Bool(true),
             AnyRef::StrArray(&args),
         ] {
