@@ -148,10 +148,16 @@ mod tests {
             AnyRef::Bool(true),
             AnyRef::StrArray(&args),
         ] {
-            let (mut want, mut got) = (Vec::new(), Vec::new());
-            wire::put_key_value(&mut want, 6, attr::PROCESS_EXECUTABLE_PATH, v);
-            wire::put_key_value(&mut got, 6, &PROCESS_EXECUTABLE_PATH, v);
-            assert_eq!(got, want, "{v:?}");
+            // Keys of each room size the pre-encoded writer picks.
+            fn check<const N: usize>(name: &str, key: &Key<N>, v: AnyRef<'_>) {
+                let (mut want, mut got) = (vec![0xee], vec![0xee]);
+                wire::put_key_value(&mut want, 6, name, v);
+                wire::put_key_value(&mut got, 6, key, v);
+                assert_eq!(got, want, "{name} {v:?}");
+            }
+            check(attr::THREAD_ID, &THREAD_ID, v);
+            check(attr::PROCESS_EXECUTABLE_PATH, &PROCESS_EXECUTABLE_PATH, v);
+            check(attr::VIGIL_PID_NAMESPACE, &VIGIL_PID_NAMESPACE, v);
         }
         let mut a = crate::otel::Attrs::default();
         let mut b = crate::otel::Attrs::default();
