@@ -148,7 +148,7 @@ mod tests {
             AnyRef::Bool(true),
             AnyRef::StrArray(&args),
         ] {
-            // Keys of each room size the pre-encoded writer picks.
+            // Keys of several lengths.
             fn check<const N: usize>(name: &str, key: &Key<N>, v: AnyRef<'_>) {
                 let (mut want, mut got) = (vec![0xee], vec![0xee]);
                 wire::put_key_value(&mut want, 6, name, v);

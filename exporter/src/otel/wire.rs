@@ -125,14 +125,6 @@ impl<const M: usize> Room<'_, M> {
     fn len_prefix(&mut self, field: u32, n: usize) -> &mut Self {
         self.tag(field, LEN).varint(n as u64)
     }
-
-    /// A constant-size block (a pre-encoded key).
-    #[inline(always)]
-    fn block<const N: usize>(&mut self, b: &[u8; N]) -> &mut Self {
-        self.buf[self.len..self.len + N].copy_from_slice(b);
-        self.len += N;
-        self
-    }
 }
 
 #[inline(always)]
@@ -323,11 +315,6 @@ pub trait AttrKey {
     fn key_field_len(&self) -> usize;
     /// Append the `KeyValue.key` field (tag, length, bytes).
     fn put_key_field(&self, out: &mut Vec<u8>);
-    /// Append one attribute with this key ([`put_key_value`]).
-    #[inline(always)]
-    fn put_attr(&self, out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
-        put_key_value_parts(out, field, self, v);
-    }
 }
 
 impl AttrKey for str {
@@ -364,11 +351,6 @@ impl<K: AttrKey + ?Sized> AttrKey for &K {
     fn put_key_field(&self, out: &mut Vec<u8>) {
         (**self).put_key_field(out);
     }
-
-    #[inline(always)]
-    fn put_attr(&self, out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
-        (**self).put_attr(out, field, v);
-    }
 }
 
 /// An attribute key pre-encoded as its `KeyValue.key` field: the tag, the
@@ -380,12 +362,12 @@ impl<K: AttrKey + ?Sized> AttrKey for &K {
 pub struct Key<const N: usize>([u8; N]);
 
 impl<const N: usize> Key<N> {
-    /// Pre-encode `key`; `N` must be `key.len() + 2`, at most
-    /// [`KEY_MAX`] (then the length is one byte). Checked at compile time
+    /// Pre-encode `key`; `N` must be `key.len() + 2` (keys are shorter
+    /// than 128 bytes, so the length is one byte). Checked at compile time
     /// for a `const`.
     pub const fn new(key: &str) -> Self {
         let k = key.as_bytes();
-        assert!(k.len() + 2 <= KEY_MAX && k.len() + 2 == N, "N must be the key's length + 2, at most KEY_MAX");
+        assert!(k.len() < 128 && k.len() + 2 == N, "N must be the key's length + 2, for a key under 128 bytes");
         let mut out = [0u8; N];
         out[0] = ((KEY_VALUE_KEY as u8) << 3) | LEN;
         out[1] = k.len() as u8;
@@ -403,9 +385,6 @@ impl<const N: usize> Key<N> {
     }
 }
 
-/// The longest pre-encoded key field ([`Key`]): 62 bytes of key.
-pub const KEY_MAX: usize = 64;
-
 impl<const N: usize> AttrKey for Key<N> {
     #[inline(always)]
     fn key_field_len(&self) -> usize {
@@ -416,38 +395,6 @@ impl<const N: usize> AttrKey for Key<N> {
     fn put_key_field(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.0);
     }
-
-    /// The tags and lengths and the key in one [`with_room`]: this runs
-    /// ~45 times per exec record. The room is the smallest of three sizes
-    /// that holds them (chosen at compile time: `N` is a constant): a room
-    /// of the largest size for every key measured slower than three
-    /// rooms, zeroing bytes it did not use.
-    #[inline(always)]
-    fn put_attr(&self, out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
-        // 15 bytes of the field's tag and length, the key, 11 of the
-        // value's tag and length, 11 of its head.
-        const HEADS: usize = 15 + 22;
-        if N + HEADS <= 48 {
-            self.put_attr_in::<48>(out, field, v);
-        } else if N + HEADS <= 64 {
-            self.put_attr_in::<64>(out, field, v);
-        } else {
-            self.put_attr_in::<{ KEY_MAX + HEADS }>(out, field, v);
-        }
-    }
-}
-
-impl<const N: usize> Key<N> {
-    #[inline(always)]
-    fn put_attr_in<const M: usize>(&self, out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
-        let value_len = any_len(&v);
-        with_room::<M>(out, |r| {
-            r.len_prefix(field, N + len_field_size(KEY_VALUE_VALUE, value_len)).block(&self.0);
-            r.len_prefix(KEY_VALUE_VALUE, value_len);
-            any_head(r, &v);
-        });
-        put_any_tail(out, &v);
-    }
 }
 
 /// Append one attribute (`KeyValue`) as field `field` of the enclosing
@@ -456,12 +403,6 @@ impl<const N: usize> Key<N> {
 /// [`Key`]).
 #[inline(always)]
 pub fn put_key_value<K: AttrKey + ?Sized>(out: &mut Vec<u8>, field: u32, key: &K, v: AnyRef<'_>) {
-    key.put_attr(out, field, v);
-}
-
-/// [`put_key_value`] with the key written by [`AttrKey::put_key_field`].
-#[inline(always)]
-fn put_key_value_parts<K: AttrKey + ?Sized>(out: &mut Vec<u8>, field: u32, key: &K, v: AnyRef<'_>) {
     let value_len = any_len(&v);
     put_len_prefix(out, field, key.key_field_len() + len_field_size(KEY_VALUE_VALUE, value_len));
     key.put_key_field(out);
