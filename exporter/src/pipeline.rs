@@ -967,10 +967,7 @@ impl LogBatch {
     /// becomes the request. The batch is then empty. `None` (the batch
     /// unchanged) for other batches, or when the bytes before the records
     /// do not fit in [`HEAD_ROOM`].
-    pub fn take_request(
-        &mut self,
-        around: impl FnOnce(Option<&WorkloadResource>, usize) -> (Vec<u8>, Vec<u8>),
-    ) -> Option<bytes::Bytes> {
+    pub fn take_request(&mut self, around: impl FnOnce(Option<&WorkloadResource>, usize) -> (Vec<u8>, Vec<u8>)) -> Option<bytes::Bytes> {
         let [group] = self.groups.as_slice() else { return None };
         let [range] = group.ranges.as_slice() else { return None };
         if range.start != HEAD_ROOM || range.end != self.records.len() {

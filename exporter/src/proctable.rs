@@ -9,8 +9,8 @@
 //! ends the evicted process's span (`state_evicted`). A later record about
 //! an evicted process says its context is `unknown`.
 
-use crate::procfs::ProcEntry;
 use crate::fasthash::FastMap;
+use crate::procfs::ProcEntry;
 
 /// Where a record's process context came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -29,8 +29,8 @@ pub fn gzip_fast(out: Vec<u8>, message: &[u8]) -> std::io::Result<Vec<u8>> {
 
 use crate::config::{Config, StdoutFormat};
 use crate::otel::resource::WorkloadResource;
-use crate::pipeline::LogBatch;
 use crate::otel::wire::{encode_request, encode_request_groups, EncodedLog, FramedLogs};
+use crate::pipeline::LogBatch;
 pub use crate::spool::Lane;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};

@@ -543,7 +543,9 @@ pub fn encode_request_groups(
 ) -> Bytes {
     let sizes: Vec<GroupSizes> = groups
         .iter()
-        .map(|(extra, logs)| GroupSizes::new(host.len() + extra.len(), scope.len(), schema_url.len(), logs.chunks.iter().map(|c| c.len()).sum()))
+        .map(|(extra, logs)| {
+            GroupSizes::new(host.len() + extra.len(), scope.len(), schema_url.len(), logs.chunks.iter().map(|c| c.len()).sum())
+        })
         .collect();
     let total: usize = sizes.iter().map(|g| len_field_size(REQUEST_RESOURCE_LOGS, g.resource_logs)).sum();
     buf.clear();
@@ -750,7 +752,13 @@ mod tests {
         let logs: Vec<EncodedLog> = (0..300u16).map(|i| EncodedLog(vec![0x10, (i % 100) as u8 + 1])).collect();
         let framed = frame_logs(&logs);
         let (host, extra, scope) = (vec![0x0a; 300], vec![0x0b; 40], vec![0x0c; 20]);
-        let copied = encode_request_groups(&mut BytesMut::new(), &host, &scope, "https://s", &[(&extra, &FramedLogs { chunks: vec![&framed], count: logs.len() })]);
+        let copied = encode_request_groups(
+            &mut BytesMut::new(),
+            &host,
+            &scope,
+            "https://s",
+            &[(&extra, &FramedLogs { chunks: vec![&framed], count: logs.len() })],
+        );
         let (head, tail) = request_around(&host, &extra, &scope, "https://s", framed.len());
         assert_eq!([head, framed, tail].concat(), copied.as_ref());
     }
