@@ -708,7 +708,7 @@ impl Mapper {
                 record_workload = workload;
                 let clock = self.ctx.clock;
                 if let Some(book) = self.spans.as_mut() {
-                    let exe = e.exe.bytes.as_deref().map(|b| escape(b).into_owned());
+                    let exe = e.exe.bytes.map(|b| escape(b).into_owned());
                     let argv = e.args.bytes.as_ref().map(|_| e.argv().into_iter().map(|a| escape(a).into_owned()).collect());
                     let ended = book.start(SpanStart {
                         pid: h.tgid,
