@@ -32,7 +32,7 @@ pub const SPANS: &str = "span";
 /// Tracks the next expected sequence number of every (cpu, lane) stream.
 #[derive(Debug, Default)]
 pub struct StreamTracker {
-    next: HashMap<(u32, u32), u64>,
+    next: crate::fasthash::FastMap<(u32, u32), u64>,
     window: BTreeMap<(u32, u32), (u64, u64)>,
     /// Sum of all gaps seen.
     pub gaps: u64,

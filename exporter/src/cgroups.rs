@@ -8,7 +8,6 @@
 //! pid may belong to another process, and a wrong path must not be stored
 //! under the kernel's id.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -22,7 +21,7 @@ pub const CGROUP_CACHE_MAX: usize = 65_536;
 pub struct CgroupCache {
     /// Paths shared with each exec that resolves them (a reference count,
     /// not a copy, per exec).
-    map: Arc<RwLock<HashMap<u64, Arc<str>>>>,
+    map: Arc<RwLock<crate::fasthash::FastMap<u64, Arc<str>>>>,
     /// Ids that missed since the last scan: one /proc fallback each, then
     /// unresolved until the rescan (keeps misses off the hot path).
     missed: Arc<RwLock<std::collections::HashSet<u64>>>,

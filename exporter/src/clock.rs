@@ -29,6 +29,13 @@ pub fn boot_now_ns() -> u64 {
     u64::try_from(clock_ns(libc::CLOCK_BOOTTIME)).unwrap_or(0)
 }
 
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: a few milliseconds' resolution,
+/// read without the time-stamp counter (cheaper than `Instant::now` per
+/// record: ~1.4% of the exec path for the user names' recheck interval).
+pub fn coarse_now_ns() -> u64 {
+    u64::try_from(clock_ns(libc::CLOCK_MONOTONIC_COARSE)).unwrap_or(0)
+}
+
 /// Current wall-clock time in Unix nanoseconds.
 pub fn unix_now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)).unwrap_or(0)

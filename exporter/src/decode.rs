@@ -84,12 +84,15 @@ pub struct Header {
     pub pid: u32,
 }
 
-/// A variable-length value with its completeness.
+/// A variable-length value with its completeness: its bytes owned (`B`
+/// = `Vec<u8>`, what [`decode`] gives), or borrowed from the raw record
+/// (`&[u8]`, [`decode_borrowed`]: what the map stage uses for exec records,
+/// which it maps and drops).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Field {
+pub struct Field<B = Vec<u8>> {
     /// Stored bytes (may be a prefix of the original), `None` when the probe
     /// could not read the value.
-    pub bytes: Option<Vec<u8>>,
+    pub bytes: Option<B>,
     /// Only a prefix of the original is stored.
     pub truncated: bool,
     /// Original size in bytes, when the kernel knew it.
@@ -103,16 +106,19 @@ impl Field {
     pub fn complete(bytes: impl Into<Vec<u8>>) -> Self {
         Field { bytes: Some(bytes.into()), ..Field::default() }
     }
+}
 
+impl<B> Field<B> {
     /// Whether the probe failed to read the value.
     pub fn is_unavailable(&self) -> bool {
         self.bytes.is_none()
     }
 }
 
-/// `vigil.process.exec`.
+/// `vigil.process.exec`, its variable-length values owned or borrowed (see
+/// [`Field`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecEvent {
+pub struct ExecEvent<B = Vec<u8>> {
     /// Parent tgid.
     pub ppid: u32,
     /// Thread id before exec.
@@ -144,18 +150,18 @@ pub struct ExecEvent {
     /// tgid in its own pid namespace.
     pub vpid: u32,
     /// Task comm at exec (set by the kernel from the file name).
-    pub comm: Vec<u8>,
+    pub comm: B,
     /// Kernel-resolved executable path.
-    pub exe: Field,
+    pub exe: Field<B>,
     /// File name as passed to exec.
-    pub filename: Field,
+    pub filename: Field<B>,
     /// Raw argument area: NUL-separated arguments.
-    pub args: Field,
+    pub args: Field<B>,
     /// Kernel-resolved working directory.
-    pub cwd: Field,
+    pub cwd: Field<B>,
 }
 
-impl ExecEvent {
+impl<B: std::ops::Deref<Target = [u8]>> ExecEvent<B> {
     /// argv as a list of byte strings, split at NUL. A cut argument area
     /// yields a last, partial argument; an empty area yields no arguments.
     pub fn argv(&self) -> Vec<&[u8]> {
@@ -471,9 +477,9 @@ pub struct MountEvent {
 // the most common record to save stack space on the rare small ones.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// exec
-    Exec(ExecEvent),
+pub enum Event<B = Vec<u8>> {
+    /// exec (its values owned or borrowed, see [`Field`])
+    Exec(ExecEvent<B>),
     /// fork
     Fork(ForkEvent),
     /// exit
@@ -498,17 +504,28 @@ pub enum Event {
     Mount(MountEvent),
 }
 
-/// One decoded record.
+/// One decoded record (an exec's values owned or borrowed, see [`Field`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct Record<B = Vec<u8>> {
     /// Common header.
     pub header: Header,
     /// Payload.
-    pub event: Event,
+    pub event: Event<B>,
 }
 
 /// Decode one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    decode_as(bytes)
+}
+
+/// [`decode`], an exec record's variable-length values borrowed from
+/// `bytes` instead of copied (the map stage maps the record and drops it:
+/// five allocations and copies per exec saved). The same checks.
+pub fn decode_borrowed(bytes: &[u8]) -> Result<Record<&[u8]>, DecodeError> {
+    decode_as(bytes)
+}
+
+fn decode_as<'a, B: From<&'a [u8]>>(bytes: &'a [u8]) -> Result<Record<B>, DecodeError> {
     let raw: RawHdr = read_pod(bytes).ok_or(DecodeError::ShortHeader(bytes.len()))?;
     // The ring buffer rounds sample sizes up to 8 bytes; the header size must
     // fit in what we received and may not exceed it.
@@ -629,9 +646,13 @@ fn short(event: EventType, bytes: &[u8]) -> DecodeError {
     DecodeError::ShortRecord { event, size: bytes.len() }
 }
 
-fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
+fn decode_exec<'a, B: From<&'a [u8]>>(bytes: &'a [u8]) -> Result<ExecEvent<B>, DecodeError> {
     let raw: RawExec = read_pod(bytes).ok_or_else(|| short(EventType::Exec, bytes))?;
     let fixed = std::mem::size_of::<RawExec>();
+    // The comm as it lies in `bytes` (`raw` is a copy): read_pod checked
+    // that the fixed part is there.
+    let at = std::mem::offset_of!(RawExec, comm);
+    let raw_comm = bytes.get(at..at + abi::COMM_LEN).unwrap_or_default();
     Ok(ExecEvent {
         ppid: raw.ppid,
         old_pid: raw.old_pid,
@@ -648,11 +669,11 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecEvent, DecodeError> {
         argc: raw.argc,
         pidns: raw.nsid,
         vpid: raw.vpid,
-        comm: comm(&raw.comm),
-        exe: field(bytes, fixed, &raw.exe, "exe")?,
-        filename: field(bytes, fixed, &raw.filename, "filename")?,
-        args: field(bytes, fixed, &raw.args, "args")?,
-        cwd: field(bytes, fixed, &raw.cwd, "cwd")?,
+        comm: B::from(until_nul(raw_comm)),
+        exe: field_as(bytes, fixed, &raw.exe, "exe")?,
+        filename: field_as(bytes, fixed, &raw.filename, "filename")?,
+        args: field_as(bytes, fixed, &raw.args, "args")?,
+        cwd: field_as(bytes, fixed, &raw.cwd, "cwd")?,
     })
 }
 
@@ -712,13 +733,23 @@ fn sys_info(syscall: u32, ret: i64, hook: u32, raw_comm: &[u8; abi::COMM_LEN]) -
 
 /// A fixed-size, NUL-padded comm as bytes up to the first NUL.
 fn comm(raw: &[u8; abi::COMM_LEN]) -> Vec<u8> {
+    until_nul(raw).to_vec()
+}
+
+/// A NUL-padded value up to its first NUL.
+fn until_nul(raw: &[u8]) -> &[u8] {
     let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
-    raw[..end].to_vec()
+    &raw[..end]
 }
 
 /// Resolve a field descriptor against the record, checking bounds: the data
 /// must lie after the fixed part and inside the record.
 fn field(bytes: &[u8], fixed: usize, raw: &RawField, name: &'static str) -> Result<Field, DecodeError> {
+    field_as(bytes, fixed, raw, name)
+}
+
+/// [`field`], its bytes owned or borrowed (see [`Field`]).
+fn field_as<'a, B: From<&'a [u8]>>(bytes: &'a [u8], fixed: usize, raw: &RawField, name: &'static str) -> Result<Field<B>, DecodeError> {
     let truncated = raw.flags & field_flags::TRUNCATED != 0;
     let original_size = (raw.flags & field_flags::SIZE_KNOWN != 0).then_some(u64::from(raw.orig_len));
     let reason = Reason::from_raw(raw.reason);
@@ -732,7 +763,7 @@ fn field(bytes: &[u8], fixed: usize, raw: &RawField, name: &'static str) -> Resu
     let end = start.checked_add(raw.len as usize);
     match end {
         Some(end) if start >= fixed && end <= bytes.len() => {
-            Ok(Field { bytes: Some(bytes[start..end].to_vec()), truncated, original_size, reason })
+            Ok(Field { bytes: Some(B::from(&bytes[start..end])), truncated, original_size, reason })
         }
         _ => Err(DecodeError::FieldOutOfBounds { field: name, off: raw.off, len: raw.len, size: bytes.len() }),
     }

@@ -14,6 +14,7 @@ pub mod decode;
 pub mod errno;
 pub mod escape;
 pub mod export;
+pub mod fasthash;
 pub mod filters;
 pub mod health;
 pub mod host;

@@ -12,7 +12,7 @@ use crate::accounting::{LossReporter, StreamTracker};
 use crate::cgroups::CgroupCache;
 use crate::clock::BootClock;
 use crate::config::Config;
-use crate::decode::{decode, Event, Record};
+use crate::decode::{decode_borrowed, Event, Record};
 use crate::escape::escape;
 use crate::export::{Batch, Exporter, Lane, RequestEncoder, RetryPolicy};
 use crate::host::HostInfo;
@@ -114,7 +114,7 @@ pub struct Mapper {
     /// Container and pod metadata lookups (None: all off).
     metadata: Option<crate::metadata::Metadata>,
     /// Workload parsed from each cgroup id's path (paths do not change).
-    workloads: std::collections::HashMap<u64, Arc<Workload>>,
+    workloads: crate::fasthash::FastMap<u64, Arc<Workload>>,
     /// Each workload's part of the Resource, with the metadata epoch it was
     /// built at (rebuilt when the lookups learn something).
     resources: std::collections::HashMap<Arc<Workload>, CachedResource>,
@@ -127,7 +127,7 @@ pub struct Mapper {
     /// workload like the records). An exited pid's entry stays until its pid
     /// is reused or a reconciliation finds it gone: its span may end after
     /// the exit record (segments, shutdown).
-    span_workloads: std::collections::HashMap<u32, Arc<Workload>>,
+    span_workloads: crate::fasthash::FastMap<u32, Arc<Workload>>,
     proc_root: PathBuf,
     stats: Arc<Stats>,
     tracker: StreamTracker,
@@ -157,10 +157,10 @@ impl Mapper {
             cgroups: CgroupCache::new(crate::procfs::cgroup2_root()),
             users: crate::users::UserNames::default(),
             metadata: None,
-            workloads: std::collections::HashMap::new(),
+            workloads: crate::fasthash::FastMap::default(),
             resources: std::collections::HashMap::new(),
             last_resource: None,
-            span_workloads: std::collections::HashMap::new(),
+            span_workloads: crate::fasthash::FastMap::default(),
             proc_root,
             stats,
             tracker: StreamTracker::default(),
@@ -654,7 +654,8 @@ impl Mapper {
     /// (a batch's buffer, see [`LogBatch::push_mapped`]) instead of a new
     /// buffer. Nothing is appended for a record that does not decode.
     pub fn map_into(&mut self, raw: &RawRecord, out: &mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>> {
-        let rec: Record = match decode(&raw.bytes) {
+        // Exec values borrowed from the raw record: mapped, then dropped.
+        let rec: Record<&[u8]> = match decode_borrowed(&raw.bytes) {
             Ok(r) => r,
             Err(e) => {
                 self.stats.decode_errors.fetch_add(1, Ordering::Relaxed);
@@ -667,6 +668,7 @@ impl Mapper {
         let gap = self.tracker.observe(h.cpu, h.lane, h.seq);
         self.last_ktime_ns = self.last_ktime_ns.max(h.ktime_ns);
         let mut exec_workload = None;
+        let mut exec_creation_time = None;
         let record_workload: Option<Arc<Workload>>;
         let lr = match &rec.event {
             Event::Exec(e) => {
@@ -689,7 +691,12 @@ impl Mapper {
                     (None, _) => None,
                 };
                 let (user_name, real_user_name, group_name) = self.users.exec_names(e.creds.euid, e.creds.uid, e.creds.egid);
-                let extra = ExecExtra { user_name, real_user_name, group_name };
+                // Formatted once per process: kept in the table from its
+                // fork (or an earlier exec) record.
+                let cached = self.table.get(h.tgid).and_then(|p| p.creation_time);
+                let creation_time = Some(crate::otel::logs::creation_time(&self.ctx, e.start_ns, cached));
+                exec_creation_time = creation_time;
+                let extra = ExecExtra { user_name, real_user_name, group_name, creation_time };
                 let workload = workload.filter(|w| !w.is_empty());
                 if self.spans.is_some() {
                     match &workload {
@@ -701,7 +708,7 @@ impl Mapper {
                 record_workload = workload;
                 let clock = self.ctx.clock;
                 if let Some(book) = self.spans.as_mut() {
-                    let exe = e.exe.bytes.as_deref().map(|b| escape(b).into_owned());
+                    let exe = e.exe.bytes.map(|b| escape(b).into_owned());
                     let argv = e.args.bytes.as_ref().map(|_| e.argv().into_iter().map(|a| escape(a).into_owned()).collect());
                     let ended = book.start(SpanStart {
                         pid: h.tgid,
@@ -725,7 +732,8 @@ impl Mapper {
                 // comm the parent's image had means the parent renamed itself.
                 self.rebuild(h.tgid, f.parent_start_ns);
                 let mismatch = self.table.get(h.tgid).map(|p| p.comm != f.comm);
-                let (info, stale) = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone());
+                let creation_time = Some(crate::otel::logs::creation_time(&self.ctx, f.child_start_ns, None));
+                let (info, stale) = self.table.on_fork(h.tgid, f.child_tgid, f.child_start_ns, f.comm.clone(), creation_time);
                 if stale {
                     self.stats.missed_exit.fetch_add(1, Ordering::Relaxed);
                 }
@@ -784,9 +792,9 @@ impl Mapper {
                 write_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap, out_buf)
             }
         };
-        // Mapped: an exec's executable and comm move into the table.
+        // Mapped: an exec's executable and comm go into the table.
         if let Event::Exec(e) = rec.event {
-            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, exec_workload);
+            self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, exec_workload, exec_creation_time);
         }
         self.end_evicted_spans();
         self.stats.mapped.fetch_add(1, Ordering::Relaxed);
@@ -820,13 +828,24 @@ pub struct RunSummary {
 /// per record, and a run of records of one workload is copied into the
 /// request as one chunk. [`LogBatch::clear`] (and [`Batcher::recycle`])
 /// keep the buffer's allocation for the next batch.
+///
+/// The buffer starts with [`HEAD_ROOM`] bytes of room: a batch whose
+/// records are all of one workload becomes its request in place
+/// ([`LogBatch::take_request`]): the request's bytes before the records
+/// are written into the room, and the buffer is sent without copying the
+/// records. It comes back to the batch (`pool`) once the request is
+/// dropped (delivered or given up).
 #[derive(Debug, Default)]
 pub struct LogBatch {
-    /// Every record, framed, in arrival order.
+    /// [`HEAD_ROOM`] bytes, then every record, framed, in arrival order
+    /// (empty until the first record).
     records: Vec<u8>,
+    /// The buffer of the last request taken in place, back once that
+    /// request was dropped.
+    pool: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
     groups: Vec<LogGroup>,
     /// Group of each resource (by pointer; 0: the host resource alone).
-    index: std::collections::HashMap<usize, usize>,
+    index: crate::fasthash::FastMap<usize, usize>,
     /// The (key, group) of the last record: runs of records of one workload
     /// skip the hash lookup (SipHash was ~2% of the exec path).
     last: Option<(usize, usize)>,
@@ -849,6 +868,37 @@ fn resource_key(r: Option<&Arc<WorkloadResource>>) -> usize {
 /// A record written into a batch's buffer, not yet counted in a group.
 type Written = (Option<Arc<WorkloadResource>>, std::ops::Range<usize>);
 
+/// Room at the start of a batch's buffer for the request's bytes before
+/// the records (tags and lengths, the host and workload Resource, the
+/// scope: ~1 KB here; a larger Resource falls back to copying).
+pub const HEAD_ROOM: usize = 8192;
+
+/// A batch's buffer sent as a request ([`LogBatch::take_request`]): the
+/// request is `buf[start..]`; dropped, the buffer goes back to its batch.
+struct SentBuffer {
+    buf: Vec<u8>,
+    start: usize,
+    pool: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for SentBuffer {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl Drop for SentBuffer {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.pool.lock() {
+            if slot.is_none() {
+                let mut buf = std::mem::take(&mut self.buf);
+                buf.clear();
+                *slot = Some(buf);
+            }
+        }
+    }
+}
+
 impl LogBatch {
     /// Add a record of `resource` (`None`: the host resource alone).
     pub fn push(&mut self, resource: Option<Arc<WorkloadResource>>, log: EncodedLog) {
@@ -868,7 +918,22 @@ impl LogBatch {
         true
     }
 
+    /// Make the room before the first record, in the buffer of the last
+    /// request taken in place when it is back.
+    #[inline]
+    fn ensure_room(&mut self) {
+        if self.records.is_empty() {
+            if self.records.capacity() == 0 {
+                if let Some(buf) = self.pool.lock().ok().and_then(|mut slot| slot.take()) {
+                    self.records = buf;
+                }
+            }
+            self.records.resize(HEAD_ROOM, 0);
+        }
+    }
+
     fn write(&mut self, write: impl FnOnce(&mut Vec<u8>) -> Option<Option<Arc<WorkloadResource>>>) -> Option<Written> {
+        self.ensure_room();
         let start = self.records.len();
         let mark = wire::begin_log(&mut self.records);
         let Some(resource) = write(&mut self.records) else {
@@ -880,9 +945,41 @@ impl LogBatch {
     }
 
     fn write_framed(&mut self, resource: Option<Arc<WorkloadResource>>, log: &[u8]) -> Written {
+        self.ensure_room();
         let start = self.records.len();
         wire::put_log(&mut self.records, log);
         (resource, start..self.records.len())
+    }
+
+    /// Append a record already framed (taken back from another batch).
+    fn append_framed(&mut self, framed: &[u8]) -> std::ops::Range<usize> {
+        self.ensure_room();
+        let start = self.records.len();
+        self.records.extend_from_slice(framed);
+        start..self.records.len()
+    }
+
+    /// The batch as its request, without copying the records: when they
+    /// are all of one workload (`None`: the host resource alone) and lie in
+    /// one run, `around(workload, records_len)` gives the request's bytes
+    /// before and after them ([`wire::request_around`]); the bytes before
+    /// are written into the room before the records, and the buffer
+    /// becomes the request. The batch is then empty. `None` (the batch
+    /// unchanged) for other batches, or when the bytes before the records
+    /// do not fit in [`HEAD_ROOM`].
+    pub fn take_request(&mut self, around: impl FnOnce(Option<&WorkloadResource>, usize) -> (Vec<u8>, Vec<u8>)) -> Option<bytes::Bytes> {
+        let [group] = self.groups.as_slice() else { return None };
+        let [range] = group.ranges.as_slice() else { return None };
+        if range.start != HEAD_ROOM || range.end != self.records.len() {
+            return None;
+        }
+        let (head, tail) = around(group.resource.as_deref(), range.len());
+        let start = HEAD_ROOM.checked_sub(head.len())?;
+        self.records[start..HEAD_ROOM].copy_from_slice(&head);
+        self.records.extend_from_slice(&tail);
+        let sent = SentBuffer { buf: std::mem::take(&mut self.records), start, pool: self.pool.clone() };
+        self.clear();
+        Some(bytes::Bytes::from_owner(sent))
     }
 
     /// Take back the last record written (not committed): its framed bytes.
@@ -1008,8 +1105,7 @@ impl Batcher {
             // Rare (once per full batch): move the record to the next batch.
             let framed = self.batch.unwrite(range);
             let full = self.take();
-            range = 0..framed.len();
-            self.batch.records.extend_from_slice(&framed);
+            range = self.batch.append_framed(&framed);
             size = range.len() + group(&self.batch);
             Some(full)
         } else {
@@ -1139,8 +1235,8 @@ async fn map_stage(
             gaps_at_reconcile = mapper.tracker().gaps;
             last_reconcile = tokio::time::Instant::now();
         }
-        for (lane, logs) in ready.drain(..) {
-            let request = encoder.encode_groups(&logs.groups()).in_lane(lane);
+        for (lane, mut logs) in ready.drain(..) {
+            let request = encoder.encode_batch(&mut logs).in_lane(lane);
             match lane {
                 Lane::Critical => batcher.recycle(logs),
                 Lane::Bulk => bulk_batcher.recycle(logs),
@@ -1406,6 +1502,59 @@ mod tests {
     /// Records written straight into the batch: the bytes are those of the
     /// same records pushed encoded, a write that maps nothing adds nothing,
     /// and the record that overflows the byte limit moves to the next batch.
+    /// A one-workload batch becomes its request in place: the bytes of
+    /// the copying encoder, and the buffer comes back to the batch once the
+    /// request is dropped. Batches of several workloads are copied.
+    #[test]
+    fn one_group_batches_become_their_request_in_place() {
+        use crate::export::RequestEncoder;
+        use crate::otel::kv_str;
+        let host = opentelemetry_proto::tonic::resource::v1::Resource { attributes: vec![kv_str("host.name", "h")], ..Default::default() };
+        let mut enc = RequestEncoder::new(&host);
+        let pod = Arc::new(WorkloadResource::new(vec![kv_str("k8s.pod.uid", "u")]));
+        for resource in [None, Some(pod.clone())] {
+            let mut batch = LogBatch::default();
+            for i in 0..200u8 {
+                batch.push(resource.clone(), EncodedLog(vec![0x10, i % 100 + 1]));
+            }
+            let copied = enc.encode_groups(&batch.groups());
+            let sent = enc.encode_batch(&mut batch);
+            assert_eq!(sent.bytes, copied.bytes, "the same request");
+            assert_eq!(sent.records, 200);
+            assert!(batch.is_empty() && batch.groups().is_empty(), "the batch was taken");
+            // The request is in the batch's buffer: while it is in flight
+            // the batch writes into another one, and gets its own back once
+            // it is dropped.
+            let in_use = |b: &LogBatch, req: &Batch| b.records.as_ptr_range().contains(&req.bytes.as_ptr());
+            let at = sent.bytes.as_ptr();
+            drop((sent, copied));
+            batch.push(None, EncodedLog(vec![0x10, 1]));
+            assert!(batch.records.as_ptr_range().contains(&at), "buffer reused");
+            let sent = enc.encode_batch(&mut batch);
+            batch.push(None, EncodedLog(vec![0x10, 1]));
+            assert!(!in_use(&batch, &sent), "not while the request is in flight");
+            assert_eq!(sent.decode().expect("decodes").resource_logs[0].scope_logs[0].log_records.len(), 1);
+        }
+        // Two workloads: encoded by copying, the batch left as it was.
+        let mut batch = LogBatch::default();
+        batch.push(None, EncodedLog(vec![0x10, 1]));
+        batch.push(Some(pod.clone()), EncodedLog(vec![0x10, 2]));
+        let copied = enc.encode_groups(&batch.groups());
+        let sent = enc.encode_batch(&mut batch);
+        assert_eq!((sent.bytes, batch.len()), (copied.bytes, 2));
+        // A record moved to the next batch by the byte limit lands after
+        // that batch's room too.
+        let mut b = Batcher::new(100, 40);
+        assert!(b.push(EncodedLog([0x10, 5].repeat(15))).is_none());
+        let mut full = b.push(EncodedLog([0x10, 6].repeat(15))).expect("byte limit reached");
+        let mut next = b.take();
+        for (batch, severity) in [(&mut full, 5), (&mut next, 6)] {
+            let req = enc.encode_batch(batch).decode().expect("decodes");
+            let body = &req.resource_logs[0].scope_logs[0].log_records;
+            assert_eq!((body.len(), body[0].severity_number), (1, severity));
+        }
+    }
+
     #[test]
     fn mapped_records_are_framed_in_place_and_bounded() {
         let rec = |n: usize| {

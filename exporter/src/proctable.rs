@@ -9,8 +9,8 @@
 //! ends the evicted process's span (`state_evicted`). A later record about
 //! an evicted process says its context is `unknown`.
 
+use crate::fasthash::FastMap;
 use crate::procfs::ProcEntry;
-use std::collections::HashMap;
 
 /// Where a record's process context came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,12 +57,17 @@ pub struct ProcessInfo {
     /// The workload (container, pod, unit) of the cgroup of the process's
     /// last exec, inherited by its forks.
     pub workload: Option<std::sync::Arc<crate::workload::Workload>>,
+    /// `process.creation.time` as formatted for the process's fork or
+    /// exec record, for its later records (its exec, further execs, its
+    /// exit) to reuse when the boot clock still maps its start to the same
+    /// Unix ns ([`Rfc3339::unix_ns`](crate::otel::Rfc3339::unix_ns)).
+    pub creation_time: Option<crate::otel::Rfc3339>,
 }
 
 /// Bounded map of live processes by tgid.
 #[derive(Debug)]
 pub struct ProcessTable {
-    procs: HashMap<u32, ProcessInfo>,
+    procs: FastMap<u32, ProcessInfo>,
     capacity: usize,
     evicted: u64,
     evicted_pending: Vec<u32>,
@@ -89,7 +94,7 @@ impl ProcessTable {
             // 65,536 up front spread a host's few thousand entries over ~12
             // MB, and each exec's lookup missed the cache (~6% of the exec
             // path; docs/performance.md).
-            procs: HashMap::new(),
+            procs: FastMap::default(),
             capacity: capacity.max(1),
             evicted: 0,
             evicted_pending: Vec::new(),
@@ -163,6 +168,7 @@ impl ProcessTable {
             exec_count: 0,
             source,
             workload: None,
+            creation_time: None,
         };
         self.insert(e.tgid, info);
     }
@@ -205,37 +211,72 @@ impl ProcessTable {
         out
     }
 
-    /// An exec replaced the image of `tgid`.
+    /// An exec replaced the image of `tgid`. The executable and comm are
+    /// copied from the record into the entry, into the buffers of the
+    /// entry's previous image when it has one (a process known from its
+    /// fork or an earlier exec: no allocation).
     #[allow(clippy::too_many_arguments)]
     pub fn on_exec(
         &mut self,
         tgid: u32,
         ppid: u32,
         start_ns: u64,
-        exe: Option<Vec<u8>>,
-        comm: Vec<u8>,
+        exe: Option<&[u8]>,
+        comm: &[u8],
         euid: u32,
         workload: Option<std::sync::Arc<crate::workload::Workload>>,
+        creation_time: Option<crate::otel::Rfc3339>,
     ) {
         let full = self.procs.len() >= self.capacity;
-        let info = move |exec_count| ProcessInfo {
-            ppid,
-            start_ns,
-            exe,
-            comm,
-            euid: Some(euid),
-            exec_count,
-            source: ContextSource::Observed,
-            workload,
-        };
         match self.procs.entry(tgid) {
             std::collections::hash_map::Entry::Occupied(mut o) => {
-                let exec_count = o.get().exec_count.saturating_add(1);
-                *o.get_mut() = info(exec_count);
+                // Every field named: a new one must be considered here.
+                let ProcessInfo {
+                    ppid: old_ppid,
+                    start_ns: old_start_ns,
+                    exe: old_exe,
+                    comm: old_comm,
+                    euid: old_euid,
+                    exec_count,
+                    source,
+                    workload: old_workload,
+                    creation_time: old_creation_time,
+                } = o.get_mut();
+                *old_ppid = ppid;
+                *old_start_ns = start_ns;
+                match (exe, old_exe.as_mut()) {
+                    (Some(new), Some(buf)) => {
+                        buf.clear();
+                        buf.extend_from_slice(new);
+                    }
+                    (new, _) => *old_exe = new.map(<[u8]>::to_vec),
+                }
+                old_comm.clear();
+                old_comm.extend_from_slice(comm);
+                *old_euid = Some(euid);
+                *exec_count = exec_count.saturating_add(1);
+                *source = ContextSource::Observed;
+                *old_workload = workload;
+                *old_creation_time = creation_time;
             }
-            std::collections::hash_map::Entry::Vacant(_) if full => self.insert(tgid, info(1)),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(info(1));
+            vacant => {
+                let info = ProcessInfo {
+                    ppid,
+                    start_ns,
+                    exe: exe.map(<[u8]>::to_vec),
+                    comm: comm.to_vec(),
+                    euid: Some(euid),
+                    exec_count: 1,
+                    source: ContextSource::Observed,
+                    workload,
+                    creation_time,
+                };
+                match vacant {
+                    std::collections::hash_map::Entry::Vacant(v) if !full => {
+                        v.insert(info);
+                    }
+                    _ => self.insert(tgid, info),
+                }
             }
         }
     }
@@ -243,13 +284,21 @@ impl ProcessTable {
     /// `parent` forked `child`: the child inherits the parent's image.
     /// Returns the child's entry, and whether an entry of an earlier
     /// process with the same pid was still there (its exit was missed).
-    pub fn on_fork(&mut self, parent: u32, child: u32, child_start_ns: u64, comm: Vec<u8>) -> (ProcessInfo, bool) {
+    /// `creation_time`: the child's, as its fork record shows it.
+    pub fn on_fork(
+        &mut self,
+        parent: u32,
+        child: u32,
+        child_start_ns: u64,
+        comm: Vec<u8>,
+        creation_time: Option<crate::otel::Rfc3339>,
+    ) -> (ProcessInfo, bool) {
         let stale = self.procs.get(&child).is_some_and(|p| !same_start(p.start_ns, child_start_ns));
         let (exe, euid, source, workload) = match self.procs.get(&parent) {
             Some(p) => (p.exe.clone(), p.euid, p.source, p.workload.clone()),
             None => (None, None, ContextSource::Unknown, None),
         };
-        let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source, workload };
+        let info = ProcessInfo { ppid: parent, start_ns: child_start_ns, exe, comm, euid, exec_count: 0, source, workload, creation_time };
         self.insert(child, info.clone());
         (info, stale)
     }
@@ -293,13 +342,21 @@ mod tests {
     fn fork_inherits_parent_context_and_source() {
         let mut t = ProcessTable::new(16);
         t.load_snapshot([entry(10, "/bin/bash")]);
-        let (child, stale) = t.on_fork(10, 11, 2_000_000_000, b"bash".to_vec());
+        let (child, stale) = t.on_fork(10, 11, 2_000_000_000, b"bash".to_vec(), None);
         assert!(!stale);
         assert_eq!(child.exe.as_deref(), Some(&b"/bin/bash"[..]));
         assert_eq!(child.source, ContextSource::Procfs);
-        let (_, stale) = t.on_fork(10, 11, 9_000_000_000, b"bash".to_vec());
+        let (_, stale) = t.on_fork(10, 11, 9_000_000_000, b"bash".to_vec(), None);
         assert!(stale, "pid 11 reused: the earlier process's exit was missed");
-        let (orphan, _) = t.on_fork(99, 100, 3, b"?".to_vec());
+        let (orphan, _) = t.on_fork(99, 100, 3, b"?".to_vec(), None);
+        // The child's creation time, as its fork record showed it, is kept
+        // for its exec; the exec keeps the one it showed.
+        let shown = crate::otel::Rfc3339::new(1_700_000_000_000_000_000);
+        let (child, _) = t.on_fork(10, 12, 4, b"bash".to_vec(), Some(shown));
+        assert_eq!((child.creation_time, t.get(12).and_then(|p| p.creation_time)), (Some(shown), Some(shown)));
+        let later = crate::otel::Rfc3339::new(1_700_000_000_000_000_001);
+        t.on_exec(12, 10, 4, Some(b"/bin/ls"), b"ls", 0, None, Some(later));
+        assert_eq!(t.get(12).and_then(|p| p.creation_time), Some(later));
         assert_eq!(orphan.source, ContextSource::Unknown);
         assert_eq!(orphan.exe, None);
     }
@@ -307,29 +364,42 @@ mod tests {
     #[test]
     fn exec_is_observed_and_counts_images() {
         let mut t = ProcessTable::new(16);
-        t.on_exec(5, 1, 7, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0, None);
-        t.on_exec(5, 1, 7, Some(b"/bin/b".to_vec()), b"b".to_vec(), 0, None);
+        t.on_exec(5, 1, 7, Some(b"/bin/a"), b"a", 0, None, None);
+        t.on_exec(5, 1, 7, Some(b"/usr/bin/b"), b"b", 0, None, None);
         let p = t.get(5).expect("known");
         assert_eq!(p.exec_count, 2);
         assert_eq!(p.source, ContextSource::Observed);
-        assert_eq!(p.exe.as_deref(), Some(&b"/bin/b"[..]));
+        assert_eq!(p.exe.as_deref(), Some(&b"/usr/bin/b"[..]));
+        assert_eq!(p.comm, b"b");
+        // An image without a readable executable clears it; the next one
+        // sets it again.
+        t.on_exec(5, 2, 8, None, b"c", 1, None, None);
+        let p = t.get(5).expect("known");
+        assert_eq!((p.exe.as_deref(), p.comm.as_slice(), p.ppid, p.start_ns, p.euid, p.exec_count), (None, &b"c"[..], 2, 8, Some(1), 3));
+        t.on_exec(5, 2, 8, Some(b"/d"), b"d", 1, None, None);
+        assert_eq!(t.get(5).and_then(|p| p.exe.as_deref()), Some(&b"/d"[..]));
+        // An entry from /proc becomes observed.
+        t.load_snapshot([entry(6, "/bin/sh")]);
+        t.on_exec(6, 1, 1_000_000_000, Some(b"/bin/ls"), b"ls", 0, None, None);
+        let p = t.get(6).expect("known");
+        assert_eq!((p.source, p.exec_count, p.exe.as_deref()), (ContextSource::Observed, 1, Some(&b"/bin/ls"[..])));
     }
 
     #[test]
     fn exit_removes_and_checks_start_time() {
         let mut t = ProcessTable::new(16);
-        t.on_exec(5, 1, 7_000_000_000, None, b"a".to_vec(), 0, None);
+        t.on_exec(5, 1, 7_000_000_000, None, b"a", 0, None, None);
         assert!(t.on_exit(5, 9_000_000_000).is_none(), "pid reuse must not match");
         assert!(t.is_empty());
-        t.on_exec(6, 1, 7_000_000_000, None, b"a".to_vec(), 0, None);
+        t.on_exec(6, 1, 7_000_000_000, None, b"a", 0, None, None);
         assert!(t.on_exit(6, 7_004_000_000).is_some());
     }
 
     #[test]
     fn reconcile_finds_missed_execs_and_exits() {
         let mut t = ProcessTable::new(16);
-        t.on_exec(10, 1, 1_000_000_000, Some(b"/bin/a".to_vec()), b"a".to_vec(), 0, None);
-        t.on_exec(11, 1, 1_000_000_000, Some(b"/bin/old".to_vec()), b"old".to_vec(), 0, None);
+        t.on_exec(10, 1, 1_000_000_000, Some(b"/bin/a"), b"a", 0, None, None);
+        t.on_exec(11, 1, 1_000_000_000, Some(b"/bin/old"), b"old", 0, None, None);
         let mut e11 = entry(11, "/bin/new");
         e11.start_ns = 1_000_000_000;
         let young = ProcEntry { start_ns: 9_000_000_000, ..entry(13, "/bin/young") };

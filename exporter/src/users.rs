@@ -5,32 +5,34 @@
 //! second and the file re-read when it changed, so users added after start
 //! resolve. An id without an entry resolves to nothing (no placeholder).
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
-/// How often a file's mtime is checked.
-const RECHECK: Duration = Duration::from_secs(1);
+/// How often a file's mtime is checked (ns of
+/// [`coarse_now_ns`](crate::clock::coarse_now_ns)).
+const RECHECK_NS: u64 = 1_000_000_000;
 
 /// One `name:x:id:...` file.
 #[derive(Debug)]
 struct IdFile {
     path: PathBuf,
     /// Shared, so that each exec record takes a reference, not a copy.
-    names: HashMap<u32, Arc<str>>,
+    names: FastMap<u32, Arc<str>>,
     /// mtime (and size) of the version loaded; `None`: not loaded.
     loaded: Option<(SystemTime, u64)>,
-    checked: Option<Instant>,
+    /// When the mtime was last checked (coarse monotonic ns).
+    checked: Option<u64>,
 }
 
 impl IdFile {
     fn new(path: PathBuf) -> Self {
-        IdFile { path, names: HashMap::new(), loaded: None, checked: None }
+        IdFile { path, names: FastMap::default(), loaded: None, checked: None }
     }
 
-    fn refresh(&mut self, now: Instant) {
-        if self.checked.is_some_and(|t| now.duration_since(t) < RECHECK) {
+    fn refresh(&mut self, now: u64) {
+        if self.checked.is_some_and(|t| now.saturating_sub(t) < RECHECK_NS) {
             return;
         }
         self.checked = Some(now);
@@ -42,7 +44,7 @@ impl IdFile {
         self.loaded = stamp;
     }
 
-    fn name(&mut self, id: u32, now: Instant) -> Option<&Arc<str>> {
+    fn name(&mut self, id: u32, now: u64) -> Option<&Arc<str>> {
         self.refresh(now);
         self.names.get(&id)
     }
@@ -50,8 +52,8 @@ impl IdFile {
 
 /// `name:password:id:...` lines -> id -> name (the first entry of an id
 /// wins, as with getpwuid).
-fn parse(text: &str) -> HashMap<u32, Arc<str>> {
-    let mut out = HashMap::new();
+fn parse(text: &str) -> FastMap<u32, Arc<str>> {
+    let mut out = FastMap::default();
     for line in text.lines() {
         if line.starts_with('#') {
             continue;
@@ -91,15 +93,15 @@ impl UserNames {
 
     /// The user name of `uid`, if it has one.
     pub fn user(&mut self, uid: u32) -> Option<String> {
-        self.user_at(uid, Instant::now())
+        self.user_at(uid, crate::clock::coarse_now_ns())
     }
 
     /// The group name of `gid`, if it has one.
     pub fn group(&mut self, gid: u32) -> Option<String> {
-        self.group.name(gid, Instant::now()).map(|n| n.to_string())
+        self.group.name(gid, crate::clock::coarse_now_ns()).map(|n| n.to_string())
     }
 
-    fn user_at(&mut self, uid: u32, now: Instant) -> Option<String> {
+    fn user_at(&mut self, uid: u32, now: u64) -> Option<String> {
         self.passwd.name(uid, now).map(|n| n.to_string())
     }
 
@@ -108,7 +110,7 @@ impl UserNames {
     /// The names are shared with the cache (a reference count each, no
     /// copy).
     pub fn exec_names(&mut self, euid: u32, uid: u32, egid: u32) -> ExecNames {
-        let now = Instant::now();
+        let now = crate::clock::coarse_now_ns();
         let user = self.passwd.name(euid, now).cloned();
         let real = if uid == euid { user.clone() } else { self.passwd.name(uid, now).cloned() };
         (user, real, self.group.name(egid, now).cloned())
@@ -142,7 +144,7 @@ mod tests {
         std::fs::write(&passwd, "root:x:0:0:root:/root:/bin/sh\n").expect("write");
         std::fs::write(&group, "root:x:0:\nwheel:x:10:alice\n").expect("write");
         let mut names = UserNames::new(passwd.clone(), group);
-        let t0 = Instant::now();
+        let t0 = crate::clock::coarse_now_ns();
         assert_eq!(names.user_at(0, t0).as_deref(), Some("root"));
         assert_eq!(names.user_at(1001, t0), None, "unknown uid: absent, no placeholder");
         assert_eq!(names.group(10).as_deref(), Some("wheel"));
@@ -150,13 +152,13 @@ mod tests {
         let mut f = std::fs::OpenOptions::new().append(true).open(&passwd).expect("open");
         writeln!(f, "alice:x:1001:1001::/home/alice:/bin/sh").expect("append");
         drop(f);
-        let later = SystemTime::now() + Duration::from_secs(5);
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
         std::fs::File::options().write(true).open(&passwd).expect("open").set_modified(later).expect("bump mtime");
 
         // Within the recheck interval the cached version answers.
-        assert_eq!(names.user_at(1001, t0 + Duration::from_millis(100)), None);
-        assert_eq!(names.user_at(1001, t0 + Duration::from_secs(2)).as_deref(), Some("alice"));
-        assert_eq!(names.user_at(0, t0 + Duration::from_secs(2)).as_deref(), Some("root"));
+        assert_eq!(names.user_at(1001, t0 + 100_000_000), None);
+        assert_eq!(names.user_at(1001, t0 + 2_000_000_000).as_deref(), Some("alice"));
+        assert_eq!(names.user_at(0, t0 + 2_000_000_000).as_deref(), Some("root"));
         std::fs::remove_dir_all(d).expect("cleanup");
     }
 

@@ -30,6 +30,7 @@ pub fn gzip_fast(out: Vec<u8>, message: &[u8]) -> std::io::Result<Vec<u8>> {
 use crate::config::{Config, StdoutFormat};
 use crate::otel::resource::WorkloadResource;
 use crate::otel::wire::{encode_request, encode_request_groups, EncodedLog, FramedLogs};
+use crate::pipeline::LogBatch;
 pub use crate::spool::Lane;
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -187,6 +188,23 @@ impl RequestEncoder {
         let bytes = encode_request_groups(&mut self.buf, &self.resource, &self.scope, crate::otel::attr::SCHEMA_URL, &parts);
         let records = groups.iter().map(|(_, l)| l.count as u64).sum();
         Batch { bytes, records, signal: Signal::Logs, lane: Lane::Critical }
+    }
+
+    /// The request of `batch`: its buffer becomes the request without a
+    /// copy of the records when they are all of one workload
+    /// ([`LogBatch::take_request`], which empties the batch), otherwise
+    /// [`RequestEncoder::encode_groups`] (the batch unchanged). The same
+    /// bytes either way.
+    pub fn encode_batch(&mut self, batch: &mut LogBatch) -> Batch {
+        let records = batch.len() as u64;
+        let (host, scope) = (&self.resource, &self.scope);
+        let around = |w: Option<&WorkloadResource>, n| {
+            crate::otel::wire::request_around(host, w.map_or(&[][..], |w| w.encoded.as_slice()), scope, crate::otel::attr::SCHEMA_URL, n)
+        };
+        match batch.take_request(around) {
+            Some(bytes) => Batch { bytes, records, signal: Signal::Logs, lane: Lane::Critical },
+            None => self.encode_groups(&batch.groups()),
+        }
     }
 
     /// One `ExportTraceServiceRequest` with one ResourceSpans per group

@@ -142,13 +142,22 @@ mod tests {
             AnyRef::Int(-1),
             AnyRef::Int(0),
             AnyRef::Int(300),
+            AnyRef::Int(i64::MIN),
+            AnyRef::Int(i64::MAX),
+            AnyRef::Utf8(b"2023-11-14T22:13:20.000005000Z"),
             AnyRef::Bool(true),
             AnyRef::StrArray(&args),
         ] {
-            let (mut want, mut got) = (Vec::new(), Vec::new());
-            wire::put_key_value(&mut want, 6, attr::PROCESS_EXECUTABLE_PATH, v);
-            wire::put_key_value(&mut got, 6, &PROCESS_EXECUTABLE_PATH, v);
-            assert_eq!(got, want, "{v:?}");
+            // Keys of several lengths.
+            fn check<const N: usize>(name: &str, key: &Key<N>, v: AnyRef<'_>) {
+                let (mut want, mut got) = (vec![0xee], vec![0xee]);
+                wire::put_key_value(&mut want, 6, name, v);
+                wire::put_key_value(&mut got, 6, key, v);
+                assert_eq!(got, want, "{name} {v:?}");
+            }
+            check(attr::THREAD_ID, &THREAD_ID, v);
+            check(attr::PROCESS_EXECUTABLE_PATH, &PROCESS_EXECUTABLE_PATH, v);
+            check(attr::VIGIL_PID_NAMESPACE, &VIGIL_PID_NAMESPACE, v);
         }
         let mut a = crate::otel::Attrs::default();
         let mut b = crate::otel::Attrs::default();

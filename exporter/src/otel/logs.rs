@@ -69,6 +69,13 @@ impl MapContext {
         let end = uid.as_bytes().iter().rposition(|b| *b == b':').unwrap_or(uid.len());
         uid.get(self.boot_id.len() + 1..end).unwrap_or_default()
     }
+
+    /// [`MapContext::stream_of`] a uid's bytes (cut at ASCII `:`s, so
+    /// UTF-8 stays UTF-8).
+    fn stream_of_bytes<'u>(&self, uid: &'u [u8]) -> &'u [u8] {
+        let end = uid.iter().rposition(|b| *b == b':').unwrap_or(uid.len());
+        uid.get(self.boot_id.len() + 1..end).unwrap_or_default()
+    }
 }
 
 /// Write `v` in decimal (as [`push_padded`] with width 1).
@@ -83,8 +90,8 @@ fn write_decimal<W: std::fmt::Write>(w: &mut W, mut v: u64) -> std::fmt::Result 
             break;
         }
     }
-    // ASCII digits only, so this always succeeds.
-    w.write_str(std::str::from_utf8(&buf[i..]).unwrap_or_default())
+    // Digit by digit as chars: no UTF-8 check of text known to be ASCII.
+    buf[i..].iter().try_for_each(|d| w.write_char(char::from(*d)))
 }
 
 /// Text formatted on the stack, up to `N` bytes (a write that does not fit
@@ -100,8 +107,14 @@ impl<const N: usize> StackText<N> {
     }
 
     fn as_str(&self) -> &str {
-        // Only whole `&str`s are copied in (write_str), so this is UTF-8.
+        // Only whole `&str`s and chars are copied in, so this is UTF-8.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+
+    /// The text's bytes (UTF-8: only whole `&str`s and chars are copied
+    /// in; for [`Attrs::utf8`]).
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -111,6 +124,16 @@ impl<const N: usize> std::fmt::Write for StackText<N> {
         to.copy_from_slice(s.as_bytes());
         self.len += s.len();
         Ok(())
+    }
+
+    fn write_char(&mut self, c: char) -> std::fmt::Result {
+        if c.is_ascii() {
+            *self.buf.get_mut(self.len).ok_or(std::fmt::Error)? = c as u8;
+            self.len += 1;
+            Ok(())
+        } else {
+            self.write_str(c.encode_utf8(&mut [0; 4]))
+        }
     }
 }
 
@@ -143,6 +166,10 @@ pub struct ExecExtra {
     pub real_user_name: Option<std::sync::Arc<str>>,
     /// `vigil.process.group.name` (effective gid).
     pub group_name: Option<std::sync::Arc<str>>,
+    /// `process.creation.time` if already formatted (the process table
+    /// keeps it from the process's fork or an earlier exec); used when it
+    /// shows the same Unix ns.
+    pub creation_time: Option<Rfc3339>,
 }
 
 impl<'a> ProcContext<'a> {
@@ -180,8 +207,8 @@ pub const OBSERVED: ProcContext<'static> =
 /// is when vigil read it (Unix ns); `cgroup_path` the resolved cgroup of
 /// an exec, if known. `gap_before` is the number of sequence numbers
 /// missing on the record's stream just before it.
-pub fn write_log_record(
-    rec: &Record,
+pub fn write_log_record<B: std::ops::Deref<Target = [u8]>>(
+    rec: &Record<B>,
     ctx: &MapContext,
     proc: ProcContext<'_>,
     observed_ns: u64,
@@ -209,10 +236,10 @@ pub fn write_log_record(
     let mut stack = StackText::<128>::new();
     let heap;
     let uid = match ctx.write_record_uid(&mut stack, h.cpu, h.lane, h.seq) {
-        Ok(()) => stack.as_str(),
+        Ok(()) => stack.as_bytes(),
         Err(_) => {
             heap = ctx.record_uid(h.cpu, h.lane, h.seq);
-            heap.as_str()
+            heap.as_bytes()
         }
     };
     if let Some(m) = proc.name_mismatch {
@@ -222,8 +249,8 @@ pub fn write_log_record(
         a.int(&key::VIGIL_STREAM_GAP_BEFORE, i64::try_from(gap_before).unwrap_or(i64::MAX));
     }
     a.str(&key::VIGIL_CONTEXT_SOURCE, proc.source.as_str())
-        .str(&key::LOG_RECORD_UID, uid)
-        .str(&key::VIGIL_STREAM_ID, ctx.stream_of(uid))
+        .utf8(&key::LOG_RECORD_UID, uid)
+        .utf8(&key::VIGIL_STREAM_ID, ctx.stream_of_bytes(uid))
         .int(&key::VIGIL_STREAM_SEQ, i64::try_from(h.seq).unwrap_or(i64::MAX));
     let mut out = a.finish();
     wire::put_fixed64(&mut out, log_record::TIME_UNIX_NANO, ctx.clock.to_unix_ns(h.ktime_ns));
@@ -239,6 +266,13 @@ pub fn write_log_record(
     out
 }
 
+/// `process.creation.time` of a process started at `start_ns` (boot
+/// clock): `cached` when it shows the same Unix ns, formatted otherwise.
+pub fn creation_time(ctx: &MapContext, start_ns: u64, cached: Option<Rfc3339>) -> Rfc3339 {
+    let unix_ns = ctx.clock.to_unix_ns(start_ns);
+    cached.filter(|c| c.unix_ns() == unix_ns).unwrap_or_else(|| Rfc3339::new(unix_ns))
+}
+
 /// The last component of a path (the mapping takes it from the escaped
 /// path instead: [`escaped_basename`]).
 #[cfg(test)]
@@ -249,7 +283,14 @@ fn basename(path: &[u8]) -> &[u8] {
 /// Kernel "unset" value for audit login uid and session id.
 const AUDIT_UNSET: u32 = u32::MAX;
 
-fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup_path: Option<&str>, extra: Option<&ExecExtra>) -> String {
+fn exec_attrs<B: std::ops::Deref<Target = [u8]>>(
+    a: &mut Attrs,
+    h: &Header,
+    e: &ExecEvent<B>,
+    ctx: &MapContext,
+    cgroup_path: Option<&str>,
+    extra: Option<&ExecExtra>,
+) -> String {
     let c = &e.creds;
     a.int(&key::PROCESS_PID, h.tgid)
         .int(&key::PROCESS_PARENT_PID, e.ppid)
@@ -302,7 +343,7 @@ fn exec_attrs(a: &mut Attrs, h: &Header, e: &ExecEvent, ctx: &MapContext, cgroup
         a.int(&key::VIGIL_AUDIT_SESSION_ID, c.sessionid);
     }
     a.int(&key::PROCESS_SESSION_LEADER_PID, e.sid).int(&key::PROCESS_GROUP_LEADER_PID, e.pgid).bool(&key::PROCESS_INTERACTIVE, e.tty);
-    a.str(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(e.start_ns)).as_str());
+    a.utf8(&key::PROCESS_CREATION_TIME, creation_time(ctx, e.start_ns, extra.and_then(|x| x.creation_time)).as_bytes());
     a.int(&key::VIGIL_CGROUP_ID, i64::try_from(e.cgroup_id).unwrap_or(i64::MAX));
     match cgroup_path {
         Some(p) => {
@@ -385,7 +426,7 @@ fn fork_attrs(a: &mut Attrs, h: &Header, f: &ForkEvent, ctx: &MapContext, proc: 
         .int(&key::PROCESS_VPID, f.child_vpid)
         .int(&key::THREAD_ID, f.child_pid);
     a.bytes(&key::THREAD_NAME, &f.comm).int(&key::VIGIL_PARENT_THREAD_ID, h.pid);
-    a.str(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(f.child_start_ns)).as_str());
+    a.utf8(&key::PROCESS_CREATION_TIME, creation_time(ctx, f.child_start_ns, proc.info.and_then(|p| p.creation_time)).as_bytes());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(&key::PROCESS_USER_ID, uid);
@@ -434,8 +475,8 @@ pub fn signal_name(sig: u32) -> Option<&'static str> {
 
 fn exit_attrs(a: &mut Attrs, h: &Header, x: &ExitEvent, ctx: &MapContext, proc: ProcContext<'_>) -> String {
     a.int(&key::PROCESS_PID, h.tgid).int(&key::PROCESS_PARENT_PID, x.ppid).int(&key::THREAD_ID, h.pid).bytes(&key::THREAD_NAME, &x.comm);
-    a.str(&key::PROCESS_CREATION_TIME, Rfc3339::new(ctx.clock.to_unix_ns(x.start_ns)).as_str());
-    a.str(&key::PROCESS_EXIT_TIME, Rfc3339::new(ctx.clock.to_unix_ns(h.ktime_ns)).as_str());
+    a.utf8(&key::PROCESS_CREATION_TIME, creation_time(ctx, x.start_ns, proc.info.and_then(|p| p.creation_time)).as_bytes());
+    a.utf8(&key::PROCESS_EXIT_TIME, Rfc3339::new(ctx.clock.to_unix_ns(h.ktime_ns)).as_bytes());
     let exe = table_exe(a, proc);
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(&key::PROCESS_USER_ID, uid);
@@ -1212,6 +1253,23 @@ mod tests {
 
     fn ctx() -> MapContext {
         MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_000), boot_id: "b00t".into(), session: "5".into() }
+    }
+
+    /// A creation time kept from an earlier record is used only when the
+    /// clock still maps the start to the same Unix ns.
+    #[test]
+    fn cached_creation_times_are_used_only_when_current() {
+        let c = ctx();
+        let fresh = creation_time(&c, 5_000, None);
+        assert_eq!(fresh, Rfc3339::new(c.clock.to_unix_ns(5_000)));
+        assert_eq!(fresh.as_str(), "2023-11-14T22:13:20.000005000Z");
+        // A stale one (the clock moved, or another start): formatted anew.
+        let stale = Rfc3339::new(c.clock.to_unix_ns(5_001));
+        assert_eq!(creation_time(&c, 5_000, Some(stale)), fresh);
+        let moved = MapContext { clock: BootClock::with_offset(1_700_000_000_000_000_007), ..ctx() };
+        assert_eq!(creation_time(&moved, 5_000, Some(fresh)).as_str(), "2023-11-14T22:13:20.000005007Z");
+        // A current one is reused as it is.
+        assert_eq!(creation_time(&c, 5_000, Some(fresh)), fresh);
     }
 
     fn get<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a Value> {

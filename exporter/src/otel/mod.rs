@@ -64,6 +64,15 @@ impl Attrs {
         self
     }
 
+    /// Add a string the mapper formatted itself ([`wire::AnyRef::Utf8`]:
+    /// UTF-8 by construction, from `&str`s and ASCII digits; checked in
+    /// debug builds, and by the golden tests' decoding).
+    pub fn utf8<K: AttrKey + ?Sized>(&mut self, key: &K, value: &[u8]) -> &mut Self {
+        debug_assert!(std::str::from_utf8(value).is_ok(), "{value:?}");
+        wire::put_key_value(&mut self.out, ATTRIBUTES, key, AnyRef::Utf8(value));
+        self
+    }
+
     /// Add kernel-supplied bytes, escaped (see [`crate::escape`]).
     pub fn bytes<K: AttrKey + ?Sized>(&mut self, key: &K, value: &[u8]) -> &mut Self {
         self.str(key, &escape(value))
@@ -109,14 +118,14 @@ impl Attrs {
     }
 
     /// Add a kernel field as a string, or its missing-versus-absent markers.
-    pub fn field(&mut self, key: &'static str, field: &Field) -> &mut Self {
+    pub fn field<B: std::ops::Deref<Target = [u8]>>(&mut self, key: &'static str, field: &Field<B>) -> &mut Self {
         self.field_escaped(key, field, field.bytes.as_deref().map(escape).as_deref())
     }
 
     /// [`Attrs::field`], with the field's bytes already escaped by the
     /// caller (`shown`: [`escape`] of `field.bytes`, `None` when absent),
     /// for a caller that shows them elsewhere too (the body).
-    pub fn field_escaped(&mut self, key: &'static str, field: &Field, shown: Option<&str>) -> &mut Self {
+    pub fn field_escaped<B>(&mut self, key: &'static str, field: &Field<B>, shown: Option<&str>) -> &mut Self {
         debug_assert_eq!(shown.is_some(), field.bytes.is_some());
         match shown {
             Some(s) => {
@@ -199,6 +208,11 @@ impl Rfc3339 {
         // ASCII digits and separators only, so this always succeeds.
         std::str::from_utf8(&self.text).unwrap_or_default()
     }
+
+    /// The timestamp's bytes (ASCII; for [`Attrs::utf8`]).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.text
+    }
 }
 
 /// Append `v` in decimal, zero-padded to `width` digits (hot path: no
@@ -212,7 +226,8 @@ pub fn push_padded(out: &mut String, mut v: u64, width: usize) {
         v /= 10;
     }
     let start = buf.len().saturating_sub(width).min(i);
-    // ASCII digits only, so this always succeeds.
+    // ASCII digits only, so this always succeeds (and checks a handful of
+    // bytes: pushing them as chars one by one measured slower).
     out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
@@ -254,7 +269,7 @@ mod tests {
         use crate::abi::Reason;
         let mut a = Attrs::default();
         a.field("a", &Field::complete(b"x".to_vec()));
-        a.field("b", &Field { bytes: None, truncated: false, original_size: None, reason: Some(Reason::ReadFault) });
+        a.field("b", &Field::<Vec<u8>> { bytes: None, truncated: false, original_size: None, reason: Some(Reason::ReadFault) });
         a.field("c", &Field { bytes: Some(b"pre".to_vec()), truncated: true, original_size: Some(10), reason: Some(Reason::SizeLimit) });
         let rec = wire::EncodedLog(a.finish()).decode().expect("decodes");
         let keys: Vec<&str> = rec.attributes.iter().map(|k| k.key.as_str()).collect();

@@ -48,20 +48,83 @@ const SCOPE_LOGS_SCOPE: u32 = 1;
 const SCOPE_LOGS_LOG_RECORDS: u32 = 2;
 const SCOPE_LOGS_SCHEMA_URL: u32 = 3;
 
-/// Bytes a varint of `v` takes.
+/// Bytes a varint of `v` takes: ceil(bits / 7), as `(9 * bits + 64) / 64`
+/// (a multiply and a shift; the division by 7 was ~6% of the exec path,
+/// this runs several times per attribute). Unit test `varint_lengths`
+/// checks every width.
 #[inline(always)]
 pub fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    (bits * 9 + 64) / 64
 }
 
 /// Append `v` as a varint.
 #[inline(always)]
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+pub fn put_varint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else {
+        with_room::<10>(out, |s| {
+            s.varint(v);
+        });
     }
-    out.push(v as u8);
+}
+
+/// Room for up to `M` bytes of tags and lengths at the end of a `Vec`,
+/// written byte by byte (see [`with_room`]).
+struct Room<'b, const M: usize> {
+    buf: &'b mut [u8; M],
+    len: usize,
+}
+
+/// Write a few bytes (tags and lengths, at most `M`) at the end of `out`:
+/// `M` zeroed bytes are appended (a constant size: a store or two), `write`
+/// writes into them, and `out` is cut back to the bytes written
+/// (`truncate` of bytes is a store of the length). A `Vec::push` per byte
+/// checks the capacity and stores the length each time (pushes were ~12%
+/// of the exec path); bytes written into a stack array and then copied
+/// into the `Vec` stalled on the load of bytes just stored (~12%).
+#[inline(always)]
+fn with_room<const M: usize>(out: &mut Vec<u8>, write: impl FnOnce(&mut Room<'_, M>)) {
+    let start = out.len();
+    out.resize(start + M, 0);
+    let written = match out[start..].first_chunk_mut::<M>() {
+        Some(buf) => {
+            let mut room = Room { buf, len: 0 };
+            write(&mut room);
+            room.len
+        }
+        None => 0,
+    };
+    out.truncate(start + written);
+}
+
+impl<const M: usize> Room<'_, M> {
+    #[inline(always)]
+    fn byte(&mut self, b: u8) -> &mut Self {
+        self.buf[self.len] = b;
+        self.len += 1;
+        self
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, mut v: u64) -> &mut Self {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8)
+    }
+
+    #[inline(always)]
+    fn tag(&mut self, field: u32, wire: u8) -> &mut Self {
+        self.varint((u64::from(field) << 3) | u64::from(wire))
+    }
+
+    #[inline(always)]
+    fn len_prefix(&mut self, field: u32, n: usize) -> &mut Self {
+        self.tag(field, LEN).varint(n as u64)
+    }
 }
 
 #[inline(always)]
@@ -84,8 +147,9 @@ pub fn len_field_size(field: u32, n: usize) -> usize {
 /// `n` bytes next).
 #[inline(always)]
 pub fn put_len_prefix(out: &mut Vec<u8>, field: u32, n: usize) {
-    put_tag(out, field, LEN);
-    put_varint(out, n as u64);
+    with_room::<15>(out, |r| {
+        r.len_prefix(field, n);
+    });
 }
 
 /// Append a length-delimited field.
@@ -134,16 +198,21 @@ pub fn end_len_field(out: &mut Vec<u8>, mark: usize) {
 /// Append a fixed64 field (omitted when 0, as proto3 does).
 pub fn put_fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
     if v != 0 {
-        put_tag(out, field, FIXED64);
-        out.extend_from_slice(&v.to_le_bytes());
+        with_room::<13>(out, |r| {
+            r.tag(field, FIXED64);
+            for b in v.to_le_bytes() {
+                r.byte(b);
+            }
+        });
     }
 }
 
 /// Append a varint field (omitted when 0).
 pub fn put_varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
     if v != 0 {
-        put_tag(out, field, VARINT);
-        put_varint(out, v);
+        with_room::<15>(out, |r| {
+            r.tag(field, VARINT).varint(v);
+        });
     }
 }
 
@@ -152,6 +221,10 @@ pub fn put_varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
 pub enum AnyRef<'a> {
     /// string_value
     Str(&'a str),
+    /// string_value from bytes that are UTF-8 by construction (text the
+    /// mapper formats itself from `&str`s and ASCII digits: record uids,
+    /// timestamps), written without a second UTF-8 check.
+    Utf8(&'a [u8]),
     /// int_value
     Int(i64),
     /// bool_value
@@ -165,6 +238,7 @@ pub enum AnyRef<'a> {
 fn any_len(v: &AnyRef<'_>) -> usize {
     match v {
         AnyRef::Str(s) => len_field_size(ANY_STRING, s.len()),
+        AnyRef::Utf8(s) => len_field_size(ANY_STRING, s.len()),
         AnyRef::Int(i) => tag_len(ANY_INT) + varint_len(*i as u64),
         AnyRef::Bool(_) => tag_len(ANY_BOOL) + 1,
         AnyRef::StrArray(items) => len_field_size(ANY_ARRAY, array_len(items)),
@@ -177,38 +251,61 @@ fn array_len<S: AsRef<str>>(items: &[S]) -> usize {
     items.iter().map(|s| len_field_size(ARRAY_VALUES, len_field_size(ANY_STRING, s.as_ref().len()))).sum()
 }
 
-/// Append an `ArrayValue` of strings as `AnyValue.array_value`.
+/// Append an `ArrayValue` of strings as `AnyValue.array_value`, `len`
+/// being its [`array_len`] (computed once by the caller).
 #[inline]
-fn put_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S]) {
-    put_len_prefix(out, ANY_ARRAY, array_len(items));
+fn put_array<S: AsRef<str>>(out: &mut Vec<u8>, items: &[S], len: usize) {
+    put_len_prefix(out, ANY_ARRAY, len);
     for s in items {
-        let s = s.as_ref();
-        put_len_prefix(out, ARRAY_VALUES, len_field_size(ANY_STRING, s.len()));
-        put_bytes(out, ANY_STRING, s.as_bytes());
+        let s = s.as_ref().as_bytes();
+        with_room::<22>(out, |r| {
+            r.len_prefix(ARRAY_VALUES, len_field_size(ANY_STRING, s.len())).len_prefix(ANY_STRING, s.len());
+        });
+        out.extend_from_slice(s);
     }
 }
 
+/// Write the tags and lengths of `v`'s `AnyValue` fields (all of an
+/// integer or a boolean; the caller appends the rest: [`put_any_tail`]).
 #[inline(always)]
-fn put_any(out: &mut Vec<u8>, v: &AnyRef<'_>) {
+fn any_head<const M: usize>(r: &mut Room<'_, M>, v: &AnyRef<'_>) {
     match v {
-        AnyRef::Str(s) => put_bytes(out, ANY_STRING, s.as_bytes()),
+        AnyRef::Str(s) => {
+            r.len_prefix(ANY_STRING, s.len());
+        }
+        AnyRef::Utf8(s) => {
+            r.len_prefix(ANY_STRING, s.len());
+        }
         AnyRef::Int(i) => {
-            put_tag(out, ANY_INT, VARINT);
-            put_varint(out, *i as u64);
+            r.tag(ANY_INT, VARINT).varint(*i as u64);
         }
         AnyRef::Bool(b) => {
-            put_tag(out, ANY_BOOL, VARINT);
-            out.push(u8::from(*b));
+            r.tag(ANY_BOOL, VARINT).byte(u8::from(*b));
         }
-        AnyRef::StrArray(items) => put_array(out, items),
+        AnyRef::StrArray(_) => {}
+    }
+}
+
+/// Append what follows [`any_head`]: a string's bytes, an array.
+#[inline(always)]
+fn put_any_tail(out: &mut Vec<u8>, v: &AnyRef<'_>) {
+    match v {
+        AnyRef::Str(s) => out.extend_from_slice(s.as_bytes()),
+        AnyRef::Utf8(s) => out.extend_from_slice(s),
+        AnyRef::Int(_) | AnyRef::Bool(_) => {}
+        AnyRef::StrArray(items) => put_array(out, items, array_len(items)),
     }
 }
 
 /// Append an `AnyValue` as field `field` of the enclosing message (the
 /// LogRecord body).
 pub fn put_any_field(out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
-    put_len_prefix(out, field, any_len(&v));
-    put_any(out, &v);
+    // At most 15 bytes of tag and length, then 11 of the value's head.
+    with_room::<26>(out, |r| {
+        r.len_prefix(field, any_len(&v));
+        any_head(r, &v);
+    });
+    put_any_tail(out, &v);
 }
 
 /// An attribute key as a `KeyValue.key` field: a string, or the same
@@ -301,32 +398,37 @@ impl<const N: usize> AttrKey for Key<N> {
 }
 
 /// Append one attribute (`KeyValue`) as field `field` of the enclosing
-/// message.
+/// message: the tags and lengths before and after the key are written in
+/// two [`with_room`]s, the key with one copy (of a constant size for a
+/// [`Key`]).
 #[inline(always)]
 pub fn put_key_value<K: AttrKey + ?Sized>(out: &mut Vec<u8>, field: u32, key: &K, v: AnyRef<'_>) {
     let value_len = any_len(&v);
     put_len_prefix(out, field, key.key_field_len() + len_field_size(KEY_VALUE_VALUE, value_len));
     key.put_key_field(out);
-    put_len_prefix(out, KEY_VALUE_VALUE, value_len);
-    put_any(out, &v);
+    // 11 bytes of the value's tag and length, 11 of its head.
+    with_room::<22>(out, |r| {
+        r.len_prefix(KEY_VALUE_VALUE, value_len);
+        any_head(r, &v);
+    });
+    put_any_tail(out, &v);
 }
 
 /// Append one string-array attribute (`KeyValue`) as field `field` of the
 /// enclosing message: [`put_key_value`] with [`AnyRef::StrArray`], for
 /// items of any string type (`&'static str` names need no `Cow`s).
 pub fn put_key_str_array<K: AttrKey + ?Sized, S: AsRef<str>>(out: &mut Vec<u8>, field: u32, key: &K, items: &[S]) {
-    let value_len = len_field_size(ANY_ARRAY, array_len(items));
+    let array = array_len(items);
+    let value_len = len_field_size(ANY_ARRAY, array);
     put_len_prefix(out, field, key.key_field_len() + len_field_size(KEY_VALUE_VALUE, value_len));
     key.put_key_field(out);
     put_len_prefix(out, KEY_VALUE_VALUE, value_len);
-    put_array(out, items);
+    put_array(out, items, array);
 }
 
 /// The tags and lengths before a part of a request, built on the stack
 /// and appended with one copy. Room for four varints (at most 10 bytes
-/// each), the most any caller writes before the next copy. (Attributes do
-/// not use it: for a few bytes, a variable-length copy is a `memcpy` call,
-/// which measured slower than `put_varint`'s pushes.)
+/// each), the most any caller writes before the next copy.
 struct Head {
     buf: [u8; Head::SIZE],
     len: usize,
@@ -439,43 +541,83 @@ pub fn encode_request_groups(
     schema_url: &str,
     groups: &[(&[u8], &FramedLogs<'_>)],
 ) -> Bytes {
-    let sizes: Vec<(usize, usize)> = groups
+    let sizes: Vec<GroupSizes> = groups
         .iter()
         .map(|(extra, logs)| {
-            let records: usize = logs.chunks.iter().map(|c| c.len()).sum();
-            let scope_logs =
-                len_field_size(SCOPE_LOGS_SCOPE, scope.len()) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url.len());
-            let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, host.len() + extra.len())
-                + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
-                + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url.len());
-            (scope_logs, resource_logs)
+            GroupSizes::new(host.len() + extra.len(), scope.len(), schema_url.len(), logs.chunks.iter().map(|c| c.len()).sum())
         })
         .collect();
-    let total: usize = sizes.iter().map(|(_, rl)| len_field_size(REQUEST_RESOURCE_LOGS, *rl)).sum();
+    let total: usize = sizes.iter().map(|g| len_field_size(REQUEST_RESOURCE_LOGS, g.resource_logs)).sum();
     buf.clear();
     buf.reserve(total);
-    for ((extra, logs), (scope_logs, resource_logs)) in groups.iter().zip(sizes) {
-        let mut head = Head::new();
-        head.len_prefix(REQUEST_RESOURCE_LOGS, resource_logs).len_prefix(RESOURCE_LOGS_RESOURCE, host.len() + extra.len());
-        buf.extend_from_slice(head.as_slice());
-        buf.extend_from_slice(host);
-        buf.extend_from_slice(extra);
-        let mut head = Head::new();
-        head.len_prefix(RESOURCE_LOGS_SCOPE_LOGS, scope_logs).len_prefix(SCOPE_LOGS_SCOPE, scope.len());
-        buf.extend_from_slice(head.as_slice());
-        buf.extend_from_slice(scope);
+    for ((extra, logs), sizes) in groups.iter().zip(sizes) {
+        put_group_head(&mut |b| buf.extend_from_slice(b), host, extra, scope, sizes);
         for chunk in &logs.chunks {
             buf.extend_from_slice(chunk);
         }
-        for field in [SCOPE_LOGS_SCHEMA_URL, RESOURCE_LOGS_SCHEMA_URL] {
-            let mut head = Head::new();
-            head.len_prefix(field, schema_url.len());
-            buf.extend_from_slice(head.as_slice());
-            buf.extend_from_slice(schema_url.as_bytes());
-        }
+        put_group_tail(&mut |b| buf.extend_from_slice(b), schema_url);
     }
     debug_assert_eq!(buf.len(), total);
     buf.split().freeze()
+}
+
+/// The lengths of one `ResourceLogs` of a request and of its `ScopeLogs`.
+#[derive(Debug, Clone, Copy)]
+struct GroupSizes {
+    resource: usize,
+    scope: usize,
+    scope_logs: usize,
+    resource_logs: usize,
+}
+
+impl GroupSizes {
+    fn new(resource: usize, scope: usize, schema_url: usize, records: usize) -> Self {
+        let scope_logs = len_field_size(SCOPE_LOGS_SCOPE, scope) + records + len_field_size(SCOPE_LOGS_SCHEMA_URL, schema_url);
+        let resource_logs = len_field_size(RESOURCE_LOGS_RESOURCE, resource)
+            + len_field_size(RESOURCE_LOGS_SCOPE_LOGS, scope_logs)
+            + len_field_size(RESOURCE_LOGS_SCHEMA_URL, schema_url);
+        GroupSizes { resource, scope, scope_logs, resource_logs }
+    }
+}
+
+/// A group's bytes before its records: the `ResourceLogs` field's tag and
+/// length, its Resource (`host` then `extra`), the `ScopeLogs` field's tag
+/// and length, and the scope.
+fn put_group_head(put: &mut impl FnMut(&[u8]), host: &[u8], extra: &[u8], scope: &[u8], sizes: GroupSizes) {
+    let mut head = Head::new();
+    head.len_prefix(REQUEST_RESOURCE_LOGS, sizes.resource_logs).len_prefix(RESOURCE_LOGS_RESOURCE, sizes.resource);
+    put(head.as_slice());
+    put(host);
+    put(extra);
+    let mut head = Head::new();
+    head.len_prefix(RESOURCE_LOGS_SCOPE_LOGS, sizes.scope_logs).len_prefix(SCOPE_LOGS_SCOPE, sizes.scope);
+    put(head.as_slice());
+    put(scope);
+}
+
+/// A group's bytes after its records: the schema URLs of the `ScopeLogs`
+/// and of the `ResourceLogs`.
+fn put_group_tail(put: &mut impl FnMut(&[u8]), schema_url: &str) {
+    for field in [SCOPE_LOGS_SCHEMA_URL, RESOURCE_LOGS_SCHEMA_URL] {
+        let mut head = Head::new();
+        head.len_prefix(field, schema_url.len());
+        put(head.as_slice());
+        put(schema_url.as_bytes());
+    }
+}
+
+/// The bytes of a one-group `ExportLogsServiceRequest` (what
+/// [`encode_request_groups`] writes for one group) before its
+/// `records_len` bytes of framed records, and after them: a caller that
+/// has the records in a buffer with room before them writes the request
+/// around them instead of copying them.
+pub fn request_around(host: &[u8], extra: &[u8], scope: &[u8], schema_url: &str, records_len: usize) -> (Vec<u8>, Vec<u8>) {
+    let sizes = GroupSizes::new(host.len() + extra.len(), scope.len(), schema_url.len(), records_len);
+    let mut head = Vec::with_capacity(host.len() + extra.len() + scope.len() + Head::SIZE * 2);
+    put_group_head(&mut |b| head.extend_from_slice(b), host, extra, scope, sizes);
+    let mut tail = Vec::with_capacity(Head::SIZE * 2 + schema_url.len() * 2);
+    put_group_tail(&mut |b| tail.extend_from_slice(b), schema_url);
+    (head, tail)
 }
 
 #[cfg(test)]
@@ -489,10 +631,16 @@ mod tests {
 
     #[test]
     fn varint_lengths() {
-        for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
-            let mut b = Vec::new();
+        let widths = (0..64).flat_map(|bit| [1u64 << bit, (1u64 << bit) - 1, (1u64 << bit) | 1]);
+        for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX].into_iter().chain(widths) {
+            let mut b = vec![0xee];
             put_varint(&mut b, v);
-            assert_eq!(b.len(), varint_len(v), "{v}");
+            assert_eq!(b.len() - 1, varint_len(v), "{v}");
+            assert_eq!(b.len() - 1, (64 - (v | 1).leading_zeros() as usize).div_ceil(7), "{v}");
+            // Minimal, little-endian groups of seven bits.
+            let decoded = b[1..].iter().rev().fold(0u64, |acc, byte| (acc << 7) | u64::from(byte & 0x7f));
+            assert_eq!(decoded, v);
+            assert!(b[1..b.len() - 1].iter().all(|byte| byte & 0x80 != 0) && b[b.len() - 1] & 0x80 == 0, "{v}");
         }
     }
 
@@ -595,6 +743,24 @@ mod tests {
             }],
         };
         assert_eq!(got, want);
+    }
+
+    /// A request written around records in place has the bytes of one
+    /// encoded with a copy of them.
+    #[test]
+    fn request_around_records_is_the_copied_request() {
+        let logs: Vec<EncodedLog> = (0..300u16).map(|i| EncodedLog(vec![0x10, (i % 100) as u8 + 1])).collect();
+        let framed = frame_logs(&logs);
+        let (host, extra, scope) = (vec![0x0a; 300], vec![0x0b; 40], vec![0x0c; 20]);
+        let copied = encode_request_groups(
+            &mut BytesMut::new(),
+            &host,
+            &scope,
+            "https://s",
+            &[(&extra, &FramedLogs { chunks: vec![&framed], count: logs.len() })],
+        );
+        let (head, tail) = request_around(&host, &extra, &scope, "https://s", framed.len());
+        assert_eq!([head, framed, tail].concat(), copied.as_ref());
     }
 
     #[test]
