@@ -31,7 +31,8 @@ use vigil::pipeline::{LogBatch, Mapper};
 use vigil::probes::RawRecord;
 use vigil::stats::Stats;
 
-/// The allocator the vigil binary uses (see src/bin/vigil.rs).
+/// The allocator the vigil binary uses (see src/bin/vigil.rs), tuned the
+/// same way (`vigil::allocator::tune`, called in `bench`).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -184,6 +185,10 @@ fn map_and_encode(
 }
 
 fn bench(c: &mut Criterion<ThreadCpuTime>) {
+    // As the binary runs it: purge delay 1 s, no transparent huge pages
+    // (`MIMALLOC_PURGE_DELAY` / `MIMALLOC_ALLOW_THP` in the environment
+    // override, as for vigil).
+    vigil::allocator::tune();
     let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
     // A fixture cgroup tree: the records' cgroup id is a directory's inode,
     // resolved from the cache as in steady state.

@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod accounting;
+pub mod allocator;
 pub mod cgroups;
 pub mod clock;
 pub mod config;
