@@ -453,6 +453,26 @@ fn render(stats: &Stats, ready: bool, process: Option<ProcessUsage>) -> String {
     for t in EventType::ALL {
         e.sample("vigil_records_received_by_event_total", &[("event", t.event_name())], stats.received_of(t));
     }
+    e.family("vigil_records_excluded_total", "counter", "Records excluded in the kernel by [filters], by event and filter (not lost).");
+    for t in EventType::ALL {
+        for r in crate::filters::FilterReason::ALL {
+            let v = l(stats.excluded_of(t, r));
+            if v > 0 {
+                e.sample("vigil_records_excluded_total", &[("event", t.event_name()), ("filter", r.as_str())], v);
+            }
+        }
+    }
+    e.family(
+        "vigil_records_suppressed_total",
+        "counter",
+        "Bulk records over their process's rate limit, by event (summarised in vigil.telemetry.suppressed records, not lost).",
+    );
+    for t in EventType::ALL {
+        let v = l(stats.ratelimited_of(t));
+        if v > 0 {
+            e.sample("vigil_records_suppressed_total", &[("event", t.event_name())], v);
+        }
+    }
     e.single("vigil_ringbuf_used_bytes", "gauge", "Bytes waiting in the ring buffer at the last read.", l(&stats.ringbuf_used_bytes));
     e.single("vigil_ringbuf_size_bytes", "gauge", "Size of the ring buffer.", l(&stats.ringbuf_size_bytes));
     e.single("vigil_processes_tracked", "gauge", "Processes in the process table.", l(&stats.processes_tracked));
@@ -883,9 +903,14 @@ mod tests {
         s.set_kernel_drops_by_cpu(vec![cpu0, cpu1]);
         s.program(EventType::Exec).store(1000, 2_000_000_000, 9);
         s.set_bpf_run_stats_enabled(true);
+        set(s.excluded_of(EventType::FileOpen, crate::filters::FilterReason::Uid), 12);
+        set(s.ratelimited_of(EventType::NetworkConnect), 21);
 
         let text = render(&s, false, None);
         let v = |name: &str, labels: &[(&str, &str)]| value_of(&text, name, labels);
+        assert_eq!(v("vigil_records_excluded_total", &[("event", "vigil.file.open"), ("filter", "uid")]), 12.0);
+        assert_eq!(text.matches("\nvigil_records_excluded_total{").count(), 1, "only series that counted");
+        assert_eq!(v("vigil_records_suppressed_total", &[("event", "vigil.network.connect")]), 21.0);
         assert_eq!(v("vigil_ready", &[]), 0.0);
         assert_eq!(v("vigil_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
         assert_eq!(v("vigil_records_received_total", &[]), 101.0);
