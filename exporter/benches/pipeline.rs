@@ -77,9 +77,15 @@ impl Measurement for ThreadCpuTime {
     }
 }
 
+/// The header the probes fill for record `seq` of process `tgid` (its
+/// main thread), alternating between two CPUs.
+fn header(seq: u64, tgid: u32) -> RawHdr {
+    RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() }
+}
+
 fn exec_record(seq: u64, tgid: u32, cgroup_id: u64) -> Vec<u8> {
     let mut raw = RawExec {
-        hdr: RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() },
+        hdr: header(seq, tgid),
         ppid: 900,
         creds: RawCreds {
             uid: 1000,
@@ -113,7 +119,7 @@ const BULK_PIDS: u32 = 8;
 /// for writing, as `file_openat_exit` writes it (path from the opened file).
 fn file_open_record(seq: u64, tgid: u32) -> Vec<u8> {
     let mut raw = RawFile {
-        hdr: RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() },
+        hdr: header(seq, tgid),
         ret: 3,
         syscall: 2, // openat
         hook: HookKind::SyscallTp as u32,
@@ -134,7 +140,7 @@ fn file_open_record(seq: u64, tgid: u32) -> Vec<u8> {
 /// `net_connect_exit` writes it.
 fn network_connect_record(seq: u64, tgid: u32) -> Vec<u8> {
     let mut raw = RawNet {
-        hdr: RawHdr { cpu: (seq % 2) as u32, seq, ktime_ns: 5_000_000_000 + seq, tgid, pid: tgid, ..RawHdr::default() },
+        hdr: header(seq, tgid),
         ret: 0,
         syscall: 32, // connect
         hook: HookKind::SyscallTp as u32,
