@@ -454,24 +454,16 @@ fn render(stats: &Stats, ready: bool, process: Option<ProcessUsage>) -> String {
         e.sample("vigil_records_received_by_event_total", &[("event", t.event_name())], stats.received_of(t));
     }
     e.family("vigil_records_excluded_total", "counter", "Records excluded in the kernel by [filters], by event and filter (not lost).");
-    for t in EventType::ALL {
-        for r in crate::filters::FilterReason::ALL {
-            let v = l(stats.excluded_of(t, r));
-            if v > 0 {
-                e.sample("vigil_records_excluded_total", &[("event", t.event_name()), ("filter", r.as_str())], v);
-            }
-        }
+    for (t, r, v) in stats.excluded_series() {
+        e.sample("vigil_records_excluded_total", &[("event", t.event_name()), ("filter", r.as_str())], v);
     }
     e.family(
         "vigil_records_suppressed_total",
         "counter",
         "Bulk records over their process's rate limit, by event (summarised in vigil.telemetry.suppressed records, not lost).",
     );
-    for t in EventType::ALL {
-        let v = l(stats.ratelimited_of(t));
-        if v > 0 {
-            e.sample("vigil_records_suppressed_total", &[("event", t.event_name())], v);
-        }
+    for (t, v) in stats.ratelimited_series() {
+        e.sample("vigil_records_suppressed_total", &[("event", t.event_name())], v);
     }
     e.single("vigil_ringbuf_used_bytes", "gauge", "Bytes waiting in the ring buffer at the last read.", l(&stats.ringbuf_used_bytes));
     e.single("vigil_ringbuf_size_bytes", "gauge", "Size of the ring buffer.", l(&stats.ringbuf_size_bytes));

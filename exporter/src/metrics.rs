@@ -164,16 +164,8 @@ fn register(provider: &SdkMeterProvider, stats: Arc<Stats>, metadata: Option<Arc
         "{record}",
         "records excluded in the kernel by [filters], by event and filter (not lost)",
         |s, o| {
-            for t in EventType::ALL {
-                for r in crate::filters::FilterReason::ALL {
-                    let v = l(s.excluded_of(t, r));
-                    if v > 0 {
-                        o.observe(
-                            v,
-                            &[KeyValue::new("vigil.event_name", t.event_name()), KeyValue::new("vigil.filter.reason", r.as_str())],
-                        );
-                    }
-                }
+            for (t, r, v) in s.excluded_series() {
+                o.observe(v, &[KeyValue::new("vigil.event_name", t.event_name()), KeyValue::new("vigil.filter.reason", r.as_str())]);
             }
         }
     );
@@ -182,11 +174,8 @@ fn register(provider: &SdkMeterProvider, stats: Arc<Stats>, metadata: Option<Arc
         "{record}",
         "bulk records over their process's rate limit, by event (counted in summary records, not lost)",
         |s, o| {
-            for t in EventType::ALL {
-                let v = l(s.ratelimited_of(t));
-                if v > 0 {
-                    o.observe(v, &[KeyValue::new("vigil.event_name", t.event_name())]);
-                }
+            for (t, v) in s.ratelimited_series() {
+                o.observe(v, &[KeyValue::new("vigil.event_name", t.event_name())]);
             }
         }
     );

@@ -1267,8 +1267,8 @@ async fn map_stage(
     ready.extend(last.into_iter().filter_map(|l| batcher.push(l)).map(critical));
     ready.push(critical(batcher.take()));
     ready.push((Lane::Bulk, bulk_batcher.take()));
-    for (lane, logs) in ready.iter().filter(|(_, l)| !l.is_empty()) {
-        if !send(&tx, encoder.encode_groups(&logs.groups()).in_lane(*lane), &stats).await {
+    for (lane, mut logs) in ready.drain(..).filter(|(_, l)| !l.is_empty()) {
+        if !send(&tx, encoder.encode_batch(&mut logs).in_lane(lane), &stats).await {
             return;
         }
     }

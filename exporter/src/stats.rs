@@ -246,6 +246,23 @@ impl Stats {
         &self.ratelimited[t as usize]
     }
 
+    /// The exclusion counters that counted something: (event, filter,
+    /// records), for the metrics.
+    pub fn excluded_series(&self) -> Vec<(EventType, FilterReason, u64)> {
+        EventType::ALL
+            .iter()
+            .flat_map(|&t| FilterReason::ALL.iter().map(move |&r| (t, r)))
+            .map(|(t, r)| (t, r, self.excluded_of(t, r).load(Ordering::Relaxed)))
+            .filter(|&(_, _, v)| v > 0)
+            .collect()
+    }
+
+    /// The rate-limit counters that counted something: (event, records),
+    /// for the metrics.
+    pub fn ratelimited_series(&self) -> Vec<(EventType, u64)> {
+        EventType::ALL.iter().map(|&t| (t, self.ratelimited_of(t).load(Ordering::Relaxed))).filter(|&(_, v)| v > 0).collect()
+    }
+
     /// Kernel: records suppressed by the rate limit, all types.
     pub fn ratelimited_total(&self) -> u64 {
         self.ratelimited.iter().map(|c| c.load(Ordering::Relaxed)).sum()
