@@ -17,9 +17,10 @@
 //! median added microseconds per event, and the same ratio of the storm's
 //! own CPU time (its children's included): that one counts the probes'
 //! in-kernel work but not the time the storm waited for a CPU that vigil or
-//! the receiver held, so it separates the two on a small machine. The receiver decodes only each
-//! record's event name and body (attributes are skipped unparsed), so the
-//! loopback collector's own cost stays small next to vigil's.
+//! the receiver held, so it separates the two on a small machine. The
+//! receiver decodes only each record's event name and body (attributes are
+//! skipped unparsed), so the loopback collector's own cost stays small next
+//! to vigil's.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;

@@ -26,7 +26,8 @@ pub fn tune() {
     }
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: mimalloc's option setter takes two integers; the option
-        // exists in the linked mimalloc (the global allocator above).
+        // exists in the linked mimalloc (the `mimalloc` dependency, which
+        // the binary and the benchmark install as global allocator).
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
     }
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
