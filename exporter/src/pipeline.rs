@@ -1328,6 +1328,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         filters: cfg.filters.clone(),
         ratelimit: cfg.ratelimit.clone(),
         policy: cfg.policy.clone(),
+        rate_buckets_in_hash: false,
     };
     let receiver_stats = stats.clone();
     let receiver =
@@ -1346,6 +1347,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<Run
         excluded_uids = cfg.filters.exclude_uids.len(),
         excluded_exe_prefixes = cfg.filters.exclude_exe_prefixes.len(),
         excluded_file_prefixes = cfg.filters.exclude_file_prefixes.len(),
+        rate_buckets = receiver.status.rate_buckets.describe(),
         policy = crate::otel::resource::effective_policy(&cfg.policy, crate::policy::bpf_lsm_active()).as_str(),
         exporter = %exporter_target,
         spans = cfg.spans.enabled,

@@ -154,6 +154,7 @@ fn main() -> ExitCode {
             probes: cfg.probes.clone(),
             self_tgid: std::process::id(),
             filters: cfg.filters.clone(),
+            ratelimit: cfg.ratelimit.clone(),
             ..Default::default()
         };
         let mut items = vigil::probes::hooks::check(&settings);

@@ -395,9 +395,10 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
         Ok((loaded, links, active)) => {
             drop(links);
             item("load programs", true, true, "verifier accepted every enabled program; ring buffer and maps created".into());
-            for note in &loaded.notes {
+            for note in loaded.notes.iter().filter(|n| !n.starts_with("rate limiter")) {
                 item("hook fallback", true, false, note.clone());
             }
+            item("rate limiter buckets", true, false, loaded.rate_buckets.describe().into());
             for h in HOOKS.iter().filter(|h| h.role == Role::Emit) {
                 let name = format!("hook {} ({})", h.event.event_name(), h.family.as_str());
                 let used = active.iter().any(|a| a == &format!("{}={}", h.event.event_name(), h.attach_point));
