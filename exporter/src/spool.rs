@@ -161,6 +161,34 @@ pub struct Spool {
     bytes: u64,
     next_seq: u64,
     stats: std::sync::Arc<crate::stats::Stats>,
+    /// `.lock` in the directory, flock()ed for the spool's life: two vigils
+    /// on one spool would replay and delete each other's segments.
+    _lock: std::fs::File,
+}
+
+/// Take the spool directory's lock (`<dir>/.lock`, holding the owner's
+/// pid), or say which process has it.
+fn lock_dir(dir: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".lock");
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+    // SAFETY: flock(2) on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let mut owner = String::new();
+            let _ = file.read_to_string(&mut owner);
+            return Err(std::io::Error::other(format!(
+                "{} is in use by another vigil (pid {}): give each instance its own spool.path",
+                dir.display(),
+                owner.trim()
+            )));
+        }
+        return Err(err);
+    }
+    file.set_len(0)?;
+    file.write_all(std::process::id().to_string().as_bytes())?;
+    Ok(file)
 }
 
 fn header(signal: Signal, lane: Lane, items: u64, created_ns: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
@@ -226,7 +254,16 @@ impl Spool {
     /// [`Spool::report_corrupt`]).
     pub fn open(dir: &Path, max_bytes: u64, stats: std::sync::Arc<crate::stats::Stats>) -> std::io::Result<(Self, Vec<Corrupt>)> {
         std::fs::create_dir_all(dir)?;
-        let mut spool = Spool { dir: dir.to_path_buf(), max_bytes, segments: BTreeMap::new(), bytes: 0, next_seq: 1, stats: stats.clone() };
+        let lock = lock_dir(dir)?;
+        let mut spool = Spool {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segments: BTreeMap::new(),
+            bytes: 0,
+            next_seq: 1,
+            stats: stats.clone(),
+            _lock: lock,
+        };
         let mut corrupt = Vec::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
@@ -487,6 +524,18 @@ mod tests {
     }
 
     #[test]
+    fn a_second_spool_on_one_directory_is_refused_until_the_first_is_gone() {
+        let d = dir("lock");
+        let stats = Arc::new(crate::stats::Stats::default());
+        let (first, _) = Spool::open(&d.0, 1 << 20, stats.clone()).expect("open");
+        let Err(err) = Spool::open(&d.0, 1 << 20, stats.clone()) else { panic!("a second open must fail") };
+        let msg = err.to_string();
+        assert!(msg.contains("in use by another vigil") && msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        drop(first);
+        Spool::open(&d.0, 1 << 20, stats).expect("free again once the first is dropped");
+    }
+
+    #[test]
     fn survives_reopen_and_replays_oldest_first() {
         let d = dir("order");
         let stats = Arc::new(crate::stats::Stats::default());
@@ -520,8 +569,10 @@ mod tests {
         assert_eq!((load(&stats.spool.bytes), load(&stats.spool.segments)), (0, 0));
         // New segments continue the numbering after a reopen.
         assert!(sp.push(&batch(7, 1, 1), Lane::Critical).expect("push"));
-        let names: Vec<String> = std::fs::read_dir(&d.0).expect("ls").map(|e| e.expect("e").file_name().to_string_lossy().into()).collect();
-        assert_eq!(names, ["00000000000000000005-critical.seg"]);
+        let mut names: Vec<String> =
+            std::fs::read_dir(&d.0).expect("ls").map(|e| e.expect("e").file_name().to_string_lossy().into()).collect();
+        names.sort();
+        assert_eq!(names, [".lock", "00000000000000000005-critical.seg"]);
     }
 
     #[test]
