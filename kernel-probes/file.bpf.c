@@ -30,7 +30,6 @@ const volatile char file_read_prefixes[VIGIL_PREFIX_MAX][VIGIL_PREFIX_LEN] = {};
 enum vigil_open_kind {
 	VIGIL_OPEN_WRITE = 1,   /* reported always */
 	VIGIL_OPEN_READ = 2,    /* reported under a watched prefix */
-	VIGIL_OPEN_DEFER = 3,   /* openat2: flags are read at exit */
 };
 
 /* Whether the stored path starts with one of the watched prefixes. */
@@ -79,42 +78,40 @@ static __always_inline void vigil_file_ids(struct vigil_file *r, struct file *fi
 	r->dev = vigil_inode_dev(inode);
 }
 
-static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs, __u32 hook)
+/* One open to report, whatever saw it: a syscall exit or an io_uring
+ * completion. */
+struct vigil_open_call {
+	long ret;          /* descriptor (0: fixed file slot) or -errno */
+	long fd;           /* descriptor whose file is walked, or -1 */
+	long dfd;          /* directory a relative @name is taken from */
+	const char *name;  /* path as passed; NULL: unavailable */
+	__u64 flags;
+	__u64 mode;
+	__u32 sys;         /* enum vigil_syscall */
+	__u32 hook;        /* enum vigil_hook */
+	__u32 kind;        /* enum vigil_open_kind: READ or WRITE */
+	__u32 kname;       /* @name is kernel memory, not a user pointer */
+	__u32 no_name;     /* enum vigil_reason when @name is NULL */
+};
+
+/*
+ * The open record: the in-kernel filter (writes, creates and truncates
+ * always; reads only under a watched prefix), then the path of the opened
+ * file (OBJECT) or, when nothing was opened, of the name (ARG).
+ */
+static __always_inline int vigil_open_report(const struct vigil_open_call *c)
 {
-	struct vigil_stash st = {};
 	struct vigil_scratch *s;
 	struct vigil_file *r;
 	struct file *file = NULL;
-	const char *name;
-	__u32 off, kind;
-	long dfd;
+	__u32 off;
 
-	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	vigil_syscall_args(&st, nargs);
-	/* In-kernel filter, before anything is built: writes, creates and
-	 * truncates always; reads only when prefixes are watched (openat2's
-	 * flags are in user memory: decided below). */
-	switch (sys) {
-	case VIGIL_SYS_OPEN:
-		kind = (st.args[1] & VIGIL_OPEN_WRITE_FLAGS) ? VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
-		break;
-	case VIGIL_SYS_OPENAT:
-		kind = (st.args[2] & VIGIL_OPEN_WRITE_FLAGS) ? VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
-		break;
-	case VIGIL_SYS_CREAT:
-		kind = VIGIL_OPEN_WRITE;
-		break;
-	default:
-		kind = VIGIL_OPEN_DEFER;
-		break;
-	}
-	if (kind == VIGIL_OPEN_READ && !file_read_prefix_count)
+	if (c->kind == VIGIL_OPEN_READ && !file_read_prefix_count)
 		return 0;
 	/* Writes are reported: an excluded process's are dropped (and counted)
 	 * before the walk. A read is an event only under a watched prefix,
 	 * known after the walk: vigil_emit() filters those. */
-	if (kind == VIGIL_OPEN_WRITE && vigil_excluded_early(VIGIL_EV_FILE_OPEN))
+	if (c->kind == VIGIL_OPEN_WRITE && vigil_excluded_early(VIGIL_EV_FILE_OPEN))
 		return 0;
 	s = vigil_scratch_get(VIGIL_EV_FILE_OPEN);
 	if (!s)
@@ -122,69 +119,93 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs,
 	r = (void *)s->rec;
 	__builtin_memset(r, 0, sizeof(*r));
 	vigil_hdr_now(&r->hdr);
-	r->ret = ret;
-	r->syscall = sys;
-	r->hook = hook;
+	r->ret = c->ret;
+	r->syscall = c->sys;
+	r->hook = c->hook;
+	r->flags = c->flags;
+	r->mode = c->mode;
 	r->uid = (__u32)-1;
 	r->gid = (__u32)-1;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
-	switch (sys) {
-	case VIGIL_SYS_OPEN:
-		dfd = VIGIL_AT_FDCWD;
-		name = (const char *)st.args[0];
-		r->flags = st.args[1];
-		r->mode = st.args[2];
-		break;
-	case VIGIL_SYS_CREAT:
-		dfd = VIGIL_AT_FDCWD;
-		name = (const char *)st.args[0];
-		r->flags = 01 | VIGIL_O_CREAT | VIGIL_O_TRUNC;
-		r->mode = st.args[1];
-		break;
-	case VIGIL_SYS_OPENAT2: {
-		struct vigil_open_how how = {};
-
-		dfd = st.args[0];
-		name = (const char *)st.args[1];
-		/* the kernel copied the struct at entry: paged in now */
-		if (bpf_probe_read_user(&how, sizeof(how), (void *)st.args[2]) == 0) {
-			r->flags = how.flags;
-			r->mode = how.mode;
-			kind = (how.flags & VIGIL_OPEN_WRITE_FLAGS) ?
-			       VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
-		} else {
-			kind = VIGIL_OPEN_WRITE;  /* unknown flags: report */
-		}
-		break;
-	}
-	default: /* openat */
-		dfd = st.args[0];
-		name = (const char *)st.args[1];
-		r->flags = st.args[2];
-		r->mode = st.args[3];
-		break;
-	}
-	if (kind == VIGIL_OPEN_READ && !file_read_prefix_count)
-		goto out;
 
 	off = sizeof(*r);
-	if (ret >= 0)
-		file = vigil_fd_file(ret);
+	if (c->fd >= 0)
+		file = vigil_fd_file(c->fd);
 	if (file) {
 		vigil_file_ids(r, file);
 		r->path_source = VIGIL_PATH_SRC_OBJECT;
 		off += vigil_file_path(s, off, &r->path, file);
 	} else {
 		r->path_source = VIGIL_PATH_SRC_ARG;
-		off += vigil_arg_path(s, off, &r->path, name, dfd);
+		struct vigil_name n = { .ptr = c->name, .dfd = c->dfd, .kernel = c->kname };
+
+		off += vigil_name_path(s, off, &r->path, &n);
+		if (!c->name)
+			r->path.reason = c->no_name;
 	}
-	if (kind == VIGIL_OPEN_READ && !vigil_prefix_match(s, &r->path))
+	if (c->kind == VIGIL_OPEN_READ && !vigil_prefix_match(s, &r->path))
 		goto out;
 	vigil_field_account(VIGIL_EV_FILE_OPEN, &r->path);
 	vigil_emit(r, off, VIGIL_EV_FILE_OPEN);
 out:
 	vigil_scratch_put(s);
 	return 0;
+}
+
+static __always_inline __u32 vigil_open_kind(__u64 flags)
+{
+	return (flags & VIGIL_OPEN_WRITE_FLAGS) ? VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
+}
+
+static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs, __u32 hook)
+{
+	struct vigil_stash st = {};
+	struct vigil_open_call c = {
+		.ret = ret, .fd = ret, .sys = sys, .hook = hook,
+		.no_name = VIGIL_R_NOT_SUPPORTED,
+	};
+
+	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	vigil_syscall_args(&st, nargs);
+	switch (sys) {
+	case VIGIL_SYS_OPEN:
+		c.dfd = VIGIL_AT_FDCWD;
+		c.name = (const char *)st.args[0];
+		c.flags = st.args[1];
+		c.mode = st.args[2];
+		break;
+	case VIGIL_SYS_CREAT:
+		c.dfd = VIGIL_AT_FDCWD;
+		c.name = (const char *)st.args[0];
+		c.flags = 01 | VIGIL_O_CREAT | VIGIL_O_TRUNC;
+		c.mode = st.args[1];
+		break;
+	case VIGIL_SYS_OPENAT2: {
+		struct vigil_open_how how = {};
+
+		c.dfd = st.args[0];
+		c.name = (const char *)st.args[1];
+		/* the kernel copied the struct at entry: paged in now */
+		if (bpf_probe_read_user(&how, sizeof(how), (void *)st.args[2]) == 0) {
+			c.flags = how.flags;
+			c.mode = how.mode;
+			c.kind = vigil_open_kind(how.flags);
+		} else {
+			c.kind = VIGIL_OPEN_WRITE;  /* unknown flags: report */
+		}
+		break;
+	}
+	default: /* openat */
+		c.dfd = st.args[0];
+		c.name = (const char *)st.args[1];
+		c.flags = st.args[2];
+		c.mode = st.args[3];
+		break;
+	}
+	if (sys != VIGIL_SYS_OPENAT2)
+		c.kind = vigil_open_kind(c.flags);
+	return vigil_open_report(&c);
 }
 
 /* The open family has no enter programs: the exit program reads the
@@ -217,6 +238,131 @@ SEC("tracepoint/syscalls/sys_exit_openat2")
 int file_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return vigil_open_exit(VIGIL_SYS_OPENAT2, ctx->ret, 3, VIGIL_HOOK_SYSCALL_TP);
+}
+
+/*
+ * Opens submitted through io_uring (IORING_OP_OPENAT, IORING_OP_OPENAT2) run
+ * no open syscall: they are reported at their completion, with the same
+ * record, filter and path rules as the syscalls (vigil_open_report()).
+ *
+ * The completion runs in a thread of the submitting process (the
+ * submitter's task work, an io-wq worker or the SQPOLL thread: all share
+ * its descriptor table), so on success the descriptor in the result is
+ * looked up in the current task's table and the opened file's path walked
+ * (OBJECT). Results and flags come from the request (struct io_kiocb), not
+ * from the completion queue entry, which user space can write to.
+ *
+ * Failures and opens into a fixed-file slot (no descriptor) need the name:
+ * the kernel copied it at prep time (struct io_open.filename) but frees it
+ * at issue, before the completion. So the submission program copies it
+ * (kernel memory only) into a small LRU hash keyed by the request, and the
+ * completion program takes it (ARG, made absolute with the request's dfd).
+ * When that entry is missing (evicted, or the prep failed) the path is
+ * unavailable (reason LOOKUP_FAILED).
+ *
+ * Not seen: a successful open submitted with IOSQE_CQE_SKIP_SUCCESS (no
+ * completion entry is posted, so io_uring_complete does not fire), and
+ * completions that overflow a full completion queue (they go to the
+ * overflow list without io_uring_complete).
+ */
+struct vigil_uring_name {
+	__u64 user_data;  /* the request's, to reject a recycled request */
+	char name[VIGIL_PATH_MAX];
+};
+
+/* Requests in flight: LRU, so names of requests whose completion is never
+ * seen (cancelled with the ring, or not posted) are recycled. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, struct vigil_uring_name);
+} uring_open_names SEC(".maps");
+
+/* Where the submission program builds an entry (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_uring_name);
+} uring_name_build SEC(".maps");
+
+/* The open family's syscall of io_uring opcode @op, or 0. */
+static __always_inline __u32 vigil_uring_open_sys(__u8 op)
+{
+	if (op == bpf_core_enum_value(enum io_uring_op, IORING_OP_OPENAT))
+		return VIGIL_SYS_OPENAT;
+	if (op == bpf_core_enum_value(enum io_uring_op, IORING_OP_OPENAT2))
+		return VIGIL_SYS_OPENAT2;
+	return 0;
+}
+
+/* The command of an io_uring request: struct io_open of an open. */
+#define vigil_uring_open(req) \
+	((void *)(req) + bpf_core_field_offset(struct io_kiocb, cmd))
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(file_io_uring_submit, struct io_kiocb *req)
+{
+	struct vigil_uring_name *v;
+	struct filename *fn;
+	const char *name;
+	__u64 key = (__u64)req, flags;
+	__u32 zero = 0;
+	void *open;
+
+	if (!vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode)) ||
+	    vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	open = vigil_uring_open(req);
+	flags = vigil_kread(open, struct io_open, how.flags);
+	if (vigil_open_kind(flags) == VIGIL_OPEN_READ && !file_read_prefix_count)
+		return 0;  /* never reported: nothing to keep */
+	fn = vigil_kread(open, struct io_open, filename);
+	name = fn ? vigil_kread(fn, struct filename, name) : NULL;
+	v = bpf_map_lookup_elem(&uring_name_build, &zero);
+	if (!v || !name)
+		return 0;
+	v->user_data = vigil_kread(req, struct io_kiocb, cqe.user_data);
+	if (bpf_probe_read_kernel_str(v->name, sizeof(v->name), name) <= 0)
+		return 0;
+	bpf_map_update_elem(&uring_open_names, &key, v, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(file_io_uring_complete, struct io_ring_ctx *ring, void *req,
+	     struct io_uring_cqe *cqe)
+{
+	struct vigil_open_call c = { .hook = VIGIL_HOOK_IO_URING, .fd = -1 };
+	struct vigil_uring_name *v;
+	__u64 key = (__u64)req;
+	void *open;
+
+	/* req is NULL for auxiliary entries (no request behind them) */
+	if (!req || !(c.sys = vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode))))
+		return 0;
+	v = bpf_map_lookup_elem(&uring_open_names, &key);
+	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+		goto out;
+	open = vigil_uring_open(req);
+	c.ret = vigil_kread(req, struct io_kiocb, cqe.res);
+	c.flags = vigil_kread(open, struct io_open, how.flags);
+	c.mode = vigil_kread(open, struct io_open, how.mode);
+	c.dfd = vigil_kread(open, struct io_open, dfd);
+	c.kind = vigil_open_kind(c.flags);
+	if (c.ret >= 0 && !vigil_kread(open, struct io_open, file_slot))
+		c.fd = c.ret;
+	c.no_name = VIGIL_R_LOOKUP_FAILED;
+	if (v && v->user_data == vigil_kread(req, struct io_kiocb, cqe.user_data)) {
+		c.name = v->name;
+		c.kname = 1;
+	}
+	vigil_open_report(&c);
+out:
+	if (v)
+		bpf_map_delete_elem(&uring_open_names, &key);
+	return 0;
 }
 
 /*

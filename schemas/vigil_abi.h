@@ -78,6 +78,10 @@ enum vigil_hook {
 	VIGIL_HOOK_RAW_SYSCALL = 3, /* tp_btf/sys_exit filtered by number */
 	VIGIL_HOOK_LSM = 4,         /* BPF-LSM */
 	VIGIL_HOOK_FENTRY = 5,      /* fentry/fexit */
+	VIGIL_HOOK_IO_URING = 6,    /* tp_btf/io_uring_complete (an operation
+				     * submitted through io_uring: no syscall
+				     * of its own; .syscall names its
+				     * equivalent, e.g. openat) */
 };
 
 /* The system call behind a record (vigil.syscall). */

@@ -259,11 +259,15 @@ pub enum HookKind {
     Lsm = 4,
     /// fentry/fexit.
     Fentry = 5,
+    /// `tp_btf/io_uring_complete`: an operation submitted through io_uring
+    /// (no syscall of its own; the record's syscall is its equivalent).
+    IoUring = 6,
 }
 
 impl HookKind {
     /// Every kind, in id order.
-    pub const ALL: [HookKind; 5] = [HookKind::TpBtf, HookKind::SyscallTp, HookKind::RawSyscall, HookKind::Lsm, HookKind::Fentry];
+    pub const ALL: [HookKind; 6] =
+        [HookKind::TpBtf, HookKind::SyscallTp, HookKind::RawSyscall, HookKind::Lsm, HookKind::Fentry, HookKind::IoUring];
 
     /// The kind for a raw id.
     pub fn from_raw(raw: u32) -> Option<Self> {
@@ -278,6 +282,7 @@ impl HookKind {
             HookKind::RawSyscall => "tp_btf/sys_exit",
             HookKind::Lsm => "lsm",
             HookKind::Fentry => "fexit",
+            HookKind::IoUring => "tp_btf/io_uring_complete",
         }
     }
 }
@@ -1088,6 +1093,7 @@ mod tests {
                 HookKind::RawSyscall => "VIGIL_HOOK_RAW_SYSCALL",
                 HookKind::Lsm => "VIGIL_HOOK_LSM",
                 HookKind::Fentry => "VIGIL_HOOK_FENTRY",
+                HookKind::IoUring => "VIGIL_HOOK_IO_URING",
             };
             assert_eq!(name, expected);
         }

@@ -163,12 +163,23 @@ static __always_inline void vigil_hdr_now(struct vigil_hdr *h)
  * cwd for AT_FDCWD). Not normalised ("." and ".." stay as passed). Keeps at
  * most VIGIL_PATH_MAX bytes of the name; when the directory could not be
  * resolved the name is stored as passed and flagged TRUNCATED with reason
- * PATH_UNRESOLVED. Returns f->len.
+ * PATH_UNRESOLVED. Returns f->len. With @name->kernel the name is in kernel
+ * memory (a copy the kernel made, e.g. io_uring's, stashed in a map)
+ * instead of a user pointer.
  */
-static __noinline __u32 vigil_arg_path(struct vigil_scratch *s, __u32 off,
-				       struct vigil_field *f, const char *uptr,
-				       long dfd)
+struct vigil_name {
+	const char *ptr;
+	long dfd;
+	__u64 kernel;
+};
+
+static __noinline __u32 vigil_name_path(struct vigil_scratch *s, __u32 off,
+					struct vigil_field *f,
+					const struct vigil_name *name)
 {
+	const char *uptr = name->ptr;
+	long dfd = name->dfd;
+	__u32 kname = name->kernel;
 	struct dentry *dentry = NULL;
 	struct vfsmount *mnt = NULL;
 	__u32 n = 0, dir_unresolved = 0;
@@ -187,7 +198,7 @@ static __noinline __u32 vigil_arg_path(struct vigil_scratch *s, __u32 off,
 		f->reason = VIGIL_R_NOT_SUPPORTED;
 		return 0;
 	}
-	if (bpf_probe_read_user(&c, 1, uptr)) {
+	if (kname ? bpf_probe_read_kernel(&c, 1, uptr) : bpf_probe_read_user(&c, 1, uptr)) {
 		f->reason = VIGIL_R_READ_FAULT;
 		return 0;
 	}
@@ -222,7 +233,10 @@ static __noinline __u32 vigil_arg_path(struct vigil_scratch *s, __u32 off,
 	n &= 2 * VIGIL_PATH_MAX - 1;
 	if (n > VIGIL_PATH_MAX + 1)
 		n = VIGIL_PATH_MAX + 1;
-	m = bpf_probe_read_user_str(s->rec + off + n, VIGIL_PATH_MAX, uptr);
+	if (kname)
+		m = bpf_probe_read_kernel_str(s->rec + off + n, VIGIL_PATH_MAX, uptr);
+	else
+		m = bpf_probe_read_user_str(s->rec + off + n, VIGIL_PATH_MAX, uptr);
 	f->off = off;
 	f->orig_len = 0;
 	if (m <= 0) {
@@ -247,6 +261,16 @@ static __noinline __u32 vigil_arg_path(struct vigil_scratch *s, __u32 off,
 		f->reason = VIGIL_R_PATH_UNRESOLVED;
 	}
 	return f->len;
+}
+
+/* vigil_name_path() of a syscall's path argument (a user pointer). */
+static __always_inline __u32 vigil_arg_path(struct vigil_scratch *s, __u32 off,
+					    struct vigil_field *f, const char *uptr,
+					    long dfd)
+{
+	struct vigil_name n = { .ptr = uptr, .dfd = dfd };
+
+	return vigil_name_path(s, off, f, &n);
 }
 
 /* The path of an opened file, walked from its struct file. Returns f->len;

@@ -1,6 +1,7 @@
 //! File events: the real syscalls, the exact fields.
 
 use super::{temp_dir, WAIT};
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -432,5 +433,121 @@ fn preferred_lsm_hook_or_clean_fallback_for_unlink() {
     let status = cap.status().unwrap();
     assert!(status.fallbacks.is_empty(), "nothing was tried: {:?}", status.fallbacks);
     assert!(status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Open `path` through io_uring (`op` openat or openat2, `mode` inline,
+/// async or sqpoll: see tests/bin/uring_open.rs) in a child process, as
+/// `uid` when given; returns the child's pid and the completion's result.
+fn uring_open(op: &str, mode: &str, path: &Path, flags: i32, uid: Option<u32>) -> (u32, i64) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil-uring-open"));
+    cmd.args([op, mode, path_str(path), &flags.to_string()]).stdout(std::process::Stdio::piped());
+    if let Some(uid) = uid {
+        cmd.uid(uid).gid(uid);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "io_uring helper failed: {out:?}");
+    (pid, String::from_utf8(out.stdout).unwrap().trim().parse().unwrap())
+}
+
+/// x86-64's O_LARGEFILE, which io_uring's prep adds on 64-bit kernels
+/// (the record carries the flags the kernel opened with).
+const O_LARGEFILE: i32 = 0o100000;
+
+/// Opens submitted through io_uring run no open syscall: they are reported
+/// at their completion with the opened file's kernel path, whether the
+/// completion runs in the submitter, an io-wq worker or the SQPOLL thread
+/// (each a thread of the submitting process with its descriptor table).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn io_uring_opens_report_the_opened_file() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("uring-open");
+    // An open of an existing (cached) file without O_CREAT completes where
+    // it was issued: in the submitting thread, or in the SQPOLL thread; a
+    // creating one, or one forced async, in an io-wq worker.
+    let write = libc::O_WRONLY | libc::O_CLOEXEC;
+    let create = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC;
+    for (op, mode, flags, sys, thread) in [
+        ("openat", "inline", write, 2, None),
+        ("openat", "async", create, 2, Some("iou-wrk-")),
+        ("openat2", "sqpoll", write, 3, Some("iou-sqp-")),
+        ("openat2", "inline", create, 3, Some("iou-wrk-")),
+    ] {
+        let target = dir.join(format!("{op}-{mode}-{flags:o}.txt"));
+        if flags & libc::O_CREAT == 0 {
+            std::fs::write(&target, b"").unwrap();
+        }
+        let (pid, fd) = uring_open(op, mode, &target, flags, None);
+        assert!(fd >= 0, "{op} {mode}: {fd}");
+        let ino = std::fs::metadata(&target).unwrap().ino();
+
+        let rec = cap.wait_for("io_uring open record", WAIT, |c| is_file(c, EventType::FileOpen, pid, &target));
+        let l = &rec.log.attributes;
+        let what = format!("{op} {mode}, completed by {} {:?}", rec.record.header.pid, str_attr(l, "thread.name"));
+        assert_eq!(rec.record.header.tgid, pid, "{what}: the submitting process");
+        match thread {
+            None => assert_eq!(rec.record.header.pid, pid, "{what}: the submitting thread"),
+            Some(prefix) => {
+                assert_ne!(rec.record.header.pid, pid, "{what}: a kernel thread of the process");
+                assert_eq!(str_attr(l, "thread.name"), Some(format!("{prefix}{pid}").as_str()), "{what}");
+            }
+        }
+        let f = file(&rec);
+        assert_eq!(f.sys.ret, fd, "{what}");
+        assert_eq!(f.sys.syscall, sys, "{what}");
+        assert_eq!(f.sys.hook, Some(HookKind::IoUring), "{what}");
+        assert_eq!(f.flags, (flags | O_LARGEFILE) as u32, "{what}");
+        assert_eq!(f.mode, if flags & libc::O_CREAT != 0 { 0o640 } else { 0 }, "{what}");
+        // The descriptor was looked up in the completing thread's table:
+        // the very file the child opened.
+        assert_eq!(f.ino, Some(ino), "{what}");
+        assert_eq!(f.path_source, PathSource::KernelObject, "{what}");
+        assert_eq!(rec.log.event_name, "vigil.file.open");
+        assert_eq!(str_attr(l, "file.path"), Some(path_str(&target)));
+        assert_eq!(str_attr(l, "vigil.syscall"), Some(op));
+        assert_eq!(str_attr(l, "vigil.hook"), Some(format!("tp_btf/io_uring_complete({op})").as_str()));
+        assert_eq!(vigil_tests::attrs::value(l, "vigil.io_uring"), Some(&Value::BoolValue(true)));
+        assert_eq!(str_attr(l, "vigil.file.access"), Some("write"));
+        assert_eq!(int_attr(l, "process.pid"), Some(i64::from(pid)));
+        assert_eq!(int_attr(l, "vigil.syscall.return"), Some(fd));
+        assert_eq!(str_attr(l, "error.type"), None);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A failed io_uring open has no file: its path is the name the kernel
+/// copied at submission (kept by the submission program), made absolute,
+/// with the errno.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn failed_io_uring_opens_carry_the_errno_and_the_name() {
+    let mut cap = Capture::start_default();
+    let dir = open_dir("uring-open-failed");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, b"x").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let missing = dir.join("no-such-dir/x");
+    let flags = libc::O_WRONLY | libc::O_TRUNC;
+    for (path, uid, errno, name) in [(&secret, Some(65534), libc::EACCES, "EACCES"), (&missing, None, libc::ENOENT, "ENOENT")] {
+        let (pid, res) = uring_open("openat", "inline", path, flags, uid);
+        assert_eq!(res, -i64::from(errno));
+        let rec = cap.wait_for("failed io_uring open", WAIT, |c| is_file(c, EventType::FileOpen, pid, path));
+        let f = file(&rec);
+        assert_eq!(f.sys.ret, -i64::from(errno));
+        assert_eq!(f.sys.hook, Some(HookKind::IoUring));
+        assert_eq!(f.path_source, PathSource::SyscallArgument);
+        assert_eq!(f.ino, None, "no object was opened");
+        assert_eq!(f.flags, (flags | O_LARGEFILE) as u32);
+        let l = &rec.log.attributes;
+        assert_eq!(rec.log.event_name, "vigil.file.open");
+        assert_eq!(str_attr(l, "error.type"), Some(name));
+        assert_eq!(str_attr(l, "file.path"), Some(path_str(path)));
+        assert_eq!(str_attr(l, "vigil.file.path_source"), Some("syscall_argument"));
+        assert_eq!(str_attr(l, "vigil.hook"), Some("tp_btf/io_uring_complete(openat)"));
+        assert_eq!(int_attr(l, "process.pid"), Some(i64::from(pid)));
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -168,6 +168,7 @@ pub const REASON_LOST_CONTEXT: &str = "lost_context";
 pub const VIGIL_SYSCALL: &str = "vigil.syscall";
 pub const VIGIL_SYSCALL_RETURN: &str = "vigil.syscall.return";
 pub const VIGIL_HOOK: &str = "vigil.hook";
+pub const VIGIL_IO_URING: &str = "vigil.io_uring";
 pub const FILE_PATH: &str = "file.path";
 pub const FILE_NAME: &str = "file.name";
 pub const FILE_MODE: &str = "file.mode";
@@ -423,6 +424,7 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_SYSCALL,
     VIGIL_SYSCALL_RETURN,
     VIGIL_HOOK,
+    VIGIL_IO_URING,
     FILE_PATH,
     FILE_NAME,
     FILE_MODE,

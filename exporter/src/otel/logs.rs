@@ -545,6 +545,7 @@ fn format_hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: cra
     match kind {
         Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}").into(),
         Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})").into(),
+        Some(HookKind::IoUring) => format!("tp_btf/io_uring_complete({name})").into(),
         Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry)) => format!("{}({name})", k.as_str()).into(),
         None => "unknown".into(),
     }
@@ -564,6 +565,10 @@ fn syscall_attrs<'a>(a: &mut Attrs, h: &Header, sys: &'a SyscallInfo, proc: Proc
         a.str(&key::ERROR_TYPE, crate::errno::name(errno).unwrap_or(crate::errno::OTHER));
     }
     a.str(&key::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
+    if sys.hook == Some(crate::abi::HookKind::IoUring) {
+        // No syscall ran: vigil.syscall names the operation's equivalent.
+        a.bool(attr::VIGIL_IO_URING, true);
+    }
     exe.unwrap_or_else(|| escape(&sys.comm))
 }
 
@@ -1316,6 +1321,22 @@ mod tests {
         assert_eq!(get(&lr.attributes, "vigil.process.name_mismatch"), None, "unknown without context");
     }
 
+    /// An open submitted through io_uring: the hook and the io_uring mark
+    /// say so, vigil.syscall names the syscall equivalent.
+    #[test]
+    fn io_uring_open_is_marked() {
+        use crate::abi::{EventType, HookKind};
+        use crate::decode::tests::file_record;
+        let mut raw = file_record(EventType::FileOpen, 3, b"/etc/passwd", None);
+        let hook = std::mem::offset_of!(crate::abi::RawFile, hook);
+        raw[hook..hook + 4].copy_from_slice(&(HookKind::IoUring as u32).to_ne_bytes());
+        let rec = decode(&raw).expect("decode");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        assert_eq!(get(&lr.attributes, "vigil.hook"), Some(&Value::StringValue("tp_btf/io_uring_complete(openat)".into())));
+        assert_eq!(get(&lr.attributes, "vigil.io_uring"), Some(&Value::BoolValue(true)));
+        assert_eq!(get(&lr.attributes, "vigil.syscall"), Some(&Value::StringValue("openat".into())));
+    }
+
     #[test]
     fn file_open_maps_path_flags_and_errno() {
         use crate::abi::EventType;
@@ -1328,6 +1349,7 @@ mod tests {
         assert_eq!(get(&lr.attributes, "vigil.file.path_source"), Some(&Value::StringValue("kernel_object".into())));
         assert_eq!(get(&lr.attributes, "vigil.syscall"), Some(&Value::StringValue("openat".into())));
         assert_eq!(get(&lr.attributes, "vigil.hook"), Some(&Value::StringValue("tracepoint/syscalls/sys_exit_openat".into())));
+        assert_eq!(get(&lr.attributes, "vigil.io_uring"), None, "a syscall");
         assert_eq!(get(&lr.attributes, "file.mode"), Some(&Value::StringValue("0644".into())));
         assert_eq!(get(&lr.attributes, "vigil.file.access"), Some(&Value::StringValue("write".into())));
         assert_eq!(get(&lr.attributes, "error.type"), None);
@@ -1398,6 +1420,7 @@ mod tests {
         }
         assert_eq!(hook_name(Some(HookKind::SyscallTp), 2, EventType::FileOpen), "tracepoint/syscalls/sys_exit_openat");
         assert_eq!(hook_name(Some(HookKind::RawSyscall), 2, EventType::FileOpen), "tp_btf/sys_exit(openat)");
+        assert_eq!(hook_name(Some(HookKind::IoUring), 3, EventType::FileOpen), "tp_btf/io_uring_complete(openat2)");
         assert_eq!(hook_name(Some(HookKind::Lsm), 6, EventType::FileUnlink), "lsm/path_unlink");
         assert_eq!(hook_name(Some(HookKind::SyscallTp), 99, EventType::FileOpen), "tracepoint/syscalls/sys_exit_unknown");
     }

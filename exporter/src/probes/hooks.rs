@@ -133,6 +133,12 @@ pub const HOOKS: &[Hook] = &[
     // saved user registers). open(2) and creat(2) exist on x86-64 only.
     optional(hook(E::FileOpen, F::File, "file_open_exit", "tracepoint/syscalls/sys_exit_open", K::SyscallTp, R::Emit)),
     optional(hook(E::FileOpen, F::File, "file_creat_exit", "tracepoint/syscalls/sys_exit_creat", K::SyscallTp, R::Emit)),
+    // Opens submitted through io_uring run no open syscall: reported at
+    // their completion; the submission program keeps the name for failures
+    // and fixed-file opens. Optional: a kernel without io_uring has neither
+    // tracepoint (the rest of the family still loads).
+    optional(hook(E::FileOpen, F::File, "file_io_uring_submit", "tp_btf/io_uring_submit_req", K::TpBtf, R::Stash)),
+    optional(hook(E::FileOpen, F::File, "file_io_uring_complete", "tp_btf/io_uring_complete", K::IoUring, R::Emit)),
     // unlink, rename, chmod, chown, lchown (by path without a dirfd) exist on
     // x86-64 only; their *at variants everywhere.
     fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_enter", "tracepoint/syscalls/sys_enter_unlink", K::SyscallTp, R::Stash))),
@@ -261,10 +267,32 @@ pub const HOOKS: &[Hook] = &[
     hook(E::NetworkListen, F::Network, "net_listen_exit", "tracepoint/syscalls/sys_exit_listen", K::SyscallTp, R::Emit),
 ];
 
-/// Whether the syscall tracepoint of `hook` exists in this kernel (its
-/// event directory in tracefs); `None` for other kinds of hooks, or when no
-/// tracefs is mounted to tell (libbpf then tries and reports).
+/// The io_uring BTF tracepoints the file family uses.
+const IO_URING_EVENTS: [&str; 2] = ["io_uring_submit_req", "io_uring_complete"];
+
+/// Whether the kernel's BTF has each of [`IO_URING_EVENTS`] (its
+/// `btf_trace_<event>` type): a `tp_btf` program whose tracepoint is missing
+/// fails the whole object's load, so it must not be loaded at all. Read
+/// once; `None` without kernel BTF.
+fn io_uring_tracepoints() -> Option<[bool; 2]> {
+    static FOUND: std::sync::OnceLock<Option<[bool; 2]>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let btf = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
+        Some(IO_URING_EVENTS.map(|e| {
+            let name = format!("btf_trace_{e}\0");
+            btf.windows(name.len()).any(|w| w == name.as_bytes())
+        }))
+    })
+}
+
+/// Whether the tracepoint of `hook` exists in this kernel: a syscall
+/// tracepoint's event directory in tracefs, an io_uring BTF tracepoint's
+/// type in the kernel's BTF; `None` for other hooks, or when there is
+/// nothing to tell from (libbpf then tries and reports).
 pub fn tracepoint_present(hook: &Hook) -> Option<bool> {
+    if let Some(i) = IO_URING_EVENTS.iter().position(|e| hook.attach_point.strip_prefix("tp_btf/") == Some(e)) {
+        return io_uring_tracepoints().map(|found| found[i]);
+    }
     if hook.kind != HookKind::SyscallTp {
         return None;
     }
@@ -410,8 +438,10 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
                     continue; // a stand-in that was not needed
                 } else if tracepoint_present(h) == Some(false) {
                     item(&name, !h.required, false, format!("{}: absent on this kernel (no such tracepoint)", h.attach_point));
-                } else if let Some(other) = active.iter().find_map(|a| a.strip_prefix(&format!("{}=", h.event.event_name()))) {
-                    item(&name, true, false, format!("{}: not in use, {other} serves the event", h.attach_point));
+                } else if let others @ [_, ..] =
+                    &active.iter().filter_map(|a| a.strip_prefix(&format!("{}=", h.event.event_name()))).collect::<Vec<_>>()[..]
+                {
+                    item(&name, true, false, format!("{}: not in use, the event comes from {}", h.attach_point, others.join(" and ")));
                 } else {
                     item(
                         &name,
@@ -455,6 +485,13 @@ mod tests {
         missing.attach_point = "tracepoint/syscalls/sys_exit_no_such_syscall";
         let raw = HOOKS.iter().find(|h| h.kind == HookKind::RawSyscall).unwrap();
         assert_eq!(tracepoint_present(raw), None, "not a syscall tracepoint");
+        // io_uring's BTF tracepoints: from the kernel's BTF, the same
+        // answer for both (one subsystem).
+        let uring: Vec<_> = HOOKS.iter().filter(|h| h.attach_point.starts_with("tp_btf/io_uring_")).map(tracepoint_present).collect();
+        assert_eq!(uring.len(), IO_URING_EVENTS.len());
+        let btf = std::fs::read("/sys/kernel/btf/vmlinux").ok();
+        let expected = btf.map(|b| b.windows(27).any(|w| w == b"btf_trace_io_uring_complete"));
+        assert!(uring.iter().all(|p| *p == expected), "{uring:?} vs {expected:?}");
         let events = std::path::Path::new("/sys/kernel/tracing/events/syscalls");
         if std::fs::read_dir(events).is_ok() {
             assert_eq!(tracepoint_present(openat), Some(true));
