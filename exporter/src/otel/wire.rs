@@ -315,6 +315,52 @@ pub fn put_any_field(out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
     });
 }
 
+/// Append a string `AnyValue` of `n` bytes as field `field` of the
+/// enclosing message (the LogRecord body), its bytes written by `write`
+/// through [`Spare::text`] and [`Spare::decimal`] (so they are UTF-8):
+/// exactly `n` of them (checked in debug builds; the exec body's unit test
+/// compares its length and text with `format!`'s). For text assembled from
+/// parts whose lengths are known: no `String` is built and copied.
+pub fn put_any_str_with(out: &mut Vec<u8>, field: u32, n: usize, write: impl FnOnce(&mut Spare<'_>)) {
+    let any = len_field_size(ANY_STRING, n);
+    append!(out, MAX_PREFIX + any, |w| {
+        w.len_prefix(field, any).len_prefix(ANY_STRING, n);
+        let at = w.pos;
+        write(w);
+        debug_assert_eq!(w.pos - at, n, "string of {n} bytes announced");
+    });
+}
+
+/// Digits of `v` in decimal.
+#[inline]
+pub fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+impl Spare<'_> {
+    /// Write `s`.
+    #[inline]
+    pub fn text(&mut self, s: &str) -> &mut Self {
+        self.slice(s.as_bytes())
+    }
+
+    /// Write `v` in decimal ([`decimal_len`] bytes).
+    #[inline]
+    pub fn decimal(&mut self, mut v: u64) -> &mut Self {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.slice(&buf[i..])
+    }
+}
+
 /// An attribute key as a `KeyValue.key` field: a string, or the same
 /// pre-encoded ([`Key`]).
 pub trait AttrKey {
