@@ -219,18 +219,18 @@ pub fn write_log_record<B: std::ops::Deref<Target = [u8]>>(
     let h = &rec.header;
     let mut a = Attrs::appending_to(out);
     let body = match &rec.event {
-        Event::Exec(e) => exec_attrs(&mut a, h, e, ctx, cgroup_path, proc.exec),
-        Event::Fork(f) => fork_attrs(&mut a, h, f, ctx, proc),
-        Event::Exit(x) => exit_attrs(&mut a, h, x, ctx, proc),
-        Event::File(f) => file_attrs(&mut a, h, f, proc),
-        Event::Memfd(m) => memfd_attrs(&mut a, h, m, proc),
-        Event::CredChange(c) => cred_attrs(&mut a, h, c, proc),
-        Event::Namespace(n) => ns_attrs(&mut a, h, n, proc),
-        Event::Net(n) => net_attrs(&mut a, h, n, proc),
-        Event::Bpf(b) => bpf_attrs(&mut a, h, b, proc),
-        Event::Module(m) => module_attrs(&mut a, h, m, proc),
-        Event::Ptrace(p) => ptrace_attrs(&mut a, h, p, proc),
-        Event::Mount(m) => mount_attrs(&mut a, h, m, proc),
+        Event::Exec(e) => Body::Exec(exec_attrs(&mut a, h, e, ctx, cgroup_path, proc.exec)),
+        Event::Fork(f) => Body::Text(fork_attrs(&mut a, h, f, ctx, proc)),
+        Event::Exit(x) => Body::Text(exit_attrs(&mut a, h, x, ctx, proc)),
+        Event::File(f) => Body::Text(file_attrs(&mut a, h, f, proc)),
+        Event::Memfd(m) => Body::Text(memfd_attrs(&mut a, h, m, proc)),
+        Event::CredChange(c) => Body::Text(cred_attrs(&mut a, h, c, proc)),
+        Event::Namespace(n) => Body::Text(ns_attrs(&mut a, h, n, proc)),
+        Event::Net(n) => Body::Text(net_attrs(&mut a, h, n, proc)),
+        Event::Bpf(b) => Body::Text(bpf_attrs(&mut a, h, b, proc)),
+        Event::Module(m) => Body::Text(module_attrs(&mut a, h, m, proc)),
+        Event::Ptrace(p) => Body::Text(ptrace_attrs(&mut a, h, p, proc)),
+        Event::Mount(m) => Body::Text(mount_attrs(&mut a, h, m, proc)),
     };
     // On the stack when it fits (it does for a 36-byte boot id).
     let mut stack = StackText::<128>::new();
@@ -257,7 +257,10 @@ pub fn write_log_record<B: std::ops::Deref<Target = [u8]>>(
     wire::put_fixed64(&mut out, log_record::OBSERVED_TIME_UNIX_NANO, observed_ns);
     wire::put_varint_field(&mut out, log_record::SEVERITY_NUMBER, SeverityNumber::Info as u64);
     wire::put_bytes(&mut out, log_record::SEVERITY_TEXT, b"INFO");
-    wire::put_any_field(&mut out, log_record::BODY, AnyRef::Str(&body));
+    match &body {
+        Body::Text(text) => wire::put_any_field(&mut out, log_record::BODY, AnyRef::Str(text)),
+        Body::Exec(exec) => wire::put_any_str_with(&mut out, log_record::BODY, exec.len(), |w| exec.write(w)),
+    }
     wire::put_bytes(&mut out, log_record::EVENT_NAME, h.event.event_name().as_bytes());
     if let Some((trace_id, span_id)) = proc.span {
         wire::put_bytes(&mut out, log_record::TRACE_ID, &trace_id);
@@ -283,14 +286,14 @@ fn basename(path: &[u8]) -> &[u8] {
 /// Kernel "unset" value for audit login uid and session id.
 const AUDIT_UNSET: u32 = u32::MAX;
 
-fn exec_attrs<B: std::ops::Deref<Target = [u8]>>(
+fn exec_attrs<'a, B: std::ops::Deref<Target = [u8]>>(
     a: &mut Attrs,
     h: &Header,
-    e: &ExecEvent<B>,
+    e: &'a ExecEvent<B>,
     ctx: &MapContext,
     cgroup_path: Option<&str>,
     extra: Option<&ExecExtra>,
-) -> String {
+) -> ExecBody<'a> {
     let c = &e.creds;
     a.int(&key::PROCESS_PID, h.tgid)
         .int(&key::PROCESS_PARENT_PID, e.ppid)
@@ -367,26 +370,61 @@ fn exec_attrs<B: std::ops::Deref<Target = [u8]>>(
     a.int(&key::VIGIL_EXECUTABLE_INODE, i64::try_from(e.exe_ino).unwrap_or(i64::MAX));
     a.bool(&key::VIGIL_EXECUTABLE_DELETED, e.exe_deleted).bool(&key::VIGIL_EXECUTABLE_MEMFD, e.exe_memfd);
 
-    let exe = exe.unwrap_or(Cow::Borrowed("(executable unavailable)"));
-    let cut = if e.args.truncated { " [argv truncated]" } else { "" };
-    // Built by hand: this runs for every exec record.
-    let mut body = String::with_capacity(exe.len() + args.iter().map(|a| a.len() + 1).sum::<usize>() + 64);
-    body.push_str("exec ");
-    body.push_str(&exe);
-    body.push_str(" [");
-    for (i, arg) in args.iter().enumerate() {
-        if i > 0 {
-            body.push(' ');
+    ExecBody {
+        exe: exe.unwrap_or(Cow::Borrowed("(executable unavailable)")),
+        args,
+        truncated: e.args.truncated,
+        numbers: [(" pid=", h.tgid), (" ppid=", e.ppid), (" uid=", c.euid)],
+    }
+}
+
+/// A record's body: text the mapper built, or an exec's, written straight
+/// into the record ([`ExecBody`]).
+enum Body<'a> {
+    Text(String),
+    Exec(ExecBody<'a>),
+}
+
+/// An exec record's body, `exec <executable> [<args>]` (then ` [argv
+/// truncated]` when cut) and ` pid=<tgid> ppid=<ppid> uid=<euid>`, from
+/// the escaped values the attributes show. Its length is computed and its
+/// parts are written into the record (`wire::put_any_str_with`): no
+/// `String` is built and copied per exec (unit test
+/// `exec_bodies_written_in_place_are_the_formatted_ones`).
+struct ExecBody<'a> {
+    exe: Cow<'a, str>,
+    args: Vec<Cow<'a, str>>,
+    truncated: bool,
+    numbers: [(&'static str, u32); 3],
+}
+
+impl ExecBody<'_> {
+    const CUT: &'static str = " [argv truncated]";
+
+    /// Bytes of the body.
+    fn len(&self) -> usize {
+        let args = self.args.iter().map(|a| a.len()).sum::<usize>() + self.args.len().saturating_sub(1);
+        let numbers: usize = self.numbers.iter().map(|(label, v)| label.len() + wire::decimal_len(u64::from(*v))).sum();
+        "exec ".len() + self.exe.len() + " [".len() + args + "]".len() + if self.truncated { Self::CUT.len() } else { 0 } + numbers
+    }
+
+    /// Write the body's [`ExecBody::len`] bytes.
+    fn write(&self, w: &mut wire::Spare<'_>) {
+        w.text("exec ").text(&self.exe).text(" [");
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                w.text(" ");
+            }
+            w.text(arg);
         }
-        body.push_str(arg);
+        w.text("]");
+        if self.truncated {
+            w.text(Self::CUT);
+        }
+        for (label, v) in self.numbers {
+            w.text(label).decimal(u64::from(v));
+        }
     }
-    body.push(']');
-    body.push_str(cut);
-    for (label, v) in [(" pid=", h.tgid), (" ppid=", e.ppid), (" uid=", c.euid)] {
-        body.push_str(label);
-        push_padded(&mut body, u64::from(v), 1);
-    }
-    body
 }
 
 /// The executable path and name from the process table, or their
@@ -1275,6 +1313,35 @@ mod tests {
         assert_eq!(creation_time(&moved, 5_000, Some(fresh)).as_str(), "2023-11-14T22:13:20.000005007Z");
         // A current one is reused as it is.
         assert_eq!(creation_time(&c, 5_000, Some(fresh)), fresh);
+    }
+
+    /// An exec body written in place has the length it announces and the
+    /// text `format!` gives, whatever the numbers' widths and the arguments.
+    #[test]
+    fn exec_bodies_written_in_place_are_the_formatted_ones() {
+        let cases: [(&str, &[&str], bool, [u32; 3]); 5] = [
+            ("/usr/bin/python3", &["python3", "-m", "pip"], false, [10_000, 900, 1000]),
+            ("/bin/true", &[], false, [0, 0, 0]),
+            ("(executable unavailable)", &[""], true, [9, 10, 99]),
+            ("/tmp/\\x1b[31m", &["a b", "", "é\\xff"], true, [u32::MAX, 100_000, 1_000_000_000]),
+            ("x", &["1", "22", "333", "4444"], false, [1, 12, 123]),
+        ];
+        for (exe, args, truncated, [pid, ppid, uid]) in cases {
+            let body = ExecBody {
+                exe: Cow::Borrowed(exe),
+                args: args.iter().map(|a| Cow::Borrowed(*a)).collect(),
+                truncated,
+                numbers: [(" pid=", pid), (" ppid=", ppid), (" uid=", uid)],
+            };
+            let cut = if truncated { " [argv truncated]" } else { "" };
+            let want = format!("exec {exe} [{}]{cut} pid={pid} ppid={ppid} uid={uid}", args.join(" "));
+            assert_eq!(body.len(), want.len(), "{want}");
+            let mut got = vec![0xee];
+            wire::put_any_str_with(&mut got, log_record::BODY, body.len(), |w| body.write(w));
+            let mut expected = vec![0xee];
+            wire::put_any_field(&mut expected, log_record::BODY, AnyRef::Str(&want));
+            assert_eq!(got, expected, "{want}");
+        }
     }
 
     fn get<'a>(kvs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
