@@ -318,8 +318,9 @@ pub fn put_any_field(out: &mut Vec<u8>, field: u32, v: AnyRef<'_>) {
 /// Append a string `AnyValue` of `n` bytes as field `field` of the
 /// enclosing message (the LogRecord body), its bytes written by `write`
 /// through [`Spare::text`] and [`Spare::decimal`] (so they are UTF-8):
-/// exactly `n` of them (checked in debug builds; the exec body's unit test
-/// compares its length and text with `format!`'s). For text assembled from
+/// exactly `n` of them (checked in every build: a wrong length prefix would
+/// make the whole request undecodable, a bug better stopped here; the exec
+/// body's unit test compares its length and text with `format!`'s). For text assembled from
 /// parts whose lengths are known: no `String` is built and copied.
 pub fn put_any_str_with(out: &mut Vec<u8>, field: u32, n: usize, write: impl FnOnce(&mut Spare<'_>)) {
     let any = len_field_size(ANY_STRING, n);
@@ -327,7 +328,7 @@ pub fn put_any_str_with(out: &mut Vec<u8>, field: u32, n: usize, write: impl FnO
         w.len_prefix(field, any).len_prefix(ANY_STRING, n);
         let at = w.pos;
         write(w);
-        debug_assert_eq!(w.pos - at, n, "string of {n} bytes announced");
+        assert_eq!(w.pos - at, n, "string of {n} bytes announced");
     });
 }
 
