@@ -79,17 +79,9 @@ impl MapContext {
 }
 
 /// Write `v` in decimal (as [`push_padded`] with width 1).
-fn write_decimal<W: std::fmt::Write>(w: &mut W, mut v: u64) -> std::fmt::Result {
+fn write_decimal<W: std::fmt::Write>(w: &mut W, v: u64) -> std::fmt::Result {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
+    let i = wire::decimal_digits(v, &mut buf);
     // Digit by digit as chars: no UTF-8 check of text known to be ASCII.
     buf[i..].iter().try_for_each(|d| w.write_char(char::from(*d)))
 }

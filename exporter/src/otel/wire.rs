@@ -338,6 +338,21 @@ pub fn decimal_len(v: u64) -> usize {
     v.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
+/// The decimal digits of `v`, written at the end of `buf`: returns where
+/// they start.
+#[inline]
+pub(crate) fn decimal_digits(mut v: u64, buf: &mut [u8; 20]) -> usize {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return i;
+        }
+    }
+}
+
 impl Spare<'_> {
     /// Write `s`.
     #[inline]
@@ -347,17 +362,9 @@ impl Spare<'_> {
 
     /// Write `v` in decimal ([`decimal_len`] bytes).
     #[inline]
-    pub fn decimal(&mut self, mut v: u64) -> &mut Self {
+    pub fn decimal(&mut self, v: u64) -> &mut Self {
         let mut buf = [0u8; 20];
-        let mut i = buf.len();
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
+        let i = decimal_digits(v, &mut buf);
         self.slice(&buf[i..])
     }
 }
