@@ -423,7 +423,7 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
         Ok((loaded, links, active)) => {
             drop(links);
             item("load programs", true, true, "verifier accepted every enabled program; ring buffer and maps created".into());
-            for note in loaded.notes.iter().filter(|n| !n.starts_with("rate limiter")) {
+            for note in &loaded.notes {
                 item("hook fallback", true, false, note.clone());
             }
             item("rate limiter buckets", true, false, loaded.rate_buckets.describe().into());

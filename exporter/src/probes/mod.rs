@@ -264,7 +264,7 @@ fn open_and_load_with(settings: &ProbeSettings, preferred: bool, mut notes: Vec<
         tracing::info!("{msg}");
         notes.push(msg);
     } else if has_preferred && preferred {
-        match load_variant(settings, &selected(settings, true), &mut notes) {
+        match load_variant(settings, &selected(settings, true)) {
             Ok((skel, rate_buckets)) => return Ok(Loaded { skel, notes, enabled: selected(settings, true), rate_buckets }),
             Err(e) => {
                 let msg = format!("preferred hooks (BPF-LSM/fentry) refused at load, using syscall tracepoints: {e}");
@@ -274,18 +274,14 @@ fn open_and_load_with(settings: &ProbeSettings, preferred: bool, mut notes: Vec<
         }
     }
     let enabled = selected(settings, false);
-    let (skel, rate_buckets) = load_variant(settings, &enabled, &mut notes)?;
+    let (skel, rate_buckets) = load_variant(settings, &enabled)?;
     Ok(Loaded { skel, notes, enabled, rate_buckets })
 }
 
 /// Load one variant, with the rate limiter's buckets in task storage where
 /// the kernel has the map type and its verifier accepts the program, else
 /// (a second load) in the tgid hash.
-fn load_variant(
-    settings: &ProbeSettings,
-    enabled: &[&'static hooks::Hook],
-    notes: &mut Vec<String>,
-) -> Result<(ProcessSkel<'static>, RateBuckets), ProbeError> {
+fn load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Hook]) -> Result<(ProcessSkel<'static>, RateBuckets), ProbeError> {
     if settings.ratelimit.bulk_per_process_rate == 0 {
         return Ok((open_and_load_variant(settings, enabled, false)?, RateBuckets::Off));
     }
@@ -304,9 +300,7 @@ fn load_variant(
         "no task storage maps on this kernel".to_owned()
     };
     let skel = open_and_load_variant(settings, enabled, false)?;
-    let msg = format!("rate limiter buckets in the tgid hash ({refused})");
-    tracing::info!("{msg}");
-    notes.push(msg);
+    tracing::info!("rate limiter buckets in the tgid hash ({refused})");
     Ok((skel, RateBuckets::Hash))
 }
 
