@@ -10,12 +10,13 @@
  * open storm). Kernels whose verifier refuses that (task storage in
  * tracing programs needs Linux 5.11, a trusted group_leader pointer a
  * newer one) get ratelimit_task_storage = 0 from the loader, which then
- * loads again, and keep the buckets in an LRU hash keyed by tgid. A record over the
- * budget is not output and takes no sequence number, but it is not lost
- * either: it is counted per (tgid, event type) in rate_suppressed with the
- * first and last time, which the agent reads, deletes and turns into
- * summary records ("pid X produced N suppressed vigil.file.open events
- * between t1 and t2"), and in the per-CPU ratelimit_counters per type.
+ * loads again, and keep the buckets in an LRU hash keyed by tgid. A
+ * record over the budget is not output and takes no sequence number, but
+ * it is not lost either: it is counted per (tgid, event type) in
+ * rate_suppressed with the first and last time, which the agent reads,
+ * deletes and turns into summary records ("pid X produced N suppressed
+ * vigil.file.open events between t1 and t2"), and in the per-CPU
+ * ratelimit_counters per type.
  *
  * Two CPUs updating one process's bucket at the same time may both pass;
  * the limit is a budget, not an exact count. The counts are exact (atomic).

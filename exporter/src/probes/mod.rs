@@ -283,14 +283,14 @@ fn open_and_load_with(settings: &ProbeSettings, preferred: bool, mut notes: Vec<
 /// (a second load) in the tgid hash.
 fn load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Hook]) -> Result<(ProcessSkel<'static>, RateBuckets), ProbeError> {
     if settings.ratelimit.bulk_per_process_rate == 0 {
-        return Ok((open_and_load_variant(settings, enabled, false)?, RateBuckets::Off));
+        return Ok((open_and_load_variant(settings, enabled, RateBuckets::Off)?, RateBuckets::Off));
     }
     // SAFETY: libbpf's feature probe creates and frees a small map; the
     // options pointer may be null.
     let has_map = !settings.rate_buckets_in_hash
         && unsafe { libbpf_sys::libbpf_probe_bpf_map_type(libbpf_sys::BPF_MAP_TYPE_TASK_STORAGE, std::ptr::null()) == 1 };
     let refused = if has_map {
-        match open_and_load_variant(settings, enabled, true) {
+        match open_and_load_variant(settings, enabled, RateBuckets::TaskStorage) {
             Ok(skel) => return Ok((skel, RateBuckets::TaskStorage)),
             Err(e) => format!("refused at load: {e}"),
         }
@@ -299,7 +299,7 @@ fn load_variant(settings: &ProbeSettings, enabled: &[&'static hooks::Hook]) -> R
     } else {
         "no task storage maps on this kernel".to_owned()
     };
-    let skel = open_and_load_variant(settings, enabled, false)?;
+    let skel = open_and_load_variant(settings, enabled, RateBuckets::Hash)?;
     tracing::info!("rate limiter buckets in the tgid hash ({refused})");
     Ok((skel, RateBuckets::Hash))
 }
@@ -363,7 +363,7 @@ fn set_read_prefixes(rodata: &mut process_skel::types::rodata, prefixes: &[Strin
 fn open_and_load_variant(
     settings: &ProbeSettings,
     enabled: &[&'static hooks::Hook],
-    task_storage: bool,
+    buckets: RateBuckets,
 ) -> Result<ProcessSkel<'static>, ProbeError> {
     // The open object must outlive the skeleton, which lives until the
     // receiver thread ends; one small allocation per load is leaked for it.
@@ -385,12 +385,14 @@ fn open_and_load_variant(
     rodata.filter_flags = crate::filters::flags(&settings.filters);
     rodata.ratelimit_rate = settings.ratelimit.bulk_per_process_rate;
     rodata.ratelimit_burst = settings.ratelimit.bulk_per_process_burst;
-    rodata.ratelimit_task_storage = u32::from(task_storage);
-    if task_storage {
-        // the tgid hash is unused then: one entry instead of 65,536
-        // preallocated ones
+    rodata.ratelimit_task_storage = u32::from(buckets == RateBuckets::TaskStorage);
+    // The variant not in use (both when there is no limit) is never
+    // touched: the hash gets one entry instead of 65,536 preallocated ones,
+    // the task storage map is not created.
+    if buckets != RateBuckets::Hash {
         open.maps.rate_buckets.set_max_entries(1).map_err(|e| ProbeError::Load(format!("rate_buckets size: {e:#}")))?;
-    } else {
+    }
+    if buckets != RateBuckets::TaskStorage {
         open.maps.rate_tasks.set_autocreate(false).map_err(|e| ProbeError::Load(format!("rate_tasks: {e:#}")))?;
     }
     open.maps
