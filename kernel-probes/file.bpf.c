@@ -92,6 +92,7 @@ struct vigil_open_call {
 	__u32 kind;        /* enum vigil_open_kind: READ or WRITE */
 	__u32 kname;       /* @name is kernel memory, not a user pointer */
 	__u32 no_name;     /* enum vigil_reason when @name is NULL */
+	__u64 id;          /* bpf_get_current_pid_tgid() */
 };
 
 /*
@@ -118,7 +119,7 @@ static __always_inline int vigil_open_report(const struct vigil_open_call *c)
 		return 0;
 	r = (void *)s->rec;
 	__builtin_memset(r, 0, sizeof(*r));
-	vigil_hdr_now(&r->hdr);
+	vigil_hdr_of(&r->hdr, c->id);
 	r->ret = c->ret;
 	r->syscall = c->sys;
 	r->hook = c->hook;
@@ -126,7 +127,7 @@ static __always_inline int vigil_open_report(const struct vigil_open_call *c)
 	r->mode = c->mode;
 	r->uid = (__u32)-1;
 	r->gid = (__u32)-1;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	vigil_current_comm(r->comm);
 
 	off = sizeof(*r);
 	if (c->fd >= 0)
@@ -157,17 +158,24 @@ static __always_inline __u32 vigil_open_kind(__u64 flags)
 	return (flags & VIGIL_OPEN_WRITE_FLAGS) ? VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
 }
 
-static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs, __u32 hook)
+/* An open syscall's exit; @regs: its saved user registers when the program
+ * has them (tp_btf/sys_exit), NULL to look them up. */
+static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs, __u32 hook,
+					   struct pt_regs *regs)
 {
 	struct vigil_stash st = {};
 	struct vigil_open_call c = {
 		.ret = ret, .fd = ret, .sys = sys, .hook = hook,
 		.no_name = VIGIL_R_NOT_SUPPORTED,
+		.id = bpf_get_current_pid_tgid(),
 	};
 
-	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+	if (vigil_ignored(c.id >> 32))
 		return 0;
-	vigil_syscall_args(&st, nargs);
+	if (regs)
+		vigil_syscall_args_of(&st, regs, nargs);
+	else
+		vigil_syscall_args(&st, nargs);
 	switch (sys) {
 	case VIGIL_SYS_OPEN:
 		c.dfd = VIGIL_AT_FDCWD;
@@ -216,28 +224,28 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs,
 SEC("tracepoint/syscalls/sys_exit_openat")
 int file_openat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPENAT, ctx->ret, 4, VIGIL_HOOK_SYSCALL_TP);
+	return vigil_open_exit(VIGIL_SYS_OPENAT, ctx->ret, 4, VIGIL_HOOK_SYSCALL_TP, NULL);
 }
 
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int file_open_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPEN, ctx->ret, 3, VIGIL_HOOK_SYSCALL_TP);
+	return vigil_open_exit(VIGIL_SYS_OPEN, ctx->ret, 3, VIGIL_HOOK_SYSCALL_TP, NULL);
 }
 
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int file_creat_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_CREAT, ctx->ret, 2, VIGIL_HOOK_SYSCALL_TP);
+	return vigil_open_exit(VIGIL_SYS_CREAT, ctx->ret, 2, VIGIL_HOOK_SYSCALL_TP, NULL);
 }
 
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int file_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return vigil_open_exit(VIGIL_SYS_OPENAT2, ctx->ret, 3, VIGIL_HOOK_SYSCALL_TP);
+	return vigil_open_exit(VIGIL_SYS_OPENAT2, ctx->ret, 3, VIGIL_HOOK_SYSCALL_TP, NULL);
 }
 
 /*
@@ -334,7 +342,9 @@ SEC("tp_btf/io_uring_complete")
 int BPF_PROG(file_io_uring_complete, struct io_ring_ctx *ring, void *req,
 	     struct io_uring_cqe *cqe)
 {
-	struct vigil_open_call c = { .hook = VIGIL_HOOK_IO_URING, .fd = -1 };
+	struct vigil_open_call c = {
+		.hook = VIGIL_HOOK_IO_URING, .fd = -1, .id = bpf_get_current_pid_tgid(),
+	};
 	struct vigil_uring_name *v;
 	__u64 key = (__u64)req;
 	void *open;
@@ -343,7 +353,7 @@ int BPF_PROG(file_io_uring_complete, struct io_ring_ctx *ring, void *req,
 	if (!req || !(c.sys = vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode))))
 		return 0;
 	v = bpf_map_lookup_elem(&uring_open_names, &key);
-	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+	if (vigil_ignored(c.id >> 32))
 		goto out;
 	open = vigil_uring_open(req);
 	c.ret = vigil_kread(req, struct io_kiocb, cqe.res);
@@ -415,7 +425,7 @@ static __always_inline int vigil_pathop_exit(__u32 sys, __u32 type, long ret)
 	r->hook = VIGIL_HOOK_SYSCALL_TP;
 	r->uid = (__u32)-1;
 	r->gid = (__u32)-1;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	vigil_current_comm(r->comm);
 	a = (const unsigned long *)st.args;
 	off = sizeof(*r);
 	r->path_source = VIGIL_PATH_SRC_ARG;
@@ -697,7 +707,7 @@ int BPF_PROG(file_unlink_lsm, const struct path *dir, struct dentry *dentry, int
 	r->hook = VIGIL_HOOK_LSM;
 	r->uid = (__u32)-1;
 	r->gid = (__u32)-1;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	vigil_current_comm(r->comm);
 	r->path_source = VIGIL_PATH_SRC_OBJECT;
 	r->ino = BPF_CORE_READ(dentry, d_inode, i_ino);
 	r->dev = BPF_CORE_READ(dentry, d_sb, s_dev);

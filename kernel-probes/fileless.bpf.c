@@ -42,7 +42,7 @@ int fileless_memfd_create_exit(struct trace_event_raw_sys_exit *ctx)
 	r->syscall = VIGIL_SYS_MEMFD_CREATE;
 	r->hook = VIGIL_HOOK_SYSCALL_TP;
 	r->flags = st.args[1];
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	vigil_current_comm(r->comm);
 	off = sizeof(*r);
 	if (ret >= 0)
 		file = vigil_fd_file(ret);

@@ -57,7 +57,7 @@ int kernel_bpf_exit(struct trace_event_raw_sys_exit *ctx)
 	r.hook = VIGIL_HOOK_SYSCALL_TP;
 	r.cmd = st.args[0];
 	uattr = (void *)st.args[1];
-	bpf_get_current_comm(r.comm, sizeof(r.comm));
+	vigil_current_comm(r.comm);
 	if (ret >= 0 && (r.cmd == VIGIL_BPF_PROG_LOAD || r.cmd == VIGIL_BPF_MAP_CREATE))
 		file = vigil_fd_file(ret);
 	if (file && r.cmd == VIGIL_BPF_PROG_LOAD) {
@@ -125,7 +125,7 @@ static __always_inline int vigil_module_exit(__u32 sys, struct vigil_stash *st,
 	r->syscall = sys;
 	r->hook = hook;
 	r->fd = -1;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	vigil_current_comm(r->comm);
 	off = sizeof(*r);
 	if (sys == VIGIL_SYS_FINIT_MODULE) {
 		struct file *f;
@@ -249,7 +249,7 @@ int BPF_PROG(kernel_module_raw_exit, struct pt_regs *regs, long ret)
 
 	if (!sys) {
 		if (raw_open_exit && (sys = vigil_open_sys(nr)))
-			return vigil_open_exit(sys, ret, 4, VIGIL_HOOK_RAW_SYSCALL);
+			return vigil_open_exit(sys, ret, 4, VIGIL_HOOK_RAW_SYSCALL, regs);
 		return 0;
 	}
 	if (vigil_ignored(bpf_get_current_pid_tgid() >> 32))
@@ -257,7 +257,7 @@ int BPF_PROG(kernel_module_raw_exit, struct pt_regs *regs, long ret)
 	{
 		struct vigil_stash st = {};
 
-		vigil_syscall_args(&st, 3);
+		vigil_syscall_args_of(&st, regs, 3);
 		return vigil_module_exit(sys, &st, ret, VIGIL_HOOK_RAW_SYSCALL);
 	}
 }
@@ -308,7 +308,7 @@ int kernel_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 	r.request = st.args[0];
 	r.target_pid = st.args[1];
 	r.addr = st.args[2];
-	bpf_get_current_comm(r.comm, sizeof(r.comm));
+	vigil_current_comm(r.comm);
 	vigil_emit(&r, sizeof(r), VIGIL_EV_KERNEL_PTRACE);
 	return 0;
 }
@@ -387,7 +387,7 @@ static __always_inline int vigil_mount_exit(__u32 sys, long ret)
 	r->ret = ret;
 	r->syscall = sys;
 	r->hook = VIGIL_HOOK_SYSCALL_TP;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	vigil_current_comm(r->comm);
 	off = sizeof(*r);
 	if (sys == VIGIL_SYS_MOUNT) {
 		r->flags = st.args[3];

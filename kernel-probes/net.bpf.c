@@ -160,7 +160,7 @@ static __always_inline int vigil_net_exit(__u32 sys, __u32 type, long ret, const
 	r->fd = fd;
 	r->type = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
 	r->protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	vigil_current_comm(r->comm);
 	off = sizeof(*r);
 	r->unix_path.off = off;
 	if (sys == VIGIL_SYS_LISTEN)

@@ -85,7 +85,7 @@ static __always_inline int vigil_cred_exit(__u32 sys, long ret, const int nids)
 	    r.old_caps.permitted == r.new_caps.permitted &&
 	    r.old_caps.inheritable == r.new_caps.inheritable)
 		return 0;
-	bpf_get_current_comm(r.comm, sizeof(r.comm));
+	vigil_current_comm(r.comm);
 	vigil_emit(&r, sizeof(r), VIGIL_EV_PRIVILEGE_CRED_CHANGE);
 	return 0;
 }
@@ -139,7 +139,7 @@ static __always_inline int vigil_ns_exit(__u32 sys, long ret)
 	}
 	__builtin_memcpy(r.old_ns, st.data, sizeof(r.old_ns));
 	vigil_read_ns(t, r.new_ns);
-	bpf_get_current_comm(r.comm, sizeof(r.comm));
+	vigil_current_comm(r.comm);
 	vigil_emit(&r, sizeof(r), VIGIL_EV_PRIVILEGE_NAMESPACE);
 	return 0;
 }

@@ -245,7 +245,7 @@ static __always_inline void vigil_exec_fixed(struct vigil_exec *e,
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->argc = BPF_CORE_READ(bprm, argc);
 	e->vpid = vigil_pid_vnr(BPF_CORE_READ(p, thread_pid), &e->nsid);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	vigil_current_comm(e->comm);
 }
 
 /* Build and emit one exec record in the (owned) scratch value @s. */

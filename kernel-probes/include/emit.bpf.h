@@ -98,7 +98,7 @@ static __always_inline int vigil_emit(void *rec, __u64 size, __u32 type)
 	if (vigil_filter(rec, type) != VIGIL_FILTER_MAX)
 		return -1;
 	/* Over its process's bulk budget: counted and summarized, not lost. */
-	if (lane == VIGIL_LANE_BULK && vigil_ratelimited(type, hdr->ktime_ns))
+	if (lane == VIGIL_LANE_BULK && vigil_ratelimited(type, hdr->ktime_ns, hdr->tgid))
 		return -1;
 	seq = vigil_next_seq(lane);
 

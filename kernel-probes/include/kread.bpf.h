@@ -47,6 +47,47 @@ const volatile __u32 direct_loads_off = 0;
 		__v;                                               \
 	})
 
+/*
+ * Untyped reads (Linux 6.17+: bpf_rdonly_cast() to type id 0, announced by
+ * BPF_FEAT_RDONLY_CAST_TO_VOID): any byte of kernel memory behind a pointer
+ * read with a plain load at any offset, a fault reading as 0. Used where
+ * no BTF type describes the memory: a name's bytes, an array of pointers.
+ * Older kernels take the helper reads (the branch not taken is dead code
+ * at load time, as with vigil_direct_loads()).
+ */
+#define vigil_untyped_loads() \
+	(vigil_direct_loads() && \
+	 bpf_core_enum_value_exists(enum bpf_features, BPF_FEAT_RDONLY_CAST_TO_VOID))
+
+/* @p as read-only untyped kernel memory (only under vigil_untyped_loads()). */
+#define vigil_kmem(p) ((const __u8 *)bpf_rdonly_cast((const void *)(p), 0))
+
+/* The 8 bytes at @p (kernel memory, only under vigil_untyped_loads()). */
+static __always_inline __u64 vigil_kmem_u64(const void *p)
+{
+	return *(const __u64 *)vigil_kmem(p);
+}
+
+/* Copy the current task's name (TASK_COMM_LEN = 16 bytes, NUL-padded by
+ * the kernel) to @dst: what bpf_get_current_comm() returns, with two
+ * loads instead of a helper call (strscpy_pad) where the kernel allows. */
+static __always_inline void vigil_current_comm(char *dst)
+{
+	if (vigil_untyped_loads()) {
+		struct task_struct *t = bpf_get_current_task_btf();
+		__u64 lo = vigil_kmem_u64(&t->comm[0]);
+		__u64 hi = vigil_kmem_u64(&t->comm[8]);
+
+		/* the last byte is NUL in the kernel's copy; a concurrent
+		 * rename (prctl PR_SET_NAME) could tear the read, not that */
+		hi &= ~(0xffull << 56);
+		__builtin_memcpy(dst, &lo, 8);
+		__builtin_memcpy(dst + 8, &hi, 8);
+		return;
+	}
+	bpf_get_current_comm(dst, 16);
+}
+
 static __always_inline struct dentry *vigil_d_parent(struct dentry *d)
 {
 	return vigil_kread(d, struct dentry, d_parent);

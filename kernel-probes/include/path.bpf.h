@@ -49,6 +49,46 @@ struct vigil_walk_ctx {
 	struct vigil_scratch *s;
 };
 
+/*
+ * Copy the @len (1..NAME_MAX) bytes of a dentry name at @name (kernel
+ * memory) to @dst, with plain loads (vigil_untyped_loads() only): 8 bytes
+ * at a time, the last 8 overlapping the previous chunk instead of going
+ * past the name, so the bytes after dst[len - 1] (the components already
+ * prepended) are never written. Names shorter than 8 bytes are inline in
+ * the dentry (d_iname, at least 32 bytes), so reading 8 there stays in
+ * the object. Returns -1 when a load faulted: a name has no NUL byte, a
+ * fault reads as 0.
+ */
+static __always_inline int vigil_copy_name(__u8 *dst, const unsigned char *name, __u32 len)
+{
+	const __u8 *src = vigil_kmem(name);
+	__u64 v, nul = 0;
+	__u32 i;
+
+	if (len < 8) {
+		v = *(const __u64 *)src;
+		/* little endian: byte k is bits 8k..8k+7 */
+		for (i = 0; i < 7; i++) {
+			if (i >= len)
+				break;
+			dst[i] = v >> (8 * i);
+			nul |= !dst[i];
+		}
+		return nul ? -1 : 0;
+	}
+	for (i = 0; i < VIGIL_NAME_MAX / 8; i++) {
+		if (8 * i + 8 > len)
+			break;
+		v = *(const __u64 *)(src + 8 * i);
+		__builtin_memcpy(dst + 8 * i, &v, 8);
+		nul |= !v;
+	}
+	v = *(const __u64 *)(src + len - 8);
+	__builtin_memcpy(dst + len - 8, &v, 8);
+	/* a fault zeroes the whole chunk; real name bytes are never all 0 */
+	return (nul || !v) ? -1 : 0;
+}
+
 /* Prepend "/<name of d>" to the path. Returns -1 on a read fault. */
 static __always_inline int vigil_walk_prepend(struct vigil_scratch *s,
 					      struct dentry *d)
@@ -71,8 +111,13 @@ static __always_inline int vigil_walk_prepend(struct vigil_scratch *s,
 	/* pos - len - 1 < VIGIL_PATH_MAX, the mask only tells the verifier */
 	pos = (pos - len - 1) & (VIGIL_PATH_MAX - 1);
 	s->path[pos] = '/';
-	if (bpf_probe_read_kernel(s->path + pos + 1, len, name))
+	if (vigil_untyped_loads()) {
+		/* an empty name (some pseudo files') adds just the '/' */
+		if (len && vigil_copy_name(s->path + pos + 1, name, len))
+			return -1;
+	} else if (bpf_probe_read_kernel(s->path + pos + 1, len, name)) {
 		return -1;
+	}
 	w->pos = pos;
 	return 0;
 }

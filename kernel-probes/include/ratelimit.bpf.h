@@ -66,9 +66,9 @@ struct {
 	__type(value, __u64);
 } ratelimit_counters SEC(".maps");
 
-/* Whether a bulk record of @type by the current process at @now_ns is over
- * its budget; if so, it is counted. */
-static __always_inline int vigil_ratelimited(__u32 type, __u64 now_ns)
+/* Whether a bulk record of @type by the current process (@tgid) at
+ * @now_ns is over its budget; if so, it is counted. */
+static __always_inline int vigil_ratelimited(__u32 type, __u64 now_ns, __u32 tgid)
 {
 	__u64 rate = ratelimit_rate, burst = ratelimit_burst;
 	__u64 interval, tolerance, tat, *slot;
@@ -80,7 +80,7 @@ static __always_inline int vigil_ratelimited(__u32 type, __u64 now_ns)
 		return 0;
 	if (now_ns == 0)
 		now_ns = bpf_ktime_get_boot_ns();
-	key.tgid = bpf_get_current_pid_tgid() >> 32;
+	key.tgid = tgid;
 	key.type = type;
 	interval = 1000000000ull / rate;
 	if (interval == 0)

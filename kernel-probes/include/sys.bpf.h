@@ -92,14 +92,13 @@ static __always_inline int vigil_take_args(__u32 sys, struct vigil_stash *out)
 	return 1;
 }
 
-/* The syscall's arguments at exit, from the user registers saved at entry
- * (the syscall does not change them): no enter program needed. The
- * registers are read with plain loads (bpf_task_pt_regs() returns a typed
- * pointer). */
-static __always_inline void vigil_syscall_args(struct vigil_stash *st, const int nargs)
+/* The syscall's arguments at exit, from the user registers @regs saved at
+ * entry (the syscall does not change them): no enter program needed. The
+ * registers are read with plain loads (a typed pointer: a tp_btf/sys_exit
+ * program's own argument, or what bpf_task_pt_regs() returns). */
+static __always_inline void vigil_syscall_args_of(struct vigil_stash *st,
+						  struct pt_regs *regs, const int nargs)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
 	if (nargs > 0)
 		st->args[0] = PT_REGS_PARM1_SYSCALL(regs);
 	if (nargs > 1)
@@ -108,6 +107,14 @@ static __always_inline void vigil_syscall_args(struct vigil_stash *st, const int
 		st->args[2] = PT_REGS_PARM3_SYSCALL(regs);
 	if (nargs > 3)
 		st->args[3] = PT_REGS_PARM4_SYSCALL(regs);
+}
+
+/* The same, from the current task's saved registers. */
+static __always_inline void vigil_syscall_args(struct vigil_stash *st, const int nargs)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	vigil_syscall_args_of(st, regs, nargs);
 }
 
 /* The struct file behind descriptor @fd of the current task, or NULL. */
@@ -122,7 +129,11 @@ static __always_inline struct file *vigil_fd_file(long fd)
 	if (!fdt || fd < 0 || fd >= vigil_kread(fdt, struct fdtable, max_fds))
 		return NULL;
 	fds = vigil_kread(fdt, struct fdtable, fd);
-	if (!fds || bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+	if (!fds)
+		return NULL;
+	if (vigil_untyped_loads())
+		return (struct file *)vigil_kmem_u64(&fds[fd]);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
 		return NULL;
 	return f;
 }
@@ -146,14 +157,18 @@ static __always_inline void vigil_scratch_put(struct vigil_scratch *s)
 	s->busy = 0;
 }
 
-/* Fill the header fields the emitter leaves to the caller. */
-static __always_inline void vigil_hdr_now(struct vigil_hdr *h)
+/* Fill the header fields the emitter leaves to the caller, for the
+ * current thread whose bpf_get_current_pid_tgid() is @id. */
+static __always_inline void vigil_hdr_of(struct vigil_hdr *h, __u64 id)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-
 	h->ktime_ns = bpf_ktime_get_boot_ns();
 	h->tgid = id >> 32;
 	h->pid = (__u32)id;
+}
+
+static __always_inline void vigil_hdr_now(struct vigil_hdr *h)
+{
+	vigil_hdr_of(h, bpf_get_current_pid_tgid());
 }
 
 /*

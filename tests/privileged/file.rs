@@ -203,6 +203,68 @@ fn relative_paths_resolve_with(name: &str, probes: ProbesConfig) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Every name length the walk copies differently: under 8 bytes (inline
+/// in the dentry), whole 8-byte chunks, a last chunk overlapping the one
+/// before, names stored outside the dentry (40 bytes and more), NAME_MAX;
+/// each as a directory and as a file, so a copy that wrote past its
+/// component would clobber the next one. And the thread name (comm) at its
+/// full 15 bytes. With direct loads, and below with the helper reads of
+/// older kernels.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn names_of_every_length_are_copied_whole() {
+    names_of_every_length_with("names", ProbesConfig::default());
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn names_of_every_length_are_copied_whole_with_helper_reads() {
+    names_of_every_length_with("names-helper-reads", ProbesConfig { direct_loads: false, ..ProbesConfig::default() });
+}
+
+fn names_of_every_length_with(name: &str, probes: ProbesConfig) {
+    const LENGTHS: [usize; 20] = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 39, 40, 41, 63, 64, 65, 127, 200, 254, 255];
+    // Bytes that differ from their neighbours, so a shifted or reordered
+    // chunk shows.
+    let name_of = |len: usize, tag: u8| -> String {
+        (0..len).map(|i| if i == 0 { tag as char } else { (b'a' + ((i * 7 + len) % 26) as u8) as char }).collect()
+    };
+    let mut cap = Capture::start(ProbesConfig { ringbuf_kib: 4096, poll_interval_ms: 5, ..probes });
+    let dir = temp_dir(name);
+    let files: Vec<std::path::PathBuf> = LENGTHS
+        .iter()
+        .map(|&len| {
+            let d = dir.join(name_of(len, b'D'));
+            std::fs::create_dir(&d).unwrap();
+            d.join(name_of(len, b'F'))
+        })
+        .collect();
+    let thread_name = "vigil-names-15c";
+    let opener = {
+        let files = files.clone();
+        std::thread::Builder::new()
+            .name(thread_name.into())
+            .spawn(move || {
+                for f in &files {
+                    std::fs::File::create(f).unwrap();
+                }
+                gettid()
+            })
+            .unwrap()
+    };
+    let tid = opener.join().unwrap();
+    for f in &files {
+        let rec = cap.wait_for("open of a name of this length", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), f));
+        let r = file(&rec);
+        assert_eq!(r.path_source, PathSource::KernelObject, "{}", f.display());
+        assert!(!r.path.truncated, "{}", f.display());
+        assert_eq!(r.path.original_size, Some(f.as_os_str().len() as u64), "{}", f.display());
+        assert_eq!(rec.record.header.pid, tid);
+        assert_eq!(str_attr(&rec.log.attributes, "thread.name"), Some(thread_name), "{}", f.display());
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 #[ignore = "needs root: run by ci/test.sh"]
 fn symlinked_path_resolves_to_its_target_and_dirfd_relative_opens_are_absolute() {
