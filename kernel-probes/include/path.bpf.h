@@ -80,11 +80,11 @@ static __always_inline int vigil_copy_name(__u8 *dst, const unsigned char *name,
 		if (8 * i + 8 > len)
 			break;
 		v = *(const __u64 *)(src + 8 * i);
-		__builtin_memcpy(dst + 8 * i, &v, 8);
+		*(__u64 *)(dst + 8 * i) = v;
 		nul |= !v;
 	}
 	v = *(const __u64 *)(src + len - 8);
-	__builtin_memcpy(dst + len - 8, &v, 8);
+	*(__u64 *)(dst + len - 8) = v;
 	/* a fault zeroes the whole chunk; real name bytes are never all 0 */
 	return (nul || !v) ? -1 : 0;
 }
@@ -170,6 +170,29 @@ static long vigil_walk_step(__u64 idx, void *arg)
 	return 0;
 }
 
+/* Copy the stored tail path[pos, VIGIL_PATH_MAX) (len = VIGIL_PATH_MAX -
+ * pos bytes) to rec[off, off + len) 8 bytes at a time; up to 7 bytes past
+ * rec[off + len) are overwritten, which are not part of the record (the
+ * next field, if any, is stored after this one). */
+static __always_inline void vigil_store_tail(struct vigil_scratch *s, __u32 off, __u32 pos)
+{
+	__u64 i;
+
+	for (i = 0; i < VIGIL_PATH_MAX / 8; i++) {
+		/* 64-bit: no zero extension between the check and the use */
+		__u64 p = (__u64)pos + 8 * i;
+
+		if (p >= VIGIL_PATH_MAX)
+			break;
+		/* the verifier bounds the register checked above: the
+		 * compiler must not rebuild the address from pos */
+		barrier_var(p);
+		/* 8-byte loads and stores, unaligned (allowed where the
+		 * architecture has efficient unaligned access, as x86) */
+		*(__u64 *)(s->rec + off + 8 * i) = *(const __u64 *)(s->path + p);
+	}
+}
+
 /*
  * Resolve (dentry, vfsmnt) and store the path at @rec + @off, describing it
  * in @f. Returns the number of bytes stored (0..path limit).
@@ -233,7 +256,9 @@ static __noinline __u32 vigil_resolve_path(struct vigil_scratch *s,
 		pos = w->pos & (VIGIL_PATH_MAX - 1);
 		len = VIGIL_PATH_MAX - pos;
 	}
-	if (len && bpf_probe_read_kernel(s->rec + off, len, s->path + pos)) {
+	if (len && vigil_direct_loads()) {
+		vigil_store_tail(s, off, pos);
+	} else if (len && bpf_probe_read_kernel(s->rec + off, len, s->path + pos)) {
 		f->flags = VIGIL_F_UNAVAILABLE;
 		f->reason = VIGIL_R_READ_FAULT;
 		return 0;
