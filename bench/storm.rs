@@ -17,7 +17,9 @@
 //! median added microseconds per event, and the same ratio of the storm's
 //! own CPU time (its children's included): that one counts the probes'
 //! in-kernel work but not the time the storm waited for a CPU that vigil or
-//! the receiver held, so it separates the two on a small machine. The
+//! the receiver held, so it separates the two on a small machine. Each
+//! monitored round also prints the CPU time vigil and the receiver used
+//! while the storm ran (what competes with the storm for the CPUs). The
 //! receiver decodes only each record's event name and body (attributes are
 //! skipped unparsed), so the loopback collector's own cost stays small next
 //! to vigil's.
@@ -229,6 +231,30 @@ fn child_main(args: &[String]) -> ! {
 
 struct Vigil(Child);
 
+/// CPU time (user + system) process `pid` has used so far, from
+/// /proc/<pid>/stat (zero when it can not be read).
+fn proc_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may contain spaces):
+    // state is field 3, utime 14 and stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|v| v.parse().ok()).collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(f.iter().sum::<u64>() * 1_000_000_000 / hz)
+}
+
+/// CPU time this process (the OTLP receiver's threads, and this loop) has
+/// used so far.
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 impl Vigil {
     fn start(bin: &Path, endpoint: &str, log: &Path) -> Vigil {
         let log = std::fs::File::create(log).unwrap();
@@ -385,7 +411,9 @@ fn main() {
                 std::fs::write(&marker, b"").unwrap();
                 std::thread::sleep(Duration::from_millis(100));
             }
+            let (vigil_cpu0, rx_cpu0) = (proc_cpu(v.0.id()), own_cpu());
             let (_, t1, c1) = run_storm(&rx, kind, *n, &open_path);
+            let (vigil_cpu, rx_cpu) = (proc_cpu(v.0.id()) - vigil_cpu0, own_cpu() - rx_cpu0);
             // Wait for every event, or until nothing arrived for 10 s.
             let mut deadline = Instant::now() + Duration::from_secs(10);
             let mut last = u64::MAX;
@@ -422,13 +450,16 @@ fn main() {
             base_cpu.push(c0.as_secs_f64());
             mon_cpu.push(c1.as_secs_f64());
             println!(
-                "round {round} {kind:4}: unmonitored {:8.3} s  monitored {:8.3} s  ratio {:5.3}  (storm CPU {:.3} -> {:.3} s, {:5.3}x)  reported {got}/{n}  lost {lost}",
+                "round {round} {kind:4}: unmonitored {:8.3} s  monitored {:8.3} s  ratio {:5.3}  (storm CPU {:.3} -> {:.3} s, {:5.3}x; \
+                 during it vigil {:.3} s, receiver {:.3} s CPU)  reported {got}/{n}  lost {lost}",
                 t0.as_secs_f64(),
                 t1.as_secs_f64(),
                 t1.as_secs_f64() / t0.as_secs_f64(),
                 c0.as_secs_f64(),
                 c1.as_secs_f64(),
-                c1.as_secs_f64() / c0.as_secs_f64()
+                c1.as_secs_f64() / c0.as_secs_f64(),
+                vigil_cpu.as_secs_f64(),
+                rx_cpu.as_secs_f64()
             );
         }
     }
