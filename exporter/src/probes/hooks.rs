@@ -370,7 +370,20 @@ const CAP_BPF: u32 = 39;
 /// the probes use for direct loads (kernel-probes/include/kread.bpf.h): its
 /// name is in the kernel's BTF strings.
 fn kernel_has_rdonly_cast() -> bool {
-    std::fs::read("/sys/kernel/btf/vmlinux").is_ok_and(|b| b.windows(16).any(|w| w == b"bpf_rdonly_cast\0"))
+    kernel_btf_has(b"bpf_rdonly_cast\0")
+}
+
+/// Whether `bpf_rdonly_cast` also casts to an untyped pointer (the
+/// `BPF_FEAT_RDONLY_CAST_TO_VOID` feature, Linux 6.17+), which the probes
+/// use to read names, descriptor table entries and the thread name with
+/// plain loads.
+fn kernel_has_untyped_cast() -> bool {
+    kernel_btf_has(b"BPF_FEAT_RDONLY_CAST_TO_VOID\0")
+}
+
+/// Whether `name` (NUL-terminated) is among the kernel's BTF strings.
+fn kernel_btf_has(name: &[u8]) -> bool {
+    std::fs::read("/sys/kernel/btf/vmlinux").is_ok_and(|b| b.windows(name.len()).any(|w| w == name))
 }
 
 /// Run every check. Loading is tried for real (and undone).
@@ -412,7 +425,13 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
         direct && settings.probes.direct_loads,
         false,
         match (direct, settings.probes.direct_loads) {
-            (true, true) => "bpf_rdonly_cast present: path walks and descriptor lookups use plain loads".into(),
+            (true, true) if kernel_has_untyped_cast() => {
+                "bpf_rdonly_cast present: path walks and descriptor lookups use plain loads, names and thread names too (untyped casts)"
+                    .into()
+            }
+            (true, true) => "bpf_rdonly_cast present: path walks and descriptor lookups use plain loads; names are copied with \
+                             bpf_probe_read_kernel (no untyped casts before Linux 6.17)"
+                .into(),
             (true, false) => "bpf_rdonly_cast present but probes.direct_loads = false: bpf_probe_read_kernel everywhere".into(),
             (false, _) => {
                 "bpf_rdonly_cast missing (Linux < 6.2): bpf_probe_read_kernel everywhere (about twice the cost per path walk)".into()
