@@ -78,8 +78,9 @@ static __always_inline void vigil_current_comm(char *dst)
 		__u64 lo = vigil_kmem_u64(&t->comm[0]);
 		__u64 hi = vigil_kmem_u64(&t->comm[8]);
 
-		/* the last byte is NUL in the kernel's copy; a concurrent
-		 * rename (prctl PR_SET_NAME) could tear the read, not that */
+		/* a concurrent PR_SET_NAME can tear the read; byte 15 is
+		 * NUL in the kernel's copy and forced here, so it stays a
+		 * terminated string either way */
 		hi &= ~(0xffull << 56);
 		__builtin_memcpy(dst, &lo, 8);
 		__builtin_memcpy(dst + 8, &hi, 8);
