@@ -14,6 +14,7 @@
 //! their whole life: it loads, attaches, reports the outcome, then drains
 //! on its own current-thread tokio runtime.
 
+mod counters;
 pub mod failclosed;
 pub mod hooks;
 pub mod lanes;
@@ -460,28 +461,31 @@ pub(crate) fn attach_enabled(loaded: &mut Loaded) -> Attached {
     (links, attached, failed)
 }
 
-/// A per-CPU `u64` array entry, one value per possible CPU.
-fn percpu_values(map: &dyn MapCore, index: u32) -> Vec<u64> {
+/// Sum a per-CPU `u64` array entry over all CPUs (one lookup: for a
+/// single entry; whole counter maps are read with counters.rs).
+fn percpu_sum(map: &dyn MapCore, index: u32) -> u64 {
     match map.lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY) {
-        Ok(Some(values)) => values.iter().map(|v| v.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))).collect(),
-        _ => Vec::new(),
+        Ok(Some(values)) => values.iter().map(|v| counters::u64_of(v)).sum(),
+        _ => 0,
     }
 }
 
-/// Sum a per-CPU `u64` array entry over all CPUs.
-fn percpu_sum(map: &dyn MapCore, index: u32) -> u64 {
-    percpu_values(map, index).iter().sum()
-}
-
-/// Copy the kernel counters into `stats`.
+/// Copy the kernel counters into `stats` (each map read whole: one `bpf()`
+/// call per map, see counters.rs).
 fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
+    use counters::PercpuTable;
+    let emitted = PercpuTable::read(&skel.maps.emit_counters);
+    let drops = PercpuTable::read(&skel.maps.drop_counters);
+    let fields = PercpuTable::read(&skel.maps.field_counters);
+    let filtered = PercpuTable::read(&skel.maps.filter_counters);
+    let ratelimited = PercpuTable::read(&skel.maps.ratelimit_counters);
     let mut by_cpu: Vec<Vec<u64>> = Vec::new();
     for t in EventType::ALL {
         let ti = t as u32;
-        stats.kernel_emitted(t).store(percpu_sum(&skel.maps.emit_counters, ti), Ordering::Relaxed);
+        stats.kernel_emitted(t).store(emitted.sum(ti), Ordering::Relaxed);
         for cause in abi::DropCause::ALL {
             let idx = ti * abi::DROP_MAX as u32 + cause as u32;
-            let per_cpu = percpu_values(&skel.maps.drop_counters, idx);
+            let per_cpu = drops.of(idx);
             for (cpu, v) in per_cpu.iter().enumerate() {
                 if by_cpu.len() <= cpu {
                     by_cpu.resize(cpu + 1, vec![0; abi::EV_SLOTS * abi::DROP_MAX]);
@@ -491,7 +495,7 @@ fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
         }
         for problem in abi::FieldProblem::ALL {
             let idx = ti * abi::FIELDP_MAX as u32 + problem as u32;
-            stats.kernel_field_problem(t, problem).store(percpu_sum(&skel.maps.field_counters, idx), Ordering::Relaxed);
+            stats.kernel_field_problem(t, problem).store(fields.sum(idx), Ordering::Relaxed);
         }
     }
     stats.set_kernel_drops_by_cpu(by_cpu);
@@ -499,9 +503,9 @@ fn read_kernel_counters(skel: &ProcessSkel<'static>, stats: &Stats) {
     for t in EventType::ALL {
         for r in crate::filters::FilterReason::ALL {
             let idx = t as u32 * crate::filters::FILTER_MAX as u32 + r as u32;
-            stats.excluded_of(t, r).store(percpu_sum(&skel.maps.filter_counters, idx), Ordering::Relaxed);
+            stats.excluded_of(t, r).store(filtered.sum(idx), Ordering::Relaxed);
         }
-        stats.ratelimited_of(t).store(percpu_sum(&skel.maps.ratelimit_counters, t as u32), Ordering::Relaxed);
+        stats.ratelimited_of(t).store(ratelimited.sum(t as u32), Ordering::Relaxed);
     }
     stats.push_suppressed(crate::ratelimit::drain(&skel.maps.rate_suppressed));
 }
