@@ -277,12 +277,16 @@ const IO_URING_EVENTS: [&str; 2] = ["io_uring_submit_req", "io_uring_complete"];
 fn io_uring_tracepoints() -> Option<[bool; 2]> {
     static FOUND: std::sync::OnceLock<Option<[bool; 2]>> = std::sync::OnceLock::new();
     *FOUND.get_or_init(|| {
-        let btf = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
-        Some(IO_URING_EVENTS.map(|e| {
-            let name = format!("btf_trace_{e}\0");
-            btf.windows(name.len()).any(|w| w == name.as_bytes())
-        }))
+        let names = IO_URING_EVENTS.map(|e| format!("btf_trace_{e}\0"));
+        kernel_btf_has(names.each_ref().map(|n| n.as_bytes()))
     })
+}
+
+/// Which of `names` (each NUL-terminated) are among the kernel's BTF
+/// strings, from one read of /sys/kernel/btf/vmlinux; `None` without it.
+fn kernel_btf_has<const N: usize>(names: [&[u8]; N]) -> Option<[bool; N]> {
+    let btf = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
+    Some(names.map(|name| btf.windows(name.len()).any(|w| w == name)))
 }
 
 /// Whether the tracepoint of `hook` exists in this kernel: a syscall
@@ -367,23 +371,13 @@ const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
 /// Whether the kernel has the `bpf_rdonly_cast` kfunc (Linux 6.2+), which
-/// the probes use for direct loads (kernel-probes/include/kread.bpf.h): its
-/// name is in the kernel's BTF strings.
-fn kernel_has_rdonly_cast() -> bool {
-    kernel_btf_has(b"bpf_rdonly_cast\0")
-}
-
-/// Whether `bpf_rdonly_cast` also casts to an untyped pointer (the
-/// `BPF_FEAT_RDONLY_CAST_TO_VOID` feature, Linux 6.17+), which the probes
-/// use to read names, descriptor table entries and the thread name with
-/// plain loads.
-fn kernel_has_untyped_cast() -> bool {
-    kernel_btf_has(b"BPF_FEAT_RDONLY_CAST_TO_VOID\0")
-}
-
-/// Whether `name` (NUL-terminated) is among the kernel's BTF strings.
-fn kernel_btf_has(name: &[u8]) -> bool {
-    std::fs::read("/sys/kernel/btf/vmlinux").is_ok_and(|b| b.windows(name.len()).any(|w| w == name))
+/// the probes use for direct loads (kernel-probes/include/kread.bpf.h), and
+/// whether it also casts to untyped pointers (`BPF_FEAT_RDONLY_CAST_TO_VOID`,
+/// Linux 6.17+), used to read names, descriptor table entries and the
+/// thread name with plain loads: both names are in the kernel's BTF strings.
+fn kernel_rdonly_casts() -> (bool, bool) {
+    let [direct, untyped] = kernel_btf_has([b"bpf_rdonly_cast\0", b"BPF_FEAT_RDONLY_CAST_TO_VOID\0"]).unwrap_or_default();
+    (direct, untyped)
 }
 
 /// Run every check. Loading is tried for real (and undone).
@@ -419,13 +413,13 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
             if lsm.trim().is_empty() { "unreadable" } else { lsm.trim() }
         ),
     );
-    let direct = kernel_has_rdonly_cast();
+    let (direct, untyped) = kernel_rdonly_casts();
     item(
         "direct kernel loads",
         direct && settings.probes.direct_loads,
         false,
         match (direct, settings.probes.direct_loads) {
-            (true, true) if kernel_has_untyped_cast() => {
+            (true, true) if untyped => {
                 "bpf_rdonly_cast present: path walks and descriptor lookups use plain loads, names and thread names too (untyped casts)"
                     .into()
             }
