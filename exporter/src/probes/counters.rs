@@ -28,10 +28,8 @@ impl PercpuTable {
         batch(map, keys, cpus).unwrap_or_else(|| {
             let mut values = vec![0; keys * cpus];
             for key in 0..keys {
-                if let Ok(Some(per_cpu)) = map.lookup_percpu(&(key as u32).to_ne_bytes(), MapFlags::ANY) {
-                    for (cpu, v) in per_cpu.iter().take(cpus).enumerate() {
-                        values[key * cpus + cpu] = u64_of(v);
-                    }
+                for (slot, v) in values[key * cpus..(key + 1) * cpus].iter_mut().zip(entry(map, key as u32)) {
+                    *slot = v;
                 }
             }
             PercpuTable { cpus, values }
@@ -50,10 +48,19 @@ impl PercpuTable {
     }
 }
 
-/// A counter value as the kernel returns it (native-endian `u64`; 0 when
-/// shorter).
-pub fn u64_of(v: &[u8]) -> u64 {
-    v.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))
+/// One entry of a per-CPU `u64` array, one value per possible CPU (one
+/// lookup; empty when it fails).
+fn entry(map: &dyn MapCore, key: u32) -> Vec<u64> {
+    match map.lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY) {
+        Ok(Some(values)) => values.iter().map(|v| v.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().unwrap_or([0; 8])))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One entry of a per-CPU `u64` array summed over the CPUs (one lookup:
+/// for single entries; whole counter maps are read with [`PercpuTable`]).
+pub fn sum(map: &dyn MapCore, key: u32) -> u64 {
+    entry(map, key).iter().sum()
 }
 
 /// One `BPF_MAP_LOOKUP_BATCH` of all `keys` entries; `None` when the kernel
@@ -82,22 +89,12 @@ fn batch(map: &dyn MapCore, keys: usize, cpus: usize) -> Option<PercpuTable> {
             &raw const opts,
         )
     };
-    // The whole array in one call ends with ENOENT (no next batch) or 0.
-    if (ret != 0 && ret != -libc::ENOENT) || count as usize != keys {
+    // The whole array in one call ends with ENOENT (no next batch) or 0,
+    // its keys in order (anything else: read key by key instead).
+    if (ret != 0 && ret != -libc::ENOENT) || count as usize != keys || key_buf.iter().enumerate().any(|(i, k)| *k as usize != i) {
         return None;
     }
-    // An array returns its keys in order; place by key all the same.
-    if key_buf.iter().enumerate().all(|(i, k)| *k as usize == i) {
-        return Some(PercpuTable { cpus, values });
-    }
-    let mut placed = vec![0u64; keys * cpus];
-    for (i, k) in key_buf.iter().enumerate() {
-        let k = *k as usize;
-        if k < keys {
-            placed[k * cpus..(k + 1) * cpus].copy_from_slice(&values[i * cpus..(i + 1) * cpus]);
-        }
-    }
-    Some(PercpuTable { cpus, values: placed })
+    Some(PercpuTable { cpus, values })
 }
 
 #[cfg(test)]

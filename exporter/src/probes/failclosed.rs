@@ -43,7 +43,7 @@ impl std::fmt::Debug for FailClosed {
 impl FailClosed {
     /// Execs denied so far because the critical ring had no room.
     pub fn denied(&self) -> u64 {
-        super::percpu_sum(&self.skel.maps.failclosed_denied, 0)
+        super::counters::sum(&self.skel.maps.failclosed_denied, 0)
     }
 }
 

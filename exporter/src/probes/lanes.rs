@@ -123,10 +123,7 @@ pub fn read_fill(ring: &libbpf_rs::RingBuffer<'_>, stats: &Stats) {
 /// array, summed over CPUs) into `stats`.
 pub fn read_numbered(stream_seq: &dyn MapCore, stats: &Stats) {
     for lane in 0..LANE_MAX as u32 {
-        if let Ok(Some(values)) = stream_seq.lookup_percpu(&lane.to_ne_bytes(), libbpf_rs::MapFlags::ANY) {
-            let sum: u64 = values.iter().map(|v| super::counters::u64_of(v)).sum();
-            stats.lane_numbered(lane).store(sum, Ordering::Relaxed);
-        }
+        stats.lane_numbered(lane).store(super::counters::sum(stream_seq, lane), Ordering::Relaxed);
     }
 }
 

@@ -26,7 +26,7 @@ use crate::config::ProbesConfig;
 use crate::stats::Stats;
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, RingBufferBuilder};
+use libbpf_rs::RingBufferBuilder;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -459,15 +459,6 @@ pub(crate) fn attach_enabled(loaded: &mut Loaded) -> Attached {
         }
     }
     (links, attached, failed)
-}
-
-/// Sum a per-CPU `u64` array entry over all CPUs (one lookup: for a
-/// single entry; whole counter maps are read with counters.rs).
-fn percpu_sum(map: &dyn MapCore, index: u32) -> u64 {
-    match map.lookup_percpu(&index.to_ne_bytes(), MapFlags::ANY) {
-        Ok(Some(values)) => values.iter().map(|v| counters::u64_of(v)).sum(),
-        _ => 0,
-    }
 }
 
 /// Copy the kernel counters into `stats` (each map read whole: one `bpf()`
