@@ -268,10 +268,13 @@ int file_openat2_exit(struct trace_event_raw_sys_exit *ctx)
  * When that entry is missing (evicted, or the prep failed) the path is
  * unavailable (reason LOOKUP_FAILED).
  *
- * Not seen: a successful open submitted with IOSQE_CQE_SKIP_SUCCESS (no
- * completion entry is posted, so io_uring_complete does not fire), and
- * completions that overflow a full completion queue (they go to the
- * overflow list without io_uring_complete).
+ * A successful open submitted with IOSQE_CQE_SKIP_SUCCESS posts no
+ * completion entry (io_uring_complete does not fire): such opens are
+ * reported at submission instead (VIGIL_HOOK_IO_URING_SUBMIT), before the
+ * outcome is known.
+ *
+ * Not seen: completions that overflow a full completion queue (they go to
+ * the overflow list without io_uring_complete).
  */
 struct vigil_uring_name {
 	__u64 user_data;  /* the request's, to reject a recycled request */
@@ -309,18 +312,28 @@ static __always_inline __u32 vigil_uring_open_sys(__u8 op)
 #define vigil_uring_open(req) \
 	((void *)(req) + bpf_core_field_offset(struct io_kiocb, cmd))
 
+/* Whether request @req posts no completion when it succeeds: REQ_F_CQE_SKIP,
+ * whose bit is IOSQE_CQE_SKIP_SUCCESS's (the kernel defines the request
+ * flags' low bits as the submission flags' bits). */
+static __always_inline bool vigil_uring_skips_success(struct io_kiocb *req)
+{
+	__u64 bit = bpf_core_enum_value(enum io_uring_sqe_flags_bit, IOSQE_CQE_SKIP_SUCCESS_BIT);
+
+	return vigil_kread(req, struct io_kiocb, flags) & (1ULL << bit);
+}
+
 SEC("tp_btf/io_uring_submit_req")
 int BPF_PROG(file_io_uring_submit, struct io_kiocb *req)
 {
 	struct vigil_uring_name *v;
 	struct filename *fn;
 	const char *name;
-	__u64 key = (__u64)req, flags;
-	__u32 zero = 0;
+	__u64 key = (__u64)req, flags, id = bpf_get_current_pid_tgid();
+	__u32 zero = 0, sys;
 	void *open;
 
-	if (!vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode)) ||
-	    vigil_ignored(bpf_get_current_pid_tgid() >> 32))
+	if (!(sys = vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode))) ||
+	    vigil_ignored(id >> 32))
 		return 0;
 	open = vigil_uring_open(req);
 	flags = vigil_kread(open, struct io_open, how.flags);
@@ -328,6 +341,21 @@ int BPF_PROG(file_io_uring_submit, struct io_kiocb *req)
 		return 0;  /* never reported: nothing to keep */
 	fn = vigil_kread(open, struct io_open, filename);
 	name = fn ? vigil_kread(fn, struct filename, name) : NULL;
+	if (vigil_uring_skips_success(req)) {
+		/* Its success posts no completion, so io_uring_complete would
+		 * never see it: report it now, with the name the kernel copied
+		 * (ARG) and no outcome yet. A failure still posts a completion
+		 * (the kernel clears the skip on failure): a second record,
+		 * with the errno, from the completion program. */
+		struct vigil_open_call c = {
+			.fd = -1, .dfd = vigil_kread(open, struct io_open, dfd), .name = name,
+			.kname = 1, .flags = flags, .mode = vigil_kread(open, struct io_open, how.mode),
+			.sys = sys, .hook = VIGIL_HOOK_IO_URING_SUBMIT, .kind = vigil_open_kind(flags),
+			.no_name = VIGIL_R_LOOKUP_FAILED, .id = id,
+		};
+
+		vigil_open_report(&c);
+	}
 	v = bpf_map_lookup_elem(&uring_name_build, &zero);
 	if (!v || !name)
 		return 0;

@@ -82,6 +82,11 @@ enum vigil_hook {
 				     * submitted through io_uring: no syscall
 				     * of its own; .syscall names its
 				     * equivalent, e.g. openat) */
+	VIGIL_HOOK_IO_URING_SUBMIT = 7, /* tp_btf/io_uring_submit_req: an
+					 * io_uring operation that posts no
+					 * completion when it succeeds
+					 * (IOSQE_CQE_SKIP_SUCCESS), reported
+					 * at submission: outcome unknown */
 };
 
 /* The system call behind a record (vigil.syscall). */

@@ -262,12 +262,23 @@ pub enum HookKind {
     /// `tp_btf/io_uring_complete`: an operation submitted through io_uring
     /// (no syscall of its own; the record's syscall is its equivalent).
     IoUring = 6,
+    /// `tp_btf/io_uring_submit_req`: an io_uring operation that posts no
+    /// completion when it succeeds (`IOSQE_CQE_SKIP_SUCCESS`), reported at
+    /// submission, before its outcome is known.
+    IoUringSubmit = 7,
 }
 
 impl HookKind {
     /// Every kind, in id order.
-    pub const ALL: [HookKind; 6] =
-        [HookKind::TpBtf, HookKind::SyscallTp, HookKind::RawSyscall, HookKind::Lsm, HookKind::Fentry, HookKind::IoUring];
+    pub const ALL: [HookKind; 7] = [
+        HookKind::TpBtf,
+        HookKind::SyscallTp,
+        HookKind::RawSyscall,
+        HookKind::Lsm,
+        HookKind::Fentry,
+        HookKind::IoUring,
+        HookKind::IoUringSubmit,
+    ];
 
     /// The kind for a raw id.
     pub fn from_raw(raw: u32) -> Option<Self> {
@@ -283,6 +294,7 @@ impl HookKind {
             HookKind::Lsm => "lsm",
             HookKind::Fentry => "fexit",
             HookKind::IoUring => "tp_btf/io_uring_complete",
+            HookKind::IoUringSubmit => "tp_btf/io_uring_submit_req",
         }
     }
 }
@@ -1094,6 +1106,7 @@ mod tests {
                 HookKind::Lsm => "VIGIL_HOOK_LSM",
                 HookKind::Fentry => "VIGIL_HOOK_FENTRY",
                 HookKind::IoUring => "VIGIL_HOOK_IO_URING",
+                HookKind::IoUringSubmit => "VIGIL_HOOK_IO_URING_SUBMIT",
             };
             assert_eq!(name, expected);
         }

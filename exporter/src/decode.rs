@@ -281,7 +281,13 @@ pub struct SyscallInfo {
 impl SyscallInfo {
     /// The errno of a failed call.
     pub fn errno(&self) -> Option<i32> {
-        (self.ret < 0 && self.ret > -4096).then(|| i32::try_from(-self.ret).unwrap_or(0))
+        (!self.outcome_unknown() && self.ret < 0 && self.ret > -4096).then(|| i32::try_from(-self.ret).unwrap_or(0))
+    }
+
+    /// Whether the record was written before the call's outcome was known
+    /// (an io_uring operation reported at submission): `ret` means nothing.
+    pub fn outcome_unknown(&self) -> bool {
+        self.hook == Some(HookKind::IoUringSubmit)
     }
 }
 

@@ -6,7 +6,10 @@
 //! the open flags in decimal; file mode 0640 (with O_CREAT), the path
 //! relative to the cwd. Prints
 //! the completion's result (a descriptor or -errno) and exits 0 when the
-//! ring itself worked.
+//! ring itself worked. A fifth argument `skip` submits the open with
+//! IOSQE_CQE_SKIP_SUCCESS: a success posts no completion, so the helper
+//! watches for the descriptor the open must take (the lowest free one)
+//! or a failure's completion, whichever comes first.
 
 use io_uring::{opcode, squeue, types, IoUring};
 use std::ffi::CString;
@@ -14,8 +17,10 @@ use std::os::unix::ffi::OsStrExt;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let [op, mode, path, flags] = &args[..] else {
-        return Err("usage: vigil-uring-open openat|openat2 inline|async|sqpoll PATH FLAGS".into());
+    let (op, mode, path, flags, skip) = match &args[..] {
+        [op, mode, path, flags] => (op, mode, path, flags, false),
+        [op, mode, path, flags, skip] if skip == "skip" => (op, mode, path, flags, true),
+        _ => return Err("usage: vigil-uring-open openat|openat2 inline|async|sqpoll PATH FLAGS [skip]".into()),
     };
     let path = CString::new(path.as_bytes())?;
     let flags: i32 = flags.to_str().ok_or("flags")?.parse()?;
@@ -33,14 +38,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err(format!("unknown op {op:?}").into()),
     };
     let entry = if mode.to_str() == Some("async") { entry.flags(squeue::Flags::ASYNC) } else { entry };
+    let entry = if skip { entry.flags(squeue::Flags::SKIP_SUCCESS) } else { entry };
+    // The descriptor a successful open takes: the lowest free one.
+    let next_fd = lowest_free_fd()?;
     // SAFETY: the path and the open_how outlive the submission (they live
-    // until the completion is read below).
+    // until the open has completed, below).
     unsafe { ring.submission().push(&entry.user_data(0x5eed))? };
-    ring.submit_and_wait(1)?;
-    let cqe = ring.completion().next().ok_or("no completion")?;
-    if cqe.user_data() != 0x5eed {
-        return Err("unexpected completion".into());
-    }
-    println!("{}", cqe.result());
+    let result = if skip {
+        ring.submit()?;
+        wait_for_skipped(&mut ring, next_fd)?
+    } else {
+        ring.submit_and_wait(1)?;
+        completion_result(&mut ring)?.ok_or("no completion")?
+    };
+    println!("{result}");
     Ok(())
+}
+
+type Error = Box<dyn std::error::Error>;
+
+/// The lowest descriptor number not in use.
+fn lowest_free_fd() -> Result<i32, Error> {
+    // SAFETY: plain descriptor syscalls on a descriptor this function owns.
+    let fd = unsafe { libc::fcntl(0, libc::F_DUPFD, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: as above.
+    unsafe { libc::close(fd) };
+    Ok(fd)
+}
+
+/// The result of the open's completion, if one was posted.
+fn completion_result(ring: &mut IoUring) -> Result<Option<i64>, Error> {
+    match ring.completion().next() {
+        None => Ok(None),
+        Some(cqe) if cqe.user_data() == 0x5eed => Ok(Some(i64::from(cqe.result()))),
+        Some(_) => Err("unexpected completion".into()),
+    }
+}
+
+/// An open submitted with IOSQE_CQE_SKIP_SUCCESS: `fd` once it is open (a
+/// success), or the failure's completion result.
+fn wait_for_skipped(ring: &mut IoUring, fd: i32) -> Result<i64, Error> {
+    for _ in 0..5000 {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            return Ok(i64::from(fd));
+        }
+        if let Some(res) = completion_result(ring)? {
+            return Ok(res);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err("the open neither completed nor failed within 5 s".into())
 }

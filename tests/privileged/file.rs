@@ -502,8 +502,21 @@ fn preferred_lsm_hook_or_clean_fallback_for_unlink() {
 /// async or sqpoll: see tests/bin/uring_open.rs) in a child process, as
 /// `uid` when given; returns the child's pid and the completion's result.
 fn uring_open(op: &str, mode: &str, path: &Path, flags: i32, uid: Option<u32>) -> (u32, i64) {
+    uring_open_in(op, mode, path, flags, uid, false, None)
+}
+
+/// [`uring_open`], with IOSQE_CQE_SKIP_SUCCESS when `skip` (the result: the
+/// descriptor the helper saw appear, or the failure's completion), from
+/// directory `cwd` when given.
+fn uring_open_in(op: &str, mode: &str, path: &Path, flags: i32, uid: Option<u32>, skip: bool, cwd: Option<&Path>) -> (u32, i64) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil-uring-open"));
     cmd.args([op, mode, path_str(path), &flags.to_string()]).stdout(std::process::Stdio::piped());
+    if skip {
+        cmd.arg("skip");
+    }
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     if let Some(uid) = uid {
         cmd.uid(uid).gid(uid);
     }
@@ -610,6 +623,81 @@ fn failed_io_uring_opens_carry_the_errno_and_the_name() {
         assert_eq!(str_attr(l, "vigil.file.path_source"), Some("syscall_argument"));
         assert_eq!(str_attr(l, "vigil.hook"), Some("tp_btf/io_uring_complete(openat)"));
         assert_eq!(int_attr(l, "process.pid"), Some(i64::from(pid)));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// An io_uring open submitted with IOSQE_CQE_SKIP_SUCCESS posts no
+/// completion when it succeeds, so nothing sees it complete: it is reported
+/// at submission (by the submitting thread, or the SQPOLL thread), with the
+/// name the kernel copied made absolute (here relative to the child's
+/// cwd) and no outcome, and nothing else is reported for it.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn io_uring_opens_without_a_completion_are_reported_at_submission() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("uring-open-skip");
+    let write = libc::O_WRONLY | libc::O_CLOEXEC;
+    for (op, mode, sys, thread) in [("openat", "inline", 2, None), ("openat2", "async", 3, None), ("openat", "sqpoll", 2, Some("iou-sqp-"))]
+    {
+        let name = format!("{op}-{mode}.txt");
+        let target = dir.join(&name);
+        std::fs::write(&target, b"").unwrap();
+        let (pid, fd) = uring_open_in(op, mode, Path::new(&name), write, None, true, Some(&dir));
+        assert!(fd >= 0, "{op} {mode}: {fd}");
+        let recs = cap.all_matching(Duration::from_secs(1), |c| is_file(c, EventType::FileOpen, pid, &target));
+        let [rec] = &recs[..] else { panic!("{op} {mode}: one record, not {recs:#?}") };
+        let l = &rec.log.attributes;
+        let what = format!("{op} {mode}, submitted by {} {:?}", rec.record.header.pid, str_attr(l, "thread.name"));
+        assert_eq!(rec.record.header.tgid, pid, "{what}");
+        match thread {
+            None => assert_eq!(rec.record.header.pid, pid, "{what}: the submitting thread"),
+            Some(prefix) => assert_eq!(str_attr(l, "thread.name"), Some(format!("{prefix}{pid}").as_str()), "{what}"),
+        }
+        let f = file(rec);
+        assert_eq!(f.sys.hook, Some(HookKind::IoUringSubmit), "{what}");
+        assert_eq!(f.sys.syscall, sys, "{what}");
+        assert_eq!(f.flags, (write | O_LARGEFILE) as u32, "{what}");
+        // Reported before the open ran: the name, not an opened object.
+        assert_eq!(f.path_source, PathSource::SyscallArgument, "{what}");
+        assert_eq!(f.ino, None, "{what}");
+        assert_eq!(rec.log.event_name, "vigil.file.open");
+        assert_eq!(str_attr(l, "file.path"), Some(path_str(&target)), "{what}");
+        assert_eq!(str_attr(l, "vigil.hook"), Some(format!("tp_btf/io_uring_submit_req({op})").as_str()));
+        assert_eq!(vigil_tests::attrs::value(l, "vigil.io_uring"), Some(&Value::BoolValue(true)));
+        assert_eq!(int_attr(l, "vigil.syscall.return"), None, "{what}: the outcome is not known");
+        assert_eq!(str_attr(l, "vigil.unavailable_reason.vigil.syscall.return"), Some("not_supported"), "{what}");
+        assert_eq!(str_attr(l, "error.type"), None, "{what}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A failed open submitted with IOSQE_CQE_SKIP_SUCCESS posts a completion
+/// after all: reported at submission (no outcome) and at its completion
+/// (the errno).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn failed_io_uring_opens_without_a_completion_are_reported_twice() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("uring-open-skip-failed");
+    let missing = dir.join("no-such-dir/x");
+    let (pid, res) = uring_open_in("openat", "inline", &missing, libc::O_WRONLY, None, true, None);
+    assert_eq!(res, -i64::from(libc::ENOENT));
+    cap.wait_for("failed open's completion", WAIT, |c| {
+        is_file(c, EventType::FileOpen, pid, &missing) && file(c).sys.hook == Some(HookKind::IoUring)
+    });
+    let mut recs = cap.all_matching(Duration::from_millis(300), |c| is_file(c, EventType::FileOpen, pid, &missing));
+    recs.sort_by_key(|c| c.record.header.ktime_ns);
+    let hooks: Vec<_> = recs.iter().map(|c| str_attr(&c.log.attributes, "vigil.hook").unwrap_or_default().to_string()).collect();
+    assert_eq!(hooks, ["tp_btf/io_uring_submit_req(openat)", "tp_btf/io_uring_complete(openat)"], "{recs:#?}");
+    let (submitted, completed) = (&recs[0].log.attributes, &recs[1].log.attributes);
+    assert_eq!(int_attr(submitted, "vigil.syscall.return"), None);
+    assert_eq!(str_attr(submitted, "error.type"), None);
+    assert_eq!(int_attr(completed, "vigil.syscall.return"), Some(-i64::from(libc::ENOENT)));
+    assert_eq!(str_attr(completed, "error.type"), Some("ENOENT"));
+    for c in &recs {
+        assert_eq!(file(c).path_source, PathSource::SyscallArgument);
+        assert_eq!(str_attr(&c.log.attributes, "file.path"), Some(path_str(&missing)));
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -575,8 +575,9 @@ fn format_hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: cra
     match kind {
         Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}").into(),
         Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})").into(),
-        Some(HookKind::IoUring) => format!("tp_btf/io_uring_complete({name})").into(),
-        Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry)) => format!("{}({name})", k.as_str()).into(),
+        Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry | HookKind::IoUring | HookKind::IoUringSubmit)) => {
+            format!("{}({name})", k.as_str()).into()
+        }
         None => "unknown".into(),
     }
 }
@@ -590,12 +591,19 @@ fn syscall_attrs<'a>(a: &mut Attrs, h: &Header, sys: &'a SyscallInfo, proc: Proc
     if let Some(uid) = proc.info.and_then(|p| p.euid) {
         a.int(&key::PROCESS_USER_ID, uid);
     }
-    a.str(&key::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown")).int(&key::VIGIL_SYSCALL_RETURN, sys.ret);
+    a.str(&key::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown"));
+    if sys.outcome_unknown() {
+        // Reported at submission: a success posts nothing later, a failure
+        // is reported again at its completion, with its errno.
+        a.unavailable(attr::VIGIL_SYSCALL_RETURN, crate::abi::Reason::NotSupported.as_str());
+    } else {
+        a.int(&key::VIGIL_SYSCALL_RETURN, sys.ret);
+    }
     if let Some(errno) = sys.errno() {
         a.str(&key::ERROR_TYPE, crate::errno::name(errno).unwrap_or(crate::errno::OTHER));
     }
     a.str(&key::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
-    if sys.hook == Some(crate::abi::HookKind::IoUring) {
+    if matches!(sys.hook, Some(crate::abi::HookKind::IoUring | crate::abi::HookKind::IoUringSubmit)) {
         // No syscall ran: vigil.syscall names the operation's equivalent.
         a.bool(attr::VIGIL_IO_URING, true);
     }
@@ -698,6 +706,10 @@ fn push_actor_outcome(out: &mut String, who: &str, tgid: u32, sys: &SyscallInfo)
 /// Append a syscall's outcome for a body: the errno's name (`errno <n>`
 /// when it has none), or `ok (<return value>)`.
 fn push_outcome(out: &mut String, sys: &SyscallInfo) {
+    if sys.outcome_unknown() {
+        out.push_str("submitted, outcome not reported");
+        return;
+    }
     match sys.errno() {
         Some(e) => match crate::errno::name(e) {
             Some(n) => out.push_str(n),
@@ -1394,6 +1406,29 @@ mod tests {
         assert_eq!(get(&lr.attributes, "vigil.hook"), Some(&Value::StringValue("tp_btf/io_uring_complete(openat)".into())));
         assert_eq!(get(&lr.attributes, "vigil.io_uring"), Some(&Value::BoolValue(true)));
         assert_eq!(get(&lr.attributes, "vigil.syscall"), Some(&Value::StringValue("openat".into())));
+    }
+
+    /// An io_uring open that posts no completion on success, reported at
+    /// submission: its outcome is unavailable (never read as a result or
+    /// an errno), and hook and body say so.
+    #[test]
+    fn io_uring_submission_has_no_outcome() {
+        use crate::abi::{EventType, HookKind};
+        use crate::decode::tests::file_record;
+        let mut raw = file_record(EventType::FileOpen, -13, b"/etc/passwd", None);
+        let hook = std::mem::offset_of!(crate::abi::RawFile, hook);
+        raw[hook..hook + 4].copy_from_slice(&(HookKind::IoUringSubmit as u32).to_ne_bytes());
+        let rec = decode(&raw).expect("decode");
+        let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+        assert_eq!(get(&lr.attributes, "vigil.hook"), Some(&Value::StringValue("tp_btf/io_uring_submit_req(openat)".into())));
+        assert_eq!(get(&lr.attributes, "vigil.io_uring"), Some(&Value::BoolValue(true)));
+        assert_eq!(get(&lr.attributes, "vigil.syscall.return"), None);
+        assert_eq!(get(&lr.attributes, "error.type"), None, "no outcome, no errno");
+        assert_eq!(get(&lr.attributes, "vigil.unavailable_reason.vigil.syscall.return"), Some(&Value::StringValue("not_supported".into())));
+        let Some(Value::ArrayValue(missing)) = get(&lr.attributes, "vigil.unavailable_fields") else { panic!("unavailable fields") };
+        assert!(missing.values.iter().any(|v| v.value == Some(Value::StringValue("vigil.syscall.return".into()))));
+        let Some(AnyValue { value: Some(Value::StringValue(body)) }) = &lr.body else { panic!("body") };
+        assert!(body.ends_with(": submitted, outcome not reported"), "{body}");
     }
 
     #[test]

@@ -135,9 +135,10 @@ pub const HOOKS: &[Hook] = &[
     optional(hook(E::FileOpen, F::File, "file_creat_exit", "tracepoint/syscalls/sys_exit_creat", K::SyscallTp, R::Emit)),
     // Opens submitted through io_uring run no open syscall: reported at
     // their completion; the submission program keeps the name for failures
-    // and fixed-file opens. Optional: a kernel without io_uring has neither
-    // tracepoint (the rest of the family still loads).
-    optional(hook(E::FileOpen, F::File, "file_io_uring_submit", "tp_btf/io_uring_submit_req", K::TpBtf, R::Stash)),
+    // and fixed-file opens, and reports the opens whose success posts no
+    // completion (IOSQE_CQE_SKIP_SUCCESS). Optional: a kernel without
+    // io_uring has neither tracepoint (the rest of the family still loads).
+    optional(hook(E::FileOpen, F::File, "file_io_uring_submit", "tp_btf/io_uring_submit_req", K::IoUringSubmit, R::Emit)),
     optional(hook(E::FileOpen, F::File, "file_io_uring_complete", "tp_btf/io_uring_complete", K::IoUring, R::Emit)),
     // unlink, rename, chmod, chown, lchown (by path without a dirfd) exist on
     // x86-64 only; their *at variants everywhere.
