@@ -273,11 +273,14 @@ int file_openat2_exit(struct trace_event_raw_sys_exit *ctx)
  * reported at submission instead (VIGIL_HOOK_IO_URING_SUBMIT), before the
  * outcome is known.
  *
- * Not seen: completions that overflow a full completion queue (they go to
- * the overflow list without io_uring_complete).
+ * A completion that finds the completion queue full goes to the overflow
+ * list without io_uring_complete; io_uring_cqe_overflow fires instead, with
+ * the ring, user_data and result but not the request. Those opens are found
+ * among the requests the submission program kept (VIGIL_HOOK_IO_URING_OVERFLOW).
  */
 struct vigil_uring_name {
 	__u64 user_data;  /* the request's, to reject a recycled request */
+	__u64 ring;       /* its struct io_ring_ctx, for overflowed completions */
 	char name[VIGIL_PATH_MAX];
 };
 
@@ -360,31 +363,26 @@ int BPF_PROG(file_io_uring_submit, struct io_kiocb *req)
 	if (!v || !name)
 		return 0;
 	v->user_data = vigil_kread(req, struct io_kiocb, cqe.user_data);
+	v->ring = (__u64)vigil_kread(req, struct io_kiocb, ctx);
 	if (bpf_probe_read_kernel_str(v->name, sizeof(v->name), name) <= 0)
 		return 0;
 	bpf_map_update_elem(&uring_open_names, &key, v, BPF_ANY);
 	return 0;
 }
 
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(file_io_uring_complete, struct io_ring_ctx *ring, void *req,
-	     struct io_uring_cqe *cqe)
+/* Report the completed open request @req (result @res), with the name the
+ * submission program kept (@v, checked against the request), by @hook. */
+static __always_inline void vigil_uring_open_done(void *req, long res, struct vigil_uring_name *v,
+						  __u32 sys, __u32 hook)
 {
 	struct vigil_open_call c = {
-		.hook = VIGIL_HOOK_IO_URING, .fd = -1, .id = bpf_get_current_pid_tgid(),
+		.ret = res, .fd = -1, .sys = sys, .hook = hook, .id = bpf_get_current_pid_tgid(),
 	};
-	struct vigil_uring_name *v;
-	__u64 key = (__u64)req;
 	void *open;
 
-	/* req is NULL for auxiliary entries (no request behind them) */
-	if (!req || !(c.sys = vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode))))
-		return 0;
-	v = bpf_map_lookup_elem(&uring_open_names, &key);
 	if (vigil_ignored(c.id >> 32))
-		goto out;
+		return;
 	open = vigil_uring_open(req);
-	c.ret = vigil_kread(req, struct io_kiocb, cqe.res);
 	c.flags = vigil_kread(open, struct io_open, how.flags);
 	c.mode = vigil_kread(open, struct io_open, how.mode);
 	c.dfd = vigil_kread(open, struct io_open, dfd);
@@ -397,9 +395,78 @@ int BPF_PROG(file_io_uring_complete, struct io_ring_ctx *ring, void *req,
 		c.kname = 1;
 	}
 	vigil_open_report(&c);
-out:
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(file_io_uring_complete, struct io_ring_ctx *ring, void *req,
+	     struct io_uring_cqe *cqe)
+{
+	struct vigil_uring_name *v;
+	__u64 key = (__u64)req;
+	__u32 sys;
+
+	/* req is NULL for auxiliary entries (no request behind them) */
+	if (!req || !(sys = vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode))))
+		return 0;
+	v = bpf_map_lookup_elem(&uring_open_names, &key);
+	/* the result from the request, not from the entry user space can write */
+	vigil_uring_open_done(req, vigil_kread(req, struct io_kiocb, cqe.res), v, sys, VIGIL_HOOK_IO_URING);
 	if (v)
 		bpf_map_delete_elem(&uring_open_names, &key);
+	return 0;
+}
+
+/* What an overflowed completion is, and the kept request it belongs to. */
+struct vigil_uring_search {
+	__u64 ring;
+	__u64 user_data;
+	__s64 res;
+	__u64 req;  /* found: the request (0: none) */
+};
+
+static long vigil_uring_match(struct bpf_map *map, __u64 *key, struct vigil_uring_name *v,
+			      struct vigil_uring_search *q)
+{
+	void *req = (void *)*key;
+
+	if (v->ring != q->ring || v->user_data != q->user_data)
+		return 0;
+	/* The request itself must still be this open, completed with this
+	 * result (an entry can outlive its request: the LRU recycles it). */
+	if (!vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode)) ||
+	    (__u64)vigil_kread(req, struct io_kiocb, ctx) != q->ring ||
+	    vigil_kread(req, struct io_kiocb, cqe.user_data) != q->user_data ||
+	    vigil_kread(req, struct io_kiocb, cqe.res) != q->res)
+		return 0;
+	q->req = *key;
+	return 1;
+}
+
+/*
+ * A completion posted while the completion queue is full: the open is
+ * found by ring and user_data among the kept requests (there are at most
+ * 256, and overflows are rare), and reported like a completion. Opens
+ * whose entry is gone (more than 256 in flight) are not found.
+ */
+SEC("tp_btf/io_uring_cqe_overflow")
+int BPF_PROG(file_io_uring_overflow, void *ring, __u64 user_data, __s32 res, __u32 cflags,
+	     void *ocqe)
+{
+	struct vigil_uring_search q = { .ring = (__u64)ring, .user_data = user_data, .res = res };
+	struct vigil_uring_name *v;
+	void *req;
+	__u32 sys;
+
+	bpf_for_each_map_elem(&uring_open_names, vigil_uring_match, &q, 0);
+	if (!q.req)
+		return 0;
+	req = (void *)q.req;
+	sys = vigil_uring_open_sys(vigil_kread(req, struct io_kiocb, opcode));
+	v = bpf_map_lookup_elem(&uring_open_names, &q.req);
+	if (!sys || !v)
+		return 0;
+	vigil_uring_open_done(req, res, v, sys, VIGIL_HOOK_IO_URING_OVERFLOW);
+	bpf_map_delete_elem(&uring_open_names, &q.req);
 	return 0;
 }
 

@@ -87,6 +87,9 @@ enum vigil_hook {
 					 * completion when it succeeds
 					 * (IOSQE_CQE_SKIP_SUCCESS), reported
 					 * at submission: outcome unknown */
+	VIGIL_HOOK_IO_URING_OVERFLOW = 8, /* tp_btf/io_uring_cqe_overflow: an
+					   * io_uring completion posted while
+					   * the completion queue was full */
 };
 
 /* The system call behind a record (vigil.syscall). */

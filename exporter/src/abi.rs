@@ -266,11 +266,19 @@ pub enum HookKind {
     /// completion when it succeeds (`IOSQE_CQE_SKIP_SUCCESS`), reported at
     /// submission, before its outcome is known.
     IoUringSubmit = 7,
+    /// `tp_btf/io_uring_cqe_overflow`: an io_uring operation whose
+    /// completion was posted while the completion queue was full.
+    IoUringOverflow = 8,
 }
 
 impl HookKind {
+    /// Whether the record is of an operation submitted through io_uring.
+    pub fn is_io_uring(self) -> bool {
+        matches!(self, HookKind::IoUring | HookKind::IoUringSubmit | HookKind::IoUringOverflow)
+    }
+
     /// Every kind, in id order.
-    pub const ALL: [HookKind; 7] = [
+    pub const ALL: [HookKind; 8] = [
         HookKind::TpBtf,
         HookKind::SyscallTp,
         HookKind::RawSyscall,
@@ -278,6 +286,7 @@ impl HookKind {
         HookKind::Fentry,
         HookKind::IoUring,
         HookKind::IoUringSubmit,
+        HookKind::IoUringOverflow,
     ];
 
     /// The kind for a raw id.
@@ -295,6 +304,7 @@ impl HookKind {
             HookKind::Fentry => "fexit",
             HookKind::IoUring => "tp_btf/io_uring_complete",
             HookKind::IoUringSubmit => "tp_btf/io_uring_submit_req",
+            HookKind::IoUringOverflow => "tp_btf/io_uring_cqe_overflow",
         }
     }
 }
@@ -1107,6 +1117,7 @@ mod tests {
                 HookKind::Fentry => "VIGIL_HOOK_FENTRY",
                 HookKind::IoUring => "VIGIL_HOOK_IO_URING",
                 HookKind::IoUringSubmit => "VIGIL_HOOK_IO_URING_SUBMIT",
+                HookKind::IoUringOverflow => "VIGIL_HOOK_IO_URING_OVERFLOW",
             };
             assert_eq!(name, expected);
         }

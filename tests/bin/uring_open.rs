@@ -9,7 +9,9 @@
 //! ring itself worked. A fifth argument `skip` submits the open with
 //! IOSQE_CQE_SKIP_SUCCESS: a success posts no completion, so the helper
 //! watches for the descriptor the open must take (the lowest free one)
-//! or a failure's completion, whichever comes first.
+//! or a failure's completion, whichever comes first. A fifth argument
+//! `overflow` fills the completion queue with no-ops first, so that the
+//! open's completion overflows it (checked: the helper fails otherwise).
 
 use io_uring::{opcode, squeue, types, IoUring};
 use std::ffi::CString;
@@ -17,16 +19,17 @@ use std::os::unix::ffi::OsStrExt;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let (op, mode, path, flags, skip) = match &args[..] {
-        [op, mode, path, flags] => (op, mode, path, flags, false),
-        [op, mode, path, flags, skip] if skip == "skip" => (op, mode, path, flags, true),
-        _ => return Err("usage: vigil-uring-open openat|openat2 inline|async|sqpoll PATH FLAGS [skip]".into()),
+    let (op, mode, path, flags, variant) = match &args[..] {
+        [op, mode, path, flags] => (op, mode, path, flags, None),
+        [op, mode, path, flags, v] if v == "skip" || v == "overflow" => (op, mode, path, flags, v.to_str()),
+        _ => return Err("usage: vigil-uring-open openat|openat2 inline|async|sqpoll PATH FLAGS [skip|overflow]".into()),
     };
+    let (skip, overflow) = (variant == Some("skip"), variant == Some("overflow"));
     let path = CString::new(path.as_bytes())?;
     let flags: i32 = flags.to_str().ok_or("flags")?.parse()?;
     let mut ring = match mode.to_str() {
-        Some("sqpoll") => IoUring::builder().setup_sqpoll(1000).build(8)?,
-        Some("inline" | "async") => IoUring::new(8)?,
+        Some("sqpoll") => IoUring::builder().setup_sqpoll(1000).build(ENTRIES)?,
+        Some("inline" | "async") => IoUring::new(ENTRIES)?,
         _ => return Err(format!("unknown mode {mode:?}").into()),
     };
     // openat2 refuses a mode without O_CREAT (openat ignores it).
@@ -39,6 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let entry = if mode.to_str() == Some("async") { entry.flags(squeue::Flags::ASYNC) } else { entry };
     let entry = if skip { entry.flags(squeue::Flags::SKIP_SUCCESS) } else { entry };
+    if overflow {
+        fill_completion_queue(&mut ring)?;
+    }
     // The descriptor a successful open takes: the lowest free one.
     let next_fd = lowest_free_fd()?;
     // SAFETY: the path and the open_how outlive the submission (they live
@@ -47,6 +53,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = if skip {
         ring.submit()?;
         wait_for_skipped(&mut ring, next_fd)?
+    } else if overflow {
+        ring.submit()?;
+        // The open completes during the submission, or in an io-wq worker.
+        if !(0..5000).any(|_| {
+            ring.submission().sync();
+            ring.submission().cq_overflow() || {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                false
+            }
+        }) {
+            return Err("the open's completion did not overflow the completion queue within 5 s".into());
+        }
+        // Make room: the kernel moves the overflowed entry in at the next
+        // wait.
+        while let Some(cqe) = ring.completion().next() {
+            if cqe.user_data() != NOP {
+                return Err("unexpected completion".into());
+            }
+        }
+        ring.submit_and_wait(1)?;
+        completion_result(&mut ring)?.ok_or("no completion")?
     } else {
         ring.submit_and_wait(1)?;
         completion_result(&mut ring)?.ok_or("no completion")?
@@ -56,6 +83,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 type Error = Box<dyn std::error::Error>;
+
+/// Submission queue entries; the completion queue has twice as many.
+const ENTRIES: u32 = 8;
+
+/// user_data of the no-ops that fill the completion queue.
+const NOP: u64 = 0x0;
+
+/// Fill the completion queue with the completions of no-ops, unread.
+fn fill_completion_queue(ring: &mut IoUring) -> Result<(), Error> {
+    let cq = ring.completion().capacity();
+    let mut done = 0;
+    while done < cq {
+        let n = (cq - done).min(ring.submission().capacity());
+        for _ in 0..n {
+            // SAFETY: a no-op refers to no memory.
+            unsafe { ring.submission().push(&opcode::Nop::new().build().user_data(NOP))? };
+        }
+        ring.submit_and_wait(done + n)?;
+        done += n;
+    }
+    if ring.completion().len() != cq {
+        return Err("the completion queue did not fill".into());
+    }
+    Ok(())
+}
 
 /// The lowest descriptor number not in use.
 fn lowest_free_fd() -> Result<i32, Error> {

@@ -502,25 +502,24 @@ fn preferred_lsm_hook_or_clean_fallback_for_unlink() {
 /// async or sqpoll: see tests/bin/uring_open.rs) in a child process, as
 /// `uid` when given; returns the child's pid and the completion's result.
 fn uring_open(op: &str, mode: &str, path: &Path, flags: i32, uid: Option<u32>) -> (u32, i64) {
-    uring_open_in(op, mode, path, flags, uid, false, None)
+    uring_open_in(op, mode, path, flags, uid, None, None)
 }
 
-/// [`uring_open`], with IOSQE_CQE_SKIP_SUCCESS when `skip` (the result: the
-/// descriptor the helper saw appear, or the failure's completion), from
-/// directory `cwd` when given.
-fn uring_open_in(op: &str, mode: &str, path: &Path, flags: i32, uid: Option<u32>, skip: bool, cwd: Option<&Path>) -> (u32, i64) {
+/// [`uring_open`], with the helper's `variant` when given (`skip`:
+/// IOSQE_CQE_SKIP_SUCCESS, the result being the descriptor the helper saw
+/// appear or the failure's completion; `overflow`: the completion queue
+/// full when the open completes), from directory `cwd` when given.
+fn uring_open_in(op: &str, mode: &str, path: &Path, flags: i32, uid: Option<u32>, variant: Option<&str>, cwd: Option<&Path>) -> (u32, i64) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil-uring-open"));
     cmd.args([op, mode, path_str(path), &flags.to_string()]).stdout(std::process::Stdio::piped());
-    if skip {
-        cmd.arg("skip");
-    }
+    cmd.args(variant);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
     if let Some(uid) = uid {
         cmd.uid(uid).gid(uid);
     }
-    let child = cmd.spawn().unwrap();
+    let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "io_uring helper failed: {out:?}");
@@ -643,7 +642,7 @@ fn io_uring_opens_without_a_completion_are_reported_at_submission() {
         let name = format!("{op}-{mode}.txt");
         let target = dir.join(&name);
         std::fs::write(&target, b"").unwrap();
-        let (pid, fd) = uring_open_in(op, mode, Path::new(&name), write, None, true, Some(&dir));
+        let (pid, fd) = uring_open_in(op, mode, Path::new(&name), write, None, Some("skip"), Some(&dir));
         assert!(fd >= 0, "{op} {mode}: {fd}");
         let recs = cap.all_matching(Duration::from_secs(1), |c| is_file(c, EventType::FileOpen, pid, &target));
         let [rec] = &recs[..] else { panic!("{op} {mode}: one record, not {recs:#?}") };
@@ -681,7 +680,7 @@ fn failed_io_uring_opens_without_a_completion_are_reported_twice() {
     let mut cap = Capture::start_default();
     let dir = temp_dir("uring-open-skip-failed");
     let missing = dir.join("no-such-dir/x");
-    let (pid, res) = uring_open_in("openat", "inline", &missing, libc::O_WRONLY, None, true, None);
+    let (pid, res) = uring_open_in("openat", "inline", &missing, libc::O_WRONLY, None, Some("skip"), None);
     assert_eq!(res, -i64::from(libc::ENOENT));
     cap.wait_for("failed open's completion", WAIT, |c| {
         is_file(c, EventType::FileOpen, pid, &missing) && file(c).sys.hook == Some(HookKind::IoUring)
@@ -698,6 +697,47 @@ fn failed_io_uring_opens_without_a_completion_are_reported_twice() {
     for c in &recs {
         assert_eq!(file(c).path_source, PathSource::SyscallArgument);
         assert_eq!(str_attr(&c.log.attributes, "file.path"), Some(path_str(&missing)));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A completion posted while the completion queue is full goes to the
+/// overflow list without io_uring_complete: the open is still reported,
+/// found among the requests the submission program kept, with its result
+/// and the opened file (a failure with its errno and name).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn io_uring_opens_whose_completion_overflows_are_reported() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("uring-open-overflow");
+    let target = dir.join("overflowed.txt");
+    std::fs::write(&target, b"").unwrap();
+    let missing = dir.join("no-such-dir/x");
+    let write = libc::O_WRONLY | libc::O_CLOEXEC;
+    for (op, path, sys) in [("openat", &target, 2), ("openat2", &target, 3), ("openat", &missing, 2)] {
+        let (pid, res) = uring_open_in(op, "inline", path, write, None, Some("overflow"), None);
+        let what = format!("{op} {}: {res}", path.display());
+        let recs = cap.all_matching(Duration::from_secs(1), |c| is_file(c, EventType::FileOpen, pid, path));
+        let [rec] = &recs[..] else { panic!("{what}: one record, not {recs:#?}") };
+        let f = file(rec);
+        let l = &rec.log.attributes;
+        assert_eq!(f.sys.hook, Some(HookKind::IoUringOverflow), "{what}");
+        assert_eq!(f.sys.syscall, sys, "{what}");
+        assert_eq!(f.sys.ret, res, "{what}");
+        assert_eq!(f.flags, (write | O_LARGEFILE) as u32, "{what}");
+        assert_eq!(str_attr(l, "vigil.hook"), Some(format!("tp_btf/io_uring_cqe_overflow({op})").as_str()));
+        assert_eq!(vigil_tests::attrs::value(l, "vigil.io_uring"), Some(&Value::BoolValue(true)));
+        assert_eq!(int_attr(l, "vigil.syscall.return"), Some(res), "{what}");
+        if path == &target {
+            assert!(res >= 0, "{what}");
+            assert_eq!(f.path_source, PathSource::KernelObject, "{what}");
+            assert_eq!(f.ino, Some(std::fs::metadata(&target).unwrap().ino()), "{what}");
+            assert_eq!(str_attr(l, "error.type"), None, "{what}");
+        } else {
+            assert_eq!(res, -i64::from(libc::ENOENT), "{what}");
+            assert_eq!(f.path_source, PathSource::SyscallArgument, "{what}");
+            assert_eq!(str_attr(l, "error.type"), Some("ENOENT"), "{what}");
+        }
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

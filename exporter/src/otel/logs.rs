@@ -575,9 +575,14 @@ fn format_hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: cra
     match kind {
         Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}").into(),
         Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})").into(),
-        Some(k @ (HookKind::TpBtf | HookKind::Lsm | HookKind::Fentry | HookKind::IoUring | HookKind::IoUringSubmit)) => {
-            format!("{}({name})", k.as_str()).into()
-        }
+        Some(
+            k @ (HookKind::TpBtf
+            | HookKind::Lsm
+            | HookKind::Fentry
+            | HookKind::IoUring
+            | HookKind::IoUringSubmit
+            | HookKind::IoUringOverflow),
+        ) => format!("{}({name})", k.as_str()).into(),
         None => "unknown".into(),
     }
 }
@@ -603,7 +608,7 @@ fn syscall_attrs<'a>(a: &mut Attrs, h: &Header, sys: &'a SyscallInfo, proc: Proc
         a.str(&key::ERROR_TYPE, crate::errno::name(errno).unwrap_or(crate::errno::OTHER));
     }
     a.str(&key::VIGIL_HOOK, &hook_name(sys.hook, sys.syscall, h.event));
-    if matches!(sys.hook, Some(crate::abi::HookKind::IoUring | crate::abi::HookKind::IoUringSubmit)) {
+    if sys.hook.is_some_and(crate::abi::HookKind::is_io_uring) {
         // No syscall ran: vigil.syscall names the operation's equivalent.
         a.bool(attr::VIGIL_IO_URING, true);
     }
@@ -1515,6 +1520,7 @@ mod tests {
         assert_eq!(hook_name(Some(HookKind::SyscallTp), 2, EventType::FileOpen), "tracepoint/syscalls/sys_exit_openat");
         assert_eq!(hook_name(Some(HookKind::RawSyscall), 2, EventType::FileOpen), "tp_btf/sys_exit(openat)");
         assert_eq!(hook_name(Some(HookKind::IoUring), 3, EventType::FileOpen), "tp_btf/io_uring_complete(openat2)");
+        assert_eq!(hook_name(Some(HookKind::IoUringOverflow), 2, EventType::FileOpen), "tp_btf/io_uring_cqe_overflow(openat)");
         assert_eq!(hook_name(Some(HookKind::Lsm), 6, EventType::FileUnlink), "lsm/path_unlink");
         assert_eq!(hook_name(Some(HookKind::SyscallTp), 99, EventType::FileOpen), "tracepoint/syscalls/sys_exit_unknown");
     }

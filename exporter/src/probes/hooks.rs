@@ -140,6 +140,9 @@ pub const HOOKS: &[Hook] = &[
     // io_uring has neither tracepoint (the rest of the family still loads).
     optional(hook(E::FileOpen, F::File, "file_io_uring_submit", "tp_btf/io_uring_submit_req", K::IoUringSubmit, R::Emit)),
     optional(hook(E::FileOpen, F::File, "file_io_uring_complete", "tp_btf/io_uring_complete", K::IoUring, R::Emit)),
+    // Completions posted while the completion queue is full skip
+    // io_uring_complete: found among the requests the submission kept.
+    optional(hook(E::FileOpen, F::File, "file_io_uring_overflow", "tp_btf/io_uring_cqe_overflow", K::IoUringOverflow, R::Emit)),
     // unlink, rename, chmod, chown, lchown (by path without a dirfd) exist on
     // x86-64 only; their *at variants everywhere.
     fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_enter", "tracepoint/syscalls/sys_enter_unlink", K::SyscallTp, R::Stash))),
@@ -269,14 +272,14 @@ pub const HOOKS: &[Hook] = &[
 ];
 
 /// The io_uring BTF tracepoints the file family uses.
-const IO_URING_EVENTS: [&str; 2] = ["io_uring_submit_req", "io_uring_complete"];
+const IO_URING_EVENTS: [&str; 3] = ["io_uring_submit_req", "io_uring_complete", "io_uring_cqe_overflow"];
 
 /// Whether the kernel's BTF has each of [`IO_URING_EVENTS`] (its
 /// `btf_trace_<event>` type): a `tp_btf` program whose tracepoint is missing
 /// fails the whole object's load, so it must not be loaded at all. Read
 /// once; `None` without kernel BTF.
-fn io_uring_tracepoints() -> Option<[bool; 2]> {
-    static FOUND: std::sync::OnceLock<Option<[bool; 2]>> = std::sync::OnceLock::new();
+fn io_uring_tracepoints() -> Option<[bool; IO_URING_EVENTS.len()]> {
+    static FOUND: std::sync::OnceLock<Option<[bool; IO_URING_EVENTS.len()]>> = std::sync::OnceLock::new();
     *FOUND.get_or_init(|| {
         let names = IO_URING_EVENTS.map(|e| format!("btf_trace_{e}\0"));
         kernel_btf_has(names.each_ref().map(|n| n.as_bytes()))
@@ -499,13 +502,15 @@ mod tests {
         missing.attach_point = "tracepoint/syscalls/sys_exit_no_such_syscall";
         let raw = HOOKS.iter().find(|h| h.kind == HookKind::RawSyscall).unwrap();
         assert_eq!(tracepoint_present(raw), None, "not a syscall tracepoint");
-        // io_uring's BTF tracepoints: from the kernel's BTF, the same
-        // answer for both (one subsystem).
-        let uring: Vec<_> = HOOKS.iter().filter(|h| h.attach_point.starts_with("tp_btf/io_uring_")).map(tracepoint_present).collect();
+        // io_uring's BTF tracepoints: from the kernel's BTF.
+        let uring: Vec<_> = HOOKS.iter().filter(|h| h.attach_point.starts_with("tp_btf/io_uring_")).collect();
         assert_eq!(uring.len(), IO_URING_EVENTS.len());
         let btf = std::fs::read("/sys/kernel/btf/vmlinux").ok();
-        let expected = btf.map(|b| b.windows(27).any(|w| w == b"btf_trace_io_uring_complete"));
-        assert!(uring.iter().all(|p| *p == expected), "{uring:?} vs {expected:?}");
+        for h in uring {
+            let name = format!("btf_trace_{}\0", h.attach_point.trim_start_matches("tp_btf/"));
+            let expected = btf.as_ref().map(|b| b.windows(name.len()).any(|w| w == name.as_bytes()));
+            assert_eq!(tracepoint_present(h), expected, "{h:?}");
+        }
         let events = std::path::Path::new("/sys/kernel/tracing/events/syscalls");
         if std::fs::read_dir(events).is_ok() {
             assert_eq!(tracepoint_present(openat), Some(true));
