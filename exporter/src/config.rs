@@ -94,8 +94,17 @@ pub struct ProbesConfig {
     /// wake-up is an interrupt (a VM exit in a guest: ~20 us measured here),
     /// so small values cost the producers. Default 1024.
     pub wakeup_every: u32,
-    /// How often the ring buffer is drained, in milliseconds.
+    /// How often the ring buffers are drained while records arrive, in
+    /// milliseconds (records submitted without a wake-up wait at most this
+    /// long). Default 10.
     pub poll_interval_ms: u64,
+    /// The longest drain interval when the rings are idle, in milliseconds:
+    /// after each drain that found nothing the interval doubles, from
+    /// `poll_interval_ms` up to this, and the first record found brings it
+    /// back (so an idle agent wakes ~10 times a second, not 100; a lone
+    /// record after a quiet spell waits at most this long). At or below
+    /// `poll_interval_ms`: no backoff. Default 100.
+    pub idle_poll_interval_ms: u64,
     /// Bytes kept of each resolved path (executable, working directory: the
     /// leaf end) and of the exec filename (the start); longer values are cut
     /// and flagged, with their exact original size.
@@ -155,6 +164,7 @@ impl Default for ProbesConfig {
             bulk_ringbuf_kib: 8192,
             wakeup_every: 1024,
             poll_interval_ms: 10,
+            idle_poll_interval_ms: 100,
             path_max_bytes: crate::abi::PATH_MAX as u32,
             file: true,
             file_read_prefixes: ["/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/root/.ssh/"].map(str::to_owned).to_vec(),
@@ -878,6 +888,9 @@ impl Config {
         if !(1..=1000).contains(&p.poll_interval_ms) {
             return Err(invalid("probes.poll_interval_ms", format!("{} is outside 1..=1000", p.poll_interval_ms)));
         }
+        if !(1..=1000).contains(&p.idle_poll_interval_ms) {
+            return Err(invalid("probes.idle_poll_interval_ms", format!("{} is outside 1..=1000", p.idle_poll_interval_ms)));
+        }
         if self.pipeline.queue_records == 0 {
             return Err(invalid("pipeline.queue_records", "must be at least 1"));
         }
@@ -1061,6 +1074,8 @@ mod tests {
             }
         };
         assert_eq!(bad(&|c| c.probes.bulk_ringbuf_kib = 6), "probes.bulk_ringbuf_kib");
+        assert_eq!(bad(&|c| c.probes.idle_poll_interval_ms = 0), "probes.idle_poll_interval_ms");
+        assert_eq!(bad(&|c| c.probes.idle_poll_interval_ms = 1001), "probes.idle_poll_interval_ms");
         let small = PipelineConfig { queue_records: 1024, ..PipelineConfig::default() };
         assert_eq!(small.effective_reserve(), 512, "a small queue keeps half for bulk records");
         assert_eq!(PipelineConfig::default().effective_reserve(), 8192);

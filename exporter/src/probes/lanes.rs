@@ -99,6 +99,15 @@ pub fn drain(ring: &libbpf_rs::RingBuffer<'_>, bulk_room: &dyn Fn() -> usize) ->
     }
 }
 
+/// Whether records wait in either ring.
+pub fn waiting(ring: &libbpf_rs::RingBuffer<'_>) -> bool {
+    LANES.into_iter().map(|lane| ring_of(ring, lane)).any(|r| {
+        // SAFETY: a ring of `ring`, alive for this call; only its positions
+        // are read.
+        !r.is_null() && unsafe { libbpf_sys::ring__avail_data_size(r) } > 0
+    })
+}
+
 /// Copy each lane's fill level (bytes waiting, ring size) into `stats`.
 pub fn read_fill(ring: &libbpf_rs::RingBuffer<'_>, stats: &Stats) {
     for lane in LANES {

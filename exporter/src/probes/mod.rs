@@ -11,8 +11,9 @@
 //!   drained one last time, so no record that reached the buffer is left.
 //!
 //! libbpf objects are not `Send`, so one dedicated thread owns them for
-//! their whole life: it loads, attaches, reports the outcome, then drains
-//! on its own current-thread tokio runtime.
+//! their whole life: it loads, attaches, reports the outcome, then drains,
+//! waiting in `epoll_wait` between drains (an interval that backs off while
+//! the rings are idle, see [`DrainBackoff`]).
 
 mod counters;
 pub mod failclosed;
@@ -598,14 +599,47 @@ pub fn start(settings: ProbeSettings, tx: mpsc::Sender<RawRecord>, stats: Arc<St
     }
 }
 
-/// The ring buffer manager's epoll descriptor, owned by libbpf (not closed
-/// here).
-struct EpollFd(i32);
+/// How often the kernel counters, ring fill levels and program statistics
+/// are read.
+const COUNTERS_INTERVAL: Duration = Duration::from_millis(500);
 
-impl std::os::fd::AsRawFd for EpollFd {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0
+/// The drain interval: `poll_interval_ms` while records arrive, doubling
+/// after each drain that found nothing, up to `idle_poll_interval_ms`.
+#[derive(Debug)]
+struct DrainBackoff {
+    base: Duration,
+    idle_max: Duration,
+    current: Duration,
+}
+
+impl DrainBackoff {
+    fn new(poll_interval_ms: u64, idle_poll_interval_ms: u64) -> Self {
+        let base = Duration::from_millis(poll_interval_ms);
+        DrainBackoff { base, idle_max: base.max(Duration::from_millis(idle_poll_interval_ms)), current: base }
     }
+
+    /// How long to wait before the next drain.
+    fn interval(&self) -> Duration {
+        self.current
+    }
+
+    /// A drain read `records`.
+    fn drained(&mut self, records: u64) {
+        self.current = if records > 0 { self.base } else { (self.current * 2).min(self.idle_max) };
+    }
+}
+
+/// Wait until the ring buffer's epoll descriptor (owned by libbpf) reports
+/// a ring ready, or `timeout` passed (rounded up to whole milliseconds, so
+/// a sub-millisecond remainder does not spin).
+fn epoll_wait(epoll_fd: i32, timeout: Duration) {
+    let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+    // SAFETY: `events` is a valid buffer of the length passed; the
+    // descriptor stays open while the ring buffer lives (the caller's).
+    // Readiness is all that matters: the drain that follows reads both
+    // rings. EINTR is a wake-up like any other.
+    unsafe { libc::epoll_wait(epoll_fd, events.as_mut_ptr(), events.len() as i32, ms) };
 }
 
 fn receiver_thread(
@@ -697,58 +731,35 @@ fn receiver_thread(
         rate_buckets: loaded.rate_buckets,
         degraded,
     }));
-    let interval = Duration::from_millis(settings.probes.poll_interval_ms);
+    let mut backoff = DrainBackoff::new(settings.probes.poll_interval_ms, settings.probes.idle_poll_interval_ms);
     let bulk_room = || lanes::bulk_room(room.capacity(), reserve);
-    let drain = |ring: &libbpf_rs::RingBuffer<'_>| {
-        if let Err(e) = lanes::drain(ring, &bulk_room) {
-            tracing::warn!("ring buffer consume: {}", std::io::Error::from_raw_os_error(-e));
+    // A plain epoll_wait on the ring buffer's epoll descriptor (forced
+    // wake-ups) with the drain interval as its timeout (records submitted
+    // without a wake-up): one system call per wake-up.
+    let epoll_fd = ring.epoll_fd();
+    let mut next_counters = std::time::Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        let now = std::time::Instant::now();
+        if now >= next_counters {
+            lanes::read_fill(&ring, &stats);
+            read_kernel_counters(&loaded.skel, &stats);
+            read_program_stats(&loaded, &stats, run_stats.is_some());
+            next_counters = now + COUNTERS_INTERVAL;
         }
-    };
-    // The drain runs on a current-thread tokio runtime owned by this thread
-    // (libbpf objects cannot move between threads): it wakes on the ring
-    // buffer's epoll descriptor (forced wake-ups) or on the drain timer
-    // (records submitted without wake-up), whichever comes first.
-    let drained = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
-        rt.block_on(async {
-            // SAFETY: the epoll descriptor belongs to `ring`, which outlives
-            // this block (it is dropped after the runtime), so it stays open
-            // and the same for the AsyncFd's whole life.
-            let registered =
-                unsafe { tokio::io::unix::AsyncFd::register_with_interest(EpollFd(ring.epoll_fd()), tokio::io::Interest::READABLE) };
-            let epoll = match registered {
-                Ok(fd) => fd,
-                Err(e) => {
-                    tracing::error!("ring buffer epoll descriptor: {e}");
-                    return;
-                }
-            };
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut counters = tokio::time::interval(Duration::from_millis(500));
-            while !stop.load(Ordering::SeqCst) {
-                tokio::select! {
-                    ready = epoll.readable() => if let Ok(mut guard) = ready { guard.clear_ready() },
-                    _ = tick.tick() => {}
-                    _ = counters.tick() => {
-                        lanes::read_fill(&ring, &stats);
-                        read_kernel_counters(&loaded.skel, &stats);
-                        read_program_stats(&loaded, &stats, run_stats.is_some());
-                    }
-                }
-                if !hold.load(Ordering::SeqCst) {
-                    drain(&ring);
-                }
-            }
-        })
-    });
-    if let Err(e) = drained {
-        tracing::error!("receiver runtime: {e}; draining by polling");
-        while !stop.load(Ordering::SeqCst) {
-            if let Err(e) = ring.poll(interval) {
-                tracing::warn!("ring buffer poll: {e:#}");
-            }
-            if !hold.load(Ordering::SeqCst) {
-                drain(&ring);
+        let wait = backoff.interval().min(next_counters.saturating_duration_since(now));
+        let held = hold.load(Ordering::SeqCst);
+        if held || lanes::waiting(&ring) {
+            // The epoll descriptor is level-triggered: with records left in
+            // a ring (drain held, or the queue full) it would return at
+            // once. Wait out the interval instead.
+            std::thread::sleep(wait);
+        } else {
+            epoll_wait(epoll_fd, wait);
+        }
+        if !held {
+            match lanes::drain(&ring, &bulk_room) {
+                Ok(n) => backoff.drained(n),
+                Err(e) => tracing::warn!("ring buffer consume: {}", std::io::Error::from_raw_os_error(-e)),
             }
         }
     }
@@ -830,4 +841,34 @@ fn detach_all(links: Vec<libbpf_rs::Link>) {
         }
     });
     tracing::debug!(links = n, elapsed = ?started.elapsed(), "programs detached");
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::DrainBackoff;
+    use std::time::Duration;
+
+    #[test]
+    fn idle_drains_back_off_to_the_idle_interval_and_records_reset_it() {
+        let mut b = DrainBackoff::new(10, 100);
+        assert_eq!(b.interval(), Duration::from_millis(10));
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            b.drained(0);
+            seen.push(b.interval().as_millis());
+        }
+        assert_eq!(seen, [20, 40, 80, 100, 100, 100]);
+        b.drained(1);
+        assert_eq!(b.interval(), Duration::from_millis(10), "a record brings the interval back");
+    }
+
+    #[test]
+    fn no_backoff_when_the_idle_interval_is_not_longer() {
+        for idle in [5, 10] {
+            let mut b = DrainBackoff::new(10, idle);
+            b.drained(0);
+            b.drained(0);
+            assert_eq!(b.interval(), Duration::from_millis(10), "idle {idle}");
+        }
+    }
 }
