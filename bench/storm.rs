@@ -3,8 +3,13 @@
 //! families", benchmark). Run as root through `bench/storm.sh`.
 //!
 //! ```text
-//! vigil-storm --vigil target/release/vigil [--rounds 5] [--opens 300000] [--execs 10000] [--only open|exec]
+//! vigil-storm --vigil target/release/vigil [--rounds 5] [--opens 300000] [--execs 10000] [--only open|exec|uring] [--urings 1000000]
 //! ```
+//!
+//! `--only uring` runs an io_uring storm instead (no-ops in batches of 32:
+//! nothing vigil reports, but its io_uring submission and completion
+//! programs run for every request), for the cost those programs add to
+//! io_uring-heavy workloads.
 //!
 //! Each round runs every storm twice: once with no vigil running, once with
 //! vigil running (default configuration, exporting over gRPC to a receiver
@@ -212,6 +217,23 @@ fn child_main(args: &[String]) -> ! {
                 unsafe { libc::waitpid(pid, &mut status, 0) };
             }
         }
+        "uring" => {
+            // io_uring no-ops in batches: nothing vigil reports, but its
+            // submission and completion programs run for every request.
+            let mut ring = io_uring::IoUring::new(URING_BATCH).unwrap();
+            let mut left = n;
+            while left > 0 {
+                let batch = left.min(u64::from(URING_BATCH)) as usize;
+                for _ in 0..batch {
+                    let nop = io_uring::opcode::Nop::new().build();
+                    // SAFETY: a no-op refers to no memory.
+                    unsafe { ring.submission().push(&nop).unwrap() };
+                }
+                ring.submit_and_wait(batch).unwrap();
+                assert_eq!(ring.completion().count(), batch);
+                left -= batch as u64;
+            }
+        }
         other => panic!("unknown storm {other}"),
     }
     // The loop's wall time, then the CPU time the storm used, its own and
@@ -228,6 +250,9 @@ fn child_main(args: &[String]) -> ! {
     println!("{} {}", start.elapsed().as_nanos(), cpu(libc::RUSAGE_SELF) + cpu(libc::RUSAGE_CHILDREN));
     std::process::exit(0)
 }
+
+/// io_uring no-ops per submission in the io_uring storm.
+const URING_BATCH: u32 = 32;
 
 struct Vigil(Child);
 
@@ -351,7 +376,7 @@ fn main() {
         child_main(&args[1..]);
     }
     let mut vigil_bin = PathBuf::from("target/release/vigil");
-    let (mut rounds, mut opens, mut execs) = (5usize, 300_000u64, 10_000u64);
+    let (mut rounds, mut opens, mut execs, mut urings) = (5usize, 300_000u64, 10_000u64, 1_000_000u64);
     let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -361,6 +386,7 @@ fn main() {
             "--rounds" => rounds = val().parse().unwrap(),
             "--opens" => opens = val().parse().unwrap(),
             "--execs" => execs = val().parse().unwrap(),
+            "--urings" => urings = val().parse().unwrap(),
             "--only" => only = Some(val()),
             other => panic!("unknown argument {other}"),
         }
@@ -391,9 +417,13 @@ fn main() {
     println!("receiver on {endpoint}; {rounds} rounds; open storm {opens}; exec storm {execs}");
 
     let mut results = vec![Storm::new("open", opens), Storm::new("exec", execs)];
+    // The io_uring storm runs only when asked for (--only uring).
+    if only.as_deref() == Some("uring") {
+        results.push(Storm::new("uring", urings));
+    }
     if let Some(kind) = &only {
         results.retain(|r| r.kind == kind);
-        assert!(!results.is_empty(), "--only takes open or exec, not {kind:?}");
+        assert!(!results.is_empty(), "--only takes open, exec or uring, not {kind:?}");
     }
     let mut lost_total = 0u64;
     for round in 0..rounds {
@@ -414,7 +444,9 @@ fn main() {
             let (vigil_cpu0, rx_cpu0) = (proc_cpu(v.0.id()), own_cpu());
             let (_, t1, c1) = run_storm(&rx, kind, *n, &open_path);
             let (vigil_cpu, rx_cpu) = (proc_cpu(v.0.id()) - vigil_cpu0, own_cpu() - rx_cpu0);
-            // Wait for every event, or until nothing arrived for 10 s.
+            // Wait for every event, or until nothing arrived for 10 s. The
+            // io_uring storm's no-ops are not events: nothing to wait for.
+            let expected = if *kind == "uring" { 0 } else { *n };
             let mut deadline = Instant::now() + Duration::from_secs(10);
             let mut last = u64::MAX;
             let got = loop {
@@ -426,7 +458,7 @@ fn main() {
                         t.execs
                     }
                 };
-                if got >= *n || Instant::now() > deadline {
+                if got >= expected || Instant::now() > deadline {
                     break got;
                 }
                 if got != last {
@@ -436,7 +468,7 @@ fn main() {
                 std::thread::sleep(Duration::from_millis(100));
             };
             v.stop();
-            let lost = n.saturating_sub(got);
+            let lost = expected.saturating_sub(got);
             lost_total += lost;
             if lost > 0 {
                 // Say where: vigil logs each loss window (stage, reason).
@@ -451,7 +483,7 @@ fn main() {
             mon_cpu.push(c1.as_secs_f64());
             println!(
                 "round {round} {kind:4}: unmonitored {:8.3} s  monitored {:8.3} s  ratio {:5.3}  (storm CPU {:.3} -> {:.3} s, {:5.3}x; \
-                 during it vigil {:.3} s, receiver {:.3} s CPU)  reported {got}/{n}  lost {lost}",
+                 during it vigil {:.3} s, receiver {:.3} s CPU)  reported {got}/{expected}  lost {lost}",
                 t0.as_secs_f64(),
                 t1.as_secs_f64(),
                 t1.as_secs_f64() / t0.as_secs_f64(),

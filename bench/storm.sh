@@ -6,7 +6,7 @@
 # and fails when any storm event was not reported (loss).
 #
 # Needs root (vigil loads eBPF programs). Arguments go to the benchmark:
-#   bench/storm.sh [--rounds 5] [--opens 300000] [--execs 10000] [--only open|exec]
+#   bench/storm.sh [--rounds 5] [--opens 300000] [--execs 10000] [--only open|exec|uring] [--urings 1000000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p vigil -p vigil-tests --bin vigil --bin vigil-storm
