@@ -109,6 +109,9 @@ impl SpanBatch {
 pub struct Mapper {
     ctx: MapContext,
     table: ProcessTable,
+    /// Processes that exited recently, for their records mapped after the
+    /// exit (the bulk lane is drained after the critical one).
+    recent_exits: crate::proctable::RecentExits,
     cgroups: CgroupCache,
     users: crate::users::UserNames,
     /// Container and pod metadata lookups (None: all off).
@@ -154,6 +157,7 @@ impl Mapper {
         Mapper {
             ctx,
             table: ProcessTable::new(table_max),
+            recent_exits: crate::proctable::RecentExits::default(),
             cgroups: CgroupCache::new(crate::procfs::cgroup2_root()),
             users: crate::users::UserNames::default(),
             metadata: None,
@@ -762,6 +766,9 @@ impl Mapper {
                 record_workload = info.as_ref().and_then(|i| i.workload.clone());
                 let mismatch = info.as_ref().map(|i| i.comm != x.comm);
                 let span = self.span_of(h.tgid);
+                if let Some(i) = &info {
+                    self.recent_exits.insert(h.tgid, i.clone(), span, h.ktime_ns);
+                }
                 let end = self.ctx.clock.to_unix_ns(h.ktime_ns);
                 if let Some(book) = self.spans.as_mut() {
                     let ended = book.end(h.tgid, end, EndReason::Exit, x.exit_code(), x.signal());
@@ -780,12 +787,19 @@ impl Mapper {
             | Event::Module(_)
             | Event::Ptrace(_)
             | Event::Mount(_) => {
-                let span = self.span_of(h.tgid);
                 let target = match &rec.event {
                     Event::Ptrace(p) => self.table.get(p.target_pid),
                     _ => None,
                 };
-                let actor = self.table.get(h.tgid);
+                // A process that exited after writing this record (its exit
+                // was mapped first: another lane) is still its actor.
+                let (actor, span) = match self.table.get(h.tgid) {
+                    Some(p) => (Some(p), self.span_of(h.tgid)),
+                    None => match self.recent_exits.get(h.tgid, h.ktime_ns) {
+                        Some(x) => (Some(&x.info), x.span),
+                        None => (None, self.span_of(h.tgid)),
+                    },
+                };
                 // The acting process's workload, from its last exec.
                 record_workload = actor.and_then(|p| p.workload.clone());
                 let ctx = ProcContext::from_table(actor, None).in_span(span).on_target(target);

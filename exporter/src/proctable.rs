@@ -319,6 +319,75 @@ pub fn same_start(a: u64, b: u64) -> bool {
     a.abs_diff(b) < 10_000_000
 }
 
+/// Processes that exited recently, for records the kernel wrote before the
+/// exit but that are mapped after it. The bulk lane (file and network
+/// records) is drained after the critical lane (exec, fork, exit), so a
+/// short-lived process's open (`cat /etc/shadow`) usually reaches the
+/// mapper after its exit record has taken it out of the table; without
+/// this its executable, workload and span were lost.
+///
+/// Bounded by count ([`RECENT_EXITS_MAX`]) and by age ([`RECENT_EXITS_NS`]
+/// of kernel time after the newest exit): a record held back longer than
+/// that is mapped without its process's context (`lost_context`), as
+/// before.
+#[derive(Debug, Default)]
+pub struct RecentExits {
+    by_tgid: FastMap<u32, Exited>,
+    /// (tgid, exit time) in exit order, for expiry.
+    order: std::collections::VecDeque<(u32, u64)>,
+}
+
+/// One exited process: its last context, its span, when it exited.
+#[derive(Debug, Clone)]
+pub struct Exited {
+    /// The table's entry at the exit.
+    pub info: ProcessInfo,
+    /// Its span (trace id, span id), if it had one.
+    pub span: Option<([u8; 16], [u8; 8])>,
+    /// The exit record's time, boot clock ns.
+    pub exit_ns: u64,
+}
+
+/// Most exited processes kept.
+pub const RECENT_EXITS_MAX: usize = 4096;
+
+/// How long (kernel time) an exited process is kept after the newest exit.
+pub const RECENT_EXITS_NS: u64 = 10_000_000_000;
+
+impl RecentExits {
+    /// Process `tgid` exited at `exit_ns`.
+    pub fn insert(&mut self, tgid: u32, info: ProcessInfo, span: Option<([u8; 16], [u8; 8])>, exit_ns: u64) {
+        self.by_tgid.insert(tgid, Exited { info, span, exit_ns });
+        self.order.push_back((tgid, exit_ns));
+        while let Some(&(old, at)) = self.order.front() {
+            if self.order.len() <= RECENT_EXITS_MAX && at.saturating_add(RECENT_EXITS_NS) >= exit_ns {
+                break;
+            }
+            self.order.pop_front();
+            // A later exit of the same pid (reused) replaced the entry: keep it.
+            if self.by_tgid.get(&old).is_some_and(|e| e.exit_ns == at) {
+                self.by_tgid.remove(&old);
+            }
+        }
+    }
+
+    /// The exited process `tgid` a record written at `ktime_ns` belongs
+    /// to: one that exited at or after that time.
+    pub fn get(&self, tgid: u32, ktime_ns: u64) -> Option<&Exited> {
+        self.by_tgid.get(&tgid).filter(|e| ktime_ns <= e.exit_ns)
+    }
+
+    /// Number of exited processes kept.
+    pub fn len(&self) -> usize {
+        self.by_tgid.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.by_tgid.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,5 +494,62 @@ mod tests {
         assert!(t.get(1).is_none(), "the process that started first goes");
         assert_eq!(t.take_evicted(), vec![1]);
         assert!(t.take_evicted().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod recent_exit_tests {
+    use super::*;
+
+    fn info(exe: &str) -> ProcessInfo {
+        ProcessInfo {
+            ppid: 1,
+            start_ns: 5,
+            exe: Some(exe.as_bytes().to_vec()),
+            comm: b"x".to_vec(),
+            euid: None,
+            exec_count: 1,
+            source: ContextSource::Observed,
+            workload: None,
+            creation_time: None,
+        }
+    }
+
+    #[test]
+    fn a_record_written_before_the_exit_finds_the_exited_process() {
+        let mut r = RecentExits::default();
+        r.insert(42, info("/usr/bin/cat"), Some(([1; 16], [2; 8])), 1_000);
+        let e = r.get(42, 999).expect("written before the exit");
+        assert_eq!(e.info.exe.as_deref(), Some(&b"/usr/bin/cat"[..]));
+        assert_eq!(e.span, Some(([1; 16], [2; 8])));
+        assert!(r.get(42, 1_001).is_none(), "written after the exit: another process");
+        assert!(r.get(43, 999).is_none());
+    }
+
+    #[test]
+    fn exited_processes_expire_by_age_and_by_count() {
+        let mut r = RecentExits::default();
+        r.insert(1, info("/a"), None, 0);
+        r.insert(2, info("/b"), None, RECENT_EXITS_NS);
+        assert!(r.get(1, 0).is_some(), "exactly the retention apart: kept");
+        r.insert(3, info("/c"), None, RECENT_EXITS_NS + 1);
+        assert!(r.get(1, 0).is_none(), "older than the retention");
+        assert!(r.get(2, 0).is_some());
+        for pid in 10..10 + RECENT_EXITS_MAX as u32 {
+            r.insert(pid, info("/d"), None, RECENT_EXITS_NS + 2);
+        }
+        assert_eq!(r.len(), RECENT_EXITS_MAX);
+        assert!(r.get(2, 0).is_none() && r.get(3, 0).is_none(), "the oldest go first");
+    }
+
+    #[test]
+    fn a_reused_pid_keeps_its_latest_exit() {
+        let mut r = RecentExits::default();
+        r.insert(7, info("/first"), None, 100);
+        r.insert(7, info("/second"), None, 200);
+        assert_eq!(r.get(7, 150).map(|e| e.info.exe.clone()), Some(Some(b"/second".to_vec())));
+        // Expiring the first exit's slot leaves the second's entry.
+        r.insert(8, info("/x"), None, 100 + RECENT_EXITS_NS + 1);
+        assert!(r.get(7, 150).is_some());
     }
 }

@@ -741,3 +741,32 @@ fn io_uring_opens_whose_completion_overflows_are_reported() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A short-lived process's file records are drained after its exit (the
+/// bulk lane after the critical one), so its exit is mapped first: they
+/// must still carry its executable and its span (they did not: every
+/// `cat /etc/shadow` was `lost_context`).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn a_short_lived_process_keeps_its_context_on_records_mapped_after_its_exit() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("short-lived");
+    let touch = std::fs::canonicalize("/usr/bin/touch").unwrap();
+    for i in 0..5 {
+        let target = dir.join(format!("t{i}"));
+        let mut child = Command::new(&touch).arg(&target).spawn().unwrap();
+        let pid = child.id();
+        assert!(child.wait().unwrap().success());
+        let is_exec = |c: &Captured| matches!(c.record.event, Event::Exec(_)) && c.record.header.tgid == pid;
+        let exec = cap.wait_for("exec record", WAIT, is_exec);
+        let open = cap.wait_for("open record", WAIT, |c| is_file(c, EventType::FileOpen, pid, &target));
+        cap.wait_for("exit record", WAIT, |c| matches!(c.record.event, Event::Exit(_)) && c.record.header.tgid == pid);
+        let l = &open.log.attributes;
+        assert_eq!(str_attr(l, "process.executable.path"), Some(path_str(&touch)), "run {i}");
+        assert_eq!(str_attr(l, "vigil.context.source"), Some("observed"), "run {i}");
+        assert_eq!(str_attr(l, "vigil.unavailable_reason.process.executable.path"), None, "run {i}");
+        assert_eq!(open.log.span_id.len(), 8, "run {i}: in a span");
+        assert_eq!((&open.log.trace_id, &open.log.span_id), (&exec.log.trace_id, &exec.log.span_id), "run {i}: the process's span");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
