@@ -455,9 +455,7 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
                     continue; // a stand-in that was not needed
                 } else if tracepoint_present(h) == Some(false) {
                     item(&name, !h.required, false, format!("{}: absent on this kernel (no such tracepoint)", h.attach_point));
-                } else if let others @ [_, ..] =
-                    &active.iter().filter_map(|a| a.strip_prefix(&format!("{}=", h.event.event_name()))).collect::<Vec<_>>()[..]
-                {
+                } else if let others @ [_, ..] = &serving_instead(h, &active)[..] {
                     item(&name, true, false, format!("{}: not in use, the event comes from {}", h.attach_point, others.join(" and ")));
                 } else {
                     item(
@@ -472,6 +470,21 @@ pub fn check(settings: &ProbeSettings) -> Vec<CheckItem> {
         Err(e) => item("load programs", false, true, e.to_string()),
     }
     items
+}
+
+/// The active hooks that serve `h`'s event on the same path instead of it:
+/// the io_uring programs report operations submitted through io_uring, so
+/// they never stand in for a syscall's hook (nor the other way round).
+fn serving_instead<'a>(h: &Hook, active: &'a [String]) -> Vec<&'a str> {
+    let prefix = format!("{}=", h.event.event_name());
+    active
+        .iter()
+        .filter_map(|a| a.strip_prefix(&prefix))
+        .filter(|point| {
+            let other = HOOKS.iter().find(|o| o.event == h.event && o.attach_point == *point);
+            other.is_none_or(|o| o.kind.is_io_uring() == h.kind.is_io_uring())
+        })
+        .collect()
 }
 
 /// Render the report; the bool says whether vigil can run.
@@ -549,6 +562,24 @@ mod tests {
                 assert!(HOOKS.iter().any(|f| f.event == h.event && f.variant == Variant::Fallback && f.role == Role::Emit), "{h:?}");
             }
         }
+    }
+
+    #[test]
+    fn io_uring_hooks_are_not_named_as_a_syscall_hooks_stand_in() {
+        let point = |p: &str| HOOKS.iter().find(|h| h.attach_point == p && h.event == EventType::FileOpen).unwrap();
+        let active: Vec<String> = ["tp_btf/io_uring_submit_req", "tp_btf/io_uring_complete", "tp_btf/sys_exit", "tp_btf/io_uring_cqe_overflow"]
+            .iter()
+            .map(|p| format!("{}={p}", EventType::FileOpen.event_name()))
+            .chain([format!("{}=tracepoint/syscalls/sys_exit_unlinkat", EventType::FileUnlink.event_name())])
+            .collect();
+        let openat = point("tracepoint/syscalls/sys_exit_openat");
+        assert_eq!(serving_instead(openat, &active), ["tp_btf/sys_exit"]);
+        let complete = point("tp_btf/io_uring_complete");
+        assert_eq!(
+            serving_instead(complete, &active),
+            ["tp_btf/io_uring_submit_req", "tp_btf/io_uring_complete", "tp_btf/io_uring_cqe_overflow"]
+        );
+        assert!(serving_instead(openat, &active[..2]).is_empty(), "only io_uring hooks active: nothing stands in for the syscall");
     }
 
     #[test]
