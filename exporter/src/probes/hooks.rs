@@ -567,11 +567,12 @@ mod tests {
     #[test]
     fn io_uring_hooks_are_not_named_as_a_syscall_hooks_stand_in() {
         let point = |p: &str| HOOKS.iter().find(|h| h.attach_point == p && h.event == EventType::FileOpen).unwrap();
-        let active: Vec<String> = ["tp_btf/io_uring_submit_req", "tp_btf/io_uring_complete", "tp_btf/sys_exit", "tp_btf/io_uring_cqe_overflow"]
-            .iter()
-            .map(|p| format!("{}={p}", EventType::FileOpen.event_name()))
-            .chain([format!("{}=tracepoint/syscalls/sys_exit_unlinkat", EventType::FileUnlink.event_name())])
-            .collect();
+        let active: Vec<String> =
+            ["tp_btf/io_uring_submit_req", "tp_btf/io_uring_complete", "tp_btf/sys_exit", "tp_btf/io_uring_cqe_overflow"]
+                .iter()
+                .map(|p| format!("{}={p}", EventType::FileOpen.event_name()))
+                .chain([format!("{}=tracepoint/syscalls/sys_exit_unlinkat", EventType::FileUnlink.event_name())])
+                .collect();
         let openat = point("tracepoint/syscalls/sys_exit_openat");
         assert_eq!(serving_instead(openat, &active), ["tp_btf/sys_exit"]);
         let complete = point("tp_btf/io_uring_complete");
