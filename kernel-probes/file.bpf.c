@@ -555,7 +555,10 @@ static __always_inline int vigil_pathop_exit(__u32 sys, __u32 type, long ret)
 		off += vigil_fd_path(s, off, &r->path, a[0], r);
 		break;
 	case VIGIL_SYS_FCHMODAT:
+	case VIGIL_SYS_FCHMODAT2:
 		r->mode = a[2];
+		if (sys == VIGIL_SYS_FCHMODAT2)
+			r->flags = a[3];
 		off += vigil_arg_path(s, off, &r->path, (const char *)a[1], a[0]);
 		break;
 	case VIGIL_SYS_CHOWN:
@@ -698,6 +701,19 @@ SEC("tracepoint/syscalls/sys_exit_fchmodat")
 int file_fchmodat_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return vigil_pathop_exit(VIGIL_SYS_FCHMODAT, VIGIL_EV_FILE_CHMOD, ctx->ret);
+}
+
+/* Linux 6.6+: fchmodat with a flags argument (AT_SYMLINK_NOFOLLOW). */
+SEC("tracepoint/syscalls/sys_enter_fchmodat2")
+int file_fchmodat2_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return vigil_pathop_enter(VIGIL_SYS_FCHMODAT2, ctx, 4);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fchmodat2")
+int file_fchmodat2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return vigil_pathop_exit(VIGIL_SYS_FCHMODAT2, VIGIL_EV_FILE_CHMOD, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_chown")

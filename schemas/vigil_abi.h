@@ -113,6 +113,7 @@ enum vigil_syscall {
 	VIGIL_SYS_FCHOWNAT = 17,
 	VIGIL_SYS_TRUNCATE = 18,
 	VIGIL_SYS_FTRUNCATE = 19,
+	VIGIL_SYS_FCHMODAT2 = 20,      /* Linux 6.6+: fchmodat with flags */
 	VIGIL_SYS_CONNECT = 32,
 	VIGIL_SYS_ACCEPT = 33,
 	VIGIL_SYS_ACCEPT4 = 34,

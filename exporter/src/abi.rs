@@ -330,6 +330,7 @@ pub const SYSCALLS: &[(u32, &str)] = &[
     (17, "fchownat"),
     (18, "truncate"),
     (19, "ftruncate"),
+    (20, "fchmodat2"),
     (32, "connect"),
     (33, "accept"),
     (34, "accept4"),

@@ -446,6 +446,52 @@ fn unlink_rename_chmod_chown_truncate() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// fchmodat2 (Linux 6.6+, the only way to pass AT_SYMLINK_NOFOLLOW to a
+/// chmod) is a chmod like the others: a `chmod +s` through it is not
+/// invisible.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn fchmodat2_is_reported_with_its_flags() {
+    const SYS_FCHMODAT2: libc::c_long = 452;
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("fchmodat2");
+    let me = std::process::id();
+    let f = dir.join("f");
+    let link = dir.join("link");
+    std::fs::write(&f, b"").unwrap();
+    std::os::unix::fs::symlink(&f, &link).unwrap();
+    let d = std::fs::File::open(&dir).unwrap();
+    let dfd = std::os::fd::AsRawFd::as_raw_fd(&d);
+    let call = |name: &str, mode: u32, flags: i32| {
+        let c = CString::new(name).unwrap();
+        // SAFETY: a valid descriptor and C string; fchmodat2 takes integers otherwise.
+        let rc = unsafe { libc::syscall(SYS_FCHMODAT2, dfd, c.as_ptr(), mode, flags) };
+        (rc, std::io::Error::last_os_error().raw_os_error())
+    };
+    let (rc, errno) = call("f", 0o4750, libc::AT_SYMLINK_NOFOLLOW);
+    if rc != 0 && errno == Some(libc::ENOSYS) {
+        eprintln!("SKIPPED: fchmodat2 needs Linux 6.6+; this kernel has no such syscall");
+        return;
+    }
+    assert_eq!(rc, 0, "fchmodat2: {errno:?}");
+    // A symlink's own mode can not be changed: EOPNOTSUPP.
+    assert_eq!(call("link", 0o700, libc::AT_SYMLINK_NOFOLLOW), (-1, Some(libc::EOPNOTSUPP)));
+
+    let r = cap.wait_for("fchmodat2", WAIT, |c| is_file(c, EventType::FileChmod, me, &f));
+    assert_eq!(str_attr(&r.log.attributes, "vigil.syscall"), Some("fchmodat2"));
+    assert_eq!(str_attr(&r.log.attributes, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_fchmodat2"));
+    assert_eq!(str_attr(&r.log.attributes, "file.path"), Some(path_str(&f)), "dirfd-relative name made absolute");
+    assert_eq!(str_attr(&r.log.attributes, "file.mode"), Some("4750"));
+    assert_eq!(int_attr(&r.log.attributes, "vigil.file.flags"), Some(i64::from(libc::AT_SYMLINK_NOFOLLOW)));
+    assert_eq!(int_attr(&r.log.attributes, "vigil.syscall.return"), Some(0));
+    assert_eq!(str_attr(&r.log.attributes, "error.type"), None);
+    let e = cap.wait_for("refused fchmodat2", WAIT, |c| is_file(c, EventType::FileChmod, me, &link));
+    assert_eq!(str_attr(&e.log.attributes, "error.type"), Some("EOPNOTSUPP"));
+    assert_eq!(str_attr(&e.log.attributes, "file.mode"), Some("0700"));
+    assert_eq!(file(&e).path_source, PathSource::SyscallArgument);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// The unlink event prefers the BPF-LSM hook (the dentry the kernel used);
 /// where the kernel refuses BPF-LSM (as on the machines this project is
 /// tested on) start-up falls back to the syscall tracepoints, says so, and

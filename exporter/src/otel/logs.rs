@@ -787,9 +787,15 @@ fn file_attrs(a: &mut Attrs, h: &Header, f: &FileEvent, proc: ProcContext<'_>) -
         }
         EventType::FileChmod => {
             mode(a);
+            if f.flags != 0 {
+                a.int(&key::VIGIL_FILE_FLAGS, f.flags);
+            }
             "chmod"
         }
         EventType::FileChown => {
+            if f.flags != 0 {
+                a.int(&key::VIGIL_FILE_FLAGS, f.flags);
+            }
             if let Some(uid) = f.uid {
                 a.int(&key::VIGIL_FILE_NEW_OWNER_ID, uid);
             }

@@ -163,6 +163,9 @@ pub const HOOKS: &[Hook] = &[
     hook(E::FileChmod, F::File, "file_fchmod_exit", "tracepoint/syscalls/sys_exit_fchmod", K::SyscallTp, R::Emit),
     hook(E::FileChmod, F::File, "file_fchmodat_enter", "tracepoint/syscalls/sys_enter_fchmodat", K::SyscallTp, R::Stash),
     hook(E::FileChmod, F::File, "file_fchmodat_exit", "tracepoint/syscalls/sys_exit_fchmodat", K::SyscallTp, R::Emit),
+    // Linux 6.6+.
+    optional(hook(E::FileChmod, F::File, "file_fchmodat2_enter", "tracepoint/syscalls/sys_enter_fchmodat2", K::SyscallTp, R::Stash)),
+    optional(hook(E::FileChmod, F::File, "file_fchmodat2_exit", "tracepoint/syscalls/sys_exit_fchmodat2", K::SyscallTp, R::Emit)),
     optional(hook(E::FileChown, F::File, "file_chown_enter", "tracepoint/syscalls/sys_enter_chown", K::SyscallTp, R::Stash)),
     optional(hook(E::FileChown, F::File, "file_chown_exit", "tracepoint/syscalls/sys_exit_chown", K::SyscallTp, R::Emit)),
     hook(E::FileChown, F::File, "file_fchown_enter", "tracepoint/syscalls/sys_enter_fchown", K::SyscallTp, R::Stash),
