@@ -158,6 +158,36 @@ static __always_inline __u32 vigil_open_kind(__u64 flags)
 	return (flags & VIGIL_OPEN_WRITE_FLAGS) ? VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
 }
 
+/* fmode_t bits (include/linux/fs.h; #defines, not in BTF, stable). */
+#define VIGIL_FMODE_READ 0x1
+#define VIGIL_FMODE_WRITE 0x2
+#define VIGIL_FMODE_CREATED 0x100000
+
+/*
+ * openat2's flags are in a struct in the caller's memory: the kernel
+ * copied it at entry, and by the exit another thread may have rewritten
+ * it (an O_WRONLY open re-read as O_RDONLY would be filtered out as a
+ * read). For an open that succeeded, the access mode is taken from the
+ * opened file (f_mode, which the caller can not change) and O_CREAT added
+ * when the open created it; the other flag bits stay as re-read.
+ */
+static __always_inline void vigil_openat2_flags_of_file(struct vigil_open_call *c)
+{
+	struct file *file = vigil_fd_file(c->fd);
+	__u32 fm;
+
+	if (!file)
+		return;
+	fm = BPF_CORE_READ(file, f_mode);
+	c->flags &= ~(__u64)VIGIL_O_ACCMODE;
+	if (fm & VIGIL_FMODE_WRITE)
+		c->flags |= (fm & VIGIL_FMODE_READ) ? 02 : 01;
+	if (fm & VIGIL_FMODE_CREATED)
+		c->flags |= VIGIL_O_CREAT;
+	c->kind = (c->kind == VIGIL_OPEN_WRITE || vigil_open_kind(c->flags) == VIGIL_OPEN_WRITE) ?
+		  VIGIL_OPEN_WRITE : VIGIL_OPEN_READ;
+}
+
 /* An open syscall's exit; @regs: its saved user registers when the program
  * has them (tp_btf/sys_exit), NULL to look them up. */
 static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs, __u32 hook,
@@ -213,6 +243,8 @@ static __always_inline int vigil_open_exit(__u32 sys, long ret, const int nargs,
 	}
 	if (sys != VIGIL_SYS_OPENAT2)
 		c.kind = vigil_open_kind(c.flags);
+	else if (ret >= 0)
+		vigil_openat2_flags_of_file(&c);
 	return vigil_open_report(&c);
 }
 

@@ -341,6 +341,78 @@ fn rename_racing_with_the_open_reports_the_new_name() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// openat2's flags live in the caller's memory: a thread that rewrites
+/// them while the open runs must not turn a write into an unreported read.
+/// The writer's openat2 blocks on a FIFO (the kernel has copied the flags
+/// and holds the file) while the test rewrites `how.flags` to O_RDONLY.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn openat2_flags_rewritten_during_the_open_do_not_hide_a_write() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("openat2-flags-race");
+    let fifo = dir.join("fifo");
+    let c = cstr(&fifo);
+    // SAFETY: valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // struct open_how { u64 flags; u64 mode; u64 resolve; }, shared with the
+    // writer thread (atomics: same layout as u64).
+    let how: Arc<[AtomicU64; 3]> =
+        Arc::new([AtomicU64::new((libc::O_WRONLY | libc::O_CLOEXEC) as u64), AtomicU64::new(0), AtomicU64::new(0)]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = {
+        let how = how.clone();
+        std::thread::spawn(move || {
+            tx.send(gettid()).unwrap();
+            // SAFETY: a valid C string and a 24-byte open_how that outlives the call.
+            unsafe { libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, c.as_ptr(), how.as_ptr(), 24usize) }
+        })
+    };
+    let tid = rx.recv().unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_openat2.to_string()))
+    {
+        assert!(std::time::Instant::now() < deadline, "writer never blocked in openat2");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    how[0].store(libc::O_RDONLY as u64, Ordering::SeqCst);
+    let _reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+    let fd = writer.join().unwrap();
+    assert!(fd >= 0, "openat2 failed");
+    // SAFETY: the descriptor the writer opened.
+    assert_eq!(unsafe { libc::fcntl(fd as i32, libc::F_GETFL) } & libc::O_ACCMODE, libc::O_WRONLY);
+
+    let rec = cap.wait_for("the writer's openat2", WAIT, |c| {
+        c.record.header.event == EventType::FileOpen && c.record.header.pid == tid && file(c).sys.ret == fd
+    });
+    assert_eq!(str_attr(&rec.log.attributes, "vigil.syscall"), Some("openat2"));
+    assert_eq!(str_attr(&rec.log.attributes, "file.path"), Some(path_str(&fifo)));
+    assert_eq!(str_attr(&rec.log.attributes, "vigil.file.access"), Some("write"), "the mode the kernel opened with");
+    assert_eq!(file(&rec).flags & 0o3, libc::O_WRONLY as u32);
+    // SAFETY: ours, closed once.
+    unsafe { libc::close(fd as i32) };
+
+    // Undisturbed: an exclusive create through openat2 (flags and mode as
+    // passed, the kernel object's path).
+    let created = dir.join("created");
+    let c2 = cstr(&created);
+    let how2 = [(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as u64, 0o640, 0];
+    // SAFETY: a valid C string and open_how.
+    let fd2 = unsafe { libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, c2.as_ptr(), how2.as_ptr(), 24usize) };
+    assert!(fd2 >= 0);
+    let rec = cap.wait_for("openat2 create", WAIT, |c| is_file(c, EventType::FileOpen, std::process::id(), &created));
+    assert_eq!(str_array_attr(&rec.log.attributes, "vigil.file.flag_names").unwrap(), ["O_WRONLY", "O_CREAT", "O_EXCL"]);
+    assert_eq!(str_attr(&rec.log.attributes, "file.mode"), Some("0640"));
+    assert_eq!(file(&rec).path_source, PathSource::KernelObject);
+    assert_eq!(file(&rec).ino, Some(std::fs::metadata(&created).unwrap().ino()));
+    // SAFETY: ours, closed once.
+    unsafe { libc::close(fd2 as i32) };
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 use std::os::unix::fs::OpenOptionsExt;
 
 #[test]
