@@ -18,6 +18,11 @@
 #define VIGIL_PREFIX_MAX 8
 #define VIGIL_PREFIX_LEN 64
 const volatile __u32 file_read_prefix_count = 0;
+/* lsm/path_unlink reports unlinks (set by the loader with that variant):
+ * unlinkat's tracepoint then reports only directory removals
+ * (AT_REMOVEDIR), which go through security_path_rmdir instead. */
+const volatile __u32 unlink_lsm = 0;
+#define VIGIL_AT_REMOVEDIR 0x200
 const volatile __u32 file_read_prefix_len[VIGIL_PREFIX_MAX] = {};
 const volatile char file_read_prefixes[VIGIL_PREFIX_MAX][VIGIL_PREFIX_LEN] = {};
 
@@ -540,6 +545,8 @@ static __always_inline int vigil_pathop_exit(__u32 sys, __u32 type, long ret)
 	__u32 off;
 
 	if (!vigil_take_args(sys, &st) || vigil_excluded_early(type))
+		return 0;
+	if (sys == VIGIL_SYS_UNLINKAT && unlink_lsm && !(st.args[2] & VIGIL_AT_REMOVEDIR))
 		return 0;
 	s = vigil_scratch_get(type);
 	if (!s)

@@ -285,9 +285,17 @@ impl SyscallInfo {
     }
 
     /// Whether the record was written before the call's outcome was known
-    /// (an io_uring operation reported at submission): `ret` means nothing.
+    /// (an io_uring operation reported at submission; a BPF-LSM hook that
+    /// saw the operation allowed so far, with checks still to come, e.g.
+    /// may_delete's permission checks after `security_path_unlink`): `ret`
+    /// means nothing. An LSM record with a negative `ret` is a denial by the
+    /// LSMs before it, a real outcome.
     pub fn outcome_unknown(&self) -> bool {
-        self.hook == Some(HookKind::IoUringSubmit)
+        match self.hook {
+            Some(HookKind::IoUringSubmit) => true,
+            Some(HookKind::Lsm) => self.ret == 0,
+            _ => false,
+        }
     }
 }
 

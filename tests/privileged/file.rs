@@ -575,11 +575,22 @@ fn preferred_lsm_hook_or_clean_fallback_for_unlink() {
     let status = cap.status().unwrap().clone();
     let lsm = status.active_hooks.iter().any(|h| h == "vigil.file.unlink=lsm/path_unlink");
     if lsm {
+        assert!(
+            std::fs::read_to_string("/sys/kernel/security/lsm").unwrap().split(',').any(|l| l.trim() == "bpf"),
+            "LSM hooks chosen where the BPF LSM does not run"
+        );
+    }
+    if lsm {
         assert!(status.fallbacks.is_empty(), "{:?}", status.fallbacks);
-        assert!(!status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"), "one variant only");
+        assert!(!status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlink"), "one variant only");
+        // unlinkat stays, for AT_REMOVEDIR (security_path_rmdir).
+        assert!(status.active_hooks.iter().any(|h| h == "vigil.file.unlink=tracepoint/syscalls/sys_exit_unlinkat"));
     } else {
         assert!(
-            status.fallbacks.iter().any(|f| f.contains("preferred hooks") && f.contains("refused")),
+            status
+                .fallbacks
+                .iter()
+                .any(|f| f.contains("preferred hooks") && (f.contains("refused") || f.contains("does not run the BPF LSM"))),
             "the fallback is reported: {:?}",
             status.fallbacks
         );
@@ -601,6 +612,8 @@ fn preferred_lsm_hook_or_clean_fallback_for_unlink() {
         assert_eq!(f.path_source, PathSource::KernelObject);
         assert_eq!(f.ino, Some(ino));
         assert_eq!(str_attr(&rec.log.attributes, "vigil.hook"), Some("lsm/path_unlink"));
+        // Seen before the kernel's own checks: no outcome claimed.
+        assert_eq!(int_attr(&rec.log.attributes, "vigil.syscall.return"), None);
     } else {
         assert_eq!(f.sys.hook, Some(HookKind::SyscallTp));
         assert_eq!(f.path_source, PathSource::SyscallArgument);

@@ -598,8 +598,9 @@ fn syscall_attrs<'a>(a: &mut Attrs, h: &Header, sys: &'a SyscallInfo, proc: Proc
     }
     a.str(&key::VIGIL_SYSCALL, crate::abi::syscall_name(sys.syscall).unwrap_or("unknown"));
     if sys.outcome_unknown() {
-        // Reported at submission: a success posts nothing later, a failure
-        // is reported again at its completion, with its errno.
+        // Reported at submission (a success posts nothing later, a failure
+        // is reported again at its completion, with its errno), or by an
+        // LSM hook before the operation's own checks ran.
         a.unavailable(attr::VIGIL_SYSCALL_RETURN, crate::abi::Reason::NotSupported.as_str());
     } else {
         a.int(&key::VIGIL_SYSCALL_RETURN, sys.ret);
@@ -712,7 +713,11 @@ fn push_actor_outcome(out: &mut String, who: &str, tgid: u32, sys: &SyscallInfo)
 /// when it has none), or `ok (<return value>)`.
 fn push_outcome(out: &mut String, sys: &SyscallInfo) {
     if sys.outcome_unknown() {
-        out.push_str("submitted, outcome not reported");
+        out.push_str(if sys.hook == Some(crate::abi::HookKind::Lsm) {
+            "attempted, outcome not reported"
+        } else {
+            "submitted, outcome not reported"
+        });
         return;
     }
     match sys.errno() {
@@ -1440,6 +1445,38 @@ mod tests {
         assert!(missing.values.iter().any(|v| v.value == Some(Value::StringValue("vigil.syscall.return".into()))));
         let Some(AnyValue { value: Some(Value::StringValue(body)) }) = &lr.body else { panic!("body") };
         assert!(body.ends_with(": submitted, outcome not reported"), "{body}");
+    }
+
+    /// An unlink seen by the BPF-LSM hook: allowed so far is not an
+    /// outcome (the kernel's own checks come after the hook); a denial by
+    /// an earlier LSM is.
+    #[test]
+    fn lsm_records_report_an_outcome_only_for_a_denial() {
+        use crate::abi::{EventType, HookKind};
+        use crate::decode::tests::file_record;
+        let hook = std::mem::offset_of!(crate::abi::RawFile, hook);
+        let map = |ret: i64| {
+            let mut raw = file_record(EventType::FileUnlink, ret, b"/srv/x", None);
+            raw[hook..hook + 4].copy_from_slice(&(HookKind::Lsm as u32).to_ne_bytes());
+            to_log_record(&decode(&raw).expect("decode"), ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes")
+        };
+        let body = |lr: &opentelemetry_proto::tonic::logs::v1::LogRecord| match &lr.body {
+            Some(AnyValue { value: Some(Value::StringValue(b)) }) => b.clone(),
+            other => panic!("body {other:?}"),
+        };
+        let allowed = map(0);
+        assert_eq!(get(&allowed.attributes, "vigil.hook"), Some(&Value::StringValue("lsm/path_unlink".into())));
+        assert_eq!(get(&allowed.attributes, "vigil.syscall.return"), None);
+        assert_eq!(get(&allowed.attributes, "error.type"), None);
+        assert_eq!(
+            get(&allowed.attributes, "vigil.unavailable_reason.vigil.syscall.return"),
+            Some(&Value::StringValue("not_supported".into()))
+        );
+        assert!(body(&allowed).ends_with(": attempted, outcome not reported"), "{}", body(&allowed));
+        let denied = map(-1);
+        assert_eq!(get(&denied.attributes, "vigil.syscall.return"), Some(&Value::IntValue(-1)));
+        assert_eq!(get(&denied.attributes, "error.type"), Some(&Value::StringValue("EPERM".into())));
+        assert!(body(&denied).ends_with(": EPERM"), "{}", body(&denied));
     }
 
     #[test]

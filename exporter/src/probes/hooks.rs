@@ -147,8 +147,11 @@ pub const HOOKS: &[Hook] = &[
     // x86-64 only; their *at variants everywhere.
     fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_enter", "tracepoint/syscalls/sys_enter_unlink", K::SyscallTp, R::Stash))),
     fallback(optional(hook(E::FileUnlink, F::File, "file_unlink_exit", "tracepoint/syscalls/sys_exit_unlink", K::SyscallTp, R::Emit))),
-    fallback(hook(E::FileUnlink, F::File, "file_unlinkat_enter", "tracepoint/syscalls/sys_enter_unlinkat", K::SyscallTp, R::Stash)),
-    fallback(hook(E::FileUnlink, F::File, "file_unlinkat_exit", "tracepoint/syscalls/sys_exit_unlinkat", K::SyscallTp, R::Emit)),
+    // unlinkat stays with lsm/path_unlink: its AT_REMOVEDIR calls go
+    // through security_path_rmdir, which that hook does not see (the
+    // program then reports only those, rodata unlink_lsm).
+    hook(E::FileUnlink, F::File, "file_unlinkat_enter", "tracepoint/syscalls/sys_enter_unlinkat", K::SyscallTp, R::Stash),
+    hook(E::FileUnlink, F::File, "file_unlinkat_exit", "tracepoint/syscalls/sys_exit_unlinkat", K::SyscallTp, R::Emit),
     optional(hook(E::FileUnlink, F::File, "file_rmdir_enter", "tracepoint/syscalls/sys_enter_rmdir", K::SyscallTp, R::Stash)),
     optional(hook(E::FileUnlink, F::File, "file_rmdir_exit", "tracepoint/syscalls/sys_exit_rmdir", K::SyscallTp, R::Emit)),
     optional(hook(E::FileRename, F::File, "file_rename_enter", "tracepoint/syscalls/sys_enter_rename", K::SyscallTp, R::Stash)),

@@ -261,10 +261,10 @@ fn open_and_load_with(settings: &ProbeSettings, preferred: bool, mut notes: Vec<
         // the options pointer may be null.
         unsafe { libbpf_sys::libbpf_probe_bpf_prog_type(libbpf_sys::BPF_PROG_TYPE_LSM, std::ptr::null()) == 1 }
     };
-    if has_preferred && preferred && !lsm_ok() {
-        let msg = "preferred hooks (BPF-LSM) refused by the kernel's feature probe, using syscall tracepoints".to_owned();
+    let refused = (has_preferred && preferred).then(|| lsm_refusal(lsm_ok(), crate::policy::bpf_lsm_active())).flatten();
+    if let Some(msg) = refused {
         tracing::info!("{msg}");
-        notes.push(msg);
+        notes.push(msg.to_owned());
     } else if has_preferred && preferred {
         match load_variant(settings, &selected(settings, true)) {
             Ok((skel, rate_buckets)) => return Ok(Loaded { skel, notes, enabled: selected(settings, true), rate_buckets }),
@@ -278,6 +278,24 @@ fn open_and_load_with(settings: &ProbeSettings, preferred: bool, mut notes: Vec<
     let enabled = selected(settings, false);
     let (skel, rate_buckets) = load_variant(settings, &enabled)?;
     Ok(Loaded { skel, notes, enabled, rate_buckets })
+}
+
+/// Why the BPF-LSM variants can not serve here, `None` when they can: the
+/// kernel must load LSM programs (`probe_ok`, libbpf's feature probe) and
+/// run the BPF LSM (`lsm_active`: "bpf" in /sys/kernel/security/lsm). A
+/// kernel built with BPF-LSM but booted without it in its LSM list loads
+/// and attaches LSM programs that never run: the events would silently stop.
+fn lsm_refusal(probe_ok: bool, lsm_active: bool) -> Option<&'static str> {
+    if !probe_ok {
+        Some("preferred hooks (BPF-LSM) refused by the kernel's feature probe, using syscall tracepoints")
+    } else if !lsm_active {
+        Some(
+            "preferred hooks (BPF-LSM) not used: the kernel loads LSM programs but does not run the BPF LSM (\"bpf\" not in \
+             /sys/kernel/security/lsm, or securityfs not mounted), so they would never run; using syscall tracepoints",
+        )
+    } else {
+        None
+    }
 }
 
 /// Load one variant, with the rate limiter's buckets in task storage where
@@ -383,6 +401,7 @@ fn open_and_load_variant(
     rodata.direct_loads_off = u32::from(!settings.probes.direct_loads);
     rodata.path_max = settings.probes.path_max_bytes;
     rodata.raw_open_exit = u32::from(enabled.iter().any(|h| h.event == EventType::FileOpen && h.program == hooks::RAW_EXIT));
+    rodata.unlink_lsm = u32::from(enabled.iter().any(|h| h.event == EventType::FileUnlink && h.kind == crate::abi::HookKind::Lsm));
     set_read_prefixes(rodata, &settings.probes.file_read_prefixes)?;
     rodata.filter_flags = crate::filters::flags(&settings.filters);
     rodata.ratelimit_rate = settings.ratelimit.bulk_per_process_rate;
@@ -870,5 +889,19 @@ mod backoff_tests {
             b.drained(0);
             assert_eq!(b.interval(), Duration::from_millis(10), "idle {idle}");
         }
+    }
+}
+
+#[cfg(test)]
+mod lsm_gate_tests {
+    use super::lsm_refusal;
+
+    #[test]
+    fn lsm_variants_need_both_the_program_type_and_the_running_bpf_lsm() {
+        assert_eq!(lsm_refusal(true, true), None);
+        assert!(lsm_refusal(false, true).is_some_and(|m| m.contains("feature probe")));
+        assert!(lsm_refusal(false, false).is_some_and(|m| m.contains("feature probe")));
+        let inactive = lsm_refusal(true, false).expect("attached but never run: refused");
+        assert!(inactive.contains("/sys/kernel/security/lsm") && inactive.contains("tracepoints"), "{inactive}");
     }
 }
