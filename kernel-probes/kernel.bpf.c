@@ -293,6 +293,51 @@ int kernel_ptrace_enter(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
+/* The pid of task @t in the pid namespace at depth @level (its
+ * struct pid's numbers[level]), 0 when @t is not visible there. */
+static __always_inline __u32 vigil_pid_at_level(struct task_struct *t, __u32 level)
+{
+	struct pid *p = BPF_CORE_READ(t, thread_pid);
+	int nr = 0;
+
+	if (!p || BPF_CORE_READ(p, level) < level || level > 32)
+		return 0;
+	bpf_probe_read_kernel(&nr, sizeof(nr),
+			      (void *)p + bpf_core_field_offset(struct pid, numbers) +
+			      level * bpf_core_type_size(struct upid) +
+			      bpf_core_field_offset(struct upid, nr));
+	return nr;
+}
+
+/* The tasks a tracer's thread traces are on its ->ptraced list (linked by
+ * their ->ptrace_entry; an attach adds at the head). At most this many are
+ * searched. */
+#define VIGIL_PTRACED_MAX 32
+
+/* The thread group id (initial pid namespace) of the task the current
+ * thread traces whose pid in the tracer's own pid namespace is @vpid, 0
+ * when none is (a failed attach, a detach: the kernel has unlinked it). */
+static __always_inline __u32 vigil_ptraced_tgid(__u32 vpid)
+{
+	struct task_struct *cur = (void *)bpf_get_current_task();
+	void *head = (void *)cur + bpf_core_field_offset(struct task_struct, ptraced);
+	__u32 level = BPF_CORE_READ(cur, thread_pid, level);
+	struct list_head *pos = BPF_CORE_READ(cur, ptraced.next);
+	int i;
+
+	for (i = 0; i < VIGIL_PTRACED_MAX; i++) {
+		struct task_struct *t;
+
+		if (!pos || (void *)pos == head)
+			return 0;
+		t = (void *)pos - bpf_core_field_offset(struct task_struct, ptrace_entry);
+		if (vigil_pid_at_level(t, level) == vpid)
+			return BPF_CORE_READ(t, tgid);
+		pos = BPF_CORE_READ(pos, next);
+	}
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_exit_ptrace")
 int kernel_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -307,6 +352,8 @@ int kernel_ptrace_exit(struct trace_event_raw_sys_exit *ctx)
 	r.hook = VIGIL_HOOK_SYSCALL_TP;
 	r.request = st.args[0];
 	r.target_pid = st.args[1];
+	if (r.request != 0 /* TRACEME names no target */ && r.ret >= 0)
+		r.target_tgid = vigil_ptraced_tgid(r.target_pid);
 	r.addr = st.args[2];
 	vigil_current_comm(r.comm);
 	vigil_emit(&r, sizeof(r), VIGIL_EV_KERNEL_PTRACE);

@@ -461,7 +461,10 @@ struct vigil_ptrace {
 	__s64 request;
 	__u64 addr;
 	__u32 target_pid;    /* as passed (the caller's pid namespace) */
-	__u32 _pad0;
+	__u32 target_tgid;   /* the target task's thread group id in the
+			      * initial pid namespace, from the tasks the
+			      * calling thread traces; 0: not found (failed
+			      * attach, detached, TRACEME) */
 	char comm[VIGIL_COMM_LEN];
 };
 

@@ -751,7 +751,7 @@ pub struct RawPtrace {
     pub request: i64,
     pub addr: u64,
     pub target_pid: u32,
-    pub _pad0: u32,
+    pub target_tgid: u32,
     pub comm: [u8; COMM_LEN],
 }
 
@@ -1055,7 +1055,7 @@ mod tests {
             ]
         );
         check!("vigil_module", RawModule, [hdr, ret, syscall, hook, len, flags, fd, comm, path]);
-        check!("vigil_ptrace", RawPtrace, [hdr, ret, syscall, hook, request, addr, target_pid, _pad0, comm]);
+        check!("vigil_ptrace", RawPtrace, [hdr, ret, syscall, hook, request, addr, target_pid, target_tgid, comm]);
         check!("vigil_mount", RawMount, [hdr, ret, syscall, hook, flags, comm, source, target, fstype]);
         let ns = enum_values_of(&btf, "vigil_ns_index");
         for (i, name) in NAMESPACES.iter().enumerate() {

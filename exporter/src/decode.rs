@@ -469,6 +469,10 @@ pub struct PtraceEvent {
     pub addr: u64,
     /// Target pid as passed.
     pub target_pid: u32,
+    /// The target's process (thread group) id in the initial pid
+    /// namespace, resolved in the kernel from the tasks the caller traces;
+    /// `None` when it is not among them (a failed attach, a detach).
+    pub target_tgid: Option<u32>,
 }
 
 /// `vigil.kernel.mount` / `vigil.kernel.umount`.
@@ -628,6 +632,7 @@ fn decode_as<'a, B: From<&'a [u8]>>(bytes: &'a [u8]) -> Result<Record<B>, Decode
                 request: raw.request,
                 addr: raw.addr,
                 target_pid: raw.target_pid,
+                target_tgid: (raw.target_tgid != 0).then_some(raw.target_tgid),
             })
         }
         EventType::KernelMount | EventType::KernelUmount => {

@@ -788,7 +788,9 @@ impl Mapper {
             | Event::Ptrace(_)
             | Event::Mount(_) => {
                 let target = match &rec.event {
-                    Event::Ptrace(p) => self.table.get(p.target_pid),
+                    // The kernel's answer when it has one (a thread of the
+                    // target, another pid namespace); else the pid as passed.
+                    Event::Ptrace(p) => self.table.get(p.target_tgid.unwrap_or(p.target_pid)),
                     _ => None,
                 };
                 // A process that exited after writing this record (its exit

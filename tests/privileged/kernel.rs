@@ -152,8 +152,60 @@ fn ptrace_seize_names_the_target_and_its_executable() {
     assert_eq!(rec.log.event_name, "vigil.kernel.ptrace");
     assert_eq!(str_attr(l, "vigil.ptrace.request_name"), Some("PTRACE_SEIZE"));
     assert_eq!(int_attr(l, "vigil.ptrace.target.pid"), Some(i64::from(pid)));
+    assert_eq!(int_attr(l, "vigil.ptrace.target.process.pid"), Some(i64::from(pid)));
     let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
     assert_eq!(str_attr(l, "vigil.ptrace.target.executable.path"), sleep.to_str());
+}
+
+/// Debuggers attach to every thread: a thread that is not its process's
+/// leader is named by its process (resolved in the kernel from the tasks
+/// the tracer traces), with the process's executable.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn ptrace_of_a_thread_names_its_process() {
+    use std::io::BufRead;
+    let mut cap = Capture::start_default();
+    let script = "import threading,time,sys\n\
+                  t=threading.Thread(target=time.sleep,args=(30,),daemon=True); t.start()\n\
+                  print(t.native_id, flush=True); time.sleep(30)";
+    let mut child = std::process::Command::new("python3").args(["-c", script]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let thread: u32 = line.trim().parse().unwrap();
+    assert_ne!(thread, pid, "a thread other than the leader");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    cap.wait_for("the target's exec", WAIT, |c| super::is_exec_of(c, pid));
+    let tid = gettid();
+    // SAFETY: PTRACE_SEIZE of a thread of our own child; detached by its death.
+    let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, thread as libc::pid_t, 0, 0) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    // A failed attach names no process (nothing was attached).
+    // SAFETY: as above; the same thread again: EPERM (already traced).
+    let again = unsafe { libc::ptrace(libc::PTRACE_SEIZE, thread as libc::pid_t, 0, 0) };
+    assert_eq!((again, std::io::Error::last_os_error().raw_os_error()), (-1, Some(libc::EPERM)));
+    child.kill().unwrap();
+    // The traced thread's death is reported to us, its tracer: reap it, or
+    // its process never finishes dying.
+    let mut st = 0;
+    // SAFETY: waiting for a task we trace.
+    assert_eq!(unsafe { libc::waitpid(thread as libc::pid_t, &mut st, libc::__WALL) }, thread as libc::pid_t);
+    child.wait().unwrap();
+
+    let ret = |c: &Captured| match &c.record.event {
+        Event::Ptrace(p) => p.sys.ret,
+        _ => i64::MIN,
+    };
+    let ok = cap.wait_for("the attach", WAIT, |c| of_thread(c, EventType::KernelPtrace, tid) && ret(c) == 0);
+    let bad = cap.wait_for("the failed attach", WAIT, |c| of_thread(c, EventType::KernelPtrace, tid) && ret(c) < 0);
+    let l = &ok.log.attributes;
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(0));
+    assert_eq!(int_attr(l, "vigil.ptrace.target.pid"), Some(i64::from(thread)));
+    assert_eq!(int_attr(l, "vigil.ptrace.target.process.pid"), Some(i64::from(pid)));
+    assert_eq!(str_attr(l, "vigil.ptrace.target.executable.path"), exe.to_str());
+    let failed = &bad.log.attributes;
+    assert_eq!(str_attr(failed, "error.type"), Some("EPERM"));
+    assert_eq!(int_attr(failed, "vigil.ptrace.target.process.pid"), None);
 }
 
 #[test]

@@ -218,6 +218,7 @@ pub const VIGIL_PTRACE_REQUEST_NAME: &str = "vigil.ptrace.request_name";
 pub const VIGIL_PTRACE_ADDR: &str = "vigil.ptrace.addr";
 pub const VIGIL_PTRACE_TARGET_PID: &str = "vigil.ptrace.target.pid";
 pub const VIGIL_PTRACE_TARGET_EXE: &str = "vigil.ptrace.target.executable.path";
+pub const VIGIL_PTRACE_TARGET_PROCESS_PID: &str = "vigil.ptrace.target.process.pid";
 pub const VIGIL_MOUNT_SOURCE: &str = "vigil.mount.source";
 pub const VIGIL_MOUNT_TARGET: &str = "vigil.mount.target";
 pub const VIGIL_MOUNT_FSTYPE: &str = "vigil.mount.fstype";
@@ -465,6 +466,7 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_PTRACE_ADDR,
     VIGIL_PTRACE_TARGET_PID,
     VIGIL_PTRACE_TARGET_EXE,
+    VIGIL_PTRACE_TARGET_PROCESS_PID,
     VIGIL_MOUNT_SOURCE,
     VIGIL_MOUNT_TARGET,
     VIGIL_MOUNT_FSTYPE,

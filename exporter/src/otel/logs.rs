@@ -1232,6 +1232,9 @@ fn ptrace_attrs(a: &mut Attrs, h: &Header, p: &PtraceEvent, proc: ProcContext<'_
     // TRACEME names no target: the tracer is the parent.
     let target = if p.request != 0 {
         a.int(&key::VIGIL_PTRACE_TARGET_PID, p.target_pid);
+        if let Some(tgid) = p.target_tgid {
+            a.int(&key::VIGIL_PTRACE_TARGET_PROCESS_PID, tgid);
+        }
         match proc.target.and_then(|t| t.exe.as_deref()) {
             Some(exe) => {
                 a.bytes(&key::VIGIL_PTRACE_TARGET_EXE, exe);
