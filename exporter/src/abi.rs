@@ -366,6 +366,16 @@ pub fn syscall_name(id: u32) -> Option<&'static str> {
     SYSCALLS.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
 }
 
+/// The name in a syscall's tracepoints (`sys_enter_<name>`,
+/// `sys_exit_<name>`): the kernel's `SYSCALL_DEFINE` name, which is not the
+/// syscall's for umount2 (fs/namespace.c: `SYSCALL_DEFINE2(umount, ...)`).
+pub fn syscall_tracepoint_name(name: &str) -> &str {
+    match name {
+        "umount2" => "umount",
+        other => other,
+    }
+}
+
 /// `enum vigil_path_source`.
 pub mod path_source {
     /// No path.

@@ -808,7 +808,12 @@ impl Mapper {
                 write_log_record(&rec, &self.ctx, ctx, raw.observed_ns, None, gap, out_buf)
             }
         };
-        // Mapped: an exec's executable and comm go into the table.
+        // Mapped: an exec's executable and comm go into the table; after a
+        // credential change the process acts with its new effective uid
+        // (its own record shows the uid it called with).
+        if let Event::CredChange(c) = &rec.event {
+            self.table.on_cred_change(h.tgid, c.new_creds.euid);
+        }
         if let Event::Exec(e) = rec.event {
             self.table.on_exec(h.tgid, e.ppid, e.start_ns, e.exe.bytes, e.comm, e.creds.euid, exec_workload, exec_creation_time);
         }

@@ -303,6 +303,14 @@ impl ProcessTable {
         (info, stale)
     }
 
+    /// `tgid` changed its credentials (setuid family, capset): it acts with
+    /// effective uid `euid` from now on. Nothing for an unknown process.
+    pub fn on_cred_change(&mut self, tgid: u32, euid: u32) {
+        if let Some(p) = self.procs.get_mut(&tgid) {
+            p.euid = Some(euid);
+        }
+    }
+
     /// `tgid` exited; its entry is removed and returned. An entry whose
     /// start time differs belongs to an earlier process with a reused pid
     /// and is not returned as this one's context.
@@ -452,6 +460,18 @@ mod tests {
         t.on_exec(6, 1, 1_000_000_000, Some(b"/bin/ls"), b"ls", 0, None, None);
         let p = t.get(6).expect("known");
         assert_eq!((p.source, p.exec_count, p.exe.as_deref()), (ContextSource::Observed, 1, Some(&b"/bin/ls"[..])));
+    }
+
+    #[test]
+    fn a_credential_change_sets_the_effective_uid_its_children_inherit() {
+        let mut t = ProcessTable::new(16);
+        t.load_snapshot([entry(10, "/usr/sbin/sshd")]);
+        t.on_cred_change(10, 1000);
+        assert_eq!(t.get(10).and_then(|p| p.euid), Some(1000));
+        let (child, _) = t.on_fork(10, 11, 2_000_000_000, b"sshd".to_vec(), None);
+        assert_eq!(child.euid, Some(1000), "forked after the change");
+        t.on_cred_change(99, 0);
+        assert!(t.get(99).is_none(), "an unknown process stays unknown");
     }
 
     #[test]

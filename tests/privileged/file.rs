@@ -1,6 +1,6 @@
 //! File events: the real syscalls, the exact fields.
 
-use super::{temp_dir, WAIT};
+use super::{become_nobody, in_child, temp_dir, WAIT};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -899,5 +899,133 @@ fn a_short_lived_process_keeps_its_context_on_records_mapped_after_its_exit() {
         assert_eq!(open.log.span_id.len(), 8, "run {i}: in a span");
         assert_eq!((&open.log.trace_id, &open.log.span_id), (&exec.log.trace_id, &exec.log.span_id), "run {i}: the process's span");
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// fchmod and fchown name the descriptor's file by its current kernel
+/// path (the file is renamed after it was opened), with the new mode,
+/// owner and group.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn fchmod_and_fchown_name_the_descriptors_file() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("file-fchmod");
+    let me = std::process::id();
+    let opened = dir.join("opened");
+    let renamed = dir.join("renamed");
+    std::fs::write(&opened, b"").unwrap();
+    let f = std::fs::File::open(&opened).unwrap();
+    std::fs::rename(&opened, &renamed).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    let ino = f.metadata().unwrap().ino();
+    // SAFETY: our descriptor.
+    unsafe {
+        assert_eq!(libc::fchmod(fd, 0o4751), 0);
+        assert_eq!(libc::fchown(fd, 1234, 5678), 0);
+        assert_eq!(libc::fchown(fd, u32::MAX, 4321), 0, "the group only");
+    }
+    let tid = gettid();
+    let md = std::fs::metadata(&renamed).unwrap();
+    assert_eq!((md.uid(), md.gid()), (1234, 4321));
+
+    let m = cap.wait_for("fchmod", WAIT, |c| is_file(c, EventType::FileChmod, me, &renamed));
+    assert_eq!(m.record.header.pid, tid);
+    let r = file(&m);
+    assert_eq!(r.sys.ret, 0);
+    assert_eq!(r.sys.hook, Some(HookKind::SyscallTp));
+    assert_eq!(r.mode, 0o4751, "the mode as passed");
+    assert_eq!(r.path_source, PathSource::KernelObject, "the descriptor's file");
+    assert_eq!(r.ino, Some(ino));
+    let l = &m.log.attributes;
+    assert_eq!(m.log.event_name, "vigil.file.chmod");
+    assert_eq!(str_attr(l, "file.path"), Some(path_str(&renamed)));
+    assert_eq!(str_attr(l, "file.name"), Some("renamed"));
+    assert_eq!(str_attr(l, "file.mode"), Some("4751"));
+    assert_eq!(str_attr(l, "vigil.file.path_source"), Some("kernel_object"));
+    assert_eq!(int_attr(l, "vigil.file.inode"), Some(ino as i64));
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("fchmod"));
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_fchmod"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(0));
+    assert_eq!(str_attr(l, "error.type"), None);
+
+    let is_fchown = |c: &Captured, gid: u32| is_file(c, EventType::FileChown, me, &renamed) && file(c).gid == Some(gid);
+    let o = cap.wait_for("fchown", WAIT, |c| is_fchown(c, 5678));
+    let r = file(&o);
+    assert_eq!(r.sys.ret, 0);
+    assert_eq!((r.uid, r.gid), (Some(1234), Some(5678)));
+    assert_eq!(r.path_source, PathSource::KernelObject);
+    assert_eq!(r.ino, Some(ino));
+    let l = &o.log.attributes;
+    assert_eq!(o.log.event_name, "vigil.file.chown");
+    assert_eq!(str_attr(l, "file.path"), Some(path_str(&renamed)));
+    assert_eq!(int_attr(l, "vigil.file.new_owner.id"), Some(1234));
+    assert_eq!(int_attr(l, "vigil.file.new_group.id"), Some(5678));
+    assert_eq!(str_attr(l, "vigil.file.path_source"), Some("kernel_object"));
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("fchown"));
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_fchown"));
+    let g = cap.wait_for("fchown of the group only", WAIT, |c| is_fchown(c, 4321));
+    assert_eq!((file(&g).uid, file(&g).gid), (None, Some(4321)), "-1: the owner unchanged");
+    assert_eq!(int_attr(&g.log.attributes, "vigil.file.new_owner.id"), None);
+    assert_eq!(int_attr(&g.log.attributes, "vigil.file.new_group.id"), Some(4321));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// chmod and fchmod of a root-owned file by nobody: EPERM, the mode asked
+/// for, and the path (the argument for chmod, the descriptor's file for
+/// fchmod); the file keeps its mode.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn denied_chmod_carries_the_errno() {
+    let mut cap = Capture::start_default();
+    let dir = open_dir("file-chmod-denied");
+    let target = dir.join("root-owned");
+    std::fs::write(&target, b"").unwrap();
+    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let c = cstr(&target);
+    let (pid, code) = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        // SAFETY: raw syscalls with a valid C string, in the child.
+        unsafe {
+            if libc::syscall(libc::SYS_chmod, c.as_ptr(), 0o777) != -1 || *libc::__errno_location() != libc::EPERM {
+                return 11;
+            }
+            let fd = libc::syscall(libc::SYS_open, c.as_ptr(), libc::O_RDONLY);
+            if fd < 0 {
+                return 12;
+            }
+            if libc::syscall(libc::SYS_fchmod, fd, 0o666) != -1 || *libc::__errno_location() != libc::EPERM {
+                return 13;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    assert_eq!(std::fs::metadata(&target).unwrap().mode() & 0o7777, 0o644, "unchanged");
+
+    let m = cap.wait_for("denied chmod", WAIT, |c| is_file(c, EventType::FileChmod, pid, &target) && file(c).mode == 0o777);
+    let r = file(&m);
+    assert_eq!(r.sys.ret, -i64::from(libc::EPERM));
+    assert_eq!(r.sys.errno(), Some(libc::EPERM));
+    assert_eq!(r.path_source, PathSource::SyscallArgument);
+    assert_eq!(r.ino, None);
+    let l = &m.log.attributes;
+    assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(-i64::from(libc::EPERM)));
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("chmod"));
+    assert_eq!(str_attr(l, "file.mode"), Some("0777"));
+    assert_eq!(str_attr(l, "file.path"), Some(path_str(&target)));
+    assert_eq!(str_attr(l, "vigil.file.path_source"), Some("syscall_argument"));
+
+    let f = cap.wait_for("denied fchmod", WAIT, |c| is_file(c, EventType::FileChmod, pid, &target) && file(c).mode == 0o666);
+    let r = file(&f);
+    assert_eq!(r.sys.errno(), Some(libc::EPERM));
+    assert_eq!(r.path_source, PathSource::KernelObject, "the descriptor's file, even on failure");
+    assert_eq!(r.ino, Some(std::fs::metadata(&target).unwrap().ino()));
+    let l = &f.log.attributes;
+    assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("fchmod"));
+    assert_eq!(str_attr(l, "file.mode"), Some("0666"));
     std::fs::remove_dir_all(dir).unwrap();
 }

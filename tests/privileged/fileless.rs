@@ -127,3 +127,76 @@ fn exec_of_a_deleted_file_is_marked_deleted() {
     assert_eq!(bool_attr(&x.log.attributes, "vigil.process.executable.memfd"), Some(false));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// memfd_create's flags as passed, by name, and the name: with sealing and
+/// close-on-exec, with the exec sealing modes (Linux 6.3+), and refused
+/// (MFD_EXEC and MFD_NOEXEC_SEAL together), whose name is the argument.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn memfd_create_flags_and_name() {
+    let mut cap = Capture::start_default();
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() } as u32;
+    let raw_memfd = |name: &str, flags: libc::c_uint| -> i64 {
+        let n = CString::new(name).unwrap();
+        // SAFETY: valid C string; a descriptor returned is closed by the caller.
+        unsafe { libc::syscall(libc::SYS_memfd_create, n.as_ptr(), flags) }
+    };
+    // Whether this kernel knows the exec sealing flags.
+    let probe = raw_memfd("vigil-probe-exec", libc::MFD_EXEC);
+    let exec_flags = probe >= 0;
+    if exec_flags {
+        // SAFETY: our descriptor.
+        unsafe { libc::close(probe as i32) };
+    } else {
+        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EINVAL), "only an older kernel refuses MFD_EXEC");
+    }
+    let mut cases: Vec<(&str, libc::c_uint, &[&str])> =
+        vec![("vigil-cloexec-seal", libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING, &["MFD_CLOEXEC", "MFD_ALLOW_SEALING"])];
+    if exec_flags {
+        cases.push(("vigil-exec", libc::MFD_CLOEXEC | libc::MFD_EXEC, &["MFD_CLOEXEC", "MFD_EXEC"]));
+        cases.push(("vigil-noexec-seal", libc::MFD_NOEXEC_SEAL, &["MFD_NOEXEC_SEAL"]));
+    }
+    for (name, flags, names) in cases {
+        let fd = memfd(name, flags);
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::File::from(fd.try_clone().unwrap()).metadata().unwrap());
+        let m = cap.wait_for("memfd_create record", WAIT, |c| {
+            c.record.header.event == EventType::FilelessMemfdCreate
+                && c.record.header.pid == tid
+                && matches!(&c.record.event, Event::Memfd(e) if e.given_name() == Some(name.as_bytes()))
+        });
+        let Event::Memfd(e) = &m.record.event else { unreachable!() };
+        assert_eq!(e.sys.ret, i64::from(fd.as_raw_fd()), "{name}");
+        assert_eq!(e.flags, flags, "{name}: the flags as passed");
+        assert_eq!(e.name_source, PathSource::KernelObject, "{name}");
+        assert_eq!(e.name.bytes.as_deref(), Some(format!("memfd:{name}").as_bytes()), "{name}: the kernel's name");
+        assert_eq!(e.ino, Some(ino), "{name}");
+        let l = &m.log.attributes;
+        assert_eq!(int_attr(l, "vigil.memfd.flags"), Some(i64::from(flags)), "{name}");
+        assert_eq!(str_array_attr(l, "vigil.memfd.flag_names").unwrap(), names, "{name}");
+        assert_eq!(str_attr(l, "vigil.memfd.name"), Some(name));
+        assert_eq!(str_attr(l, "vigil.memfd.name_source"), Some("kernel_object"), "{name}");
+        assert_eq!(int_attr(l, "vigil.syscall.return"), Some(i64::from(fd.as_raw_fd())), "{name}");
+        assert_eq!(str_attr(l, "error.type"), None, "{name}");
+    }
+    // Refused: EINVAL (on an older kernel, for the unknown flags).
+    let both = libc::MFD_EXEC | libc::MFD_NOEXEC_SEAL;
+    assert_eq!(raw_memfd("vigil-refused", both), -1);
+    let m = cap.wait_for("refused memfd_create", WAIT, |c| {
+        c.record.header.event == EventType::FilelessMemfdCreate
+            && c.record.header.pid == tid
+            && matches!(&c.record.event, Event::Memfd(e) if e.given_name() == Some(&b"vigil-refused"[..]))
+    });
+    let Event::Memfd(e) = &m.record.event else { unreachable!() };
+    assert_eq!(e.sys.errno(), Some(libc::EINVAL));
+    assert_eq!(e.flags, both);
+    assert_eq!(e.name_source, PathSource::SyscallArgument, "no file: the argument");
+    assert_eq!(e.name.bytes.as_deref(), Some(&b"vigil-refused"[..]));
+    assert_eq!(e.ino, None);
+    let l = &m.log.attributes;
+    assert_eq!(str_attr(l, "error.type"), Some("EINVAL"));
+    assert_eq!(int_attr(l, "vigil.memfd.flags"), Some(i64::from(both)));
+    assert_eq!(str_array_attr(l, "vigil.memfd.flag_names").unwrap(), ["MFD_NOEXEC_SEAL", "MFD_EXEC"]);
+    assert_eq!(str_attr(l, "vigil.memfd.name"), Some("vigil-refused"));
+    assert_eq!(str_attr(l, "vigil.memfd.name_source"), Some("syscall_argument"));
+}

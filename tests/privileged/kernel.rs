@@ -1,6 +1,6 @@
 //! Kernel events: bpf(), module loading, ptrace, mount and umount.
 
-use super::{temp_dir, WAIT};
+use super::{become_nobody, in_child, temp_dir, WAIT};
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use vigil::abi::{EventType, HookKind};
@@ -269,4 +269,160 @@ fn mount_and_umount_in_a_private_namespace() {
     assert_eq!(str_attr(&u.log.attributes, "vigil.mount.target"), dir.to_str());
     assert_eq!(str_attr(&u.log.attributes, "vigil.syscall"), Some("umount2"));
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// umount2 reports its MNT_* flags as a number, and no MS_* names (the two
+/// numberings overlap: MNT_DETACH is MS_NOSUID's bit).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn umount2_with_mnt_detach_reports_its_flags() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("umount-detach");
+    let target = CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let (fstype, root) = (CString::new("tmpfs").unwrap(), CString::new("/").unwrap());
+    let flags = libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW;
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls in the child; a private mount namespace keeps the host clean.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                30
+            } else if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0
+            {
+                31
+            } else if libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) != 0 {
+                32
+            } else if libc::umount2(target.as_ptr(), flags) != 0 {
+                33
+            } else {
+                0
+            }
+        }
+    });
+    assert_eq!(code, 0, "child step failed");
+
+    let u = cap.wait_for("umount2", WAIT, |c| c.record.header.event == EventType::KernelUmount && c.record.header.tgid == pid);
+    let Event::Mount(m) = &u.record.event else { unreachable!() };
+    assert_eq!(m.sys.ret, 0);
+    assert_eq!(m.flags, flags as u64, "MNT_DETACH | UMOUNT_NOFOLLOW");
+    assert_eq!(m.target.bytes.as_deref(), Some(dir.as_os_str().as_encoded_bytes()));
+    let l = &u.log.attributes;
+    assert_eq!(u.log.event_name, "vigil.kernel.umount");
+    assert_eq!(int_attr(l, "vigil.mount.flags"), Some(i64::from(flags)));
+    assert_eq!(str_array_attr(l, "vigil.mount.flag_names"), None, "MS_* names would misname MNT_* flags");
+    assert_eq!(str_attr(l, "vigil.mount.target"), dir.to_str());
+    assert_eq!(str_attr(l, "vigil.mount.source"), None);
+    assert_eq!(str_attr(l, "vigil.mount.fstype"), None);
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("umount2"));
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_umount"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(0));
+    assert_eq!(str_attr(l, "error.type"), None);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Failed mounts carry the errno and the arguments: nobody (EPERM), and
+/// root on a missing relative target (ENOENT; made absolute with the cwd).
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn failed_mounts_carry_the_errno() {
+    let mut cap = Capture::start_default();
+    let dir = temp_dir("mount-failed");
+    let target = CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    let cwd = target.clone();
+    let (src, fstype, missing) =
+        (CString::new("vigil-denied").unwrap(), CString::new("tmpfs").unwrap(), CString::new("missing/mnt").unwrap());
+    let (denied, code) = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        // SAFETY: a raw syscall with valid C strings, in the child.
+        let r = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), fstype.as_ptr(), libc::MS_NOSUID | libc::MS_NOEXEC, std::ptr::null()) };
+        // SAFETY: reading errno.
+        if r != -1 || unsafe { *libc::__errno_location() } != libc::EPERM {
+            return 11;
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    let (absent, code) = in_child(|| {
+        // SAFETY: raw syscalls with valid C strings, in the child; the
+        // private namespace keeps the host clean should the mount succeed.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 || libc::chdir(cwd.as_ptr()) != 0 {
+                return 20;
+            }
+            let r = libc::mount(fstype.as_ptr(), missing.as_ptr(), fstype.as_ptr(), libc::MS_RDONLY, std::ptr::null());
+            if r != -1 || *libc::__errno_location() != libc::ENOENT {
+                return 21;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+
+    let of = |c: &Captured, pid: u32| c.record.header.event == EventType::KernelMount && c.record.header.tgid == pid;
+    let d = cap.wait_for("denied mount", WAIT, |c| of(c, denied));
+    let Event::Mount(m) = &d.record.event else { unreachable!() };
+    assert_eq!(m.sys.errno(), Some(libc::EPERM));
+    assert_eq!(m.flags, libc::MS_NOSUID | libc::MS_NOEXEC);
+    let l = &d.log.attributes;
+    assert_eq!(d.log.event_name, "vigil.kernel.mount");
+    assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(-i64::from(libc::EPERM)));
+    assert_eq!(str_attr(l, "vigil.mount.source"), Some("vigil-denied"));
+    assert_eq!(str_attr(l, "vigil.mount.fstype"), Some("tmpfs"));
+    assert_eq!(str_attr(l, "vigil.mount.target"), dir.to_str());
+    assert_eq!(str_array_attr(l, "vigil.mount.flag_names").unwrap(), ["MS_NOSUID", "MS_NOEXEC"]);
+
+    let a = cap.wait_for("mount on a missing target", WAIT, |c| of(c, absent));
+    let Event::Mount(m) = &a.record.event else { unreachable!() };
+    assert_eq!(m.sys.errno(), Some(libc::ENOENT));
+    assert_eq!(m.flags, libc::MS_RDONLY);
+    let l = &a.log.attributes;
+    assert_eq!(str_attr(l, "error.type"), Some("ENOENT"));
+    assert_eq!(str_attr(l, "vigil.mount.target"), dir.join("missing/mnt").to_str(), "made absolute with the cwd");
+    assert_eq!(str_attr(l, "vigil.mount.source"), Some("tmpfs"));
+    assert_eq!(str_array_attr(l, "vigil.mount.flag_names").unwrap(), ["MS_RDONLY"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// PTRACE_ATTACH to a root process by nobody: EPERM, with the target and
+/// its executable.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn denied_ptrace_attach_names_the_target() {
+    let mut cap = Capture::start_default();
+    let mut target = std::process::Command::new("/bin/sleep").arg("5").spawn().unwrap();
+    let tpid = target.id();
+    cap.wait_for("the target's exec", WAIT, |c| super::is_exec_of(c, tpid));
+    let (pid, code) = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        // SAFETY: a raw ptrace request, in the child.
+        unsafe {
+            if libc::syscall(libc::SYS_ptrace, libc::PTRACE_ATTACH, tpid, 0, 0) != -1 || *libc::__errno_location() != libc::EPERM {
+                return 11;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    target.kill().unwrap();
+    target.wait().unwrap();
+
+    let rec = cap.wait_for("ptrace record", WAIT, |c| c.record.header.event == EventType::KernelPtrace && c.record.header.tgid == pid);
+    let Event::Ptrace(p) = &rec.record.event else { unreachable!() };
+    assert_eq!((p.request, p.target_pid), (16, tpid));
+    assert_eq!(p.sys.ret, -i64::from(libc::EPERM));
+    let l = &rec.log.attributes;
+    assert_eq!(rec.log.event_name, "vigil.kernel.ptrace");
+    assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(-i64::from(libc::EPERM)));
+    assert_eq!(str_attr(l, "vigil.ptrace.request_name"), Some("PTRACE_ATTACH"));
+    assert_eq!(int_attr(l, "vigil.ptrace.request"), Some(16));
+    assert_eq!(int_attr(l, "vigil.ptrace.target.pid"), Some(i64::from(tpid)));
+    let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+    assert_eq!(str_attr(l, "vigil.ptrace.target.executable.path"), sleep.to_str());
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("ptrace"));
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_ptrace"));
 }

@@ -40,6 +40,36 @@ fn is_exit_of(c: &Captured, pid: u32) -> bool {
     matches!(c.record.event, Event::Exit(_)) && c.record.header.tgid == pid
 }
 
+/// Fork; the child runs `f` (raw syscalls only: async-signal-safe) and
+/// exits with its result; the parent reaps it. Returns (pid, exit code).
+fn in_child(f: impl FnOnce() -> i32) -> (u32, i32) {
+    // SAFETY: the child only makes raw system calls and _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = f();
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    assert!(pid > 0);
+    let mut status = 0;
+    // SAFETY: our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status), "status {status:#x}");
+    (pid as u32, libc::WEXITSTATUS(status))
+}
+
+/// In a child of [`in_child`]: become nobody (uid and gid 65534, no
+/// supplementary groups, hence no capabilities) with raw syscalls, which
+/// act on the whole (single-threaded) child. False if a step failed.
+fn become_nobody() -> bool {
+    // SAFETY: raw syscalls with no pointer arguments but a NULL group list.
+    unsafe {
+        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) == 0
+            && libc::syscall(libc::SYS_setresgid, 65534, 65534, 65534) == 0
+            && libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534) == 0
+    }
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vigil-priv-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

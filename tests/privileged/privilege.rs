@@ -1,30 +1,12 @@
 //! Privilege events: credential and namespace changes, done for real in a
 //! forked child (the test process itself keeps its credentials).
 
-use super::WAIT;
+use super::{in_child, WAIT};
 use std::os::unix::fs::MetadataExt;
 use vigil::abi::{EventType, LANE_CRITICAL};
 use vigil::decode::Event;
 use vigil_tests::attrs::{int_attr, str_array_attr, str_attr};
 use vigil_tests::capture::{Capture, Captured};
-
-/// Fork; the child runs `f` (raw syscalls only: async-signal-safe) and
-/// exits with its result; the parent reaps it. Returns (pid, exit code).
-fn in_child(f: impl FnOnce() -> i32) -> (u32, i32) {
-    // SAFETY: the child only makes raw system calls and _exit.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let code = f();
-        // SAFETY: ends the child without running the parent's destructors.
-        unsafe { libc::_exit(code) };
-    }
-    assert!(pid > 0);
-    let mut status = 0;
-    // SAFETY: our child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status), "status {status:#x}");
-    (pid as u32, libc::WEXITSTATUS(status))
-}
 
 fn records(cap: &mut Capture, event: EventType, pid: u32, n: usize) -> Vec<Captured> {
     let deadline = std::time::Instant::now() + WAIT;

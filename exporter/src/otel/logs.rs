@@ -573,7 +573,7 @@ fn format_hook_name(kind: Option<crate::abi::HookKind>, syscall: u32, event: cra
         }
     }
     match kind {
-        Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{name}").into(),
+        Some(HookKind::SyscallTp) => format!("tracepoint/syscalls/sys_exit_{}", crate::abi::syscall_tracepoint_name(name)).into(),
         Some(HookKind::RawSyscall) => format!("tp_btf/sys_exit({name})").into(),
         Some(
             k @ (HookKind::TpBtf
@@ -1569,6 +1569,27 @@ mod tests {
         assert_eq!(hook_name(Some(HookKind::IoUringOverflow), 2, EventType::FileOpen), "tp_btf/io_uring_cqe_overflow(openat)");
         assert_eq!(hook_name(Some(HookKind::Lsm), 6, EventType::FileUnlink), "lsm/path_unlink");
         assert_eq!(hook_name(Some(HookKind::SyscallTp), 99, EventType::FileOpen), "tracepoint/syscalls/sys_exit_unknown");
+    }
+
+    /// A syscall tracepoint's hook name is the attach point of an emitting
+    /// program in the hook table, for every syscall the probes report
+    /// (umount2's tracepoint is sys_exit_umount).
+    #[test]
+    fn syscall_tracepoint_hook_names_are_attach_points() {
+        use crate::abi::{HookKind, SYSCALLS};
+        use crate::probes::hooks::{Role, HOOKS};
+        for (id, name) in SYSCALLS {
+            let emitting = |h: &&crate::probes::hooks::Hook| h.kind == HookKind::SyscallTp && h.role == Role::Emit;
+            let Some(hook) =
+                HOOKS.iter().filter(emitting).find(|h| format_hook_name(Some(HookKind::SyscallTp), *id, h.event) == h.attach_point)
+            else {
+                panic!(
+                    "{name}: no syscall tracepoint program is named {}",
+                    format_hook_name(Some(HookKind::SyscallTp), *id, crate::abi::EventType::Exec)
+                );
+            };
+            assert_eq!(hook_name(Some(HookKind::SyscallTp), *id, hook.event), hook.attach_point, "{name}");
+        }
     }
 
     /// Escaping a path once and taking the basename of the escaped text
