@@ -96,7 +96,11 @@ pub struct ProbesConfig {
     pub wakeup_every: u32,
     /// How often the ring buffers are drained while records arrive, in
     /// milliseconds (records submitted without a wake-up wait at most this
-    /// long). Default 10.
+    /// long; the export batch waits up to `export.batch_timeout_ms`, 200,
+    /// anyway).
+    /// Default 25: each drain wakes the pipeline's threads, and at a steady
+    /// few thousand records a second 10 ms cost ~30% more of vigil's CPU
+    /// (docs/performance.md).
     pub poll_interval_ms: u64,
     /// The longest drain interval when the rings are idle, in milliseconds:
     /// after each drain that found nothing the interval doubles, from
@@ -163,7 +167,7 @@ impl Default for ProbesConfig {
             ringbuf_kib: 8192,
             bulk_ringbuf_kib: 8192,
             wakeup_every: 1024,
-            poll_interval_ms: 10,
+            poll_interval_ms: 25,
             idle_poll_interval_ms: 100,
             path_max_bytes: crate::abi::PATH_MAX as u32,
             file: true,
