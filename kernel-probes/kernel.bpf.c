@@ -40,6 +40,38 @@ int kernel_bpf_enter(struct trace_event_raw_sys_enter *ctx)
 			    bpf_core_field_offset(union bpf_attr, member));	\
 	__v; })
 
+/* A program's kernel description into @r. */
+static __always_inline void vigil_bpf_prog_of(struct vigil_bpf *r, struct bpf_prog *prog)
+{
+	r->obj_source = VIGIL_PATH_SRC_OBJECT;
+	r->prog_type = BPF_CORE_READ(prog, type);
+	r->insn_cnt = BPF_CORE_READ(prog, len);
+	r->obj_id = BPF_CORE_READ(prog, aux, id);
+	BPF_CORE_READ_INTO(&r->name, prog, aux, name);
+}
+
+#define VIGIL_ANON_INODE_FS_MAGIC 0x09041934
+
+/* The program behind descriptor @fd when it is one, else NULL. A program's
+ * descriptor is an anonymous inode file named "bpf-prog" (bpf_prog_fops is
+ * not in kallsyms without CONFIG_KALLSYMS_ALL, so the file's operations can
+ * not be compared); nothing else on anon_inodefs has that name. */
+static __always_inline struct bpf_prog *vigil_bpf_prog_fd(long fd)
+{
+	struct file *f = vigil_fd_file(fd);
+	const unsigned char *name;
+	char n[12] = {};
+
+	if (!f || BPF_CORE_READ(f, f_inode, i_sb, s_magic) != VIGIL_ANON_INODE_FS_MAGIC)
+		return NULL;
+	name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(n, sizeof(n), name) != 9 ||
+	    n[0] != 'b' || n[1] != 'p' || n[2] != 'f' || n[3] != '-' || n[4] != 'p' ||
+	    n[5] != 'r' || n[6] != 'o' || n[7] != 'g')
+		return NULL;
+	return BPF_CORE_READ(f, private_data);
+}
+
 SEC("tracepoint/syscalls/sys_exit_bpf")
 int kernel_bpf_exit(struct trace_event_raw_sys_exit *ctx)
 {
@@ -63,12 +95,8 @@ int kernel_bpf_exit(struct trace_event_raw_sys_exit *ctx)
 	if (file && r.cmd == VIGIL_BPF_PROG_LOAD) {
 		struct bpf_prog *prog = BPF_CORE_READ(file, private_data);
 
-		r.obj_source = VIGIL_PATH_SRC_OBJECT;
-		r.prog_type = BPF_CORE_READ(prog, type);
+		vigil_bpf_prog_of(&r, prog);
 		r.attach_type = BPF_CORE_READ(prog, expected_attach_type);
-		r.insn_cnt = BPF_CORE_READ(prog, len);
-		r.obj_id = BPF_CORE_READ(prog, aux, id);
-		BPF_CORE_READ_INTO(&r.name, prog, aux, name);
 	} else if (file) {
 		struct bpf_map *map = BPF_CORE_READ(file, private_data);
 
@@ -91,12 +119,32 @@ int kernel_bpf_exit(struct trace_event_raw_sys_exit *ctx)
 			bpf_probe_read_user(r.name, sizeof(r.name), uattr +
 				bpf_core_field_offset(union bpf_attr, map_name));
 			break;
-		case VIGIL_BPF_PROG_ATTACH:
+		/* The attached program: PROG_ATTACH names it by a descriptor
+		 * (looked up now, in the caller's table, and taken only when it
+		 * is a program); LINK_CREATE and RAW_TRACEPOINT_OPEN return a
+		 * link that holds it. The attach type stays the argument's. */
+		case VIGIL_BPF_PROG_ATTACH: {
+			struct bpf_prog *prog = vigil_bpf_prog_fd(VIGIL_ATTR_U32(uattr, attach_bpf_fd));
+
 			r.attach_type = VIGIL_ATTR_U32(uattr, attach_type);
+			if (prog)
+				vigil_bpf_prog_of(&r, prog);
 			break;
+		}
 		case VIGIL_BPF_LINK_CREATE:
-			r.attach_type = VIGIL_ATTR_U32(uattr, link_create.attach_type);
+		case VIGIL_BPF_RAW_TRACEPOINT_OPEN: {
+			struct file *lf = ret >= 0 ? vigil_fd_file(ret) : NULL;
+			struct bpf_link *link = lf ? BPF_CORE_READ(lf, private_data) : NULL;
+			struct bpf_prog *prog = link ? BPF_CORE_READ(link, prog) : NULL;
+
+			if (r.cmd == VIGIL_BPF_LINK_CREATE)
+				r.attach_type = VIGIL_ATTR_U32(uattr, link_create.attach_type);
+			if (prog)
+				vigil_bpf_prog_of(&r, prog);
+			else if (r.cmd == VIGIL_BPF_RAW_TRACEPOINT_OPEN)
+				r.obj_source = VIGIL_PATH_SRC_NONE;
 			break;
+		}
 		default:
 			r.obj_source = VIGIL_PATH_SRC_NONE;
 			break;

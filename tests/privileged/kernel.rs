@@ -87,6 +87,91 @@ fn loading_a_bpf_program_and_map_is_reported() {
     }
 }
 
+/// bpf(2) with a 128-byte attribute.
+fn bpf(cmd: i64, attr: &[u8; 128]) -> i64 {
+    // SAFETY: the attribute outlives the call; its pointers are the caller's.
+    unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_ptr(), attr.len()) }
+}
+
+/// Attaching a program names the program attached, from the kernel: by
+/// PROG_ATTACH's descriptor and by the link LINK_CREATE returns.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn attaching_a_bpf_program_names_the_program() {
+    const MOV_R0_1: [u8; 8] = [0xb7, 0, 0, 0, 1, 0, 0, 0];
+    let mut cap = Capture::start_default();
+    let tid = gettid();
+    // A cgroup skb program that lets everything through, for a fresh cgroup.
+    let license = CString::new("GPL").unwrap();
+    let insns = [MOV_R0_1, EXIT];
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&8u32.to_ne_bytes()); // BPF_PROG_TYPE_CGROUP_SKB
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    attr[48..58].copy_from_slice(b"vigil_tatt");
+    let prog = bpf(5, &attr);
+    assert!(prog >= 0, "cgroup skb program loads: {}", std::io::Error::last_os_error());
+    let root = vigil::procfs::cgroup2_root().expect("a cgroup2 hierarchy is mounted");
+    let cg = root.join(format!("vigil-bpf-attach-{}", std::process::id()));
+    let _ = std::fs::remove_dir(&cg);
+    std::fs::create_dir(&cg).unwrap();
+    let cgf = std::fs::File::open(&cg).unwrap();
+    let mut at = [0u8; 128];
+    at[0..4].copy_from_slice(&(cgf.as_raw_fd() as u32).to_ne_bytes()); // target_fd
+    at[4..8].copy_from_slice(&(prog as u32).to_ne_bytes()); // attach_bpf_fd
+    at[8..12].copy_from_slice(&1u32.to_ne_bytes()); // BPF_CGROUP_INET_EGRESS
+    at[12..16].copy_from_slice(&2u32.to_ne_bytes()); // BPF_F_ALLOW_MULTI
+    assert_eq!(bpf(8, &at), 0, "PROG_ATTACH: {}", std::io::Error::last_os_error());
+    let mut lc = [0u8; 128];
+    lc[0..4].copy_from_slice(&(prog as u32).to_ne_bytes()); // prog_fd
+    lc[4..8].copy_from_slice(&(cgf.as_raw_fd() as u32).to_ne_bytes()); // target_fd
+    lc[8..12].copy_from_slice(&0u32.to_ne_bytes()); // BPF_CGROUP_INET_INGRESS
+    let link = bpf(28, &lc);
+    assert!(link >= 0, "LINK_CREATE: {}", std::io::Error::last_os_error());
+    // Not a program: a PROG_ATTACH naming the cgroup's own descriptor fails
+    // and names no program.
+    let mut bad = at;
+    bad[4..8].copy_from_slice(&(cgf.as_raw_fd() as u32).to_ne_bytes());
+    assert_eq!(bpf(8, &bad), -1);
+    // Clean up: the link goes with its descriptor, the attachment by PROG_DETACH.
+    // SAFETY: our descriptor.
+    unsafe { libc::close(link as i32) };
+    let mut detach = at;
+    detach[12..16].copy_from_slice(&0u32.to_ne_bytes());
+    assert_eq!(bpf(9, &detach), 0, "PROG_DETACH: {}", std::io::Error::last_os_error());
+    // SAFETY: our descriptor.
+    unsafe { libc::close(prog as i32) };
+    drop(cgf);
+    std::fs::remove_dir(&cg).unwrap();
+
+    let loaded = cap.wait_for("prog_load", WAIT, |c| {
+        of_thread(c, EventType::KernelBpf, tid) && matches!(&c.record.event, Event::Bpf(b) if b.cmd == 5 && b.name == b"vigil_tatt")
+    });
+    let id = int_attr(&loaded.log.attributes, "vigil.bpf.id").expect("the program's id");
+    let cmd_is = |c: &Captured, cmd: u32, ok: bool| {
+        of_thread(c, EventType::KernelBpf, tid) && matches!(&c.record.event, Event::Bpf(b) if b.cmd == cmd && (b.sys.ret >= 0) == ok)
+    };
+    for (cmd, what, attach_type, ret) in [(8u32, "prog_attach", 1, 0), (28, "link_create", 0, link)] {
+        let r = cap.wait_for(what, WAIT, |c| cmd_is(c, cmd, true));
+        let l = &r.log.attributes;
+        assert_eq!(str_attr(l, "vigil.bpf.command"), Some(what));
+        assert_eq!(int_attr(l, "vigil.bpf.attach_type"), Some(attach_type));
+        assert_eq!(str_attr(l, "vigil.bpf.source"), Some("kernel_object"), "{what}");
+        assert_eq!(str_attr(l, "vigil.bpf.program.type"), Some("cgroup_skb"), "{what}");
+        assert_eq!(str_attr(l, "vigil.bpf.name"), Some("vigil_tatt"), "{what}");
+        assert_eq!(int_attr(l, "vigil.bpf.id"), Some(id), "{what}");
+        assert_eq!(int_attr(l, "vigil.bpf.program.instructions"), Some(2));
+        assert_eq!(int_attr(l, "vigil.syscall.return"), Some(ret));
+    }
+    let refused = cap.wait_for("refused prog_attach", WAIT, |c| cmd_is(c, 8, false));
+    let l = &refused.log.attributes;
+    assert!(str_attr(l, "error.type").is_some());
+    assert_eq!(str_attr(l, "vigil.bpf.source"), Some("syscall_argument"), "a cgroup is no program");
+    assert_eq!(str_attr(l, "vigil.bpf.name"), None);
+    assert_eq!(str_attr(l, "vigil.bpf.program.type"), None);
+}
+
 #[test]
 #[ignore = "needs root: run by ci/test.sh"]
 fn module_load_attempts_are_reported_with_file_and_outcome() {

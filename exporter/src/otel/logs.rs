@@ -1176,9 +1176,19 @@ fn bpf_attrs(a: &mut Attrs, h: &Header, b: &BpfEvent, proc: ProcContext<'_>) -> 
             a.str(&key::VIGIL_BPF_MAP_TYPE, &t);
             format!(" {t} map")
         }
-        8 | 28 => {
-            a.int(&key::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
-            String::new()
+        // Attaching: the attach type as passed, and the program attached
+        // when the kernel object was found (name, id and these).
+        8 | 17 | 28 => {
+            if b.cmd != 17 {
+                a.int(&key::VIGIL_BPF_ATTACH_TYPE, b.attach_type);
+            }
+            if b.source == crate::decode::PathSource::KernelObject {
+                let t = table_name(BPF_PROG_TYPES, b.prog_type);
+                a.str(&key::VIGIL_BPF_PROGRAM_TYPE, &t).int(&key::VIGIL_BPF_INSTRUCTIONS, b.insn_cnt);
+                format!(" of {t} program")
+            } else {
+                String::new()
+            }
         }
         _ => String::new(),
     };
