@@ -182,3 +182,153 @@ fn unshare_and_setns_report_namespaces_before_and_after() {
     assert_eq!(s.new_ns[1], uts, "back in the original UTS namespace");
     assert_eq!(str_array_attr(&recs[1].log.attributes, "vigil.namespace.changed").unwrap(), ["uts"]);
 }
+
+/// The `pid`'s `event` records in kernel order (lane sequence), up to and
+/// including the first one `marker` matches: waiting for a later record
+/// makes "nothing was reported in between" something a test can check.
+fn records_until(cap: &mut Capture, event: EventType, pid: u32, marker: impl Fn(&Captured) -> bool) -> Vec<Captured> {
+    let ours = |c: &Captured| c.record.header.event == event && c.record.header.tgid == pid;
+    cap.wait_for("marker record", WAIT, |c| ours(c) && marker(c));
+    let mut recs = cap.all_matching(std::time::Duration::from_millis(20), ours);
+    recs.sort_by_key(|c| c.record.header.seq);
+    let end = recs.iter().position(&marker).unwrap();
+    recs.truncate(end + 1);
+    recs
+}
+
+fn syscall_of(c: &Captured) -> &str {
+    str_attr(&c.log.attributes, "vigil.syscall").unwrap()
+}
+
+fn cred_change(c: &Captured) -> &vigil::decode::CredChangeEvent {
+    let Event::CredChange(e) = &c.record.event else { panic!("not a credential change: {:?}", c.record.event) };
+    e
+}
+
+/// (real, effective, saved) ids of this process.
+fn own_ids() -> ([u32; 3], [u32; 3]) {
+    let (mut u, mut g) = ([0u32; 3], [0u32; 3]);
+    // SAFETY: three valid out-pointers each.
+    unsafe {
+        libc::getresuid(&mut u[0], &mut u[1], &mut u[2]);
+        libc::getresgid(&mut g[0], &mut g[1], &mut g[2]);
+    }
+    (u, g)
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn setgid_setregid_and_setreuid_carry_old_and_new_credentials() {
+    let mut cap = Capture::start_default();
+    let (uids, gids) = own_ids();
+    assert_eq!(uids, [0, 0, 0], "run as root");
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls on this child.
+        unsafe {
+            // Privileged: every gid.
+            if libc::syscall(libc::SYS_setgid, 1000) != 0 {
+                return 60;
+            }
+            // A new real gid also sets the saved gid to the new effective.
+            if libc::syscall(libc::SYS_setregid, 2000, 3000) != 0 {
+                return 61;
+            }
+            // Real uid only: euid stays 0, so do the capabilities; the saved
+            // uid becomes the (unchanged) effective one.
+            if libc::syscall(libc::SYS_setreuid, 4000, -1) != 0 {
+                return 62;
+            }
+            // Effective uid too: no uid is 0 any more, capabilities go.
+            if libc::syscall(libc::SYS_setreuid, -1, 5000) != 0 {
+                return 63;
+            }
+            // Unprivileged now: refused.
+            if libc::syscall(libc::SYS_setreuid, 0, 0) != -1 {
+                return 64;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    let recs = records_until(&mut cap, EventType::PrivilegeCredChange, pid, |c| {
+        syscall_of(c) == "setreuid" && cred_change(c).sys.ret != 0
+    });
+    let calls: Vec<_> = recs.iter().map(syscall_of).collect();
+    assert_eq!(calls, ["setgid", "setregid", "setreuid", "setreuid", "setreuid"]);
+    let gid4 = |c: &vigil::abi::RawCreds| (c.gid, c.egid, c.sgid, c.fsgid);
+    let uid4 = |c: &vigil::abi::RawCreds| (c.uid, c.euid, c.suid, c.fsuid);
+
+    let g = cred_change(&recs[0]);
+    assert_eq!(g.sys.ret, 0);
+    assert_eq!(g.requested, [1000]);
+    assert_eq!(gid4(&g.old_creds), (gids[0], gids[1], gids[2], gids[1]));
+    assert_eq!(gid4(&g.new_creds), (1000, 1000, 1000, 1000));
+    assert_eq!(uid4(&g.new_creds), (0, 0, 0, 0));
+    assert_eq!(g.old_caps, g.new_caps);
+    let l = &recs[0].log.attributes;
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_setgid"));
+    assert_eq!(str_attr(l, "error.type"), None);
+    assert_eq!(str_array_attr(l, "vigil.privilege.requested").unwrap(), ["1000"]);
+    let want_changed: Vec<&str> = [("gid", gids[0]), ("egid", gids[1]), ("sgid", gids[2]), ("fsgid", gids[1])]
+        .into_iter()
+        .filter(|(_, v)| *v != 1000)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), want_changed);
+    assert_eq!(int_attr(l, "vigil.privilege.old.gid"), Some(i64::from(gids[0])));
+    assert_eq!(int_attr(l, "vigil.privilege.new.gid"), Some(1000));
+    assert_eq!(int_attr(l, "vigil.privilege.new.fsgid"), Some(1000));
+
+    let rg = cred_change(&recs[1]);
+    assert_eq!(rg.sys.ret, 0);
+    assert_eq!(rg.requested, [2000, 3000]);
+    assert_eq!(gid4(&rg.old_creds), (1000, 1000, 1000, 1000));
+    assert_eq!(gid4(&rg.new_creds), (2000, 3000, 3000, 3000));
+    let l = &recs[1].log.attributes;
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_setregid"));
+    assert_eq!(str_array_attr(l, "vigil.privilege.requested").unwrap(), ["2000", "3000"]);
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), ["gid", "egid", "sgid", "fsgid"]);
+    assert_eq!(int_attr(l, "vigil.privilege.old.egid"), Some(1000));
+    assert_eq!(int_attr(l, "vigil.privilege.new.egid"), Some(3000));
+    assert_eq!(int_attr(l, "vigil.privilege.new.sgid"), Some(3000));
+
+    let ru = cred_change(&recs[2]);
+    assert_eq!(ru.sys.ret, 0);
+    assert_eq!(ru.requested, [4000, u32::MAX]);
+    assert_eq!(uid4(&ru.old_creds), (0, 0, 0, 0));
+    assert_eq!(uid4(&ru.new_creds), (4000, 0, 0, 0));
+    assert_eq!(ru.old_caps, ru.new_caps, "euid 0 keeps the capabilities");
+    let l = &recs[2].log.attributes;
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_setreuid"));
+    assert_eq!(str_array_attr(l, "vigil.privilege.requested").unwrap(), ["4000", "-1"]);
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), ["uid"]);
+    assert_eq!(int_attr(l, "vigil.privilege.old.uid"), Some(0));
+    assert_eq!(int_attr(l, "vigil.privilege.new.uid"), Some(4000));
+
+    let re = cred_change(&recs[3]);
+    assert_eq!(re.sys.ret, 0);
+    assert_eq!(re.requested, [u32::MAX, 5000]);
+    assert_eq!(uid4(&re.old_creds), (4000, 0, 0, 0));
+    assert_eq!(uid4(&re.new_creds), (4000, 5000, 5000, 5000));
+    assert_ne!(re.old_caps.permitted, 0);
+    assert_eq!((re.new_caps.effective, re.new_caps.permitted), (0, 0), "no uid 0 left");
+    assert_eq!(re.new_caps.inheritable, re.old_caps.inheritable);
+    let l = &recs[3].log.attributes;
+    assert_eq!(str_array_attr(l, "vigil.privilege.requested").unwrap(), ["-1", "5000"]);
+    let mut want = vec!["euid", "suid", "fsuid", "cap_effective", "cap_permitted"];
+    if re.old_caps.effective == 0 {
+        want.retain(|f| *f != "cap_effective");
+    }
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), want);
+    assert_eq!(int_attr(l, "vigil.privilege.new.euid"), Some(5000));
+    assert_eq!(int_attr(l, "vigil.privilege.new.cap_permitted"), Some(0));
+
+    let denied = cred_change(&recs[4]);
+    assert_eq!(denied.sys.errno(), Some(libc::EPERM));
+    assert_eq!(denied.requested, [0, 0]);
+    assert_eq!(denied.old_creds, denied.new_creds);
+    let l = &recs[4].log.attributes;
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(-i64::from(libc::EPERM)));
+    assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), Vec::<String>::new());
+}
