@@ -28,6 +28,21 @@ static __always_inline int vigil_same_creds(const struct vigil_creds *a,
 	       a->sgid == b->sgid && a->fsgid == b->fsgid;
 }
 
+/*
+ * setfsuid/setfsgid never return an errno: they return the previous fs id
+ * (as the caller's user namespace sees it) and leave it unchanged when they
+ * refuse the new one. Called only when nothing changed: the call was then a
+ * refusal unless it asked for no change, either with -1 (a query, which
+ * make_kuid() turns into an invalid id) or with the id it already had
+ * (the returned previous id: same namespace as the argument, so this
+ * holds inside user namespaces too). The exporter applies the same rule
+ * (CredChangeEvent::fs_id_refused) to report error.type EPERM.
+ */
+static __always_inline int vigil_fsid_refused(long ret, __u32 requested)
+{
+	return requested != (__u32)-1 && requested != (__u32)ret;
+}
+
 /* State kept at entry, in struct vigil_stash.data. */
 struct vigil_cred_state {
 	struct vigil_creds creds;
@@ -77,14 +92,21 @@ static __always_inline int vigil_cred_exit(__u32 sys, long ret, const int nids)
 	__builtin_memcpy(&r.old_caps, &cs->caps, sizeof(r.old_caps));
 	vigil_fill_creds(t, &r.new_creds);
 	vigil_read_caps(BPF_CORE_READ(t, cred), &r.new_caps);
-	/* In-kernel filter: a successful call that changed nothing (e.g.
-	 * setresuid(-1, -1, -1), or setfsuid() used to query) is not a
-	 * privilege change; failures are always reported. */
-	if (ret == 0 && vigil_same_creds(&r.old_creds, &r.new_creds) &&
+	/* In-kernel filter: a call that changed nothing is not a privilege
+	 * change unless it failed. Most of these syscalls fail with an errno
+	 * (ret < 0: always reported; setresuid(-1, -1, -1) returns 0 and is
+	 * dropped). setfsuid/setfsgid never do: see vigil_fsid_refused(). */
+	if (vigil_same_creds(&r.old_creds, &r.new_creds) &&
 	    r.old_caps.effective == r.new_caps.effective &&
 	    r.old_caps.permitted == r.new_caps.permitted &&
-	    r.old_caps.inheritable == r.new_caps.inheritable)
-		return 0;
+	    r.old_caps.inheritable == r.new_caps.inheritable) {
+		if (sys == VIGIL_SYS_SETFSUID || sys == VIGIL_SYS_SETFSGID) {
+			if (!vigil_fsid_refused(ret, r.requested[0]))
+				return 0;
+		} else if (ret == 0) {
+			return 0;
+		}
+	}
 	vigil_current_comm(r.comm);
 	vigil_emit(&r, sizeof(r), VIGIL_EV_PRIVILEGE_CRED_CHANGE);
 	return 0;

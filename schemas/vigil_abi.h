@@ -382,7 +382,9 @@ struct vigil_caps {
  */
 struct vigil_cred_change {
 	struct vigil_hdr hdr;
-	__s64 ret;
+	__s64 ret;           /* setfsuid/setfsgid: the previous fs id (they
+			      * never return an errno; a refusal leaves the
+			      * id unchanged) */
 	__u32 syscall;
 	__u32 hook;
 	__u32 requested[3];  /* the id arguments (4294967295: -1, unchanged) */

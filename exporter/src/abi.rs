@@ -355,6 +355,11 @@ pub const SYSCALLS: &[(u32, &str)] = &[
     (80, "memfd_create"),
 ];
 
+/// `VIGIL_SYS_SETFSUID`: returns the previous fsuid, never an errno.
+pub const SYS_SETFSUID: u32 = 54;
+/// `VIGIL_SYS_SETFSGID`: returns the previous fsgid, never an errno.
+pub const SYS_SETFSGID: u32 = 55;
+
 /// `enum vigil_ns_index`: namespace names in index order.
 pub const NAMESPACES: [&str; NS_MAX] = ["mnt", "uts", "ipc", "pid", "net", "time", "cgroup", "user"];
 /// `VIGIL_NS_MAX`.

@@ -361,6 +361,27 @@ pub struct CredChangeEvent {
     pub new_caps: RawCaps,
 }
 
+impl CredChangeEvent {
+    /// Whether a setfsuid/setfsgid call refused the id it was asked for.
+    ///
+    /// These two syscalls never return an errno: they return the previous
+    /// fs id (in the caller's user namespace) and leave it unchanged when
+    /// the new one is not allowed. A call is a refusal when the fs id did
+    /// not change although a real id (not -1, a query) other than the
+    /// previous one was asked for. The probes apply the same rule to decide
+    /// whether an unchanged call is reported (`vigil_fsid_refused`).
+    pub fn fs_id_refused(&self) -> bool {
+        let (old, new) = match self.sys.syscall {
+            abi::SYS_SETFSUID => (self.old_creds.fsuid, self.new_creds.fsuid),
+            abi::SYS_SETFSGID => (self.old_creds.fsgid, self.new_creds.fsgid),
+            _ => return false,
+        };
+        let Some(&asked) = self.requested.first() else { return false };
+        // The kernel returns a uid_t/gid_t widened to long.
+        old == new && asked != u32::MAX && i64::from(asked) != self.sys.ret
+    }
+}
+
 /// `vigil.privilege.namespace`: unshare, setns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceEvent {

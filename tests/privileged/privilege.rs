@@ -250,9 +250,7 @@ fn setgid_setregid_and_setreuid_carry_old_and_new_credentials() {
         0
     });
     assert_eq!(code, 0, "child step failed");
-    let recs = records_until(&mut cap, EventType::PrivilegeCredChange, pid, |c| {
-        syscall_of(c) == "setreuid" && cred_change(c).sys.ret != 0
-    });
+    let recs = records_until(&mut cap, EventType::PrivilegeCredChange, pid, |c| syscall_of(c) == "setreuid" && cred_change(c).sys.ret != 0);
     let calls: Vec<_> = recs.iter().map(syscall_of).collect();
     assert_eq!(calls, ["setgid", "setregid", "setreuid", "setreuid", "setreuid"]);
     let gid4 = |c: &vigil::abi::RawCreds| (c.gid, c.egid, c.sgid, c.fsgid);
@@ -329,6 +327,177 @@ fn setgid_setregid_and_setreuid_carry_old_and_new_credentials() {
     assert_eq!(denied.old_creds, denied.new_creds);
     let l = &recs[4].log.attributes;
     assert_eq!(int_attr(l, "vigil.syscall.return"), Some(-i64::from(libc::EPERM)));
+    assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), Vec::<String>::new());
+}
+const CAP_CHOWN: u64 = 1 << 0;
+const CAP_DAC_OVERRIDE: u64 = 1 << 1;
+const CAP_SETUID: u64 = 1 << 7;
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn setfsuid_change_is_reported_and_a_query_is_not() {
+    let mut cap = Capture::start_default();
+    let (uids, _) = own_ids();
+    assert_eq!(uids, [0, 0, 0], "run as root");
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls on this child. setfsuid returns the previous
+        // fsuid, never an errno.
+        unsafe {
+            if libc::syscall(libc::SYS_setfsuid, 65534) != 0 {
+                return 30;
+            }
+            // A query (-1 is no valid id): nothing changes, the previous
+            // (non-zero) fsuid comes back. Not a privilege change.
+            if libc::syscall(libc::SYS_setfsuid, -1) != 65534 {
+                return 31;
+            }
+            // The marker: back to 0 (allowed: euid 0, CAP_SETUID).
+            if libc::syscall(libc::SYS_setfsuid, 0) != 65534 {
+                return 32;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    let recs =
+        records_until(&mut cap, EventType::PrivilegeCredChange, pid, |c| syscall_of(c) == "setfsuid" && cred_change(c).requested == [0]);
+    let calls: Vec<_> = recs.iter().map(|c| (syscall_of(c).to_owned(), cred_change(c).requested.clone())).collect();
+    assert_eq!(
+        calls,
+        [("setfsuid".to_owned(), vec![65534]), ("setfsuid".to_owned(), vec![0])],
+        "the setfsuid(-1) query between the two changes is not reported"
+    );
+
+    let c = cred_change(&recs[0]);
+    assert_eq!(c.sys.ret, 0, "the previous fsuid");
+    assert_eq!(c.sys.errno(), None);
+    assert_eq!((c.old_creds.uid, c.old_creds.euid, c.old_creds.suid, c.old_creds.fsuid), (0, 0, 0, 0));
+    assert_eq!((c.new_creds.uid, c.new_creds.euid, c.new_creds.suid, c.new_creds.fsuid), (0, 0, 0, 65534));
+    assert_eq!(c.old_creds.fsgid, c.new_creds.fsgid);
+    // A non-zero fsuid loses the file-system capabilities (CAP_FS_MASK).
+    assert_eq!(c.old_caps.effective & (CAP_CHOWN | CAP_DAC_OVERRIDE), CAP_CHOWN | CAP_DAC_OVERRIDE);
+    assert_eq!(c.new_caps.effective & (CAP_CHOWN | CAP_DAC_OVERRIDE), 0);
+    assert_eq!(c.new_caps.effective & CAP_SETUID, CAP_SETUID);
+    assert_eq!(c.new_caps.permitted, c.old_caps.permitted);
+    let l = &recs[0].log.attributes;
+    assert_eq!(recs[0].log.event_name, "vigil.privilege.cred_change");
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_setfsuid"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(0));
+    assert_eq!(str_attr(l, "error.type"), None);
+    assert_eq!(str_array_attr(l, "vigil.privilege.requested").unwrap(), ["65534"]);
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), ["fsuid", "cap_effective"]);
+    assert_eq!(int_attr(l, "vigil.privilege.old.fsuid"), Some(0));
+    assert_eq!(int_attr(l, "vigil.privilege.new.fsuid"), Some(65534));
+
+    let back = cred_change(&recs[1]);
+    assert_eq!(back.sys.ret, 65534, "the previous fsuid");
+    assert_eq!((back.old_creds.fsuid, back.new_creds.fsuid), (65534, 0));
+    assert_eq!(back.new_caps.effective, c.old_caps.effective, "file-system capabilities back");
+    let l = &recs[1].log.attributes;
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(65534));
+    assert_eq!(str_attr(l, "error.type"), None);
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), ["fsuid", "cap_effective"]);
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn a_refused_setfsuid_is_a_failure() {
+    let mut cap = Capture::start_default();
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls on this child.
+        unsafe {
+            // Every uid unprivileged: the capabilities go (no keepcaps).
+            if libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534) != 0 {
+                return 40;
+            }
+            // Refused (0 is none of our uids, no CAP_SETUID): the kernel
+            // returns the previous fsuid and changes nothing.
+            if libc::syscall(libc::SYS_setfsuid, 0) != 65534 {
+                return 41;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    let recs = records_until(&mut cap, EventType::PrivilegeCredChange, pid, |c| syscall_of(c) == "setfsuid");
+    let calls: Vec<_> = recs.iter().map(syscall_of).collect();
+    assert_eq!(calls, ["setresuid", "setfsuid"]);
+    let dropped = cred_change(&recs[0]);
+    assert_eq!(dropped.new_caps.effective, 0);
+    assert_eq!(dropped.new_caps.permitted, 0, "no CAP_SETUID left");
+
+    let r = cred_change(&recs[1]);
+    assert_eq!(r.sys.ret, 65534, "the previous fsuid, not an errno");
+    assert_eq!(r.requested, [0]);
+    assert_eq!((r.old_creds.fsuid, r.new_creds.fsuid), (65534, 65534), "fsuid unchanged");
+    assert_eq!(r.old_creds, r.new_creds);
+    assert_eq!(r.old_caps, r.new_caps);
+    let l = &recs[1].log.attributes;
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("setfsuid"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(65534), "the raw return value");
+    assert_eq!(str_attr(l, "error.type"), Some("EPERM"), "refusal derived from the credentials after the call");
+    assert_eq!(str_array_attr(l, "vigil.privilege.requested").unwrap(), ["0"]);
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), Vec::<String>::new());
+    assert_eq!(int_attr(l, "vigil.privilege.old.fsuid"), Some(65534));
+    assert_eq!(int_attr(l, "vigil.privilege.new.fsuid"), Some(65534));
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn setfsgid_change_query_and_refusal() {
+    let mut cap = Capture::start_default();
+    let (_, gids) = own_ids();
+    let fsgid = gids[1];
+    assert_ne!(fsgid, 65534);
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls on this child.
+        unsafe {
+            if libc::syscall(libc::SYS_setfsgid, 65534) != i64::from(fsgid) {
+                return 50;
+            }
+            // Query: not reported.
+            if libc::syscall(libc::SYS_setfsgid, -1) != 65534 {
+                return 51;
+            }
+            // Drop CAP_SETGID (every uid unprivileged; gids untouched).
+            if libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534) != 0 {
+                return 52;
+            }
+            // 12345 is none of our gids: refused.
+            if libc::syscall(libc::SYS_setfsgid, 12345) != 65534 {
+                return 53;
+            }
+        }
+        0
+    });
+    assert_eq!(code, 0, "child step failed");
+    let recs = records_until(&mut cap, EventType::PrivilegeCredChange, pid, |c| {
+        syscall_of(c) == "setfsgid" && cred_change(c).requested == [12345]
+    });
+    let calls: Vec<_> = recs.iter().map(syscall_of).collect();
+    assert_eq!(calls, ["setfsgid", "setresuid", "setfsgid"], "the setfsgid(-1) query is not reported");
+
+    let c = cred_change(&recs[0]);
+    assert_eq!(c.sys.ret, i64::from(fsgid), "the previous fsgid");
+    assert_eq!(c.requested, [65534]);
+    assert_eq!((c.old_creds.gid, c.old_creds.egid, c.old_creds.sgid, c.old_creds.fsgid), (gids[0], gids[1], gids[2], fsgid));
+    assert_eq!((c.new_creds.gid, c.new_creds.egid, c.new_creds.sgid, c.new_creds.fsgid), (gids[0], gids[1], gids[2], 65534));
+    assert_eq!(c.old_caps, c.new_caps, "a gid change leaves the capabilities alone");
+    let l = &recs[0].log.attributes;
+    assert_eq!(str_attr(l, "vigil.hook"), Some("tracepoint/syscalls/sys_exit_setfsgid"));
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(i64::from(fsgid)));
+    assert_eq!(str_attr(l, "error.type"), None);
+    assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), ["fsgid"]);
+    assert_eq!(int_attr(l, "vigil.privilege.old.fsgid"), Some(i64::from(fsgid)));
+    assert_eq!(int_attr(l, "vigil.privilege.new.fsgid"), Some(65534));
+
+    let r = cred_change(&recs[2]);
+    assert_eq!(r.sys.ret, 65534);
+    assert_eq!(r.requested, [12345]);
+    assert_eq!((r.old_creds.fsgid, r.new_creds.fsgid), (65534, 65534), "fsgid unchanged");
+    let l = &recs[2].log.attributes;
+    assert_eq!(int_attr(l, "vigil.syscall.return"), Some(65534));
     assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
     assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), Vec::<String>::new());
 }
