@@ -126,6 +126,28 @@ static __always_inline void vigil_read_ns(struct task_struct *t, __u32 *ns)
 	ns[VIGIL_NS_USER] = BPF_CORE_READ(t, cred, user_ns, ns.inum);
 }
 
+/* NSFS_MAGIC, include/uapi/linux/magic.h: the file system of
+ * /proc/<pid>/ns/<type> files (and of their bind mounts). */
+#define VIGIL_NSFS_MAGIC 0x6e736673
+
+/*
+ * The CLONE_NEW* type of the namespace the nsfs file @f refers to, 0 when
+ * @f is no namespace file (a pidfd, or no file). An nsfs inode's i_private
+ * is its struct ns_common (fs/nsfs.c: get_proc_ns()).
+ */
+static __always_inline __u32 vigil_nsfs_type(struct file *f)
+{
+	struct inode *i = f ? vigil_file_inode(f) : NULL;
+	struct super_block *sb;
+
+	if (!i)
+		return 0;
+	sb = vigil_kread(i, struct inode, i_sb);
+	if (!sb || vigil_kread(sb, struct super_block, s_magic) != VIGIL_NSFS_MAGIC)
+		return 0;
+	return vigil_ns_type((struct ns_common *)BPF_CORE_READ(i, i_private));
+}
+
 static __always_inline int vigil_ns_enter(__u32 sys, struct trace_event_raw_sys_enter *ctx,
 					  const int nargs)
 {
@@ -158,6 +180,20 @@ static __always_inline int vigil_ns_exit(__u32 sys, long ret)
 	} else {
 		r.fd = -1;
 		r.flags = st.args[0];
+	}
+	/* setns(fd, 0) joins whatever namespace fd is (runc, nsenter): the
+	 * flags name nothing, the namespace file does. Read at exit, from
+	 * the descriptor the kernel used; a pidfd (which needs the flags) or
+	 * a descriptor closed meanwhile leaves the flags. */
+	r.types = r.flags;
+	r.types_source = VIGIL_PATH_SRC_ARG;
+	if (sys == VIGIL_SYS_SETNS) {
+		__u32 type = vigil_nsfs_type(vigil_fd_file(r.fd));
+
+		if (type) {
+			r.types = type;
+			r.types_source = VIGIL_PATH_SRC_OBJECT;
+		}
 	}
 	__builtin_memcpy(r.old_ns, st.data, sizeof(r.old_ns));
 	vigil_read_ns(t, r.new_ns);

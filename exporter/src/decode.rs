@@ -391,6 +391,12 @@ pub struct NamespaceEvent {
     pub flags: u32,
     /// setns: the namespace descriptor.
     pub fd: Option<i32>,
+    /// CLONE_NEW* bits of the namespaces concerned: setns on a namespace
+    /// file, that namespace's type; otherwise the flags.
+    pub types: u32,
+    /// Where `types` comes from: the namespace file (kernel object) or the
+    /// flags (syscall argument).
+    pub types_source: PathSource,
     /// Namespace inodes before, indexed like [`abi::NAMESPACES`].
     pub old_ns: [u32; abi::NS_MAX],
     /// Namespace inodes after.
@@ -661,6 +667,8 @@ fn decode_as<'a, B: From<&'a [u8]>>(bytes: &'a [u8]) -> Result<Record<B>, Decode
                 sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
                 flags: raw.flags,
                 fd: (raw.fd >= 0).then_some(raw.fd),
+                types: raw.types,
+                types_source: PathSource::from_raw(raw.types_source),
                 old_ns: raw.old_ns,
                 new_ns: raw.new_ns,
             })

@@ -170,6 +170,7 @@ fn unshare_and_setns_report_namespaces_before_and_after() {
     assert_eq!(recs[0].log.event_name, "vigil.privilege.namespace");
     assert_eq!(str_attr(l, "vigil.syscall"), Some("unshare"));
     assert_eq!(str_array_attr(l, "vigil.namespace.types").unwrap(), ["uts", "net"]);
+    assert_eq!(str_attr(l, "vigil.namespace.types_source"), Some("syscall_argument"));
     assert_eq!(str_array_attr(l, "vigil.namespace.changed").unwrap(), ["uts", "net"]);
     assert_eq!(int_attr(l, "vigil.namespace.old.uts"), Some(i64::from(uts)));
     assert_eq!(int_attr(l, "vigil.namespace.new.net"), Some(i64::from(u.new_ns[4])));
@@ -181,6 +182,7 @@ fn unshare_and_setns_report_namespaces_before_and_after() {
     assert_eq!(s.old_ns[1], u.new_ns[1]);
     assert_eq!(s.new_ns[1], uts, "back in the original UTS namespace");
     assert_eq!(str_array_attr(&recs[1].log.attributes, "vigil.namespace.changed").unwrap(), ["uts"]);
+    assert_eq!(str_attr(&recs[1].log.attributes, "vigil.namespace.types_source"), Some("kernel_object"), "a namespace file");
 }
 
 /// The `pid`'s `event` records in kernel order (lane sequence), up to and
@@ -500,4 +502,95 @@ fn setfsgid_change_query_and_refusal() {
     assert_eq!(int_attr(l, "vigil.syscall.return"), Some(65534));
     assert_eq!(str_attr(l, "error.type"), Some("EPERM"));
     assert_eq!(str_array_attr(l, "vigil.privilege.changed").unwrap(), Vec::<String>::new());
+}
+
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn setns_by_namespace_descriptor_without_nstype_names_the_namespace() {
+    let mut cap = Capture::start_default();
+    let (own_uts, own_net) = (ns_inode("uts"), ns_inode("net"));
+    // A child in a new UTS namespace, held until we are done.
+    let (mut ready, mut hold) = ([0i32; 2], [0i32; 2]);
+    // SAFETY: two pipes, then a fork whose child only makes raw syscalls.
+    let holder = unsafe {
+        assert_eq!(libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        assert_eq!(libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let pid = libc::fork();
+        if pid == 0 {
+            let ok = libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUTS) == 0;
+            libc::write(ready[1], [u8::from(ok)].as_ptr().cast(), 1);
+            let mut b = 0u8;
+            libc::read(hold[0], (&mut b as *mut u8).cast(), 1);
+            libc::_exit(0);
+        }
+        assert!(pid > 0);
+        let mut ok = 0u8;
+        assert_eq!(libc::read(ready[0], (&mut ok as *mut u8).cast(), 1), 1);
+        assert_eq!(ok, 1, "unshare(CLONE_NEWUTS) in the holder");
+        pid
+    };
+    let holder_uts = std::fs::metadata(format!("/proc/{holder}/ns/uts")).unwrap().ino() as u32;
+    assert_ne!(holder_uts, own_uts);
+    let path = std::ffi::CString::new(format!("/proc/{holder}/ns/uts")).unwrap();
+    let me = std::process::id() as i32;
+    let (pid, code) = in_child(|| {
+        // SAFETY: raw syscalls in the child.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return 70;
+            }
+            // nstype 0: "any type"; the kernel takes it from the descriptor
+            // (what runc and nsenter do).
+            if libc::syscall(libc::SYS_setns, fd, 0) != 0 {
+                return 71;
+            }
+            // Back through a pidfd, which needs the types in the flags.
+            let pidfd = libc::syscall(libc::SYS_pidfd_open, me, 0) as i32;
+            if pidfd < 0 {
+                return 72;
+            }
+            if libc::syscall(libc::SYS_setns, pidfd, libc::CLONE_NEWUTS) != 0 {
+                return 73;
+            }
+        }
+        0
+    });
+    // SAFETY: releases and reaps our holder child.
+    unsafe {
+        libc::write(hold[1], [0u8].as_ptr().cast(), 1);
+        libc::waitpid(holder, std::ptr::null_mut(), 0);
+        for fd in ready.into_iter().chain(hold) {
+            libc::close(fd);
+        }
+    }
+    assert_eq!(code, 0, "child step failed");
+    let recs = records(&mut cap, EventType::PrivilegeNamespace, pid, 2);
+
+    let Event::Namespace(s) = &recs[0].record.event else { unreachable!() };
+    assert_eq!(s.sys.ret, 0);
+    assert_eq!(s.flags, 0, "nstype as passed");
+    assert!(s.fd.is_some());
+    assert_eq!((s.old_ns[1], s.new_ns[1]), (own_uts, holder_uts), "into the holder's UTS namespace");
+    assert_eq!((s.old_ns[4], s.new_ns[4]), (own_net, own_net));
+    let l = &recs[0].log.attributes;
+    assert_eq!(str_attr(l, "vigil.syscall"), Some("setns"));
+    assert_eq!(int_attr(l, "vigil.namespace.flags"), Some(0));
+    assert_eq!(int_attr(l, "vigil.namespace.fd"), Some(i64::from(s.fd.unwrap())));
+    assert_eq!((s.types, s.types_source), (libc::CLONE_NEWUTS as u32, vigil::decode::PathSource::KernelObject));
+    assert_eq!(str_array_attr(l, "vigil.namespace.types").unwrap(), ["uts"], "read from the descriptor's namespace");
+    assert_eq!(str_attr(l, "vigil.namespace.types_source"), Some("kernel_object"));
+    assert_eq!(str_array_attr(l, "vigil.namespace.changed").unwrap(), ["uts"]);
+    assert_eq!(int_attr(l, "vigil.namespace.old.uts"), Some(i64::from(own_uts)));
+    assert_eq!(int_attr(l, "vigil.namespace.new.uts"), Some(i64::from(holder_uts)));
+
+    let Event::Namespace(p) = &recs[1].record.event else { unreachable!() };
+    assert_eq!(p.sys.ret, 0);
+    assert_eq!(p.flags, libc::CLONE_NEWUTS as u32);
+    assert_eq!((p.old_ns[1], p.new_ns[1]), (holder_uts, own_uts), "back through the pidfd");
+    let l = &recs[1].log.attributes;
+    assert_eq!((p.types, p.types_source), (libc::CLONE_NEWUTS as u32, vigil::decode::PathSource::SyscallArgument));
+    assert_eq!(str_array_attr(l, "vigil.namespace.types").unwrap(), ["uts"], "a pidfd: from the flags");
+    assert_eq!(str_attr(l, "vigil.namespace.types_source"), Some("syscall_argument"));
+    assert_eq!(str_array_attr(l, "vigil.namespace.changed").unwrap(), ["uts"]);
 }

@@ -940,8 +940,11 @@ fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>
     if let Some(fd) = n.fd {
         a.int(&key::VIGIL_NS_FD, fd);
     }
+    // From the namespace file setns used when there was one (its nstype
+    // may be 0, "any"), else from the flags.
     let types: Vec<std::borrow::Cow<'static, str>> =
-        crate::abi::NAMESPACES.iter().zip(CLONE_NEW).filter(|(_, bit)| n.flags & bit != 0).map(|(t, _)| (*t).into()).collect();
+        crate::abi::NAMESPACES.iter().zip(CLONE_NEW).filter(|(_, bit)| n.types & bit != 0).map(|(t, _)| (*t).into()).collect();
+    a.str(&key::VIGIL_NS_TYPES_SOURCE, n.types_source.as_str());
     let mut changed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
     let mut key = String::with_capacity(40);
     for (i, t) in crate::abi::NAMESPACES.iter().enumerate() {
@@ -1466,6 +1469,39 @@ mod tests {
             assert_eq!(get(&lr.attributes, "error.type"), Some(&Value::StringValue(want.into())), "{ret}");
             assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(ret)));
         }
+    }
+
+    /// vigil.namespace.types come from the record's types (the namespace
+    /// file's type for setns(fd, 0)), not from the flags.
+    #[test]
+    fn setns_types_come_from_the_record_not_the_flags() {
+        use crate::abi::{encode_fixed, path_source, EventType, RawNsChange};
+        let map = |flags: u32, types: u32, source: u32| {
+            let mut raw = RawNsChange {
+                syscall: 58,
+                hook: crate::abi::HookKind::SyscallTp as u32,
+                flags,
+                fd: 3,
+                types,
+                types_source: source,
+                ..RawNsChange::default()
+            };
+            raw.new_ns[1] = 7;
+            let rec = decode(&encode_fixed(raw, EventType::PrivilegeNamespace, |r| &mut r.hdr)).expect("decode");
+            let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+            let Some(Value::ArrayValue(t)) = get(&lr.attributes, "vigil.namespace.types") else { panic!("types") };
+            let names: Vec<_> = t.values.iter().map(|v| v.value.clone()).collect();
+            (names, get(&lr.attributes, "vigil.namespace.types_source").cloned(), get(&lr.attributes, "vigil.namespace.flags").cloned())
+        };
+        let s = |v: &str| Some(Value::StringValue(v.into()));
+        // setns(fd, 0) on /proc/<pid>/ns/uts: CLONE_NEWUTS from the file.
+        assert_eq!(map(0, 0x0400_0000, path_source::OBJECT), (vec![s("uts")], s("kernel_object"), Some(Value::IntValue(0))));
+        // A pidfd with CLONE_NEWNET | CLONE_NEWTIME: the flags.
+        let both = 0x4000_0000 | 0x80;
+        assert_eq!(
+            map(both, both, path_source::ARG),
+            (vec![s("net"), s("time")], s("syscall_argument"), Some(Value::IntValue(both.into())))
+        );
     }
 
     /// setfsuid/setfsgid return the previous id: vigil.syscall.return keeps
