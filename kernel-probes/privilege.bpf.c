@@ -28,6 +28,21 @@ static __always_inline int vigil_same_creds(const struct vigil_creds *a,
 	       a->sgid == b->sgid && a->fsgid == b->fsgid;
 }
 
+/*
+ * setfsuid/setfsgid never return an errno: they return the previous fs id
+ * (as the caller's user namespace sees it) and leave it unchanged when they
+ * refuse the new one. Called only when nothing changed: the call was then a
+ * refusal unless it asked for no change, either with -1 (a query, which
+ * make_kuid() turns into an invalid id) or with the id it already had
+ * (the returned previous id: same namespace as the argument, so this
+ * holds inside user namespaces too). The exporter applies the same rule
+ * (CredChangeEvent::fs_id_refused) to report error.type EPERM.
+ */
+static __always_inline int vigil_fsid_refused(long ret, __u32 requested)
+{
+	return requested != (__u32)-1 && requested != (__u32)ret;
+}
+
 /* State kept at entry, in struct vigil_stash.data. */
 struct vigil_cred_state {
 	struct vigil_creds creds;
@@ -77,14 +92,21 @@ static __always_inline int vigil_cred_exit(__u32 sys, long ret, const int nids)
 	__builtin_memcpy(&r.old_caps, &cs->caps, sizeof(r.old_caps));
 	vigil_fill_creds(t, &r.new_creds);
 	vigil_read_caps(BPF_CORE_READ(t, cred), &r.new_caps);
-	/* In-kernel filter: a successful call that changed nothing (e.g.
-	 * setresuid(-1, -1, -1), or setfsuid() used to query) is not a
-	 * privilege change; failures are always reported. */
-	if (ret == 0 && vigil_same_creds(&r.old_creds, &r.new_creds) &&
+	/* In-kernel filter: a call that changed nothing is not a privilege
+	 * change unless it failed. Most of these syscalls fail with an errno
+	 * (ret < 0: always reported; setresuid(-1, -1, -1) returns 0 and is
+	 * dropped). setfsuid/setfsgid never do: see vigil_fsid_refused(). */
+	if (vigil_same_creds(&r.old_creds, &r.new_creds) &&
 	    r.old_caps.effective == r.new_caps.effective &&
 	    r.old_caps.permitted == r.new_caps.permitted &&
-	    r.old_caps.inheritable == r.new_caps.inheritable)
-		return 0;
+	    r.old_caps.inheritable == r.new_caps.inheritable) {
+		if (sys == VIGIL_SYS_SETFSUID || sys == VIGIL_SYS_SETFSGID) {
+			if (!vigil_fsid_refused(ret, r.requested[0]))
+				return 0;
+		} else if (ret == 0) {
+			return 0;
+		}
+	}
 	vigil_current_comm(r.comm);
 	vigil_emit(&r, sizeof(r), VIGIL_EV_PRIVILEGE_CRED_CHANGE);
 	return 0;
@@ -102,6 +124,28 @@ static __always_inline void vigil_read_ns(struct task_struct *t, __u32 *ns)
 	ns[VIGIL_NS_TIME] = BPF_CORE_READ(p, time_ns_for_children, ns.inum);
 	ns[VIGIL_NS_CGROUP] = BPF_CORE_READ(p, cgroup_ns, ns.inum);
 	ns[VIGIL_NS_USER] = BPF_CORE_READ(t, cred, user_ns, ns.inum);
+}
+
+/* NSFS_MAGIC, include/uapi/linux/magic.h: the file system of
+ * /proc/<pid>/ns/<type> files (and of their bind mounts). */
+#define VIGIL_NSFS_MAGIC 0x6e736673
+
+/*
+ * The CLONE_NEW* type of the namespace the nsfs file @f refers to, 0 when
+ * @f is no namespace file (a pidfd, or no file). An nsfs inode's i_private
+ * is its struct ns_common (fs/nsfs.c: get_proc_ns()).
+ */
+static __always_inline __u32 vigil_nsfs_type(struct file *f)
+{
+	struct inode *i = f ? vigil_file_inode(f) : NULL;
+	struct super_block *sb;
+
+	if (!i)
+		return 0;
+	sb = vigil_kread(i, struct inode, i_sb);
+	if (!sb || vigil_kread(sb, struct super_block, s_magic) != VIGIL_NSFS_MAGIC)
+		return 0;
+	return vigil_ns_type((struct ns_common *)BPF_CORE_READ(i, i_private));
 }
 
 static __always_inline int vigil_ns_enter(__u32 sys, struct trace_event_raw_sys_enter *ctx,
@@ -136,6 +180,20 @@ static __always_inline int vigil_ns_exit(__u32 sys, long ret)
 	} else {
 		r.fd = -1;
 		r.flags = st.args[0];
+	}
+	/* setns(fd, 0) joins whatever namespace fd is (runc, nsenter): the
+	 * flags name nothing, the namespace file does. Read at exit, from
+	 * the descriptor the kernel used; a pidfd (which needs the flags) or
+	 * a descriptor closed meanwhile leaves the flags. */
+	r.types = r.flags;
+	r.types_source = VIGIL_PATH_SRC_ARG;
+	if (sys == VIGIL_SYS_SETNS) {
+		__u32 type = vigil_nsfs_type(vigil_fd_file(r.fd));
+
+		if (type) {
+			r.types = type;
+			r.types_source = VIGIL_PATH_SRC_OBJECT;
+		}
 	}
 	__builtin_memcpy(r.old_ns, st.data, sizeof(r.old_ns));
 	vigil_read_ns(t, r.new_ns);

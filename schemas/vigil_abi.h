@@ -21,7 +21,7 @@
 /* Versions and limits (an enum so they appear in the object's BTF, where a
  * test compares them with the Rust mirror). */
 enum vigil_limit {
-	VIGIL_ABI_VERSION = 2,
+	VIGIL_ABI_VERSION = 3,
 	VIGIL_EV_SLOTS = 128,     /* event type ids are below this */
 	VIGIL_PATH_MAX = 4096,
 	VIGIL_PATH_DEPTH_MAX = 128,
@@ -383,7 +383,9 @@ struct vigil_caps {
  */
 struct vigil_cred_change {
 	struct vigil_hdr hdr;
-	__s64 ret;
+	__s64 ret;           /* setfsuid/setfsgid: the previous fs id (they
+			      * never return an errno; a refusal leaves the
+			      * id unchanged) */
 	__u32 syscall;
 	__u32 hook;
 	__u32 requested[3];  /* the id arguments (4294967295: -1, unchanged) */
@@ -406,6 +408,11 @@ struct vigil_ns_change {
 	__u32 hook;
 	__u32 flags;         /* unshare: CLONE_* flags; setns: nstype */
 	__s32 fd;            /* setns: the descriptor; -1 otherwise */
+	__u32 types;         /* CLONE_NEW* bits of the namespaces concerned:
+			      * setns on a namespace file, that namespace's
+			      * type (read from it at exit: nstype may be 0);
+			      * otherwise (unshare, setns on a pidfd) flags */
+	__u32 types_source;  /* enum vigil_path_source: OBJECT or ARG */
 	__u32 old_ns[VIGIL_NS_MAX];
 	__u32 new_ns[VIGIL_NS_MAX];
 	char comm[VIGIL_COMM_LEN];

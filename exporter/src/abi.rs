@@ -9,7 +9,7 @@
 //! and constants.
 
 /// `VIGIL_ABI_VERSION`: bumped on any change to a record layout.
-pub const ABI_VERSION: u16 = 2;
+pub const ABI_VERSION: u16 = 3;
 
 /// `VIGIL_PATH_MAX`.
 pub const PATH_MAX: usize = 4096;
@@ -355,6 +355,11 @@ pub const SYSCALLS: &[(u32, &str)] = &[
     (69, "umount2"),
     (80, "memfd_create"),
 ];
+
+/// `VIGIL_SYS_SETFSUID`: returns the previous fsuid, never an errno.
+pub const SYS_SETFSUID: u32 = 54;
+/// `VIGIL_SYS_SETFSGID`: returns the previous fsgid, never an errno.
+pub const SYS_SETFSGID: u32 = 55;
 
 /// `enum vigil_ns_index`: namespace names in index order.
 pub const NAMESPACES: [&str; NS_MAX] = ["mnt", "uts", "ipc", "pid", "net", "time", "cgroup", "user"];
@@ -710,6 +715,8 @@ pub struct RawNsChange {
     pub hook: u32,
     pub flags: u32,
     pub fd: i32,
+    pub types: u32,
+    pub types_source: u32,
     pub old_ns: [u32; NS_MAX],
     pub new_ns: [u32; NS_MAX],
     pub comm: [u8; COMM_LEN],
@@ -952,7 +959,7 @@ mod tests {
         assert_eq!(offset_of!(RawFile, ino) % 8, 0);
         assert_eq!(size_of::<RawCredChange>(), size_of::<RawHdr>() + 8 + 2 * 4 + 4 * 4 + 2 * size_of::<RawCreds>() + 6 * 8 + COMM_LEN);
         assert_eq!(offset_of!(RawCredChange, old_caps) % 8, 0);
-        assert_eq!(size_of::<RawNsChange>(), size_of::<RawHdr>() + 8 + 4 * 4 + 2 * NS_MAX * 4 + COMM_LEN);
+        assert_eq!(size_of::<RawNsChange>(), size_of::<RawHdr>() + 8 + 6 * 4 + 2 * NS_MAX * 4 + COMM_LEN);
         assert_eq!(size_of::<RawNet>(), size_of::<RawHdr>() + 8 + 2 * 4 + 6 * 2 + 3 * 4 + 32 + COMM_LEN + size_of::<RawField>());
         assert_eq!(size_of::<RawBpf>(), size_of::<RawHdr>() + 8 + 10 * 4 + 16 + COMM_LEN);
         assert_eq!(size_of::<RawModule>(), size_of::<RawHdr>() + 8 + 2 * 4 + 8 + 2 * 4 + COMM_LEN + size_of::<RawField>());
@@ -1035,7 +1042,7 @@ mod tests {
             RawCredChange,
             [hdr, ret, syscall, hook, requested, nrequested, old_creds, new_creds, old_caps, new_caps, comm]
         );
-        check!("vigil_ns_change", RawNsChange, [hdr, ret, syscall, hook, flags, fd, old_ns, new_ns, comm]);
+        check!("vigil_ns_change", RawNsChange, [hdr, ret, syscall, hook, flags, fd, types, types_source, old_ns, new_ns, comm]);
         check!(
             "vigil_bpf",
             RawBpf,

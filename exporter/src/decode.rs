@@ -369,6 +369,27 @@ pub struct CredChangeEvent {
     pub new_caps: RawCaps,
 }
 
+impl CredChangeEvent {
+    /// Whether a setfsuid/setfsgid call refused the id it was asked for.
+    ///
+    /// These two syscalls never return an errno: they return the previous
+    /// fs id (in the caller's user namespace) and leave it unchanged when
+    /// the new one is not allowed. A call is a refusal when the fs id did
+    /// not change although a real id (not -1, a query) other than the
+    /// previous one was asked for. The probes apply the same rule to decide
+    /// whether an unchanged call is reported (`vigil_fsid_refused`).
+    pub fn fs_id_refused(&self) -> bool {
+        let (old, new) = match self.sys.syscall {
+            abi::SYS_SETFSUID => (self.old_creds.fsuid, self.new_creds.fsuid),
+            abi::SYS_SETFSGID => (self.old_creds.fsgid, self.new_creds.fsgid),
+            _ => return false,
+        };
+        let Some(&asked) = self.requested.first() else { return false };
+        // The kernel returns a uid_t/gid_t widened to long.
+        old == new && asked != u32::MAX && i64::from(asked) != self.sys.ret
+    }
+}
+
 /// `vigil.privilege.namespace`: unshare, setns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceEvent {
@@ -378,6 +399,12 @@ pub struct NamespaceEvent {
     pub flags: u32,
     /// setns: the namespace descriptor.
     pub fd: Option<i32>,
+    /// CLONE_NEW* bits of the namespaces concerned: setns on a namespace
+    /// file, that namespace's type; otherwise the flags.
+    pub types: u32,
+    /// Where `types` comes from: the namespace file (kernel object) or the
+    /// flags (syscall argument).
+    pub types_source: PathSource,
     /// Namespace inodes before, indexed like [`abi::NAMESPACES`].
     pub old_ns: [u32; abi::NS_MAX],
     /// Namespace inodes after.
@@ -653,6 +680,8 @@ fn decode_as<'a, B: From<&'a [u8]>>(bytes: &'a [u8]) -> Result<Record<B>, Decode
                 sys: SyscallInfo { syscall: raw.syscall, ret: raw.ret, hook: HookKind::from_raw(raw.hook), comm: comm(&raw.comm) },
                 flags: raw.flags,
                 fd: (raw.fd >= 0).then_some(raw.fd),
+                types: raw.types,
+                types_source: PathSource::from_raw(raw.types_source),
                 old_ns: raw.old_ns,
                 new_ns: raw.new_ns,
             })

@@ -45,6 +45,26 @@ static __always_inline void vigil_task_audit(struct task_struct *t,
 }
 
 /*
+ * The CLONE_NEW* type of a namespace: struct ns_common::ns_type on current
+ * kernels (the v6.18 namespace rework moved it there); before, only the
+ * namespace's operations had it, struct proc_ns_operations::type.
+ */
+struct proc_ns_operations___pre618 {
+	int type;
+} __attribute__((preserve_access_index));
+
+struct ns_common___pre618 {
+	const struct proc_ns_operations___pre618 *ops;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 vigil_ns_type(struct ns_common *ns)
+{
+	if (bpf_core_field_exists(struct ns_common, ns_type))
+		return BPF_CORE_READ(ns, ns_type);
+	return BPF_CORE_READ((struct ns_common___pre618 *)ns, ops, type);
+}
+
+/*
  * sched_process_exit: upstream patch "exit: move and extend
  * sched_process_exit() tracepoint" (Andrii Nakryiko, April 2025, v6.16
  * cycle) added "bool group_dead" as the second tracepoint argument and gave

@@ -191,6 +191,7 @@ pub const VIGIL_PRIV_REQUESTED: &str = "vigil.privilege.requested";
 pub const VIGIL_PRIV_CHANGED: &str = "vigil.privilege.changed";
 pub const VIGIL_NS_FLAGS: &str = "vigil.namespace.flags";
 pub const VIGIL_NS_TYPES: &str = "vigil.namespace.types";
+pub const VIGIL_NS_TYPES_SOURCE: &str = "vigil.namespace.types_source";
 pub const VIGIL_NS_CHANGED: &str = "vigil.namespace.changed";
 pub const VIGIL_NS_FD: &str = "vigil.namespace.fd";
 /// `vigil.privilege.old.<field>` / `vigil.privilege.new.<field>`.
@@ -448,6 +449,7 @@ pub const ALL_KEYS: &[&str] = &[
     VIGIL_PRIV_CHANGED,
     VIGIL_NS_FLAGS,
     VIGIL_NS_TYPES,
+    VIGIL_NS_TYPES_SOURCE,
     VIGIL_NS_CHANGED,
     VIGIL_NS_FD,
     VIGIL_BPF_COMMAND,

@@ -911,6 +911,13 @@ fn outcome(sys: &SyscallInfo) -> String {
 
 fn cred_attrs(a: &mut Attrs, h: &Header, c: &CredChangeEvent, proc: ProcContext<'_>) -> String {
     let who = syscall_attrs(a, h, &c.sys, proc);
+    // setfsuid/setfsgid return the previous id, never an errno (the raw
+    // value stays in vigil.syscall.return): a refusal is seen in the
+    // credentials after the call, and reported as the EPERM it stands for.
+    let refused = c.fs_id_refused();
+    if refused {
+        a.str(&key::ERROR_TYPE, "EPERM");
+    }
     let old = cred_values(&c.old_creds, &c.old_caps);
     let new = cred_values(&c.new_creds, &c.new_caps);
     let mut changed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
@@ -930,14 +937,8 @@ fn cred_attrs(a: &mut Attrs, h: &Header, c: &CredChangeEvent, proc: ProcContext<
         c.requested.iter().map(|v| if *v == u32::MAX { "-1".into() } else { v.to_string().into() }).collect();
     a.str_array(&key::VIGIL_PRIV_REQUESTED, &requested).str_array(&key::VIGIL_PRIV_CHANGED, &changed);
     let name = crate::abi::syscall_name(c.sys.syscall).unwrap_or("unknown");
-    format!(
-        "{name}({}) by {who} pid={}: {}; euid {} -> {}",
-        requested.join(", "),
-        h.tgid,
-        outcome(&c.sys),
-        c.old_creds.euid,
-        c.new_creds.euid
-    )
+    let result = if refused { format!("EPERM (refused; returned the previous id {})", c.sys.ret) } else { outcome(&c.sys) };
+    format!("{name}({}) by {who} pid={}: {result}; euid {} -> {}", requested.join(", "), h.tgid, c.old_creds.euid, c.new_creds.euid)
 }
 
 /// CLONE_NEW* flags (include/uapi/linux/sched.h), by namespace index.
@@ -950,8 +951,11 @@ fn ns_attrs(a: &mut Attrs, h: &Header, n: &NamespaceEvent, proc: ProcContext<'_>
     if let Some(fd) = n.fd {
         a.int(&key::VIGIL_NS_FD, fd);
     }
+    // From the namespace file setns used when there was one (its nstype
+    // may be 0, "any"), else from the flags.
     let types: Vec<std::borrow::Cow<'static, str>> =
-        crate::abi::NAMESPACES.iter().zip(CLONE_NEW).filter(|(_, bit)| n.flags & bit != 0).map(|(t, _)| (*t).into()).collect();
+        crate::abi::NAMESPACES.iter().zip(CLONE_NEW).filter(|(_, bit)| n.types & bit != 0).map(|(t, _)| (*t).into()).collect();
+    a.str(&key::VIGIL_NS_TYPES_SOURCE, n.types_source.as_str());
     let mut changed: Vec<std::borrow::Cow<'static, str>> = Vec::new();
     let mut key = String::with_capacity(40);
     for (i, t) in crate::abi::NAMESPACES.iter().enumerate() {
@@ -1521,6 +1525,96 @@ mod tests {
             assert_eq!(get(&lr.attributes, "error.type"), Some(&Value::StringValue(want.into())), "{ret}");
             assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(ret)));
         }
+    }
+
+    /// vigil.namespace.types come from the record's types (the namespace
+    /// file's type for setns(fd, 0)), not from the flags.
+    #[test]
+    fn setns_types_come_from_the_record_not_the_flags() {
+        use crate::abi::{encode_fixed, path_source, EventType, RawNsChange};
+        let map = |flags: u32, types: u32, source: u32| {
+            let mut raw = RawNsChange {
+                syscall: 58,
+                hook: crate::abi::HookKind::SyscallTp as u32,
+                flags,
+                fd: 3,
+                types,
+                types_source: source,
+                ..RawNsChange::default()
+            };
+            raw.new_ns[1] = 7;
+            let rec = decode(&encode_fixed(raw, EventType::PrivilegeNamespace, |r| &mut r.hdr)).expect("decode");
+            let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+            let Some(Value::ArrayValue(t)) = get(&lr.attributes, "vigil.namespace.types") else { panic!("types") };
+            let names: Vec<_> = t.values.iter().map(|v| v.value.clone()).collect();
+            (names, get(&lr.attributes, "vigil.namespace.types_source").cloned(), get(&lr.attributes, "vigil.namespace.flags").cloned())
+        };
+        let s = |v: &str| Some(Value::StringValue(v.into()));
+        // setns(fd, 0) on /proc/<pid>/ns/uts: CLONE_NEWUTS from the file.
+        assert_eq!(map(0, 0x0400_0000, path_source::OBJECT), (vec![s("uts")], s("kernel_object"), Some(Value::IntValue(0))));
+        // A pidfd with CLONE_NEWNET | CLONE_NEWTIME: the flags.
+        let both = 0x4000_0000 | 0x80;
+        assert_eq!(
+            map(both, both, path_source::ARG),
+            (vec![s("net"), s("time")], s("syscall_argument"), Some(Value::IntValue(both.into())))
+        );
+    }
+
+    /// setfsuid/setfsgid return the previous id: vigil.syscall.return keeps
+    /// it, and only a refusal (fs id unchanged, a real other id asked for)
+    /// is a failure.
+    #[test]
+    fn setfsuid_refusal_is_eperm_and_the_return_stays_raw() {
+        use crate::abi::{encode_fixed, EventType, RawCredChange, RawCreds, SYS_SETFSGID, SYS_SETFSUID};
+        let map = |syscall: u32, ret: i64, asked: u32, old: u32, new: u32| {
+            let creds = |fs: u32| RawCreds {
+                uid: 1000,
+                euid: 1000,
+                suid: 1000,
+                fsuid: fs,
+                gid: 100,
+                egid: 100,
+                sgid: 100,
+                fsgid: fs,
+                ..RawCreds::default()
+            };
+            let raw = RawCredChange {
+                ret,
+                syscall,
+                hook: crate::abi::HookKind::SyscallTp as u32,
+                requested: [asked, 0, 0],
+                nrequested: 1,
+                old_creds: creds(old),
+                new_creds: creds(new),
+                ..RawCredChange::default()
+            };
+            let rec = decode(&encode_fixed(raw, EventType::PrivilegeCredChange, |r| &mut r.hdr)).expect("decode");
+            let Event::CredChange(c) = &rec.event else { panic!("cred change") };
+            let refused = c.fs_id_refused();
+            let lr = to_log_record(&rec, ProcContext::from_table(None, None), 1, None, 0).decode().expect("decodes");
+            assert_eq!(get(&lr.attributes, "vigil.syscall.return"), Some(&Value::IntValue(ret)), "raw return");
+            let Some(AnyValue { value: Some(Value::StringValue(body)) }) = &lr.body else { panic!("body") };
+            (refused, get(&lr.attributes, "error.type").cloned(), body.clone())
+        };
+        let eperm = Some(Value::StringValue("EPERM".into()));
+        for sys in [SYS_SETFSUID, SYS_SETFSGID] {
+            // Refused: asked for 0, still 1000, the kernel returned 1000.
+            let (refused, err, body) = map(sys, 1000, 0, 1000, 1000);
+            assert!(refused);
+            assert_eq!(err, eperm);
+            assert!(body.contains(": EPERM (refused; returned the previous id 1000);"), "{body}");
+            // Allowed: changed.
+            assert_eq!(map(sys, 1000, 2000, 1000, 2000).1, None);
+            // A query (-1) and asking for the id already held change nothing
+            // and refuse nothing (the probes do not report them).
+            assert!(!map(sys, 1000, u32::MAX, 1000, 1000).0);
+            assert!(!map(sys, 1000, 1000, 1000, 1000).0);
+        }
+        // Any other syscall: its errno decides.
+        let (refused, err, _) = map(48, 0, 0, 1000, 1000);
+        assert!(!refused);
+        assert_eq!(err, None);
+        assert_eq!(map(48, -1, 0, 1000, 1000).1, eperm);
     }
 
     #[test]
