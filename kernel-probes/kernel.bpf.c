@@ -346,15 +346,10 @@ int kernel_ptrace_enter(struct trace_event_raw_sys_enter *ctx)
 static __always_inline __u32 vigil_pid_at_level(struct task_struct *t, __u32 level)
 {
 	struct pid *p = BPF_CORE_READ(t, thread_pid);
-	int nr = 0;
 
-	if (!p || BPF_CORE_READ(p, level) < level || level > 32)
+	if (!p || level > VIGIL_PID_NS_LEVEL_MAX || BPF_CORE_READ(p, level) < level)
 		return 0;
-	bpf_probe_read_kernel(&nr, sizeof(nr),
-			      (void *)p + bpf_core_field_offset(struct pid, numbers) +
-			      level * bpf_core_type_size(struct upid) +
-			      bpf_core_field_offset(struct upid, nr));
-	return nr;
+	return BPF_CORE_READ(vigil_upid(p, level), nr);
 }
 
 /* The tasks a tracer's thread traces are on its ->ptraced list (linked by

@@ -22,6 +22,14 @@ static __always_inline __u32 vigil_pid_nr(struct pid *pid)
 	return BPF_CORE_READ(pid, numbers[0].nr);
 }
 
+/* @pid's struct upid for the pid namespace at depth @level (the caller
+ * checks that @pid lives that deep: pid->level >= @level). */
+static __always_inline struct upid *vigil_upid(struct pid *pid, __u32 level)
+{
+	return (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+	       level * bpf_core_type_size(struct upid);
+}
+
 /* Number of @pid in the deepest namespace it lives in (the one its task
  * sees itself in), and that namespace's inode number in *nsid. */
 static __always_inline __u32 vigil_pid_vnr(struct pid *pid, __u32 *nsid)
@@ -35,8 +43,7 @@ static __always_inline __u32 vigil_pid_vnr(struct pid *pid, __u32 *nsid)
 	level = BPF_CORE_READ(pid, level);
 	if (level > VIGIL_PID_NS_LEVEL_MAX)
 		return 0;
-	up = (void *)pid + bpf_core_field_offset(struct pid, numbers) +
-	     level * bpf_core_type_size(struct upid);
+	up = vigil_upid(pid, level);
 	*nsid = BPF_CORE_READ(up, ns, ns.inum);
 	return BPF_CORE_READ(up, nr);
 }

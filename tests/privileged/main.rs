@@ -980,3 +980,25 @@ fn records_arrive_under_one_resource_per_workload() {
     }
     assert!(!root.join(&top).exists(), "test cgroups removed");
 }
+
+/// A process in a new pid namespace is its namespace's pid 1: the exec
+/// record carries that number and the namespace's inode (numbers[level] of
+/// its struct pid), besides its pid in the initial namespace.
+#[test]
+#[ignore = "needs root: run by ci/test.sh"]
+fn exec_in_a_new_pid_namespace_carries_its_namespace_pid() {
+    use std::os::unix::fs::MetadataExt;
+    let mut cap = Capture::start_default();
+    let ours = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let unshare = Command::new("unshare").args(["--pid", "--fork", "/bin/true"]).spawn().unwrap();
+    let parent = unshare.id();
+    assert!(unshare.wait_with_output().unwrap().status.success());
+    let rec = cap.wait_for("exec of /bin/true in the new namespace", WAIT, |c| {
+        matches!(&c.record.event, Event::Exec(e) if e.vpid == 1 && e.ppid == parent && e.exe.bytes.as_deref().is_some_and(|b| b.ends_with(b"/true")))
+    });
+    let Event::Exec(e) = &rec.record.event else { unreachable!() };
+    assert_ne!(rec.record.header.tgid, 1, "its pid in the initial namespace");
+    assert_ne!(u64::from(e.pidns), ours, "a namespace of its own");
+    assert_eq!(int_attr(&rec.log.attributes, "process.vpid"), Some(1));
+    assert_eq!(int_attr(&rec.log.attributes, "vigil.process.pid_namespace.inode"), Some(i64::from(e.pidns)));
+}
