@@ -62,7 +62,7 @@ static __always_inline struct bpf_prog *vigil_bpf_prog_fd(long fd)
 	const unsigned char *name;
 	char n[12] = {};
 
-	if (!f || BPF_CORE_READ(f, f_inode, i_sb, s_magic) != VIGIL_ANON_INODE_FS_MAGIC)
+	if (!vigil_file_on_fs(f, VIGIL_ANON_INODE_FS_MAGIC))
 		return NULL;
 	name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
 	if (bpf_probe_read_kernel_str(n, sizeof(n), name) != 9 ||

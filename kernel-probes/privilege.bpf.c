@@ -137,15 +137,9 @@ static __always_inline void vigil_read_ns(struct task_struct *t, __u32 *ns)
  */
 static __always_inline __u32 vigil_nsfs_type(struct file *f)
 {
-	struct inode *i = f ? vigil_file_inode(f) : NULL;
-	struct super_block *sb;
-
-	if (!i)
+	if (!vigil_file_on_fs(f, VIGIL_NSFS_MAGIC))
 		return 0;
-	sb = vigil_kread(i, struct inode, i_sb);
-	if (!sb || vigil_kread(sb, struct super_block, s_magic) != VIGIL_NSFS_MAGIC)
-		return 0;
-	return vigil_ns_type((struct ns_common *)BPF_CORE_READ(i, i_private));
+	return vigil_ns_type((struct ns_common *)BPF_CORE_READ(f, f_inode, i_private));
 }
 
 static __always_inline int vigil_ns_enter(__u32 sys, struct trace_event_raw_sys_enter *ctx,

@@ -134,6 +134,16 @@ static __always_inline struct inode *vigil_file_inode(struct file *f)
 	return vigil_kread(f, struct file, f_inode);
 }
 
+/* Whether @f (may be NULL) is on a file system with superblock magic @magic
+ * (nsfs, anon_inodefs: which kernel object a descriptor stands for). */
+static __always_inline bool vigil_file_on_fs(struct file *f, unsigned long magic)
+{
+	struct inode *i = f ? vigil_file_inode(f) : NULL;
+	struct super_block *sb = i ? vigil_kread(i, struct inode, i_sb) : NULL;
+
+	return sb && vigil_kread(sb, struct super_block, s_magic) == magic;
+}
+
 static __always_inline __u64 vigil_inode_ino(struct inode *i)
 {
 	return vigil_kread(i, struct inode, i_ino);
